@@ -1,8 +1,18 @@
 //! concur-connector: an SAP Concur application connector for the Launch External URL callout.
 
+/// The command line.
+pub mod cli;
 /// Typed settings: defaults, TOML file, environment; validated once at start-up.
 pub mod config;
 /// The connector's registered user name and password.
 pub mod credentials;
 /// The Launch External URL protocol: parsing, verification and signing (pure).
 pub mod launch;
+/// HTTP routes and the router with its cross-cutting layers.
+pub mod routes;
+/// Wiring: listener, TLS, state, graceful shutdown.
+pub mod startup;
+/// Logging setup and request spans.
+pub mod telemetry;
+/// Server TLS: restricted suites, certificate loading, live reload.
+pub mod tls;

@@ -1,6 +1,309 @@
-//! Typed settings: embedded defaults, then the TOML file, then `CONCUR_CONNECTOR__*` env.
+//! Typed settings: built-in defaults, then the TOML file, then `CONCUR_CONNECTOR__*` env.
+//!
+//! [`load`] reads every source once at start-up and converts it into domain types
+//! ([`Settings`]); every problem is reported with the key it concerns, and nothing
+//! downstream parses strings again.
 
 pub mod problem;
+mod raw;
 pub mod secret;
 
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use config::{Config, Environment, File, FileFormat};
+use secrecy::{ExposeSecret, SecretString};
+
+use crate::credentials::ConnectorCredentials;
 pub use problem::{ConfigProblem, Problems};
+pub use raw::{LogFormat, RawSettings};
+
+/// Prefix of environment overrides: `CONCUR_CONNECTOR__SECTION__KEY`.
+pub const ENV_PREFIX: &str = "CONCUR_CONNECTOR";
+
+/// The profile `serve` uses when no configuration file is given.
+pub const DEVELOPMENT_PROFILE: &str = include_str!("../../config/development.toml");
+
+/// Where the settings come from.
+#[derive(Debug, Clone)]
+pub enum Origin {
+    /// No file: the embedded development profile.
+    Embedded,
+    /// A TOML file given with `--config`.
+    File(PathBuf),
+}
+
+/// The validated settings, in domain types.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// Development mode relaxes the production safety checks and says so loudly.
+    pub development: bool,
+    pub server: ServerSettings,
+    pub tls: TlsSettings,
+    pub credentials: ConnectorCredentials,
+    /// True when the credentials are the embedded development ones.
+    pub uses_development_credentials: bool,
+    pub log: LogSettings,
+    /// The raw tree as loaded, for `check-config` (secrets render redacted).
+    pub raw: RawSettings,
+}
+
+#[derive(Debug, Clone)]
+pub struct ServerSettings {
+    pub bind: SocketAddr,
+    pub request_timeout: Duration,
+    pub shutdown_timeout: Duration,
+}
+
+/// How the listener speaks TLS.
+#[derive(Debug, Clone)]
+pub enum TlsSettings {
+    /// Plain HTTP, for running behind a TLS-terminating proxy.
+    Disabled,
+    Enabled {
+        cert_file: PathBuf,
+        key_file: PathBuf,
+        /// Generate a self-signed localhost certificate at these paths if none is there.
+        generate_self_signed: bool,
+        /// Accept a self-signed certificate (always true in development mode).
+        allow_self_signed: bool,
+        /// Reload the certificate when its files change.
+        watch: bool,
+    },
+}
+
+#[derive(Debug, Clone)]
+pub struct LogSettings {
+    pub format: LogFormat,
+    /// `tracing_subscriber::EnvFilter` directives; `RUST_LOG` wins when set.
+    pub level: String,
+}
+
+/// Loads the settings from the process environment.
+pub fn load(origin: &Origin) -> Result<Settings, Vec<ConfigProblem>> {
+    load_with_env(origin, None)
+}
+
+/// Loads the settings with an explicit environment (tests), or the process one (`None`).
+pub fn load_with_env(
+    origin: &Origin,
+    env: Option<HashMap<String, String>>,
+) -> Result<Settings, Vec<ConfigProblem>> {
+    let raw = read_raw(origin, env).map_err(|p| vec![p])?;
+    validate(raw)
+}
+
+fn read_raw(
+    origin: &Origin,
+    env: Option<HashMap<String, String>>,
+) -> Result<RawSettings, ConfigProblem> {
+    let mut builder = Config::builder();
+    builder = match origin {
+        Origin::Embedded => {
+            builder.add_source(File::from_str(DEVELOPMENT_PROFILE, FileFormat::Toml))
+        }
+        Origin::File(path) => {
+            if !path.is_file() {
+                return Err(ConfigProblem::new(
+                    "--config",
+                    format!("{} does not exist or is not a file", path.display()),
+                ));
+            }
+            builder.add_source(File::from(path.as_path()).format(FileFormat::Toml))
+        }
+    };
+    let environment = Environment::with_prefix(ENV_PREFIX)
+        .prefix_separator("__")
+        .separator("__")
+        .source(env);
+    builder
+        .add_source(environment)
+        .build()
+        .and_then(Config::try_deserialize::<RawSettings>)
+        .map_err(problem_from_config_error)
+}
+
+/// Turns the `config` crate's error into a keyed problem. Its messages look like
+/// `invalid type: … for key `tls.enabled` in …` or `unknown field `x`, expected …`.
+fn problem_from_config_error(error: config::ConfigError) -> ConfigProblem {
+    let text = error.to_string();
+    let key = text
+        .split_once("for key `")
+        .and_then(|(_, rest)| rest.split_once('`'))
+        .map(|(key, _)| key.to_owned())
+        .or_else(|| {
+            text.split_once("unknown field `")
+                .and_then(|(_, rest)| rest.split_once('`'))
+                .map(|(key, _)| key.to_owned())
+        })
+        .unwrap_or_else(|| "config".to_owned());
+    let message = text
+        .split(" for key `")
+        .next()
+        .unwrap_or(&text)
+        .trim()
+        .to_owned();
+    ConfigProblem::new(key, message)
+}
+
+fn validate(raw: RawSettings) -> Result<Settings, Vec<ConfigProblem>> {
+    let mut problems = Problems::default();
+    let development = raw.development;
+
+    let bind = problems.take(
+        "server.bind",
+        raw.server.bind.parse::<SocketAddr>().map_err(|e| {
+            format!(
+                "`{}` is not an address like 0.0.0.0:8443: {e}",
+                raw.server.bind
+            )
+        }),
+    );
+    if raw.server.request_timeout.is_zero() {
+        problems.push("server.request_timeout", "must be greater than zero");
+    }
+
+    let credentials = connector_credentials(&raw, &mut problems);
+    let uses_development_credentials = credentials.as_ref().is_some_and(is_development_credentials);
+    if uses_development_credentials && !development && !raw.connector.allow_development_credentials
+    {
+        problems.push(
+            "connector.password",
+            "the development credentials are refused outside development mode; register your own \
+             user name and password in Concur (or set connector.allow_development_credentials = true)",
+        );
+    }
+
+    let tls = tls_settings(&raw, &mut problems);
+
+    let log = LogSettings {
+        format: raw.log.format,
+        level: raw.log.level.clone(),
+    };
+    if let Err(e) = tracing_subscriber::EnvFilter::try_new(&raw.log.level) {
+        problems.push("log.level", format!("not a valid filter: {e}"));
+    }
+
+    match (problems.is_empty(), bind, credentials) {
+        (true, Some(bind), Some(credentials)) => Ok(Settings {
+            development,
+            server: ServerSettings {
+                bind,
+                request_timeout: raw.server.request_timeout,
+                shutdown_timeout: raw.server.shutdown_timeout,
+            },
+            tls,
+            credentials,
+            uses_development_credentials,
+            log,
+            raw,
+        }),
+        _ => Err(problems.into_vec()),
+    }
+}
+
+fn connector_credentials(
+    raw: &RawSettings,
+    problems: &mut Problems,
+) -> Option<ConnectorCredentials> {
+    let c = &raw.connector;
+    let username = c.username.clone().filter(|u| !u.is_empty());
+    let password = secret::resolve(
+        problems,
+        "connector.password",
+        c.password.clone().filter(|p| !secret::is_blank(p)),
+        c.password_file.as_deref(),
+    );
+    let before = problems.is_empty();
+    if username.is_none() {
+        problems.push(
+            "connector.username",
+            "is required (the User Name registered in Concur)",
+        );
+    }
+    if password.is_none() && c.password_file.is_none() {
+        problems.push(
+            "connector.password",
+            "is required (the Password registered in Concur); set it or connector.password_file",
+        );
+    }
+    let (username, password) = (username?, password?);
+    if !before {
+        return None;
+    }
+    match ConnectorCredentials::new(username, password) {
+        Ok(credentials) => Some(credentials),
+        Err((part, error)) => {
+            problems.push(format!("connector.{part}"), error.to_string());
+            None
+        }
+    }
+}
+
+fn tls_settings(raw: &RawSettings, problems: &mut Problems) -> TlsSettings {
+    let t = &raw.tls;
+    if !t.enabled {
+        return TlsSettings::Disabled;
+    }
+    if t.self_signed && !raw.development && !t.allow_self_signed {
+        problems.push(
+            "tls.self_signed",
+            "Concur rejects self-signed certificates; outside development mode use a CA-signed \
+             certificate (or set tls.allow_self_signed = true for a private test)",
+        );
+    }
+    if !t.self_signed {
+        for (key, path) in [
+            ("tls.cert_file", &t.cert_file),
+            ("tls.key_file", &t.key_file),
+        ] {
+            if let Err(e) = std::fs::File::open(path) {
+                problems.push(key, format!("cannot read {}: {e}", path.display()));
+            }
+        }
+    }
+    TlsSettings::Enabled {
+        cert_file: t.cert_file.clone(),
+        key_file: t.key_file.clone(),
+        generate_self_signed: t.self_signed,
+        allow_self_signed: t.allow_self_signed || raw.development,
+        watch: t.watch,
+    }
+}
+
+/// The credentials of the embedded development profile, compared by value so that a
+/// production file that copies them is caught too.
+fn is_development_credentials(credentials: &ConnectorCredentials) -> bool {
+    let dev: toml::Table = toml::from_str(DEVELOPMENT_PROFILE).unwrap_or_default();
+    let dev_value = |key: &str| {
+        dev.get("connector")
+            .and_then(|c| c.get(key))
+            .and_then(|v| v.as_str())
+            .map(str::to_owned)
+    };
+    dev_value("username").as_deref() == Some(credentials.username())
+        || dev_value("password").as_deref() == Some(credentials.password().expose_secret())
+}
+
+impl Settings {
+    /// The effective settings as TOML, every secret replaced by `[REDACTED]`.
+    pub fn redacted_toml(&self) -> String {
+        toml::to_string_pretty(&self.raw)
+            .unwrap_or_else(|e| format!("# cannot render settings: {e}\n"))
+    }
+}
+
+/// Resolves a path relative to the current directory, for messages.
+pub fn display_path(path: &Path) -> String {
+    std::path::absolute(path)
+        .unwrap_or_else(|_| path.to_path_buf())
+        .display()
+        .to_string()
+}
+
+/// A secret value for places that need one temporarily (tests, signing tools).
+pub fn secret(value: &str) -> SecretString {
+    SecretString::from(value.to_owned())
+}

@@ -1,0 +1,111 @@
+//! The configuration file's shape, key by key, with the built-in defaults.
+//!
+//! Every key here is documented in `config/example.toml`; a test keeps the two in step.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use secrecy::SecretString;
+use serde::{Deserialize, Serialize, Serializer};
+
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RawSettings {
+    pub development: bool,
+    pub server: RawServer,
+    pub tls: RawTls,
+    pub connector: RawConnector,
+    pub log: RawLog,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RawServer {
+    pub bind: String,
+    #[serde(with = "humantime_serde")]
+    pub request_timeout: Duration,
+    #[serde(with = "humantime_serde")]
+    pub shutdown_timeout: Duration,
+}
+
+impl Default for RawServer {
+    fn default() -> Self {
+        Self {
+            bind: "0.0.0.0:8443".to_owned(),
+            request_timeout: Duration::from_secs(30),
+            shutdown_timeout: Duration::from_secs(20),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RawTls {
+    pub enabled: bool,
+    pub cert_file: PathBuf,
+    pub key_file: PathBuf,
+    pub self_signed: bool,
+    pub allow_self_signed: bool,
+    pub watch: bool,
+}
+
+impl Default for RawTls {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            cert_file: PathBuf::from("certs/fullchain.pem"),
+            key_file: PathBuf::from("certs/privkey.pem"),
+            self_signed: false,
+            allow_self_signed: false,
+            watch: true,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RawConnector {
+    pub username: Option<String>,
+    #[serde(serialize_with = "redacted")]
+    pub password: Option<SecretString>,
+    pub password_file: Option<PathBuf>,
+    pub allow_development_credentials: bool,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RawLog {
+    pub format: LogFormat,
+    pub level: String,
+}
+
+impl Default for RawLog {
+    fn default() -> Self {
+        Self {
+            format: LogFormat::Text,
+            level: "info".to_owned(),
+        }
+    }
+}
+
+/// How log lines are written.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// Human-readable lines.
+    #[default]
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+/// Serializes a set secret as `[REDACTED]`, an unset one as nothing.
+pub fn redacted<S: Serializer>(
+    value: &Option<SecretString>,
+    serializer: S,
+) -> Result<S::Ok, S::Error> {
+    match value {
+        Some(_) => serializer.serialize_some("[REDACTED]"),
+        None => serializer.serialize_none(),
+    }
+}

@@ -1,0 +1,241 @@
+//! Wiring: binds the listener, prepares TLS, builds the shared state, runs until stopped.
+
+use std::net::{SocketAddr, TcpListener};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use anyhow::Context as _;
+use axum_server::Handle;
+use axum_server::tls_rustls::RustlsConfig;
+
+use crate::config::{ConfigProblem, Settings, TlsSettings};
+use crate::credentials::ConnectorCredentials;
+use crate::{routes, tls};
+
+/// State shared by every handler.
+pub struct AppState {
+    pub credentials: ConnectorCredentials,
+    /// False while draining for shutdown; `/readyz` reports it.
+    pub ready: AtomicBool,
+}
+
+/// What went wrong before the server could start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartupError {
+    /// A configuration problem discovered while preparing (e.g. an unreadable key):
+    /// reported like `check-config` problems, exit status 2.
+    #[error("invalid configuration")]
+    Config(Vec<ConfigProblem>),
+    #[error(transparent)]
+    Other(#[from] anyhow::Error),
+}
+
+/// A bound, ready-to-run server.
+pub struct Application {
+    listener: TcpListener,
+    local_addr: SocketAddr,
+    tls: Option<TlsRuntime>,
+    state: Arc<AppState>,
+    settings: Settings,
+    handle: Handle<SocketAddr>,
+}
+
+struct TlsRuntime {
+    rustls: RustlsConfig,
+    /// Watches the certificate files; aborted when the server stops.
+    reloader: tokio::task::JoinHandle<()>,
+}
+
+/// Loads (and in development generates) the certificate, enforcing the production rules.
+/// `check-config` calls this too, so a bad key is caught before deployment.
+pub fn prepare_tls(settings: &Settings) -> Result<Option<tls::LoadedCert>, Vec<ConfigProblem>> {
+    let TlsSettings::Enabled {
+        cert_file,
+        key_file,
+        generate_self_signed,
+        allow_self_signed,
+        ..
+    } = &settings.tls
+    else {
+        return Ok(None);
+    };
+    if *generate_self_signed {
+        match tls::ensure_self_signed(cert_file, key_file) {
+            Ok(true) => tracing::warn!(
+                cert = %cert_file.display(),
+                "generated a self-signed certificate for localhost; Concur rejects self-signed certificates"
+            ),
+            Ok(false) => {}
+            Err(e) => return Err(vec![ConfigProblem::new("tls.cert_file", e.to_string())]),
+        }
+    }
+    let loaded = tls::load(cert_file, key_file).map_err(|e| {
+        let key = match e {
+            tls::TlsError::Certificate { .. } | tls::TlsError::Generate { .. } => "tls.cert_file",
+            tls::TlsError::Key { .. } | tls::TlsError::Mismatch { .. } => "tls.key_file",
+        };
+        vec![ConfigProblem::new(key, e.to_string())]
+    })?;
+    if loaded.leaf.self_signed && !allow_self_signed {
+        return Err(vec![ConfigProblem::new(
+            "tls.cert_file",
+            format!(
+                "{} is self-signed and Concur rejects self-signed certificates; use a CA-signed \
+                 full-chain certificate (or set tls.allow_self_signed = true for a private test)",
+                cert_file.display()
+            ),
+        )]);
+    }
+    Ok(Some(loaded))
+}
+
+impl Application {
+    /// Binds the listener (port 0 picks a free port) and prepares everything that can fail,
+    /// so that `run_until_stopped` only serves.
+    pub async fn build(settings: Settings) -> Result<Self, StartupError> {
+        let loaded = prepare_tls(&settings).map_err(StartupError::Config)?;
+        let tls = match (loaded, &settings.tls) {
+            (
+                Some(loaded),
+                TlsSettings::Enabled {
+                    cert_file,
+                    key_file,
+                    watch,
+                    ..
+                },
+            ) => {
+                if loaded.leaf.self_signed {
+                    tracing::warn!(
+                        "serving a self-signed certificate: Concur will refuse to connect"
+                    );
+                }
+                if loaded.leaf.expires_in_days < 21 {
+                    tracing::warn!(
+                        expires_in_days = loaded.leaf.expires_in_days,
+                        "tls certificate expires soon"
+                    );
+                }
+                tracing::info!(subject = %loaded.leaf.subject, issuer = %loaded.leaf.issuer, expires_in_days = loaded.leaf.expires_in_days, "tls certificate loaded");
+                let rustls = RustlsConfig::from_config(loaded.config);
+                let reloader = tls::spawn_reloader(
+                    rustls.clone(),
+                    cert_file.clone(),
+                    key_file.clone(),
+                    *watch,
+                )
+                .context("starting the certificate reloader")?;
+                Some(TlsRuntime { rustls, reloader })
+            }
+            _ => {
+                tracing::warn!(
+                    "tls is disabled: serve only behind a TLS-terminating proxy, Concur requires HTTPS"
+                );
+                None
+            }
+        };
+
+        let listener = TcpListener::bind(settings.server.bind)
+            .with_context(|| format!("binding {}", settings.server.bind))?;
+        let local_addr = listener.local_addr().context("reading the bound address")?;
+        let state = Arc::new(AppState {
+            credentials: settings.credentials.clone(),
+            ready: AtomicBool::new(true),
+        });
+        Ok(Self {
+            listener,
+            local_addr,
+            tls,
+            state,
+            settings,
+            handle: Handle::new(),
+        })
+    }
+
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+
+    /// `https://127.0.0.1:PORT` or `http://…`, for tests and the start-up banner.
+    pub fn base_url(&self) -> String {
+        let scheme = if self.tls.is_some() { "https" } else { "http" };
+        format!("{scheme}://{}", self.local_addr)
+    }
+
+    /// A handle to stop the server from elsewhere (tests, signal handling).
+    pub fn shutdown_handle(&self) -> ShutdownHandle {
+        ShutdownHandle {
+            handle: self.handle.clone(),
+            state: self.state.clone(),
+            grace: self.settings.server.shutdown_timeout,
+        }
+    }
+
+    /// Serves until SIGINT/SIGTERM (or a [`ShutdownHandle`]) and open requests have drained,
+    /// or the drain deadline has passed.
+    pub async fn run_until_stopped(self) -> anyhow::Result<()> {
+        let app = routes::router(self.state.clone(), self.settings.server.request_timeout)
+            .into_make_service_with_connect_info::<SocketAddr>();
+        let stopper = self.shutdown_handle();
+        tokio::spawn(async move {
+            wait_for_signal().await;
+            tracing::info!(
+                grace_secs = stopper.grace.as_secs(),
+                "shutdown requested; draining"
+            );
+            stopper.stop();
+        });
+        match self.tls {
+            Some(tls) => {
+                let served = axum_server::from_tcp_rustls(self.listener, tls.rustls)?
+                    .handle(self.handle)
+                    .serve(app)
+                    .await;
+                tls.reloader.abort();
+                served?;
+            }
+            None => {
+                axum_server::from_tcp(self.listener)?
+                    .handle(self.handle)
+                    .serve(app)
+                    .await?;
+            }
+        }
+        tracing::info!("server stopped");
+        Ok(())
+    }
+}
+
+/// Stops a running [`Application`] gracefully.
+#[derive(Clone)]
+pub struct ShutdownHandle {
+    handle: Handle<SocketAddr>,
+    state: Arc<AppState>,
+    grace: Duration,
+}
+
+impl ShutdownHandle {
+    /// Marks the server not ready, stops accepting, and gives open requests the drain deadline.
+    pub fn stop(&self) {
+        self.state.ready.store(false, Ordering::Relaxed);
+        self.handle.graceful_shutdown(Some(self.grace));
+    }
+}
+
+async fn wait_for_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! {
+        () = ctrl_c => {},
+        () = terminate => {},
+    }
+}

@@ -1,0 +1,175 @@
+//! The command line: `check-config`, and `serve` refusing invalid configurations.
+
+use std::process::Output;
+
+use tokio::process::Command;
+
+use crate::helpers::{PASSWORD, TestPki, binary, write_config};
+
+async fn run(args: &[&str], env: &[(&str, &str)]) -> Output {
+    let mut command = Command::new(binary());
+    command.args(args).env_remove("RUST_LOG");
+    for (key, _) in std::env::vars() {
+        if key.starts_with("CONCUR_CONNECTOR") {
+            command.env_remove(key);
+        }
+    }
+    for (key, value) in env {
+        command.env(key, value);
+    }
+    command.output().await.unwrap()
+}
+
+fn stderr(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+fn stdout(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+#[tokio::test]
+async fn check_config_prints_effective_settings_with_secrets_redacted() {
+    let pki = TestPki::new("cli");
+    let (_dir, path) = write_config(&pki, "");
+    let output = run(&["check-config", "--config", path.to_str().unwrap()], &[]).await;
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let out = stdout(&output);
+    assert!(out.contains("username = \"TestConnectorUser\""), "{out}");
+    assert!(out.contains("[REDACTED]"), "{out}");
+    assert!(!out.contains(PASSWORD) && !stderr(&output).contains(PASSWORD));
+}
+
+#[tokio::test]
+async fn environment_overrides_the_file_and_a_password_file_works() {
+    let pki = TestPki::new("cli");
+    let (dir, path) = write_config(&pki, "");
+    let secret_file = dir.path().join("password.txt");
+    std::fs::write(&secret_file, "from-a-file-secret\n").unwrap();
+    let output = run(
+        &["check-config", "--config", path.to_str().unwrap()],
+        &[
+            ("CONCUR_CONNECTOR__CONNECTOR__USERNAME", "EnvOverrideUser"),
+            ("CONCUR_CONNECTOR__CONNECTOR__PASSWORD", ""),
+            (
+                "CONCUR_CONNECTOR__CONNECTOR__PASSWORD_FILE",
+                secret_file.to_str().unwrap(),
+            ),
+        ],
+    )
+    .await;
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    assert!(stdout(&output).contains("EnvOverrideUser"));
+    assert!(!stdout(&output).contains("from-a-file-secret"));
+}
+
+/// Each row: extra TOML or env, the key the message must name, and why.
+#[tokio::test]
+async fn invalid_configurations_exit_with_status_2_naming_the_key() {
+    let pki = TestPki::new("cli");
+    let long_name = "u".repeat(51);
+    type Case<'a> = (&'a str, Vec<(&'a str, &'a str)>, &'a str, &'a str);
+    let cases: Vec<Case> = vec![
+        (
+            "",
+            vec![("CONCUR_CONNECTOR__CONNECTOR__PASSWORD", "short")],
+            "connector.password",
+            "password under 10 characters",
+        ),
+        (
+            "",
+            vec![("CONCUR_CONNECTOR__CONNECTOR__USERNAME", &long_name)],
+            "connector.username",
+            "user name over 50 characters",
+        ),
+        (
+            "",
+            vec![("CONCUR_CONNECTOR__TLS__CERT_FILE", "/nonexistent/cert.pem")],
+            "tls.cert_file",
+            "missing certificate",
+        ),
+        (
+            "",
+            vec![("CONCUR_CONNECTOR__SERVER__BIND", "not-an-address")],
+            "server.bind",
+            "bad bind address",
+        ),
+        ("[extra]\nkey = 1\n", vec![], "extra", "unknown section"),
+        (
+            "",
+            vec![("CONCUR_CONNECTOR__TLS__SELF_SIGNED", "true")],
+            "tls.self_signed",
+            "self-signed outside development",
+        ),
+        (
+            "",
+            vec![
+                ("CONCUR_CONNECTOR__CONNECTOR__USERNAME", "dev-connector"),
+                (
+                    "CONCUR_CONNECTOR__CONNECTOR__PASSWORD",
+                    "dev-password-change-me",
+                ),
+            ],
+            "connector.password",
+            "development credentials outside development",
+        ),
+    ];
+    for (extra, env, key, why) in cases {
+        let (_dir, path) = write_config(&pki, extra);
+        for command in ["check-config", "serve"] {
+            let output = run(&[command, "--config", path.to_str().unwrap()], &env).await;
+            assert_eq!(
+                output.status.code(),
+                Some(2),
+                "{command}: {why}: {}",
+                stderr(&output)
+            );
+            assert!(
+                stderr(&output).contains(&format!("{key}:")),
+                "{command}: {why}: {}",
+                stderr(&output)
+            );
+        }
+    }
+}
+
+#[tokio::test]
+async fn an_unknown_key_type_and_a_self_signed_certificate_are_refused_with_status_2() {
+    let pki = TestPki::new("cli");
+    let (dir, path) = write_config(&pki, "");
+    let key = dir.path().join("privkey.pem");
+
+    std::fs::write(
+        &key,
+        "-----BEGIN DSA PRIVATE KEY-----\nMIIBuwIBAAKBgQ==\n-----END DSA PRIVATE KEY-----\n",
+    )
+    .unwrap();
+    let output = run(&["serve", "--config", path.to_str().unwrap()], &[]).await;
+    assert_eq!(output.status.code(), Some(2), "{}", stderr(&output));
+    assert!(
+        stderr(&output).contains("tls.key_file:"),
+        "{}",
+        stderr(&output)
+    );
+
+    // A self-signed leaf in production mode.
+    let certified = rcgen::generate_simple_self_signed(vec!["localhost".to_owned()]).unwrap();
+    std::fs::write(dir.path().join("fullchain.pem"), certified.cert.pem()).unwrap();
+    std::fs::write(&key, certified.signing_key.serialize_pem()).unwrap();
+    let output = run(&["check-config", "--config", path.to_str().unwrap()], &[]).await;
+    assert_eq!(output.status.code(), Some(2), "{}", stderr(&output));
+    assert!(stderr(&output).contains("tls.cert_file:") && stderr(&output).contains("self-signed"));
+}
+
+#[tokio::test]
+async fn every_subcommand_has_help() {
+    for args in [
+        vec!["--help"],
+        vec!["serve", "--help"],
+        vec!["check-config", "--help"],
+    ] {
+        let output = run(&args, &[]).await;
+        assert_eq!(output.status.code(), Some(0), "{args:?}");
+        assert!(stdout(&output).contains("Usage"), "{args:?}");
+    }
+}

@@ -1,0 +1,200 @@
+//! Spawning the app, a test PKI, and a client that trusts only the test CA.
+
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, OnceLock};
+
+use concur_connector::config::{self, LogFormat, LogSettings, Origin};
+use concur_connector::startup::{Application, ShutdownHandle};
+use concur_connector::{telemetry, tls};
+use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair};
+
+pub const USERNAME: &str = "TestConnectorUser";
+pub const PASSWORD: &str = "s3cret:with-colon!";
+
+/// A CA and a leaf for `localhost`/`127.0.0.1` signed by it, as PEM.
+pub struct TestPki {
+    pub ca_pem: String,
+    pub leaf_pem: String,
+    pub key_pem: String,
+}
+
+impl TestPki {
+    pub fn new(name: &str) -> Self {
+        let ca_key = KeyPair::generate().unwrap();
+        let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
+        ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        ca_params
+            .distinguished_name
+            .push(DnType::CommonName, format!("{name} test CA"));
+        let ca_cert = ca_params.self_signed(&ca_key).unwrap();
+        let issuer = Issuer::new(ca_params, ca_key);
+
+        let leaf_key = KeyPair::generate().unwrap();
+        let mut leaf_params =
+            CertificateParams::new(vec!["localhost".to_owned(), "127.0.0.1".to_owned()]).unwrap();
+        leaf_params
+            .distinguished_name
+            .push(DnType::CommonName, format!("{name} leaf"));
+        let leaf = leaf_params.signed_by(&leaf_key, &issuer).unwrap();
+        Self {
+            ca_pem: ca_cert.pem(),
+            leaf_pem: leaf.pem(),
+            key_pem: leaf_key.serialize_pem(),
+        }
+    }
+
+    /// Writes leaf and key the way certbot's renewal does: new files renamed into place.
+    pub fn install(&self, cert_file: &Path, key_file: &Path) {
+        write_atomically(key_file, &self.key_pem);
+        write_atomically(cert_file, &self.leaf_pem);
+    }
+
+    /// A client that trusts only this CA (verification stays on).
+    pub fn client(&self) -> reqwest::Client {
+        self.client_builder().build().unwrap()
+    }
+
+    pub fn client_builder(&self) -> reqwest::ClientBuilder {
+        let ca = reqwest::Certificate::from_pem(self.ca_pem.as_bytes()).unwrap();
+        reqwest::Client::builder().tls_certs_only([ca])
+    }
+}
+
+pub fn write_atomically(path: &Path, content: &str) {
+    let tmp = path.with_extension("tmp");
+    std::fs::File::create(&tmp)
+        .unwrap()
+        .write_all(content.as_bytes())
+        .unwrap();
+    std::fs::rename(&tmp, path).unwrap();
+}
+
+/// Everything a test needs to talk to one running server.
+pub struct TestApp {
+    pub base_url: String,
+    pub port: u16,
+    pub pki: TestPki,
+    pub dir: tempfile::TempDir,
+    pub client: reqwest::Client,
+    pub shutdown: ShutdownHandle,
+}
+
+impl TestApp {
+    pub fn cert_file(&self) -> PathBuf {
+        self.dir.path().join("fullchain.pem")
+    }
+    pub fn key_file(&self) -> PathBuf {
+        self.dir.path().join("privkey.pem")
+    }
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base_url)
+    }
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        self.shutdown.stop();
+    }
+}
+
+/// Writes a production-style config (CA-signed certificate, test credentials) plus `extra`
+/// TOML lines, and returns the directory and the config path.
+pub fn write_config(pki: &TestPki, extra: &str) -> (tempfile::TempDir, PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    let cert = dir.path().join("fullchain.pem");
+    let key = dir.path().join("privkey.pem");
+    pki.install(&cert, &key);
+    let path = dir.path().join("config.toml");
+    let toml = format!(
+        r#"
+[server]
+bind = "127.0.0.1:0"
+[tls]
+cert_file = "{cert}"
+key_file = "{key}"
+[connector]
+username = "{USERNAME}"
+password = "{PASSWORD}"
+[log]
+level = "debug"
+{extra}
+"#,
+        cert = cert.display(),
+        key = key.display(),
+    );
+    std::fs::write(&path, toml).unwrap();
+    (dir, path)
+}
+
+/// Starts the real server on a random port; `extra` adds TOML (sections may repeat keys
+/// only if they are new).
+pub async fn spawn_app_with(extra: &str) -> TestApp {
+    init_logs();
+    tls::install_default_provider();
+    let pki = TestPki::new("spawned");
+    let (dir, path) = write_config(&pki, extra);
+    let settings = config::load_with_env(&Origin::File(path), Some(Default::default()))
+        .expect("test configuration is valid");
+    let app = Application::build(settings).await.expect("app builds");
+    let port = app.local_addr().port();
+    let shutdown = app.shutdown_handle();
+    tokio::spawn(app.run_until_stopped());
+    TestApp {
+        base_url: format!("https://localhost:{port}"),
+        port,
+        client: pki.client(),
+        pki,
+        dir,
+        shutdown,
+    }
+}
+
+pub async fn spawn_app() -> TestApp {
+    spawn_app_with("").await
+}
+
+/// Every log line of this test process (nextest runs one test per process).
+pub fn captured_logs() -> String {
+    String::from_utf8_lossy(&log_buffer().lock().unwrap()).into_owned()
+}
+
+fn log_buffer() -> &'static Arc<Mutex<Vec<u8>>> {
+    static BUFFER: OnceLock<Arc<Mutex<Vec<u8>>>> = OnceLock::new();
+    BUFFER.get_or_init(Default::default)
+}
+
+#[derive(Clone)]
+struct Capture(Arc<Mutex<Vec<u8>>>);
+
+impl std::io::Write for Capture {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        if std::env::var_os("TEST_LOG").is_some() {
+            std::io::stderr().write_all(buf)?;
+        }
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// Installs the app's real subscriber, writing into the capture buffer. `TEST_LOG=1` also
+/// echoes it to stderr.
+fn init_logs() {
+    static ONCE: OnceLock<()> = OnceLock::new();
+    ONCE.get_or_init(|| {
+        let buffer = log_buffer().clone();
+        let settings = LogSettings {
+            format: LogFormat::Json,
+            level: "debug".to_owned(),
+        };
+        telemetry::init(&settings, move || Capture(buffer.clone()));
+    });
+}
+
+/// The path of the built binary, for CLI tests.
+pub fn binary() -> &'static str {
+    env!("CARGO_BIN_EXE_concur-connector")
+}

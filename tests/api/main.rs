@@ -1,0 +1,8 @@
+//! Black-box tests: the real server on a random port over real TLS.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod cli;
+mod helpers;
+mod logging;
+mod test_connection;
+mod tls;
