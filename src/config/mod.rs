@@ -210,13 +210,13 @@ fn connector_credentials(
 ) -> Option<ConnectorCredentials> {
     let c = &raw.connector;
     let username = c.username.clone().filter(|u| !u.is_empty());
+    let known_problems = problems.len();
     let password = secret::resolve(
         problems,
         "connector.password",
         c.password.clone().filter(|p| !secret::is_blank(p)),
         c.password_file.as_deref(),
     );
-    let before = problems.is_empty();
     if username.is_none() {
         problems.push(
             "connector.username",
@@ -229,10 +229,10 @@ fn connector_credentials(
             "is required (the Password registered in Concur); set it or connector.password_file",
         );
     }
-    let (username, password) = (username?, password?);
-    if !before {
+    if problems.len() > known_problems {
         return None;
     }
+    let (username, password) = (username?, password?);
     match ConnectorCredentials::new(username, password) {
         Ok(credentials) => Some(credentials),
         Err((part, error)) => {
@@ -306,4 +306,94 @@ pub fn display_path(path: &Path) -> String {
 /// A secret value for places that need one temporarily (tests, signing tools).
 pub fn secret(value: &str) -> SecretString {
     SecretString::from(value.to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const EXAMPLE: &str = include_str!("../../config/example.toml");
+
+    fn keys(prefix: &str, table: &toml::Table, out: &mut Vec<String>) {
+        for (key, value) in table {
+            let path = if prefix.is_empty() {
+                key.clone()
+            } else {
+                format!("{prefix}.{key}")
+            };
+            match value {
+                toml::Value::Table(inner) => keys(&path, inner, out),
+                _ => out.push(path),
+            }
+        }
+    }
+
+    #[test]
+    fn the_example_file_documents_every_default_with_its_value() {
+        let defaults = toml::Table::try_from(RawSettings::default()).unwrap();
+        let example: toml::Table = toml::from_str(EXAMPLE).unwrap();
+        let mut default_keys = Vec::new();
+        keys("", &defaults, &mut default_keys);
+        for key in default_keys {
+            let lookup = |t: &toml::Table| {
+                key.split('.')
+                    .try_fold(toml::Value::Table(t.clone()), |v, k| v.get(k).cloned())
+            };
+            assert_eq!(
+                lookup(&example),
+                lookup(&defaults),
+                "config/example.toml: {key}"
+            );
+        }
+    }
+
+    #[test]
+    fn the_example_file_mentions_every_optional_key() {
+        for key in ["username", "password", "password_file"] {
+            assert!(
+                EXAMPLE.contains(&format!("# {key} =")),
+                "{key} is not documented"
+            );
+        }
+    }
+
+    #[test]
+    fn the_embedded_profile_is_valid_development_mode() {
+        let settings = load_with_env(&Origin::Embedded, Some(HashMap::new())).unwrap();
+        assert!(settings.development);
+        assert!(settings.uses_development_credentials);
+        assert_eq!(settings.server.bind.to_string(), "127.0.0.1:8443");
+    }
+
+    #[test]
+    fn a_type_error_names_its_key() {
+        let env = HashMap::from([(
+            "CONCUR_CONNECTOR__TLS__ENABLED".to_owned(),
+            "maybe".to_owned(),
+        )]);
+        let problems = load_with_env(&Origin::Embedded, Some(env)).unwrap_err();
+        assert_eq!(problems[0].key, "tls.enabled", "{problems:?}");
+    }
+
+    #[test]
+    fn all_validation_problems_are_reported_at_once() {
+        let env = HashMap::from([
+            (
+                "CONCUR_CONNECTOR__CONNECTOR__PASSWORD".to_owned(),
+                "short".to_owned(),
+            ),
+            (
+                "CONCUR_CONNECTOR__SERVER__BIND".to_owned(),
+                "nowhere".to_owned(),
+            ),
+            ("CONCUR_CONNECTOR__LOG__LEVEL".to_owned(), "[[[".to_owned()),
+        ]);
+        let problems = load_with_env(&Origin::Embedded, Some(env)).unwrap_err();
+        let keys: Vec<_> = problems.iter().map(|p| p.key.as_str()).collect();
+        assert_eq!(
+            keys,
+            ["server.bind", "connector.password", "log.level"],
+            "{problems:?}"
+        );
+    }
 }

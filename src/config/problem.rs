@@ -52,6 +52,10 @@ impl Problems {
         self.0.extend(other);
     }
 
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
     pub fn is_empty(&self) -> bool {
         self.0.is_empty()
     }
