@@ -8,8 +8,12 @@ pub mod config;
 pub mod credentials;
 /// The Launch External URL protocol: parsing, verification and signing (pure).
 pub mod launch;
+/// HTML pages from auto-escaping, operator-overridable templates.
+pub mod pages;
 /// HTTP routes and the router with its cross-cutting layers.
 pub mod routes;
+/// Nonce and session stores behind traits (memory now; shared backends plug in).
+pub mod store;
 /// Wiring: listener, TLS, state, graceful shutdown.
 pub mod startup;
 /// Logging setup and request spans.

@@ -1,0 +1,144 @@
+//! HTML pages: templates compiled once at start-up, auto-escaped, overridable by operators.
+//!
+//! Templates are embedded in the binary. An operator may put files with the same names in
+//! `pages.template_dir` (branding, wording); those replace the embedded ones. Escaping stays
+//! on for every `.html` template whatever the source, and no page loads anything external.
+
+use std::path::Path;
+
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use minijinja::Environment;
+use serde::Serialize;
+
+/// Embedded templates: (name, source).
+const TEMPLATES: &[(&str, &str)] = &[
+    ("base.html", include_str!("../../templates/base.html")),
+    ("error.html", include_str!("../../templates/error.html")),
+    ("launched.html", include_str!("../../templates/launched.html")),
+];
+
+/// The stylesheet every page links, served from `/assets/connector.css`.
+pub const STYLESHEET: &str = include_str!("../../templates/assets/connector.css");
+
+/// Pages may load only our own stylesheet, submit only to us, and never be framed.
+pub const CONTENT_SECURITY_POLICY: &str = "default-src 'none'; style-src 'self'; img-src 'self'; \
+     script-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
+
+#[derive(Debug, thiserror::Error)]
+pub enum PagesError {
+    #[error("cannot read template {path}: {reason}")]
+    Read { path: String, reason: String },
+    #[error("template {name} does not compile: {reason}")]
+    Compile { name: String, reason: String },
+}
+
+/// The compiled templates.
+pub struct Pages {
+    env: Environment<'static>,
+}
+
+impl Pages {
+    /// Compiles the embedded templates, replaced by same-named files in `override_dir`.
+    pub fn new(override_dir: Option<&Path>) -> Result<Self, PagesError> {
+        let mut env = Environment::new();
+        for (name, embedded) in TEMPLATES {
+            let source = match override_dir.map(|dir| dir.join(name)).filter(|p| p.is_file()) {
+                Some(path) => std::fs::read_to_string(&path).map_err(|e| PagesError::Read {
+                    path: path.display().to_string(),
+                    reason: e.to_string(),
+                })?,
+                None => (*embedded).to_owned(),
+            };
+            env.add_template_owned(*name, source)
+                .map_err(|e| PagesError::Compile {
+                    name: (*name).to_owned(),
+                    reason: e.to_string(),
+                })?;
+        }
+        Ok(Self { env })
+    }
+
+    /// Renders a page into a response with the page security headers.
+    pub fn render(&self, status: StatusCode, name: &str, context: impl Serialize) -> Response {
+        match self
+            .env
+            .get_template(name)
+            .and_then(|t| t.render(minijinja::value::Serde(&context)))
+        {
+            Ok(html) => html_response(status, html),
+            Err(error) => {
+                tracing::error!(template = name, %error, "page rendering failed");
+                html_response(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "<!doctype html><title>Error</title><p>Something went wrong. Please close this window and try again.</p>".to_owned(),
+                )
+            }
+        }
+    }
+
+    /// A short error page: what happened and what the user can do.
+    pub fn error(&self, status: StatusCode, title: &str, message: &str, hint: Option<&str>) -> Response {
+        #[derive(Serialize)]
+        struct ErrorContext<'a> {
+            status: u16,
+            title: &'a str,
+            message: &'a str,
+            hint: Option<&'a str>,
+        }
+        self.render(
+            status,
+            "error.html",
+            ErrorContext {
+                status: status.as_u16(),
+                title,
+                message,
+                hint,
+            },
+        )
+    }
+}
+
+fn html_response(status: StatusCode, html: String) -> Response {
+    let mut response = (status, [(header::CONTENT_TYPE, "text/html; charset=utf-8")], html).into_response();
+    response.headers_mut().insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(CONTENT_SECURITY_POLICY),
+    );
+    response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    async fn body(response: Response) -> String {
+        let bytes = axum::body::to_bytes(response.into_body(), usize::MAX).await.unwrap();
+        String::from_utf8(bytes.to_vec()).unwrap()
+    }
+
+    #[tokio::test]
+    async fn request_data_is_escaped() {
+        let pages = Pages::new(None).unwrap();
+        let html = body(pages.error(StatusCode::BAD_REQUEST, "<script>alert(1)</script>", "a & b", None)).await;
+        assert!(!html.contains("<script>alert"), "{html}");
+        assert!(html.contains("a &amp; b"), "{html}");
+    }
+
+    #[tokio::test]
+    async fn an_override_directory_replaces_a_template_and_keeps_escaping() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("error.html"), "<p class=custom>{{ title }}</p>").unwrap();
+        let pages = Pages::new(Some(dir.path())).unwrap();
+        let html = body(pages.error(StatusCode::FORBIDDEN, "<b>x</b>", "m", None)).await;
+        assert!(html.starts_with("<p class=custom>&lt;b&gt;x&lt;&#x2f;b&gt;</p>"), "{html}");
+    }
+
+    #[test]
+    fn a_broken_override_is_refused_at_start_up_naming_the_template() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("error.html"), "{% if %}").unwrap();
+        let error = Pages::new(Some(dir.path())).err().unwrap();
+        assert!(error.to_string().contains("error.html"), "{error}");
+    }
+}
