@@ -49,7 +49,9 @@ impl WrongReading {
             WrongReading::KeyNotLowerCased => {
                 "the signer built the key from the user name without lower-casing it"
             }
-            WrongReading::Sha1OnV4 => "the signer used HMAC-SHA1 on a v4 launch instead of HMAC-SHA256",
+            WrongReading::Sha1OnV4 => {
+                "the signer used HMAC-SHA1 on a v4 launch instead of HMAC-SHA256"
+            }
             WrongReading::Sha256OnV1 => {
                 "the signer used HMAC-SHA256 on a v1 launch instead of HMAC-SHA1"
             }
@@ -146,7 +148,12 @@ fn diagnose(
     };
 
     for values in &candidates {
-        if matches(hash, &key, &message_parts(values, username, password), sent(false)) {
+        if matches(
+            hash,
+            &key,
+            &message_parts(values, username, password),
+            sent(false),
+        ) {
             return None;
         }
     }
@@ -196,11 +203,125 @@ fn diagnose(
 
 /// Hex in either case, as a signer mistaking the hex digest for the signature sends it.
 fn hex(text: &str) -> Option<Vec<u8>> {
-    if text.len() % 2 != 0 || !text.bytes().all(|b| b.is_ascii_hexdigit()) {
+    if !text.len().is_multiple_of(2) || !text.bytes().all(|b| b.is_ascii_hexdigit()) {
         return None;
     }
     (0..text.len())
         .step_by(2)
         .map(|i| u8::from_str_radix(&text[i..i + 2], 16).ok())
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::launch::vectors::*;
+
+    #[test]
+    fn names_each_wrong_reading_of_section_14_4() {
+        let cases = [
+            (
+                EX2_SIG_B_USERNAME_LOWERED,
+                WrongReading::UsernameLowerCasedInMessage,
+            ),
+            (EX2_SIG_C_KEY_EXACT_CASE, WrongReading::KeyNotLowerCased),
+            (EX2_SIG_D_SHA1, WrongReading::Sha1OnV4),
+            (EX2_SIG_E_HEX, WrongReading::SignatureInHex),
+            (EX2_SIG_G_ITEM_URL_ENCODED, WrongReading::ItemUrlLeftEncoded),
+        ];
+        for (signature, expected) in cases {
+            let q = with_signature(query(EX2_URL), signature);
+            assert_eq!(
+                diagnose_v4(&q, &ex2_creds()),
+                Some(expected),
+                "{expected:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn names_the_plus_as_space_reading_of_example_3() {
+        let q = with_signature(query(EX3_URL), EX3_SIG_PLUS_AS_SPACE);
+        assert_eq!(
+            diagnose_v4(&q, &ex2_creds()),
+            Some(WrongReading::PlusReadAsSpace)
+        );
+    }
+
+    #[test]
+    fn names_the_wrong_readings_of_example_1() {
+        let cases = [
+            (
+                EX1_SIG_USERNAME_LOWERED,
+                WrongReading::UsernameLowerCasedInMessage,
+            ),
+            (EX1_SIG_KEY_EXACT_CASE, WrongReading::KeyNotLowerCased),
+        ];
+        for (signature, expected) in cases {
+            let q = with_signature(query(EX1_URL), signature);
+            assert_eq!(
+                diagnose_v1(&q, &ex1_creds()),
+                Some(expected),
+                "{expected:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn names_sha256_on_a_v1_launch() {
+        // The v1 message of example 1 under HMAC-SHA256, with the right key.
+        let message = [
+            "acmecorp.com",
+            "jane.doe@acmecorp.com",
+            EX1_ITEM_URL,
+            EX1_USER,
+            EX1_PASS,
+            EX1_NONCE,
+        ]
+        .concat();
+        let tag = Hash::Sha256.mac(&ex1_creds().hmac_key(), &[message.as_bytes()]);
+        let q = with_signature(
+            query(EX1_URL),
+            &base64::engine::general_purpose::STANDARD.encode(tag),
+        );
+        assert_eq!(
+            diagnose_v1(&q, &ex1_creds()),
+            Some(WrongReading::Sha256OnV1)
+        );
+    }
+
+    #[test]
+    fn finds_nothing_for_a_right_signature_or_a_random_one() {
+        assert_eq!(diagnose_v4(query(EX2_URL), &ex2_creds()), None);
+        assert_eq!(diagnose_v1(query(EX1_URL), &ex1_creds()), None);
+        let random = with_signature(query(EX2_URL), &"A".repeat(43));
+        assert_eq!(diagnose_v4(&random, &ex2_creds()), None);
+        assert_eq!(diagnose_v4("garbage", &ex2_creds()), None);
+    }
+
+    #[test]
+    fn does_not_blame_the_user_name_case_when_the_name_is_lower_case() {
+        // With a lower-case name readings (b) and (c) equal the right one; a wrong
+        // password must not be reported as a case problem.
+        let lower = creds("launchconnectoruser", EX2_PASS);
+        assert_eq!(diagnose_v4(query(EX2_URL), &lower), None);
+    }
+
+    #[test]
+    fn descriptions_are_lower_case_sentences_without_a_period() {
+        let all = [
+            WrongReading::UsernameLowerCasedInMessage,
+            WrongReading::KeyNotLowerCased,
+            WrongReading::Sha1OnV4,
+            WrongReading::Sha256OnV1,
+            WrongReading::SignatureInHex,
+            WrongReading::ItemUrlLeftEncoded,
+            WrongReading::PlusReadAsSpace,
+        ];
+        for reading in all {
+            let text = reading.to_string();
+            assert!(text.starts_with("the "), "{text}");
+            assert!(!text.ends_with('.'), "{text}");
+        }
+    }
 }

@@ -30,45 +30,45 @@ impl ErrorClass {
 /// One variant per way a launch query can fail verification.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum LaunchError {
-    /// 400. Checked before anything else is read, so parsing cost stays bounded.
+    /// Status 400. Checked before anything else is read, so parsing cost stays bounded.
     #[error("query string is {got} bytes long, the limit is {limit}")]
     QueryTooLong { limit: usize, got: usize },
 
-    /// 400. A stray `%`, a `%` without two hex digits, or bytes that are not UTF-8 after
+    /// Status 400. A stray `%`, a `%` without two hex digits, or bytes that are not UTF-8 after
     /// decoding. Carries the parameter name, or `"parameter name"` when a name was broken.
     #[error("parameter {0} is not valid percent-encoded utf-8")]
     InvalidEncoding(String),
 
-    /// 400. A signed parameter (or `signature`) is absent.
+    /// Status 400. A signed parameter (or `signature`) is absent.
     #[error("required parameter {0} is missing")]
     MissingParameter(&'static str),
 
-    /// 400. A parameter this protocol version knows appears more than once; for signed
+    /// Status 400. A parameter this protocol version knows appears more than once; for signed
     /// ones this is parameter pollution (trap T6).
     #[error("parameter {0} appears more than once")]
     DuplicateParameter(&'static str),
 
-    /// 400. The signature is not base64 in either alphabet.
+    /// Status 400. The signature is not base64 in either alphabet.
     #[error("signature is not base64")]
     BadSignatureEncoding,
 
-    /// 401. The signature decodes, but to the wrong number of bytes for this version's
+    /// Status 401. The signature decodes, but to the wrong number of bytes for this version's
     /// hash (a SHA-1 MAC on a v4 launch, a hex string, a truncated value).
     #[error("signature decodes to {got} bytes, expected {expected}")]
     BadSignatureLength { expected: usize, got: usize },
 
-    /// 401. No accepted reading of the query reproduces the signature.
+    /// Status 401. No accepted reading of the query reproduces the signature.
     #[error("signature mismatch: check the connector user name and password registered in Concur")]
     SignatureMismatch,
 
-    /// 400. An unsigned parameter has a value outside its documented format.
+    /// Status 400. An unsigned parameter has a value outside its documented format.
     #[error("parameter {name} is invalid: {reason}")]
     InvalidParameter {
         name: &'static str,
         reason: &'static str,
     },
 
-    /// 403. The signed item URL points outside the allowed hosts, so no token may go there.
+    /// Status 403. The signed item URL points outside the allowed hosts, so no token may go there.
     #[error("item url refused: {0}")]
     ItemUrlNotAllowed(#[from] ItemUrlError),
 }

@@ -74,9 +74,8 @@ impl ItemUrlPolicy {
             .map(normalise_host)
             .filter(|h| !h.is_empty())
             .ok_or(ItemUrlError::NoHost)?;
-        let is_concur =
-            host.len() > CONCUR_SUFFIX.len() && host.ends_with(CONCUR_SUFFIX);
-        if is_concur || self.extra_hosts.iter().any(|h| *h == host) {
+        let is_concur = host.len() > CONCUR_SUFFIX.len() && host.ends_with(CONCUR_SUFFIX);
+        if is_concur || self.extra_hosts.contains(&host) {
             Ok(parsed)
         } else {
             Err(ItemUrlError::HostNotAllowed(host))

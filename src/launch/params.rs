@@ -25,10 +25,7 @@ pub(super) fn source(raw: Option<&str>, item_url: &Url) -> Result<Source, Launch
 }
 
 fn source_from_path(url: &Url) -> Option<Source> {
-    let segments: Vec<&str> = url
-        .path_segments()?
-        .filter(|s| !s.is_empty())
-        .collect();
+    let segments: Vec<&str> = url.path_segments()?.filter(|s| !s.is_empty()).collect();
     let has_item_after = |name: &str| {
         segments
             .iter()
@@ -114,7 +111,8 @@ mod tests {
         Url::parse(s).unwrap()
     }
 
-    const BASE: &str = "https://us2.api.concursolutions.com/expensereports/v4/users/U/context/TRAVELER/reports/R1";
+    const BASE: &str =
+        "https://us2.api.concursolutions.com/expensereports/v4/users/U/context/TRAVELER/reports/R1";
 
     #[test]
     fn source_is_read_case_insensitively() {

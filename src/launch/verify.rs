@@ -292,8 +292,8 @@ pub fn verify_v4(
     let is_mobile = params::is_mobile(unsigned(v4_index::IS_MOBILE)?.as_deref())?;
     let language = params::language(unsigned(v4_index::LANGUAGE)?.as_deref())?;
     let custom_field_launched_from = unsigned(v4_index::CUSTOM_FIELD)?.map(Cow::into_owned);
-    let client_auth_code = unsigned(v4_index::CLIENT_AUTH_CODE)?
-        .map(|code| SecretString::from(code.into_owned()));
+    let client_auth_code =
+        unsigned(v4_index::CLIENT_AUTH_CODE)?.map(|code| SecretString::from(code.into_owned()));
 
     let [company_domain, user_id, owner_id, employee_id, _item, nonce] = matched.values;
     Ok(VerifiedLaunch {
@@ -390,7 +390,9 @@ impl<'q> Parsed<'q> {
     /// turned `+` into space, and URL-safe base64 uses `-` and `_` (trap T5).
     pub fn signature_text(&self) -> Result<String, LaunchError> {
         let index = self.spec.signature_index();
-        let decoded = self.decoded(index, ValueEncoding::Rfc3986)?.unwrap_or_default();
+        let decoded = self
+            .decoded(index, ValueEncoding::Rfc3986)?
+            .unwrap_or_default();
         Ok(decoded
             .chars()
             .map(|c| match c {
@@ -479,7 +481,9 @@ impl<'q> Parsed<'q> {
             .iter()
             .filter(|r| r.still_encoded)
             .filter_map(|r| {
-                let item_url = query::decode(&r.values[item], r.encoding).ok()?.into_owned();
+                let item_url = query::decode(&r.values[item], r.encoding)
+                    .ok()?
+                    .into_owned();
                 let mut values = r.values.clone();
                 values[item] = Cow::Owned(item_url);
                 Some(Reading {
@@ -506,7 +510,10 @@ struct Reading<'q> {
 
 impl Reading<'_> {
     fn into_matched<const N: usize>(self, item: usize) -> Matched<N> {
-        let item_url = match (&self.values[item], self.still_encoded && !self.decoded_twice) {
+        let item_url = match (
+            &self.values[item],
+            self.still_encoded && !self.decoded_twice,
+        ) {
             // Concur signed the encoded text itself; the API call still needs the real URL.
             (encoded, true) => query::decode(encoded, self.encoding)
                 .map_or_else(|_| encoded.to_string(), Cow::into_owned),
@@ -540,4 +547,359 @@ pub(super) fn message_parts<'a>(
     let mut parts: Vec<&[u8]> = leading.iter().map(|v| v.as_bytes()).collect();
     parts.extend([username.as_bytes(), password.as_bytes(), nonce.as_bytes()]);
     parts
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::launch::ErrorClass;
+    use crate::launch::sign::{Encoding, v4_query};
+    use crate::launch::vectors::*;
+
+    fn concur() -> ItemUrlPolicy {
+        ItemUrlPolicy::concur_only()
+    }
+
+    fn v4(query: &str) -> Result<VerifiedLaunch, LaunchError> {
+        verify_v4(query, &ex2_creds(), &concur())
+    }
+
+    #[test]
+    fn accepts_example_1_v1() {
+        let launch = verify_v1(query(EX1_URL), &ex1_creds(), &concur()).unwrap();
+        assert_eq!(launch.version(), Version::V1);
+        assert_eq!(launch.company_domain(), "acmecorp.com");
+        assert_eq!(launch.user_id(), "jane.doe@acmecorp.com");
+        assert_eq!(launch.item_url().as_str(), EX1_ITEM_URL);
+        assert_eq!(launch.nonce(), EX1_NONCE);
+        assert_eq!(launch.source(), Source::Entry);
+        assert_eq!(launch.report_owner_user_id(), None);
+        assert_eq!(launch.language(), "en");
+        assert!(!launch.is_mobile());
+        assert!(launch.client_auth_code().is_none());
+        assert_eq!(
+            launch.transport(),
+            Transport {
+                encoding: ValueEncoding::Rfc3986,
+                item_url_encoded_twice: false
+            }
+        );
+    }
+
+    #[test]
+    fn accepts_example_2_v4_entry_with_all_its_values() {
+        let launch = v4(query(EX2_URL)).unwrap();
+        assert_eq!(launch.version(), Version::V4);
+        assert_eq!(launch.company_domain(), "acmecorp.com");
+        assert_eq!(launch.user_id(), EX2_USER_ID);
+        assert_eq!(launch.report_owner_user_id(), Some(EX2_USER_ID));
+        assert_eq!(launch.report_owner_employee_id(), Some("E12345"));
+        assert_eq!(launch.item_url().as_str(), EX2_ITEM_URL);
+        assert_eq!(launch.nonce(), EX2_NONCE);
+        assert_eq!(launch.source(), Source::Entry);
+        assert_eq!(launch.custom_field_launched_from(), Some("custom12"));
+        assert!(launch.expense_ids().is_empty());
+        assert!(!launch.is_mobile());
+        assert_eq!(
+            launch.client_auth_code().map(|c| c.expose_secret()),
+            Some(EX2_AUTH_CODE)
+        );
+        assert_eq!(launch.language(), "en-GB");
+    }
+
+    #[test]
+    fn accepts_example_3_allocation_by_a_delegate_with_an_awkward_employee_id() {
+        let launch = v4(query(EX3_URL)).unwrap();
+        assert_eq!(launch.user_id(), EX3_DELEGATE_ID);
+        assert_eq!(launch.report_owner_user_id(), Some(EX2_USER_ID));
+        assert_eq!(launch.report_owner_employee_id(), Some(EX3_EMPLOYEE_ID));
+        assert_eq!(launch.item_url().as_str(), EX3_ITEM_URL);
+        assert_eq!(launch.source(), Source::Allocation);
+        assert_eq!(
+            launch.expense_ids(),
+            [
+                "29EE3C62F5D844458828A5C1086072D1",
+                "84FCBB92BD4E5342B849DAC29FD163A1"
+            ]
+        );
+        assert!(launch.is_mobile());
+        assert_eq!(launch.language(), "de");
+        assert_eq!(launch.transport().encoding, ValueEncoding::Rfc3986);
+    }
+
+    #[test]
+    fn accepts_example_3_with_the_employee_id_form_encoded() {
+        let form = query(EX3_URL).replace(EX3_EMPLOYEE_ID_RFC3986, EX3_EMPLOYEE_ID_FORM);
+        let launch = v4(&form).unwrap();
+        assert_eq!(launch.report_owner_employee_id(), Some(EX3_EMPLOYEE_ID));
+        assert_eq!(launch.transport().encoding, ValueEncoding::Form);
+    }
+
+    #[test]
+    fn accepts_a_signature_whose_plus_signs_travel_raw() {
+        // A raw `+` in the signature reads as a space under form rules (§14.2 pitfall).
+        let raw_plus = with_raw(
+            query(EX2_URL),
+            "signature",
+            "/3dc5XTaUg2dbziVVu+HnIoYwK+nqd4Bk/kyLXOS6bY=",
+        );
+        assert!(v4(&raw_plus).is_ok());
+        let unpadded = with_raw(
+            query(EX2_URL),
+            "signature",
+            "%2F3dc5XTaUg2dbziVVu%20HnIoYwK%20nqd4Bk%2FkyLXOS6bY",
+        );
+        assert!(v4(&unpadded).is_ok());
+    }
+
+    #[test]
+    fn accepts_every_encoding_the_signer_produces() {
+        for (launch, creds) in [(ex2_launch(), ex2_creds()), (ex3_launch(), ex2_creds())] {
+            for encoding in [Encoding::Rfc3986, Encoding::Form] {
+                let q = v4_query(&launch, &creds, encoding);
+                assert!(verify_v4(&q, &creds, &concur()).is_ok(), "{encoding:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn refuses_the_plus_as_space_signature_of_example_3() {
+        let q = with_signature(query(EX3_URL), EX3_SIG_PLUS_AS_SPACE);
+        assert_eq!(v4(&q).unwrap_err(), LaunchError::SignatureMismatch);
+    }
+
+    #[test]
+    fn treats_each_wrong_reading_of_section_14_4_as_a_mismatch() {
+        let cases = [
+            (
+                EX2_SIG_B_USERNAME_LOWERED,
+                LaunchError::SignatureMismatch,
+                "(b) username lower-cased in message",
+            ),
+            (
+                EX2_SIG_C_KEY_EXACT_CASE,
+                LaunchError::SignatureMismatch,
+                "(c) key not lower-cased",
+            ),
+            (
+                EX2_SIG_D_SHA1,
+                LaunchError::BadSignatureLength {
+                    expected: 32,
+                    got: 20,
+                },
+                "(d) HMAC-SHA1",
+            ),
+            (
+                EX2_SIG_E_HEX,
+                LaunchError::BadSignatureLength {
+                    expected: 32,
+                    got: 48,
+                },
+                "(e) hex",
+            ),
+            (
+                EX2_SIG_G_ITEM_URL_ENCODED,
+                LaunchError::SignatureMismatch,
+                "(g) item url left encoded",
+            ),
+        ];
+        for (signature, expected, why) in cases {
+            let err = v4(&with_signature(query(EX2_URL), signature)).unwrap_err();
+            assert_eq!(err, expected, "{why}");
+            assert_eq!(err.class(), ErrorClass::SignatureMismatch, "{why}");
+        }
+    }
+
+    #[test]
+    fn accepts_the_url_safe_signature_of_section_14_4_f() {
+        let q = with_raw(query(EX2_URL), "signature", EX2_SIG_F_URL_SAFE);
+        assert_eq!(v4(&q).unwrap().nonce(), EX2_NONCE);
+        let unpadded = with_raw(
+            query(EX2_URL),
+            "signature",
+            EX2_SIG_F_URL_SAFE.trim_end_matches('='),
+        );
+        assert!(v4(&unpadded).is_ok());
+    }
+
+    #[test]
+    fn accepts_an_item_url_encoded_twice_in_transit_and_carries_it_decoded() {
+        let twice = EX2_ITEM_URL_ENCODED.replace('%', "%25");
+        let launch = v4(&with_raw(query(EX2_URL), "item_url", &twice)).unwrap();
+        assert_eq!(launch.item_url().as_str(), EX2_ITEM_URL);
+        assert!(launch.transport().item_url_encoded_twice);
+    }
+
+    #[test]
+    fn accepts_a_mac_over_the_once_decoded_item_url_when_it_arrived_encoded_twice() {
+        // Double transport encoding plus a MAC over the still-encoded text is T2's
+        // "once-decoded" reading; the carried URL is still the fully decoded one.
+        let twice = EX2_ITEM_URL_ENCODED.replace('%', "%25");
+        let q = with_raw(query(EX2_URL), "item_url", &twice);
+        let launch = v4(&with_signature(&q, EX2_SIG_G_ITEM_URL_ENCODED)).unwrap();
+        assert_eq!(launch.item_url().as_str(), EX2_ITEM_URL);
+        assert!(launch.transport().item_url_encoded_twice);
+    }
+
+    #[test]
+    fn does_not_decode_a_single_encoded_item_url_twice() {
+        // `%2524` decodes once to `%24`; a second decoding would turn it into `$` and
+        // change the signed value.
+        let q = with_raw(
+            query(EX2_URL),
+            "item_url",
+            "https%3A%2F%2Fx.concursolutions.com%2Fa%2524b",
+        );
+        assert_eq!(v4(&q).unwrap_err(), LaunchError::SignatureMismatch);
+    }
+
+    #[test]
+    fn ignores_unknown_parameters_and_the_case_of_names() {
+        let q = query(EX2_URL)
+            .replace("company_domain=", "COMPANY_DOMAIN=")
+            .replace("signature=", "Signature=")
+            + "&utm_source=mail&x=%FF";
+        assert!(v4(&q).is_ok());
+    }
+
+    #[test]
+    fn refuses_a_v1_query_on_the_v4_verifier_naming_the_first_missing_parameter() {
+        assert_eq!(
+            v4(query(EX1_URL)).unwrap_err(),
+            LaunchError::MissingParameter("company_domain")
+        );
+    }
+
+    #[test]
+    fn unsigned_values_can_change_without_breaking_the_signature() {
+        let q = with_raw(query(EX2_URL), "source", "header");
+        assert_eq!(v4(&q).unwrap().source(), Source::Header);
+    }
+
+    #[test]
+    fn infers_the_source_from_the_item_url_when_absent() {
+        assert_eq!(
+            v4(&without(query(EX2_URL), "source")).unwrap().source(),
+            Source::Entry
+        );
+        assert_eq!(
+            v4(&without(query(EX3_URL), "source")).unwrap().source(),
+            Source::Allocation
+        );
+    }
+
+    #[test]
+    fn empty_unsigned_values_count_as_absent() {
+        let mut q = query(EX2_URL).to_owned();
+        for name in [
+            "language_code",
+            "is_mobile",
+            "client_auth_code",
+            "custom_field_launched_from",
+            "source",
+        ] {
+            q = with_raw(&q, name, "");
+        }
+        let launch = v4(&q).unwrap();
+        assert_eq!(launch.language(), "en");
+        assert!(!launch.is_mobile());
+        assert!(launch.client_auth_code().is_none());
+        assert_eq!(launch.custom_field_launched_from(), None);
+        assert_eq!(launch.source(), Source::Entry);
+    }
+
+    #[test]
+    fn refuses_malformed_unsigned_values_after_the_signature_matched() {
+        let cases = [
+            ("source", "REPORT", "source"),
+            ("is_mobile", "maybe", "is_mobile"),
+            ("language_code", "english", "language_code"),
+            ("expense_ids", "a%3Bb", "expense_ids"),
+        ];
+        for (name, value, expected) in cases {
+            match v4(&with_raw(query(EX3_URL), name, value)) {
+                Err(LaunchError::InvalidParameter { name, .. }) => assert_eq!(name, expected),
+                other => panic!("{name}={value}: {other:?}"),
+            }
+        }
+        assert_eq!(
+            v4(&with_raw(query(EX2_URL), "client_auth_code", "%FF")).unwrap_err(),
+            LaunchError::InvalidEncoding("client_auth_code".into())
+        );
+    }
+
+    #[test]
+    fn the_context_holds_neither_signature_nor_auth_code() {
+        let launch = v4(query(EX2_URL)).unwrap();
+        let json = serde_json::to_string(&launch.context()).unwrap();
+        assert!(!json.contains(EX2_AUTH_CODE));
+        assert!(!json.contains("3dc5XTaUg2dbziVVu"));
+        assert!(
+            json.contains(EX2_NONCE),
+            "the session needs the nonce: {json}"
+        );
+        let back: LaunchContext = serde_json::from_str(&json).unwrap();
+        assert_eq!(back, launch.context());
+        assert_eq!(back.item_url, EX2_ITEM_URL);
+    }
+
+    #[test]
+    fn debug_output_hides_nonce_and_auth_code() {
+        let launch = v4(query(EX2_URL)).unwrap();
+        for shown in [format!("{launch:?}"), format!("{:?}", launch.context())] {
+            assert!(!shown.contains(EX2_NONCE), "{shown}");
+            assert!(!shown.contains(EX2_AUTH_CODE), "{shown}");
+            assert!(shown.contains("acmecorp.com"), "{shown}");
+        }
+    }
+
+    #[test]
+    fn the_auth_code_can_be_taken_once() {
+        let mut launch = v4(query(EX2_URL)).unwrap();
+        let code = launch.take_client_auth_code().unwrap();
+        assert_eq!(code.expose_secret(), EX2_AUTH_CODE);
+        assert!(launch.take_client_auth_code().is_none());
+        assert!(launch.client_auth_code().is_none());
+    }
+
+    #[test]
+    fn checks_the_item_url_host_only_after_the_signature() {
+        let foreign = with_raw(query(EX2_URL), "item_url", "https%3A%2F%2Fevil.com%2Fx");
+        assert_eq!(v4(&foreign).unwrap_err(), LaunchError::SignatureMismatch);
+        let local = ItemUrlPolicy::with_extra_hosts(["127.0.0.1"]);
+        let mut launch = ex2_launch();
+        launch.item_url = "https://127.0.0.1:8443/expensereports/v4/reports/R/expenses/E".into();
+        let q = v4_query(&launch, &ex2_creds(), Encoding::Rfc3986);
+        assert!(verify_v4(&q, &ex2_creds(), &local).is_ok());
+        assert!(matches!(
+            verify_v4(&q, &ex2_creds(), &concur()).unwrap_err(),
+            LaunchError::ItemUrlNotAllowed(_)
+        ));
+    }
+
+    #[test]
+    fn refuses_wrong_credentials() {
+        let other = creds(EX2_USER, "Tr0ub4dor&3-Horsf");
+        assert_eq!(
+            verify_v4(query(EX2_URL), &other, &concur()).unwrap_err(),
+            LaunchError::SignatureMismatch
+        );
+        let v1_with_v4_creds = verify_v1(query(EX1_URL), &ex2_creds(), &concur());
+        assert_eq!(
+            v1_with_v4_creds.unwrap_err(),
+            LaunchError::SignatureMismatch
+        );
+    }
+
+    #[test]
+    fn refuses_a_v4_signature_length_on_v1() {
+        let q = with_signature(query(EX1_URL), EX2_SIGNATURE);
+        assert_eq!(
+            verify_v1(&q, &ex1_creds(), &concur()).unwrap_err(),
+            LaunchError::BadSignatureLength {
+                expected: 20,
+                got: 32
+            }
+        );
+    }
 }
