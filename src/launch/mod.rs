@@ -2,7 +2,23 @@
 //!
 //! Nothing in this module does I/O, reads a clock or logs.
 
+pub mod diagnose;
+mod error;
+mod item_url;
+mod params;
+mod query;
 pub mod sign;
+mod verify;
+
+#[cfg(test)]
+mod vectors;
+
+pub use diagnose::{WrongReading, diagnose_v1, diagnose_v4};
+pub use error::{ErrorClass, LaunchError};
+pub use item_url::{ItemUrlError, ItemUrlPolicy};
+pub use params::DEFAULT_LANGUAGE;
+pub use query::{MAX_QUERY_LEN, ValueEncoding};
+pub use verify::{LaunchContext, Transport, VerifiedLaunch, verify_v1, verify_v4};
 
 use serde::{Deserialize, Serialize};
 

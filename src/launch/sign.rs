@@ -156,3 +156,55 @@ fn encode_value(value: &str, encoding: Encoding) -> String {
         Encoding::Form => form_urlencoded::byte_serialize(value.as_bytes()).collect(),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::launch::vectors::*;
+
+    #[test]
+    fn signs_example_1_as_documented() {
+        assert_eq!(sign_v1(&ex1_launch(), &ex1_creds()), EX1_SIGNATURE);
+    }
+
+    #[test]
+    fn signs_example_2_as_documented() {
+        assert_eq!(sign_v4(&ex2_launch(), &ex2_creds()), EX2_SIGNATURE);
+    }
+
+    #[test]
+    fn signs_example_3_as_documented() {
+        assert_eq!(sign_v4(&ex3_launch(), &ex2_creds()), EX3_SIGNATURE);
+    }
+
+    #[test]
+    fn builds_the_example_launch_urls_byte_for_byte() {
+        let cases = [
+            (
+                "https://connector.example.com/concur/form/v1.0/get?",
+                v1_query(&ex1_launch(), &ex1_creds(), Encoding::Rfc3986),
+                EX1_URL,
+            ),
+            (
+                "https://connector.example.com/launchexternalurl/v4/form?",
+                v4_query(&ex2_launch(), &ex2_creds(), Encoding::Rfc3986),
+                EX2_URL,
+            ),
+            (
+                "https://connector.example.com/launchexternalurl/v4/form?",
+                v4_query(&ex3_launch(), &ex2_creds(), Encoding::Rfc3986),
+                EX3_URL,
+            ),
+        ];
+        for (base, query, documented) in cases {
+            assert_eq!(format!("{base}{query}"), documented);
+        }
+    }
+
+    #[test]
+    fn form_encoding_differs_from_the_documented_url_only_in_the_employee_id() {
+        let form = v4_query(&ex3_launch(), &ex2_creds(), Encoding::Form);
+        let expected = query(EX3_URL).replace(EX3_EMPLOYEE_ID_RFC3986, EX3_EMPLOYEE_ID_FORM);
+        assert_eq!(form, expected);
+    }
+}

@@ -1,0 +1,121 @@
+//! Why a launch was refused, and which HTTP status class each refusal belongs to.
+//!
+//! Messages name parameters but never carry a value: the query holds the signature, the
+//! nonce and the `client_auth_code`, and the MAC key holds the password.
+
+use super::item_url::ItemUrlError;
+
+/// The HTTP status family a refusal maps to; the HTTP layer picks the page and code.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ErrorClass {
+    /// 400 Bad Request: the query string cannot be read as a launch.
+    Malformed,
+    /// 401 Unauthorized: the signature does not prove the launch came from Concur.
+    SignatureMismatch,
+    /// 403 Forbidden: the launch is genuine but points somewhere we will not go.
+    Forbidden,
+}
+
+impl ErrorClass {
+    /// The HTTP status code of this class.
+    pub fn status(self) -> u16 {
+        match self {
+            ErrorClass::Malformed => 400,
+            ErrorClass::SignatureMismatch => 401,
+            ErrorClass::Forbidden => 403,
+        }
+    }
+}
+
+/// One variant per way a launch query can fail verification.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum LaunchError {
+    /// Status 400. Checked before anything else is read, so parsing cost stays bounded.
+    #[error("query string is {got} bytes long, the limit is {limit}")]
+    QueryTooLong { limit: usize, got: usize },
+
+    /// Status 400. A stray `%`, a `%` without two hex digits, or bytes that are not UTF-8 after
+    /// decoding. Carries the parameter name, or `"parameter name"` when a name was broken.
+    #[error("parameter {0} is not valid percent-encoded utf-8")]
+    InvalidEncoding(String),
+
+    /// Status 400. A signed parameter (or `signature`) is absent.
+    #[error("required parameter {0} is missing")]
+    MissingParameter(&'static str),
+
+    /// Status 400. A parameter this protocol version knows appears more than once; for signed
+    /// ones this is parameter pollution (trap T6).
+    #[error("parameter {0} appears more than once")]
+    DuplicateParameter(&'static str),
+
+    /// Status 400. The signature is not base64 in either alphabet.
+    #[error("signature is not base64")]
+    BadSignatureEncoding,
+
+    /// Status 401. The signature decodes, but to the wrong number of bytes for this version's
+    /// hash (a SHA-1 MAC on a v4 launch, a hex string, a truncated value).
+    #[error("signature decodes to {got} bytes, expected {expected}")]
+    BadSignatureLength { expected: usize, got: usize },
+
+    /// Status 401. No accepted reading of the query reproduces the signature.
+    #[error("signature mismatch: check the connector user name and password registered in Concur")]
+    SignatureMismatch,
+
+    /// Status 400. An unsigned parameter has a value outside its documented format.
+    #[error("parameter {name} is invalid: {reason}")]
+    InvalidParameter {
+        name: &'static str,
+        reason: &'static str,
+    },
+
+    /// Status 403. The signed item URL points outside the allowed hosts, so no token may go there.
+    #[error("item url refused: {0}")]
+    ItemUrlNotAllowed(#[from] ItemUrlError),
+}
+
+impl LaunchError {
+    /// The HTTP status family of this refusal.
+    pub fn class(&self) -> ErrorClass {
+        match self {
+            LaunchError::QueryTooLong { .. }
+            | LaunchError::InvalidEncoding(_)
+            | LaunchError::MissingParameter(_)
+            | LaunchError::DuplicateParameter(_)
+            | LaunchError::BadSignatureEncoding
+            | LaunchError::InvalidParameter { .. } => ErrorClass::Malformed,
+            LaunchError::BadSignatureLength { .. } | LaunchError::SignatureMismatch => {
+                ErrorClass::SignatureMismatch
+            }
+            LaunchError::ItemUrlNotAllowed(_) => ErrorClass::Forbidden,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_class_maps_to_its_status() {
+        assert_eq!(ErrorClass::Malformed.status(), 400);
+        assert_eq!(ErrorClass::SignatureMismatch.status(), 401);
+        assert_eq!(ErrorClass::Forbidden.status(), 403);
+    }
+
+    #[test]
+    fn wrong_length_counts_as_a_mismatch_and_bad_base64_as_malformed() {
+        let wrong = LaunchError::BadSignatureLength {
+            expected: 32,
+            got: 20,
+        };
+        assert_eq!(wrong.class(), ErrorClass::SignatureMismatch);
+        assert_eq!(
+            LaunchError::BadSignatureEncoding.class(),
+            ErrorClass::Malformed
+        );
+        assert_eq!(
+            LaunchError::ItemUrlNotAllowed(ItemUrlError::NotHttps).class(),
+            ErrorClass::Forbidden
+        );
+    }
+}
