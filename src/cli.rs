@@ -23,6 +23,55 @@ pub enum Command {
     Serve(ConfigArg),
     /// Validate the configuration, print the effective settings with secrets redacted.
     CheckConfig(ConfigArg),
+    /// Print a launch URL signed exactly as Concur signs it, to try a deployment end to end.
+    SignLaunch(Box<SignLaunchArgs>),
+}
+
+#[derive(Debug, clap::Args)]
+#[command(group(clap::ArgGroup::new("version").required(true).args(["v4", "v1"])))]
+pub struct SignLaunchArgs {
+    #[command(flatten)]
+    pub config: ConfigArg,
+    /// Sign a v4 launch (HMAC-SHA256).
+    #[arg(long)]
+    pub v4: bool,
+    /// Sign a v1 launch (HMAC-SHA1, legacy).
+    #[arg(long)]
+    pub v1: bool,
+    /// The item URL (v4 item_url / v1 itemurl), e.g. a v4 expense URL.
+    #[arg(long, value_name = "URL")]
+    pub item_url: String,
+    /// The logged-in user: a UUID for v4, a login id for v1.
+    #[arg(long, default_value = "32c2fcc3-b2e8-4907-9672-5b3f49b1c643")]
+    pub user: String,
+    #[arg(long, default_value = "example.com")]
+    pub company_domain: String,
+    /// v4: report owner's user UUID (default: --user).
+    #[arg(long)]
+    pub owner_user_id: Option<String>,
+    /// v4: report owner's employee id.
+    #[arg(long, default_value = "E12345")]
+    pub employee_id: String,
+    /// v4: HEADER, ENTRY or ALLOCATION.
+    #[arg(long, default_value = "ENTRY")]
+    pub source: String,
+    /// v4: the Launch URL field's id.
+    #[arg(long, default_value = "custom12")]
+    pub field: String,
+    /// v4: comma-separated expense ids (ALLOCATION).
+    #[arg(long)]
+    pub expense_ids: Option<String>,
+    /// v4: an OAuth authorization code to pass as client_auth_code.
+    #[arg(long)]
+    pub auth_code: Option<String>,
+    #[arg(long, default_value = "en")]
+    pub language: String,
+    /// Where the connector is reached (default: https://localhost:PORT from the config).
+    #[arg(long, value_name = "URL")]
+    pub base_url: Option<String>,
+    /// Encode spaces as `+` (form encoding) instead of `%20`.
+    #[arg(long)]
+    pub form_encoding: bool,
 }
 
 #[derive(Debug, clap::Args)]

@@ -12,10 +12,12 @@ pub mod launch;
 pub mod pages;
 /// HTTP routes and the router with its cross-cutting layers.
 pub mod routes;
-/// Nonce and session stores behind traits (memory now; shared backends plug in).
-pub mod store;
+/// Launch sessions behind a cookie, after the signed launch.
+pub mod session;
 /// Wiring: listener, TLS, state, graceful shutdown.
 pub mod startup;
+/// Nonce and session stores behind traits (memory now; shared backends plug in).
+pub mod store;
 /// Logging setup and request spans.
 pub mod telemetry;
 /// Server TLS: restricted suites, certificate loading, live reload.

@@ -3,7 +3,7 @@
 use std::process::ExitCode;
 
 use clap::Parser as _;
-use concur_connector::cli::{Cli, Command, ConfigArg};
+use concur_connector::cli::{Cli, Command, ConfigArg, SignLaunchArgs};
 use concur_connector::config::{self, ConfigProblem, Settings};
 use concur_connector::startup::{self, Application, StartupError};
 use concur_connector::{telemetry, tls};
@@ -17,6 +17,7 @@ async fn main() -> ExitCode {
     match Cli::parse().command {
         Command::Serve(args) => serve(&args).await,
         Command::CheckConfig(args) => check_config(&args),
+        Command::SignLaunch(args) => sign_launch(&args),
     }
 }
 
@@ -56,8 +57,81 @@ fn check_config(args: &ConfigArg) -> ExitCode {
     if let Err(problems) = startup::prepare_tls(&settings) {
         return report(&problems);
     }
+    if let Err(problems) = startup::AppState::build(&settings) {
+        return report(&problems);
+    }
     print!("{}", settings.redacted_toml());
     eprintln!("configuration is valid");
+    ExitCode::SUCCESS
+}
+
+/// Prints a signed launch URL for the configured credentials and endpoint path.
+fn sign_launch(args: &SignLaunchArgs) -> ExitCode {
+    use concur_connector::launch::Source;
+    use concur_connector::launch::sign::{self, Encoding, V1Launch, V4Launch};
+    let settings = match config::load(&args.config.origin()) {
+        Ok(settings) => settings,
+        Err(problems) => return report(&problems),
+    };
+    let encoding = if args.form_encoding {
+        Encoding::Form
+    } else {
+        Encoding::Rfc3986
+    };
+    let nonce = uuid::Uuid::new_v4().to_string();
+    let (path, query) = if args.v4 {
+        let Some(source) = Source::parse(&args.source) else {
+            eprintln!("--source must be HEADER, ENTRY or ALLOCATION");
+            return ExitCode::from(EXIT_CONFIG);
+        };
+        let launch = V4Launch {
+            company_domain: args.company_domain.clone(),
+            logged_in_user_id: args.user.clone(),
+            report_owner_user_id: args
+                .owner_user_id
+                .clone()
+                .unwrap_or_else(|| args.user.clone()),
+            report_owner_employee_id: args.employee_id.clone(),
+            item_url: args.item_url.clone(),
+            nonce,
+            custom_field_launched_from: Some(args.field.clone()),
+            source,
+            expense_ids: args
+                .expense_ids
+                .iter()
+                .flat_map(|ids| ids.split(','))
+                .map(|id| id.trim().to_owned())
+                .filter(|id| !id.is_empty())
+                .collect(),
+            is_mobile: false,
+            client_auth_code: args.auth_code.clone(),
+            language_code: Some(args.language.clone()),
+        };
+        (
+            settings.launch.v4_path.clone(),
+            sign::v4_query(&launch, &settings.credentials, encoding),
+        )
+    } else {
+        let launch = V1Launch {
+            company_domain: args.company_domain.clone(),
+            user_id: args.user.clone(),
+            item_url: args.item_url.clone(),
+            nonce,
+        };
+        (
+            settings.launch.v1_path.clone(),
+            sign::v1_query(&launch, &settings.credentials, encoding),
+        )
+    };
+    let Some(path) = path else {
+        eprintln!("that launch version is switched off in the configuration");
+        return ExitCode::from(EXIT_CONFIG);
+    };
+    let base = args
+        .base_url
+        .clone()
+        .unwrap_or_else(|| format!("https://localhost:{}", settings.server.bind.port()));
+    println!("{}{path}?{query}", base.trim_end_matches('/'));
     ExitCode::SUCCESS
 }
 

@@ -9,15 +9,47 @@ use anyhow::Context as _;
 use axum_server::Handle;
 use axum_server::tls_rustls::RustlsConfig;
 
-use crate::config::{ConfigProblem, Settings, TlsSettings};
+use crate::config::{ConfigProblem, LaunchSettings, Settings, StoreBackend, TlsSettings};
 use crate::credentials::ConnectorCredentials;
+use crate::pages::Pages;
+use crate::session::Sessions;
+use crate::store::NonceStore;
+use crate::store::memory::{MemoryNonceStore, MemorySessionStore};
 use crate::{routes, tls};
 
-/// State shared by every handler.
+/// State shared by every handler, built once at start-up.
 pub struct AppState {
     pub credentials: ConnectorCredentials,
+    pub launch: LaunchSettings,
+    pub nonces: Arc<dyn NonceStore>,
+    pub sessions: Sessions,
+    pub pages: Pages,
     /// False while draining for shutdown; `/readyz` reports it.
     pub ready: AtomicBool,
+}
+
+impl AppState {
+    /// Builds the stores and compiles the templates; a bad template directory is a
+    /// configuration problem.
+    pub fn build(settings: &Settings) -> Result<Self, Vec<ConfigProblem>> {
+        let pages = Pages::new(settings.template_dir.as_deref())
+            .map_err(|e| vec![ConfigProblem::new("pages.template_dir", e.to_string())])?;
+        let (nonces, sessions): (Arc<dyn NonceStore>, Arc<dyn crate::store::SessionStore>) =
+            match settings.store.backend {
+                StoreBackend::Memory => (
+                    Arc::new(MemoryNonceStore::new(settings.store.max_entries)),
+                    Arc::new(MemorySessionStore::new(settings.store.max_entries)),
+                ),
+            };
+        Ok(Self {
+            credentials: settings.credentials.clone(),
+            launch: settings.launch.clone(),
+            nonces,
+            sessions: Sessions::new(sessions, settings.launch.session_lifetime),
+            pages,
+            ready: AtomicBool::new(true),
+        })
+    }
 }
 
 /// What went wrong before the server could start.
@@ -138,10 +170,7 @@ impl Application {
         let listener = TcpListener::bind(settings.server.bind)
             .with_context(|| format!("binding {}", settings.server.bind))?;
         let local_addr = listener.local_addr().context("reading the bound address")?;
-        let state = Arc::new(AppState {
-            credentials: settings.credentials.clone(),
-            ready: AtomicBool::new(true),
-        });
+        let state = Arc::new(AppState::build(&settings).map_err(StartupError::Config)?);
         Ok(Self {
             listener,
             local_addr,

@@ -18,7 +18,7 @@ use secrecy::{ExposeSecret, SecretString};
 
 use crate::credentials::ConnectorCredentials;
 pub use problem::{ConfigProblem, Problems};
-pub use raw::{LogFormat, RawSettings};
+pub use raw::{LogFormat, RawSettings, StoreBackend};
 
 /// Prefix of environment overrides: `CONCUR_CONNECTOR__SECTION__KEY`.
 pub const ENV_PREFIX: &str = "CONCUR_CONNECTOR";
@@ -45,6 +45,10 @@ pub struct Settings {
     pub credentials: ConnectorCredentials,
     /// True when the credentials are the embedded development ones.
     pub uses_development_credentials: bool,
+    pub launch: LaunchSettings,
+    pub store: StoreSettings,
+    /// Operator templates replacing the embedded ones, if any.
+    pub template_dir: Option<PathBuf>,
     pub log: LogSettings,
     /// The raw tree as loaded, for `check-config` (secrets render redacted).
     pub raw: RawSettings,
@@ -72,6 +76,26 @@ pub enum TlsSettings {
         /// Reload the certificate when its files change.
         watch: bool,
     },
+}
+
+/// The Launch External URL endpoints.
+#[derive(Debug, Clone)]
+pub struct LaunchSettings {
+    /// Path of the v4 endpoint, `None` when switched off.
+    pub v4_path: Option<String>,
+    /// Path of the v1 endpoint, `None` when switched off.
+    pub v1_path: Option<String>,
+    pub replay_window: Duration,
+    pub session_lifetime: Duration,
+    pub item_urls: crate::launch::ItemUrlPolicy,
+    /// On a signature mismatch, log which known wrong reading would have matched.
+    pub diagnostics: bool,
+}
+
+#[derive(Debug, Clone)]
+pub struct StoreSettings {
+    pub backend: StoreBackend,
+    pub max_entries: u64,
 }
 
 #[derive(Debug, Clone)]
@@ -117,6 +141,8 @@ fn read_raw(
     let environment = Environment::with_prefix(ENV_PREFIX)
         .prefix_separator("__")
         .separator("__")
+        .list_separator(",")
+        .with_list_parse_key("launch.allowed_item_hosts")
         .source(env);
     builder
         .add_source(environment)
@@ -177,6 +203,10 @@ fn validate(raw: RawSettings) -> Result<Settings, Vec<ConfigProblem>> {
     }
 
     let tls = tls_settings(&raw, &mut problems);
+    let launch = launch_settings(&raw, &mut problems);
+    if raw.store.max_entries == 0 {
+        problems.push("store.max_entries", "must be greater than zero");
+    }
 
     let log = LogSettings {
         format: raw.log.format,
@@ -197,6 +227,12 @@ fn validate(raw: RawSettings) -> Result<Settings, Vec<ConfigProblem>> {
             tls,
             credentials,
             uses_development_credentials,
+            launch,
+            store: StoreSettings {
+                backend: raw.store.backend,
+                max_entries: raw.store.max_entries,
+            },
+            template_dir: raw.pages.template_dir.clone(),
             log,
             raw,
         }),
@@ -270,6 +306,70 @@ fn tls_settings(raw: &RawSettings, problems: &mut Problems) -> TlsSettings {
         generate_self_signed: t.self_signed,
         allow_self_signed: t.allow_self_signed || raw.development,
         watch: t.watch,
+    }
+}
+
+/// Paths the connector serves itself; a launch endpoint may not shadow them.
+const RESERVED_PATHS: &[&str] = &["/system/", "/healthz", "/readyz", "/assets/", "/launch/"];
+
+fn launch_settings(raw: &RawSettings, problems: &mut Problems) -> LaunchSettings {
+    let l = &raw.launch;
+    let mut path = |key: &str, enabled: bool, path: &str| -> Option<String> {
+        if !enabled {
+            return None;
+        }
+        let bad = |why: &str| format!("`{path}` {why}");
+        if !path.starts_with('/') || path.contains(['?', '#', ' ', '{', '}', '*']) || path.len() < 2
+        {
+            problems.push(
+                key,
+                bad("must be an absolute path like /launchexternalurl/v4/form"),
+            );
+        } else if let Some(reserved) = RESERVED_PATHS
+            .iter()
+            .find(|r| path.starts_with(*r) || format!("{path}/") == **r)
+        {
+            problems.push(
+                key,
+                bad(&format!("collides with the connector's own {reserved}")),
+            );
+        }
+        Some(path.to_owned())
+    };
+    let v4_path = path("launch.v4_path", l.v4_enabled, &l.v4_path);
+    let v1_path = path("launch.v1_path", l.v1_enabled, &l.v1_path);
+    if v4_path.is_some() && v4_path == v1_path {
+        problems.push("launch.v1_path", "must differ from launch.v4_path");
+    }
+    for (key, value) in [
+        ("launch.replay_window", l.replay_window),
+        ("launch.session_lifetime", l.session_lifetime),
+    ] {
+        if value.is_zero() {
+            problems.push(key, "must be greater than zero");
+        }
+    }
+    for host in &l.allowed_item_hosts {
+        let valid = !host.is_empty()
+            && host
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | ':' | '[' | ']'));
+        if !valid {
+            problems.push(
+                "launch.allowed_item_hosts",
+                format!("`{host}` is not a host name (give names like sim.example.com or 127.0.0.1, no scheme or path)"),
+            );
+        }
+    }
+    LaunchSettings {
+        v4_path,
+        v1_path,
+        replay_window: l.replay_window,
+        session_lifetime: l.session_lifetime,
+        item_urls: crate::launch::ItemUrlPolicy::with_extra_hosts(
+            l.allowed_item_hosts.iter().cloned(),
+        ),
+        diagnostics: l.diagnostics,
     }
 }
 
@@ -349,7 +449,7 @@ mod tests {
 
     #[test]
     fn the_example_file_mentions_every_optional_key() {
-        for key in ["username", "password", "password_file"] {
+        for key in ["username", "password", "password_file", "template_dir"] {
             assert!(
                 EXAMPLE.contains(&format!("# {key} =")),
                 "{key} is not documented"

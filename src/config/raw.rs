@@ -15,6 +15,9 @@ pub struct RawSettings {
     pub server: RawServer,
     pub tls: RawTls,
     pub connector: RawConnector,
+    pub launch: RawLaunch,
+    pub store: RawStore,
+    pub pages: RawPages,
     pub log: RawLog,
 }
 
@@ -70,6 +73,67 @@ pub struct RawConnector {
     pub password: Option<SecretString>,
     pub password_file: Option<PathBuf>,
     pub allow_development_credentials: bool,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RawLaunch {
+    pub v4_enabled: bool,
+    pub v4_path: String,
+    pub v1_enabled: bool,
+    pub v1_path: String,
+    #[serde(with = "humantime_serde")]
+    pub replay_window: Duration,
+    #[serde(with = "humantime_serde")]
+    pub session_lifetime: Duration,
+    pub allowed_item_hosts: Vec<String>,
+    pub diagnostics: bool,
+}
+
+impl Default for RawLaunch {
+    fn default() -> Self {
+        Self {
+            v4_enabled: true,
+            v4_path: "/launchexternalurl/v4/form".to_owned(),
+            v1_enabled: true,
+            v1_path: "/concur/form/v1.0/get".to_owned(),
+            replay_window: Duration::from_secs(24 * 60 * 60),
+            session_lifetime: Duration::from_secs(30 * 60),
+            allowed_item_hosts: Vec::new(),
+            diagnostics: false,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RawStore {
+    pub backend: StoreBackend,
+    pub max_entries: u64,
+}
+
+impl Default for RawStore {
+    fn default() -> Self {
+        Self {
+            backend: StoreBackend::Memory,
+            max_entries: 1_000_000,
+        }
+    }
+}
+
+/// Where nonces and launch sessions live.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum StoreBackend {
+    /// In this process: one instance only.
+    #[default]
+    Memory,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RawPages {
+    pub template_dir: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]

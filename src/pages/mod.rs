@@ -15,7 +15,10 @@ use serde::Serialize;
 const TEMPLATES: &[(&str, &str)] = &[
     ("base.html", include_str!("../../templates/base.html")),
     ("error.html", include_str!("../../templates/error.html")),
-    ("launched.html", include_str!("../../templates/launched.html")),
+    (
+        "launched.html",
+        include_str!("../../templates/launched.html"),
+    ),
 ];
 
 /// The stylesheet every page links, served from `/assets/connector.css`.
@@ -43,7 +46,10 @@ impl Pages {
     pub fn new(override_dir: Option<&Path>) -> Result<Self, PagesError> {
         let mut env = Environment::new();
         for (name, embedded) in TEMPLATES {
-            let source = match override_dir.map(|dir| dir.join(name)).filter(|p| p.is_file()) {
+            let source = match override_dir
+                .map(|dir| dir.join(name))
+                .filter(|p| p.is_file())
+            {
                 Some(path) => std::fs::read_to_string(&path).map_err(|e| PagesError::Read {
                     path: path.display().to_string(),
                     reason: e.to_string(),
@@ -78,7 +84,13 @@ impl Pages {
     }
 
     /// A short error page: what happened and what the user can do.
-    pub fn error(&self, status: StatusCode, title: &str, message: &str, hint: Option<&str>) -> Response {
+    pub fn error(
+        &self,
+        status: StatusCode,
+        title: &str,
+        message: &str,
+        hint: Option<&str>,
+    ) -> Response {
         #[derive(Serialize)]
         struct ErrorContext<'a> {
             status: u16,
@@ -100,7 +112,12 @@ impl Pages {
 }
 
 fn html_response(status: StatusCode, html: String) -> Response {
-    let mut response = (status, [(header::CONTENT_TYPE, "text/html; charset=utf-8")], html).into_response();
+    let mut response = (
+        status,
+        [(header::CONTENT_TYPE, "text/html; charset=utf-8")],
+        html,
+    )
+        .into_response();
     response.headers_mut().insert(
         header::CONTENT_SECURITY_POLICY,
         HeaderValue::from_static(CONTENT_SECURITY_POLICY),
@@ -113,14 +130,22 @@ mod tests {
     use super::*;
 
     async fn body(response: Response) -> String {
-        let bytes = axum::body::to_bytes(response.into_body(), usize::MAX).await.unwrap();
+        let bytes = axum::body::to_bytes(response.into_body(), usize::MAX)
+            .await
+            .unwrap();
         String::from_utf8(bytes.to_vec()).unwrap()
     }
 
     #[tokio::test]
     async fn request_data_is_escaped() {
         let pages = Pages::new(None).unwrap();
-        let html = body(pages.error(StatusCode::BAD_REQUEST, "<script>alert(1)</script>", "a & b", None)).await;
+        let html = body(pages.error(
+            StatusCode::BAD_REQUEST,
+            "<script>alert(1)</script>",
+            "a & b",
+            None,
+        ))
+        .await;
         assert!(!html.contains("<script>alert"), "{html}");
         assert!(html.contains("a &amp; b"), "{html}");
     }
@@ -128,10 +153,17 @@ mod tests {
     #[tokio::test]
     async fn an_override_directory_replaces_a_template_and_keeps_escaping() {
         let dir = tempfile::tempdir().unwrap();
-        std::fs::write(dir.path().join("error.html"), "<p class=custom>{{ title }}</p>").unwrap();
+        std::fs::write(
+            dir.path().join("error.html"),
+            "<p class=custom>{{ title }}</p>",
+        )
+        .unwrap();
         let pages = Pages::new(Some(dir.path())).unwrap();
         let html = body(pages.error(StatusCode::FORBIDDEN, "<b>x</b>", "m", None)).await;
-        assert!(html.starts_with("<p class=custom>&lt;b&gt;x&lt;&#x2f;b&gt;</p>"), "{html}");
+        assert!(
+            html.starts_with("<p class=custom>&lt;b&gt;x&lt;&#x2f;b&gt;</p>"),
+            "{html}"
+        );
     }
 
     #[test]

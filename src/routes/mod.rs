@@ -1,6 +1,8 @@
 //! HTTP routes, one file per route family, and the router that joins them.
 
+pub mod assets;
 pub mod health;
+pub mod launch;
 pub mod test_connection;
 
 use std::sync::Arc;
@@ -54,6 +56,8 @@ pub fn router(state: Arc<AppState>, request_timeout: Duration) -> Router {
 
     Router::new()
         .merge(test_connection::routes())
+        .merge(launch::routes(&state))
+        .merge(assets::routes())
         .merge(health::routes())
         .with_state(state)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))

@@ -1,0 +1,142 @@
+//! Launch sessions: what the popup keeps after the signed launch, behind a cookie.
+//!
+//! The signed query is verified once; afterwards the popup lives on a clean URL and this
+//! session, so reloads work and the signature, nonce and auth code never appear again.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::http::{HeaderMap, HeaderValue, header};
+use rand::RngCore as _;
+use serde::{Deserialize, Serialize};
+
+use crate::launch::LaunchContext;
+use crate::store::{SessionStore, StoreError};
+
+/// `__Host-` binds the cookie to exactly this host, HTTPS and path `/`.
+pub const COOKIE: &str = "__Host-concur-connector-session";
+
+/// What a session holds.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct LaunchSession {
+    pub launch: LaunchContext,
+}
+
+/// Typed access to the session store.
+#[derive(Clone)]
+pub struct Sessions {
+    store: Arc<dyn SessionStore>,
+    lifetime: Duration,
+}
+
+impl Sessions {
+    pub fn new(store: Arc<dyn SessionStore>, lifetime: Duration) -> Self {
+        Self { store, lifetime }
+    }
+
+    /// Stores a new session under a fresh random 128-bit id and returns the id.
+    pub async fn create(&self, session: &LaunchSession) -> Result<String, StoreError> {
+        let id = new_id();
+        let value =
+            serde_json::to_vec(session).map_err(|e| StoreError::Unavailable(e.to_string()))?;
+        self.store.insert(&id, value, self.lifetime).await?;
+        Ok(id)
+    }
+
+    /// The session behind the request's cookie, if any and not expired.
+    pub async fn from_headers(
+        &self,
+        headers: &HeaderMap,
+    ) -> Result<Option<LaunchSession>, StoreError> {
+        let Some(id) = cookie_value(headers) else {
+            return Ok(None);
+        };
+        let Some(bytes) = self.store.get(&id).await? else {
+            return Ok(None);
+        };
+        // A value we cannot read (an older format) counts as expired.
+        Ok(serde_json::from_slice(&bytes).ok())
+    }
+
+    /// The `Set-Cookie` value for a new session.
+    pub fn set_cookie(&self, id: &str) -> HeaderValue {
+        let cookie = axum_extra::extract::cookie::Cookie::build((COOKIE, id.to_owned()))
+            .path("/")
+            .secure(true)
+            .http_only(true)
+            .same_site(axum_extra::extract::cookie::SameSite::Lax)
+            .max_age(time::Duration::seconds(self.lifetime.as_secs() as i64))
+            .build();
+        HeaderValue::from_str(&cookie.to_string())
+            .expect("a hex id and fixed attributes are a valid header")
+    }
+}
+
+fn new_id() -> String {
+    let mut bytes = [0u8; 16];
+    rand::rng().fill_bytes(&mut bytes);
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// The session cookie's value; ids are 32 lower-case hex characters, anything else is ignored.
+fn cookie_value(headers: &HeaderMap) -> Option<String> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(name, _)| *name == COOKIE)
+        .map(|(_, value)| value.to_owned())
+        .filter(|v| v.len() == 32 && v.bytes().all(|b| b.is_ascii_hexdigit()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_are_128_random_bits_in_hex() {
+        let (a, b) = (new_id(), new_id());
+        assert_eq!(a.len(), 32);
+        assert_ne!(a, b);
+    }
+
+    #[test]
+    fn the_cookie_is_host_bound_secure_http_only_and_lax() {
+        let sessions = Sessions::new(
+            Arc::new(crate::store::memory::MemorySessionStore::new(1)),
+            Duration::from_secs(1800),
+        );
+        let cookie = sessions.set_cookie("00112233445566778899aabbccddeeff");
+        let cookie = cookie.to_str().unwrap();
+        for part in [
+            "__Host-concur-connector-session=",
+            "HttpOnly",
+            "Secure",
+            "SameSite=Lax",
+            "Path=/",
+            "Max-Age=1800",
+        ] {
+            assert!(cookie.contains(part), "{cookie} lacks {part}");
+        }
+        assert!(!cookie.contains("Domain"), "{cookie}");
+    }
+
+    #[test]
+    fn only_well_formed_ids_are_read_from_cookies() {
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            header::COOKIE,
+            HeaderValue::from_static(
+                "a=b; __Host-concur-connector-session=00112233445566778899aabbccddeeff",
+            ),
+        );
+        assert!(cookie_value(&headers).is_some());
+        headers.insert(
+            header::COOKIE,
+            HeaderValue::from_static("__Host-concur-connector-session=../../etc"),
+        );
+        assert!(cookie_value(&headers).is_none());
+    }
+}
