@@ -3,6 +3,7 @@
 
 mod cli;
 mod helpers;
+mod launch;
 mod logging;
 mod test_connection;
 mod tls;
