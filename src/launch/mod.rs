@@ -2,7 +2,7 @@
 //!
 //! Nothing in this module does I/O, reads a clock or logs.
 
-pub mod diagnose;
+mod diagnose;
 mod error;
 mod item_url;
 mod params;

@@ -458,7 +458,7 @@ impl<'q> Parsed<'q> {
 
     /// Every accepted reading of the signed values, in the order they are tried: the
     /// RFC 3986 reading, the form reading (only when a raw `+` makes it differ), then the
-    /// same two with the item URL decoded a second time when it still looked encoded.
+    /// same with the item URL decoded a second time when it still looked encoded.
     fn readings(&self) -> Result<Vec<Reading<'q>>, LaunchError> {
         let encodings: &[ValueEncoding] = if self.signed_values_contain_plus() {
             &ValueEncoding::ALL
@@ -477,22 +477,28 @@ impl<'q> Parsed<'q> {
                 decoded_twice: false,
             });
         }
-        let twice: Vec<Reading<'q>> = once
-            .iter()
-            .filter(|r| r.still_encoded)
-            .filter_map(|r| {
-                let item_url = query::decode(&r.values[item], r.encoding)
-                    .ok()?
-                    .into_owned();
-                let mut values = r.values.clone();
-                values[item] = Cow::Owned(item_url);
-                Some(Reading {
+        // The inner layer may use the other encoding than the outer one, and a raw `+`
+        // only shows up after the first decoding.
+        let mut twice = Vec::new();
+        for reading in once.iter().filter(|r| r.still_encoded) {
+            let inner_encodings = if reading.values[item].contains('+') {
+                &ValueEncoding::ALL[..]
+            } else {
+                &ValueEncoding::ALL[..1]
+            };
+            for &inner in inner_encodings {
+                let Ok(item_url) = query::decode(&reading.values[item], inner) else {
+                    continue;
+                };
+                let mut values = reading.values.clone();
+                values[item] = Cow::Owned(item_url.into_owned());
+                twice.push(Reading {
                     values,
                     decoded_twice: true,
-                    ..*r
-                })
-            })
-            .collect();
+                    ..*reading
+                });
+            }
+        }
         once.extend(twice);
         Ok(once)
     }
@@ -510,14 +516,14 @@ struct Reading<'q> {
 
 impl Reading<'_> {
     fn into_matched<const N: usize>(self, item: usize) -> Matched<N> {
-        let item_url = match (
-            &self.values[item],
-            self.still_encoded && !self.decoded_twice,
-        ) {
-            // Concur signed the encoded text itself; the API call still needs the real URL.
-            (encoded, true) => query::decode(encoded, self.encoding)
-                .map_or_else(|_| encoded.to_string(), Cow::into_owned),
-            (url, false) => url.to_string(),
+        let value = &self.values[item];
+        let item_url = if self.still_encoded && !self.decoded_twice {
+            // Concur signed the still-encoded text; the API call needs the real URL. A `+`
+            // is a legal path character, so the inner layer is read as RFC 3986.
+            query::decode(value, ValueEncoding::Rfc3986)
+                .map_or_else(|_| value.to_string(), Cow::into_owned)
+        } else {
+            value.to_string()
         };
         let values: Vec<String> = self.values.into_iter().map(Cow::into_owned).collect();
         Matched {
