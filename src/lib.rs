@@ -6,3 +6,5 @@ pub mod config;
 pub mod credentials;
 /// The Launch External URL protocol: parsing, verification and signing (pure).
 pub mod launch;
+/// The Concur web-services client: tokens, reading the launched item, writing a field.
+pub mod concur;
