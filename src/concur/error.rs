@@ -17,13 +17,13 @@ pub enum ConcurError {
     #[error("timed out calling concur ({operation})")]
     Timeout { operation: &'static str },
     /// The connection could not be opened (DNS, TCP, TLS).
-    #[error("cannot connect to concur ({operation}): {source}")]
+    #[error("cannot connect to concur ({operation}): {}", chain(source))]
     Connect {
         operation: &'static str,
         source: reqwest::Error,
     },
     /// Any other transport failure (connection reset, malformed HTTP).
-    #[error("transport error calling concur ({operation}): {source}")]
+    #[error("transport error calling concur ({operation}): {}", chain(source))]
     Transport {
         operation: &'static str,
         source: reqwest::Error,
@@ -73,6 +73,22 @@ pub enum ConcurError {
     Build(reqwest::Error),
 }
 
+/// An error and its causes on one line: reqwest's own message omits the cause
+/// ("error sending request"), which is what an operator needs ("connection refused").
+fn chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        let cause_text = cause.to_string();
+        if !text.contains(&cause_text) {
+            text.push_str(": ");
+            text.push_str(&cause_text);
+        }
+        source = cause.source();
+    }
+    text
+}
+
 /// A non-success answer from Concur, decoded from any of its error body shapes.
 #[derive(Debug, Clone, Default)]
 pub struct ApiError {
@@ -104,11 +120,7 @@ pub struct ValidationError {
 
 impl fmt::Display for ApiError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "concur answered {} to {}",
-            self.status, self.operation
-        )?;
+        write!(f, "concur answered {} to {}", self.status, self.operation)?;
         if let Some(code) = &self.code {
             write!(f, " (code {code})")?;
         }
@@ -295,7 +307,11 @@ mod tests {
 
     #[test]
     fn decodes_a_v3_error() {
-        let e = ApiError::from_body("put", 400, br#"{"Message":"Invalid custom field","Id":"x1"}"#);
+        let e = ApiError::from_body(
+            "put",
+            400,
+            br#"{"Message":"Invalid custom field","Id":"x1"}"#,
+        );
         assert_eq!(e.message.as_deref(), Some("Invalid custom field"));
         assert_eq!(e.code.as_deref(), Some("x1"));
     }
@@ -305,7 +321,10 @@ mod tests {
         let e = ApiError::from_body("get", 503, b"<html>down</html>");
         assert_eq!(e.status, 503);
         assert!(e.message.is_none());
-        assert_eq!(ConcurError::Api(Box::new(e)).classify(), Failure::Unavailable);
+        assert_eq!(
+            ConcurError::Api(Box::new(e)).classify(),
+            Failure::Unavailable
+        );
     }
 
     #[test]

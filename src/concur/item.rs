@@ -179,7 +179,10 @@ fn parse_v3(segments: &[&str]) -> Option<ItemRef> {
 }
 
 fn parse_v11(segments: &[&str]) -> Option<ItemRef> {
-    match after(segments, &["api", "expense", "expensereport", "v1.1", "report"])? {
+    match after(
+        segments,
+        &["api", "expense", "expensereport", "v1.1", "report"],
+    )? {
         [report_id, entry, entry_id] if is(entry, "entry") => Some(ItemRef::V11Entry {
             report_id: (*report_id).to_owned(),
             entry_id: (*entry_id).to_owned(),
@@ -272,7 +275,9 @@ mod tests {
             })
         );
         assert_eq!(
-            ItemRef::parse(&format!("{base}/allocations/3BBB494511E1C74DA04469C45B039871?x=1")),
+            ItemRef::parse(&format!(
+                "{base}/allocations/3BBB494511E1C74DA04469C45B039871?x=1"
+            )),
             Some(ItemRef::V4Allocation {
                 report,
                 allocation_id: "3BBB494511E1C74DA04469C45B039871".into()
@@ -310,14 +315,18 @@ mod tests {
     #[test]
     fn legacy_ids_stay_exactly_as_written() {
         assert_eq!(
-            ItemRef::parse("https://www.concursolutions.com/api/expense/expensereport/v1.1/report/nYO0ck05r5fATbnjrMBf0d$sCIBqX8WQYw/entry/nbmTPob9qSUJWKttTEr6MLaXaPKYYPv7U"),
+            ItemRef::parse(
+                "https://www.concursolutions.com/api/expense/expensereport/v1.1/report/nYO0ck05r5fATbnjrMBf0d$sCIBqX8WQYw/entry/nbmTPob9qSUJWKttTEr6MLaXaPKYYPv7U"
+            ),
             Some(ItemRef::V11Entry {
                 report_id: "nYO0ck05r5fATbnjrMBf0d$sCIBqX8WQYw".into(),
                 entry_id: "nbmTPob9qSUJWKttTEr6MLaXaPKYYPv7U".into()
             })
         );
         assert_eq!(
-            ItemRef::parse("https://www.concursolutions.com/api/v3.0/expense/entries/gWidFO7ikXV66iSvqtG6Yd0wZ%24s4ftzvzTCg"),
+            ItemRef::parse(
+                "https://www.concursolutions.com/api/v3.0/expense/entries/gWidFO7ikXV66iSvqtG6Yd0wZ%24s4ftzvzTCg"
+            ),
             Some(ItemRef::V3Entry {
                 entry_id: "gWidFO7ikXV66iSvqtG6Yd0wZ%24s4ftzvzTCg".into()
             })
@@ -355,6 +364,9 @@ mod tests {
             origin_of("https://www.concursolutions.com:443/api/x?y"),
             Some("https://www.concursolutions.com:443")
         );
-        assert_eq!(origin_of("http://127.0.0.1:80"), Some("http://127.0.0.1:80"));
+        assert_eq!(
+            origin_of("http://127.0.0.1:80"),
+            Some("http://127.0.0.1:80")
+        );
     }
 }

@@ -21,8 +21,8 @@ pub use settings::{
     ClientConfig, CompanyGrant, ConcurSettings, DEFAULT_AUTH_BASE_URL, DEFAULT_JWKS_URL,
 };
 pub use store::{
-    CompanyCredentials, FileTokenStore, MemoryTokenStore, STATE_FILE_NAME, StoreError,
-    StoreFuture, TokenStore,
+    CompanyCredentials, FileTokenStore, MemoryTokenStore, STATE_FILE_NAME, StoreError, StoreFuture,
+    TokenStore,
 };
 pub use token::UserToken;
 pub use write::{FieldValue, MAX_VALUE_CHARS};

@@ -492,10 +492,7 @@ mod tests {
             Format::detect(Some("application/json; charset=utf-8"), b"<x/>"),
             Some(Format::Json)
         );
-        assert_eq!(
-            Format::detect(Some("text/xml"), b"{}"),
-            Some(Format::Xml)
-        );
+        assert_eq!(Format::detect(Some("text/xml"), b"{}"), Some(Format::Xml));
         assert_eq!(Format::detect(None, b"  <x/>"), Some(Format::Xml));
         assert_eq!(Format::detect(Some("text/plain"), b"hello"), None);
     }

@@ -156,7 +156,6 @@ impl ConcurSettings {
     }
 
     fn convert(self, problems: &mut Problems) -> Option<ClientConfig> {
-
         let client_id = match self.client_id.as_deref().map(str::trim) {
             Some(id) if !id.is_empty() => Some(id.to_owned()),
             _ => {
@@ -380,10 +379,7 @@ fn load_roots(problems: &mut Problems, path: &Path) -> Option<Vec<Certificate>> 
     match Certificate::from_pem_bundle(&pem) {
         Ok(certs) if !certs.is_empty() => Some(certs),
         Ok(_) => {
-            problems.push(
-                key,
-                format!("{} holds no pem certificate", path.display()),
-            );
+            problems.push(key, format!("{} holds no pem certificate", path.display()));
             None
         }
         Err(e) => {
@@ -393,5 +389,197 @@ fn load_roots(problems: &mut Problems, path: &Path) -> Option<Vec<Certificate>> 
             );
             None
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn minimal() -> serde_json::Value {
+        serde_json::json!({
+            "client_id": "11111111-2222-4333-8444-555555555555",
+            "client_secret": "66666666-7777-4888-9999-aaaaaaaaaaaa",
+            "redirect_uri": "https://leu.example.com/launchexternalurl/v4/form",
+            "refresh_token": "seed-refresh-token",
+        })
+    }
+
+    fn settings(value: serde_json::Value) -> ConcurSettings {
+        serde_json::from_value(value).unwrap()
+    }
+
+    fn keys(problems: Problems) -> Vec<String> {
+        problems.into_vec().into_iter().map(|p| p.key).collect()
+    }
+
+    #[test]
+    fn a_minimal_table_gets_the_documented_defaults() {
+        let mut problems = Problems::default();
+        let config = settings(minimal()).validate(&mut problems).unwrap();
+        assert!(problems.is_empty());
+        assert_eq!(
+            config.auth_base_url.as_str(),
+            "https://glz.api.concursolutions.com/"
+        );
+        assert_eq!(config.api_base_url, config.auth_base_url);
+        assert_eq!(config.jwks_url.as_str(), DEFAULT_JWKS_URL);
+        assert_eq!(config.state_dir, PathBuf::from("state"));
+        assert_eq!(config.request_timeout, Duration::from_secs(30));
+        assert!(matches!(
+            config.company_grant,
+            Some(CompanyGrant::RefreshToken(_))
+        ));
+    }
+
+    #[test]
+    fn durations_are_humantime_strings_and_unknown_keys_are_refused() {
+        let mut value = minimal();
+        value["connect_timeout"] = "750ms".into();
+        value["token_refresh_margin"] = "2m".into();
+        let s = settings(value.clone());
+        assert_eq!(s.connect_timeout, Duration::from_millis(750));
+        assert_eq!(s.token_refresh_margin, Duration::from_secs(120));
+
+        value["clientid"] = "typo".into();
+        assert!(serde_json::from_value::<ConcurSettings>(value).is_err());
+    }
+
+    #[test]
+    fn an_empty_table_names_every_missing_key() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = ConcurSettings {
+            state_dir: dir.path().to_owned(),
+            ..ConcurSettings::default()
+        };
+        let mut problems = Problems::default();
+        assert!(s.validate(&mut problems).is_none());
+        assert_eq!(
+            keys(problems),
+            [
+                "concur.client_id",
+                "concur.client_secret",
+                "concur.redirect_uri",
+                "concur.refresh_token"
+            ]
+        );
+    }
+
+    #[test]
+    fn company_credentials_are_checked() {
+        let cases: [(&str, serde_json::Value, &str); 3] = [
+            (
+                "both grants",
+                serde_json::json!({"company_id": "c", "company_request_token": "r"}),
+                "concur.refresh_token",
+            ),
+            (
+                "request token without company id",
+                serde_json::json!({"refresh_token": null, "company_request_token": "r"}),
+                "concur.company_id",
+            ),
+            (
+                "company id without request token",
+                serde_json::json!({"refresh_token": null, "company_id": "c"}),
+                "concur.company_request_token",
+            ),
+        ];
+        for (name, extra, key) in cases {
+            let mut value = minimal();
+            for (k, v) in extra.as_object().unwrap() {
+                value[k] = v.clone();
+            }
+            let mut problems = Problems::default();
+            assert!(settings(value).validate(&mut problems).is_none(), "{name}");
+            assert_eq!(keys(problems), [key], "{name}");
+        }
+    }
+
+    #[test]
+    fn a_request_token_grant_is_accepted() {
+        let mut value = minimal();
+        value["refresh_token"] = serde_json::Value::Null;
+        value["company_id"] = "company-uuid".into();
+        value["company_request_token"] = "request-token".into();
+        let mut problems = Problems::default();
+        let config = settings(value).validate(&mut problems).unwrap();
+        assert!(matches!(
+            config.company_grant,
+            Some(CompanyGrant::RequestToken { ref company_id, .. }) if company_id == "company-uuid"
+        ));
+    }
+
+    #[test]
+    fn a_saved_state_file_stands_in_for_the_grant() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join(STATE_FILE_NAME), "{}").unwrap();
+        let mut value = minimal();
+        value["refresh_token"] = serde_json::Value::Null;
+        value["state_dir"] = dir.path().to_str().unwrap().into();
+        let mut problems = Problems::default();
+        let config = settings(value).validate(&mut problems).unwrap();
+        assert!(config.company_grant.is_none());
+    }
+
+    #[test]
+    fn bad_values_are_reported_under_their_keys() {
+        let mut value = minimal();
+        value["auth_base_url"] = "not a url".into();
+        value["jwks_url"] = "ftp://x/jwks".into();
+        value["max_retries"] = 11.into();
+        value["request_timeout"] = "0s".into();
+        value["token_refresh_margin"] = "31m".into();
+        value["extra_ca_file"] = "/nonexistent/ca.pem".into();
+        let mut problems = Problems::default();
+        assert!(settings(value).validate(&mut problems).is_none());
+        let mut got = keys(problems);
+        got.sort();
+        assert_eq!(
+            got,
+            [
+                "concur.auth_base_url",
+                "concur.extra_ca_file",
+                "concur.jwks_url",
+                "concur.max_retries",
+                "concur.request_timeout",
+                "concur.token_refresh_margin",
+            ]
+        );
+    }
+
+    #[test]
+    fn plain_http_is_allowed_for_tests() {
+        let mut value = minimal();
+        value["auth_base_url"] = "http://127.0.0.1:8080".into();
+        let mut problems = Problems::default();
+        assert!(settings(value).validate(&mut problems).is_some());
+    }
+
+    #[test]
+    fn an_extra_ca_file_is_loaded_or_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let cert = rcgen::generate_simple_self_signed(vec!["localhost".to_owned()]).unwrap();
+        let good = dir.path().join("ca.pem");
+        std::fs::write(&good, cert.cert.pem()).unwrap();
+        let bad = dir.path().join("bad.pem");
+        std::fs::write(&bad, "not a certificate").unwrap();
+
+        let mut value = minimal();
+        value["extra_ca_file"] = good.to_str().unwrap().into();
+        let mut problems = Problems::default();
+        let config = settings(value.clone()).validate(&mut problems).unwrap();
+        assert_eq!(config.extra_roots.len(), 1);
+
+        value["extra_ca_file"] = bad.to_str().unwrap().into();
+        let mut problems = Problems::default();
+        assert!(settings(value).validate(&mut problems).is_none());
+        assert_eq!(keys(problems), ["concur.extra_ca_file"]);
+    }
+
+    #[test]
+    fn debug_output_hides_secrets() {
+        let text = format!("{:?}", settings(minimal()));
+        assert!(!text.contains("66666666-7777"));
+        assert!(!text.contains("seed-refresh-token"));
     }
 }

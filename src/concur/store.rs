@@ -144,10 +144,11 @@ fn read_state(path: &Path) -> Result<Option<CompanyCredentials>, StoreError> {
         }
     };
     warn_if_readable_by_others(path);
-    let state: StateFile = serde_json::from_slice(&bytes).map_err(|source| StoreError::Corrupt {
-        path: path.to_owned(),
-        source,
-    })?;
+    let state: StateFile =
+        serde_json::from_slice(&bytes).map_err(|source| StoreError::Corrupt {
+            path: path.to_owned(),
+            source,
+        })?;
     Ok(Some(CompanyCredentials {
         refresh_token: SecretString::from(state.refresh_token),
         geolocation: state.geolocation,
@@ -309,7 +310,10 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let store = FileTokenStore::new(dir.path());
         store.save(&credentials("t")).await.unwrap();
-        let mode = std::fs::metadata(store.path()).unwrap().permissions().mode();
+        let mode = std::fs::metadata(store.path())
+            .unwrap()
+            .permissions()
+            .mode();
         assert_eq!(mode & 0o777, 0o600);
     }
 

@@ -209,7 +209,10 @@ mod tests {
         let long = FieldValue::Text("x".repeat(49));
         assert!(matches!(
             long.wire_value(ItemApi::V4),
-            Err(ConcurError::ValueTooLong { length: 49, max: 48 })
+            Err(ConcurError::ValueTooLong {
+                length: 49,
+                max: 48
+            })
         ));
     }
 
