@@ -1486,3 +1486,72 @@ async fn logs_never_contain_tokens_secrets_or_codes() {
         }
     }
 }
+
+#[tokio::test]
+async fn an_id_with_a_stray_percent_is_sent_unaltered() {
+    let h = Harness::start().await;
+    h.mount_company_token("company-access").await;
+    // T4: Concur ids may hold `%` not followed by hex; it must reach Concur as written.
+    let entry = "/api/v3.0/expense/entries/3%Rek29$wsIY12Di3LS9$gjei%KL23";
+    Mock::given(method("GET"))
+        .and(path(entry))
+        .respond_with(ResponseTemplate::new(200).set_body_json(v3_entry_body("x")))
+        .expect(1)
+        .mount(&h.server)
+        .await;
+    Mock::given(method("PUT"))
+        .and(path(entry))
+        .and(body_json(json!({"Custom12": "v"})))
+        .respond_with(ResponseTemplate::new(200))
+        .expect(1)
+        .mount(&h.server)
+        .await;
+
+    let client = h.client();
+    let item = client.read_item(&h.url(entry), None, None).await.unwrap();
+    client
+        .write_field(&item, "custom12", &FieldValue::Text("v".into()), None)
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn a_refresh_token_near_its_expiry_is_warned_about() {
+    let logs = LogBuffer::default();
+    let _guard = tracing::subscriber::set_default(logs.subscriber());
+    let h = Harness::start().await;
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let mut body = token_body("company-access", "r1", None);
+    body["refresh_expires_in"] = (now + 3 * 86_400).to_string().into();
+    token_mock("refresh_token")
+        .respond_with(ResponseTemplate::new(200).set_body_json(body))
+        .mount(&h.server)
+        .await;
+
+    h.client().ensure_company_token().await.unwrap();
+
+    let text = logs.contents();
+    assert!(
+        text.contains("refresh token expires within 14 days"),
+        "no warning in:\n{text}"
+    );
+    let saved: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(h.state.path().join(STATE_FILE_NAME)).unwrap())
+            .unwrap();
+    assert_eq!(saved["refresh_expires_at"], now + 3 * 86_400);
+}
+
+#[tokio::test]
+async fn a_distant_refresh_expiry_is_not_warned_about() {
+    let logs = LogBuffer::default();
+    let _guard = tracing::subscriber::set_default(logs.subscriber());
+    let h = Harness::start().await;
+    h.mount_company_token("company-access").await;
+    h.client().ensure_company_token().await.unwrap();
+    let text = logs.contents();
+    assert!(text.contains("concur company token obtained"), "{text}");
+    assert!(!text.contains("within 14 days"), "{text}");
+}

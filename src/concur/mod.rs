@@ -1,8 +1,10 @@
 //! The Concur web-services client: company and user tokens, reading the launched item,
 //! writing a field back (protocol §6.3, §8, §9, §10).
 //!
-//! [`ConcurSettings`] is the `[concur]` config table; [`ConcurSettings::validate`] yields a
-//! [`ClientConfig`], from which [`ConcurClient::new`] builds the one client of the process.
+//! [`ConcurSettings`](crate::concur::ConcurSettings) is the `[concur]` config table;
+//! [`validate`](crate::concur::ConcurSettings::validate) yields a
+//! [`ClientConfig`](crate::concur::ClientConfig), from which
+//! [`ConcurClient::new`](crate::concur::ConcurClient::new) builds the one client of the process.
 
 mod client;
 mod error;
