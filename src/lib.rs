@@ -2,6 +2,8 @@
 
 /// The command line.
 pub mod cli;
+/// The Concur web-services client: tokens, reading the launched item, writing a field.
+pub mod concur;
 /// Typed settings: defaults, TOML file, environment; validated once at start-up.
 pub mod config;
 /// The connector's registered user name and password.

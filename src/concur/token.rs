@@ -1,0 +1,180 @@
+//! OAuth2 token responses and the tokens we keep: the company token and per-launch user tokens.
+
+use std::fmt;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use reqwest::Url;
+use secrecy::SecretString;
+use serde::Deserialize;
+
+use super::error::StringOrNumber;
+
+/// Access tokens live one hour; assume so when Concur omits `expires_in`.
+const DEFAULT_LIFETIME: Duration = Duration::from_secs(3600);
+/// Warn this long before the company refresh token stops working.
+pub(crate) const REFRESH_EXPIRY_WARNING: Duration = Duration::from_secs(14 * 24 * 3600);
+
+/// `POST /oauth2/v0/token` success body (protocol §10.4).
+#[derive(Deserialize)]
+pub(crate) struct TokenResponse {
+    pub access_token: SecretString,
+    #[serde(default)]
+    pub refresh_token: Option<SecretString>,
+    #[serde(default)]
+    pub id_token: Option<SecretString>,
+    /// `"3600"` or `3600` (T34).
+    #[serde(default)]
+    pub expires_in: Option<StringOrNumber>,
+    /// Epoch seconds when the refresh token expires (company tokens).
+    #[serde(default)]
+    pub refresh_expires_in: Option<StringOrNumber>,
+    #[serde(default)]
+    pub geolocation: Option<String>,
+}
+
+impl TokenResponse {
+    pub fn lifetime(&self) -> Duration {
+        self.expires_in
+            .as_ref()
+            .and_then(StringOrNumber::as_u64)
+            .map(Duration::from_secs)
+            .unwrap_or(DEFAULT_LIFETIME)
+    }
+
+    pub fn refresh_expires_at(&self) -> Option<u64> {
+        self.refresh_expires_in
+            .as_ref()
+            .and_then(StringOrNumber::as_u64)
+    }
+
+    /// The geolocation as a base URL; a malformed one is ignored with a warning.
+    pub fn geolocation_url(&self) -> Option<Url> {
+        let raw = self.geolocation.as_deref()?;
+        parse_geolocation(raw)
+    }
+}
+
+pub(crate) fn parse_geolocation(raw: &str) -> Option<Url> {
+    match Url::parse(raw.trim()) {
+        Ok(url) if matches!(url.scheme(), "https" | "http") && url.host().is_some() => Some(url),
+        _ => {
+            tracing::warn!(geolocation = raw, "ignoring a malformed geolocation");
+            None
+        }
+    }
+}
+
+/// Seconds since the epoch, for comparing with `refresh_expires_in`.
+pub(crate) fn now_epoch() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+/// Logs a warning when the refresh token is close to its expiry (or past it).
+pub(crate) fn warn_if_refresh_expires_soon(refresh_expires_at: Option<u64>) {
+    let Some(at) = refresh_expires_at else {
+        return;
+    };
+    let now = now_epoch();
+    if at <= now {
+        tracing::warn!(
+            refresh_expires_at = at,
+            "the concur company refresh token has expired; issue a new company request token"
+        );
+    } else if at - now <= REFRESH_EXPIRY_WARNING.as_secs() {
+        tracing::warn!(
+            refresh_expires_at = at,
+            days_left = (at - now) / 86_400,
+            "the concur company refresh token expires within 14 days"
+        );
+    }
+}
+
+/// An access token with the base URL it must be used against.
+#[derive(Clone)]
+pub(crate) struct AccessToken {
+    pub token: SecretString,
+    pub geolocation: Url,
+    /// When to replace it: shortly before it expires.
+    pub renew_at: Instant,
+    /// Distinguishes tokens so a 401 invalidates only the token that was refused.
+    pub generation: u64,
+}
+
+/// A user's access token from the launch's authorization code, kept in the launch session.
+///
+/// It is not refreshed: a launch popup lives minutes, the token an hour. Once expired the
+/// client falls back to the company token where Concur allows it.
+#[derive(Clone)]
+pub struct UserToken {
+    pub(crate) access_token: SecretString,
+    pub(crate) geolocation: Option<Url>,
+    pub(crate) expires_at: Instant,
+    pub(crate) subject: Option<String>,
+}
+
+impl UserToken {
+    /// The verified `sub` of the `id_token`, when Concur sent one.
+    pub fn subject(&self) -> Option<&str> {
+        self.subject.as_deref()
+    }
+
+    /// Where calls with this token go, if Concur named it.
+    pub fn geolocation(&self) -> Option<&Url> {
+        self.geolocation.as_ref()
+    }
+
+    /// True once the token is no longer usable (with a little slack for the call itself).
+    pub fn is_expired(&self) -> bool {
+        Instant::now() + Duration::from_secs(10) >= self.expires_at
+    }
+}
+
+impl fmt::Debug for UserToken {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("UserToken")
+            .field("access_token", &"[redacted]")
+            .field("geolocation", &self.geolocation.as_ref().map(Url::as_str))
+            .field("subject", &self.subject)
+            .finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn expires_in_is_read_as_string_or_number() {
+        for body in [
+            r#"{"access_token":"a","expires_in":"1800"}"#,
+            r#"{"access_token":"a","expires_in":1800}"#,
+        ] {
+            let r: TokenResponse = serde_json::from_str(body).unwrap();
+            assert_eq!(r.lifetime(), Duration::from_secs(1800), "{body}");
+        }
+    }
+
+    #[test]
+    fn missing_expires_in_means_one_hour() {
+        let r: TokenResponse = serde_json::from_str(r#"{"access_token":"a"}"#).unwrap();
+        assert_eq!(r.lifetime(), DEFAULT_LIFETIME);
+    }
+
+    #[test]
+    fn refresh_expires_in_is_an_epoch_time() {
+        let r: TokenResponse =
+            serde_json::from_str(r#"{"access_token":"a","refresh_expires_in":"1790000000"}"#)
+                .unwrap();
+        assert_eq!(r.refresh_expires_at(), Some(1_790_000_000));
+    }
+
+    #[test]
+    fn a_malformed_geolocation_is_ignored() {
+        let r: TokenResponse =
+            serde_json::from_str(r#"{"access_token":"a","geolocation":"not a url"}"#).unwrap();
+        assert!(r.geolocation_url().is_none());
+    }
+}
