@@ -6,3 +6,5 @@ pub mod config;
 pub mod credentials;
 /// The Launch External URL protocol: parsing, verification and signing (pure).
 pub mod launch;
+/// A simulator of the SAP Concur services the connector uses (OAuth2, Expense v4/v3/v1.1).
+pub mod sim;
