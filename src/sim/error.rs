@@ -193,7 +193,10 @@ impl OAuthError {
             5 => ("invalid_grant", "Incorrect credentials. Please Retry"),
             51 => ("invalid_request", "username was not supplied"),
             52 => ("invalid_request", "password was not supplied"),
-            60 => ("invalid_grant", "these are not the grants you are looking for"),
+            60 => (
+                "invalid_grant",
+                "these are not the grants you are looking for",
+            ),
             61 => ("invalid_client", "client not found"),
             62 => ("invalid_request", "client_id was not supplied"),
             63 => ("invalid_request", "client_secret was not supplied"),

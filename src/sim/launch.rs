@@ -144,13 +144,21 @@ impl SimHandle {
             id: request.id.clone(),
         };
         let (report, tail, expense_ids) = match request.source {
-            Source::Header => (data.report(&request.id).ok_or_else(unknown)?, String::new(), Vec::new()),
+            Source::Header => (
+                data.report(&request.id).ok_or_else(unknown)?,
+                String::new(),
+                Vec::new(),
+            ),
             Source::Entry => {
                 let (report, expense) = data
                     .expense(&request.id)
                     .filter(|(_, e)| e.id.eq_ignore_ascii_case(&request.id))
                     .ok_or_else(unknown)?;
-                (report, format!("/expenses/{}", segment(&expense.id)), Vec::new())
+                (
+                    report,
+                    format!("/expenses/{}", segment(&expense.id)),
+                    Vec::new(),
+                )
             }
             Source::Allocation => {
                 let (report, expense, allocation) =
@@ -180,7 +188,11 @@ impl SimHandle {
                 user
             }
         };
-        let context = if clicker.id == owner.id { "TRAVELER" } else { "PROXY" };
+        let context = if clicker.id == owner.id {
+            "TRAVELER"
+        } else {
+            "PROXY"
+        };
         let item_url = format!(
             "{geo}/expensereports/v4/users/{}/context/{context}/reports/{}{tail}",
             segment(&owner.id),
@@ -212,9 +224,11 @@ impl SimHandle {
             language_code: Some(language),
         };
         let clicker_id = clicker.id.clone();
-        inner
-            .tokens
-            .add_code(code.clone(), clicker_id.clone(), settings.lifetimes.auth_code);
+        inner.tokens.add_code(
+            code.clone(),
+            clicker_id.clone(),
+            settings.lifetimes.auth_code,
+        );
         drop(inner);
         let query = v4_query(&launch, &settings.connector, request.encoding.into());
         Ok(MintedLaunch {
@@ -232,12 +246,12 @@ impl SimHandle {
         let settings = self.settings();
         let inner = self.lock();
         let data = &inner.data;
-        let (report, expense) = data
-            .expense(&request.entry_id)
-            .ok_or_else(|| MintError::UnknownItem {
-                level: Source::Entry.as_str(),
-                id: request.entry_id.clone(),
-            })?;
+        let (report, expense) =
+            data.expense(&request.entry_id)
+                .ok_or_else(|| MintError::UnknownItem {
+                    level: Source::Entry.as_str(),
+                    id: request.entry_id.clone(),
+                })?;
         let owner = data
             .user(&report.owner)
             .ok_or_else(|| MintError::UnknownUser(report.owner.clone()))?;

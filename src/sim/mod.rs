@@ -122,7 +122,11 @@ impl SimConfig {
     /// Defaults: listen on `127.0.0.1:0`, built-in seed, the example OAuth client, launch
     /// endpoints at Concur's default paths under `connector_base_url`, redirect URI = the v4
     /// launch endpoint, a random company request token, Concur's token lifetimes.
-    pub fn new(connector: ConnectorCredentials, connector_base_url: &Url, tls: SimTls) -> anyhow::Result<Self> {
+    pub fn new(
+        connector: ConnectorCredentials,
+        connector_base_url: &Url,
+        tls: SimTls,
+    ) -> anyhow::Result<Self> {
         let launch_url_v4 = connector_base_url
             .join("launchexternalurl/v4/form")
             .context("building the v4 launch URL")?;
@@ -237,10 +241,11 @@ pub async fn start(config: SimConfig) -> anyhow::Result<RunningSim> {
 
     let server = axum_server::Handle::new();
     let app = router(handle.clone());
-    let serving = axum_server::from_tcp_rustls(listener, RustlsConfig::from_config(tls.server_config))
-        .context("handing the listener to the TLS server")?
-        .handle(server.clone())
-        .serve(app.into_make_service());
+    let serving =
+        axum_server::from_tcp_rustls(listener, RustlsConfig::from_config(tls.server_config))
+            .context("handing the listener to the TLS server")?
+            .handle(server.clone())
+            .serve(app.into_make_service());
     let task = tokio::spawn(serving);
     Ok(RunningSim {
         handle,
@@ -320,7 +325,10 @@ async fn correlation_id(mut response: Response) -> Response {
 }
 
 /// Finishes a read handler: the answer or its error, noted with the caller's principal.
-pub(crate) fn respond(principal: Option<Principal>, result: Result<Response, ApiError>) -> Response {
+pub(crate) fn respond(
+    principal: Option<Principal>,
+    result: Result<Response, ApiError>,
+) -> Response {
     let mut response = result.unwrap_or_else(IntoResponse::into_response);
     response.extensions_mut().insert(RequestNote {
         principal,

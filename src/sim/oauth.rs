@@ -51,7 +51,10 @@ async fn token(State(sim): State<SimHandle>, body: Bytes) -> Response {
     response
 }
 
-fn grant(sim: &SimHandle, form: &HashMap<String, String>) -> Result<(Principal, Value), OAuthError> {
+fn grant(
+    sim: &SimHandle,
+    form: &HashMap<String, String>,
+) -> Result<(Principal, Value), OAuthError> {
     let settings = sim.settings();
     let geo = settings.geolocation.as_str();
     let field = |name: &str, code: u32| {
@@ -118,9 +121,8 @@ fn grant(sim: &SimHandle, form: &HashMap<String, String>) -> Result<(Principal, 
         "client_credentials" => Principal::App,
         _ => return Err(OAuthError::code(60, geo)),
     };
-    let body = issue(sim, &principal).map_err(|_| {
-        OAuthError::unavailable(axum::http::StatusCode::INTERNAL_SERVER_ERROR, geo)
-    })?;
+    let body = issue(sim, &principal)
+        .map_err(|_| OAuthError::unavailable(axum::http::StatusCode::INTERNAL_SERVER_ERROR, geo))?;
     Ok((principal, body))
 }
 
@@ -153,7 +155,10 @@ fn issue(sim: &SimHandle, principal: &Principal) -> anyhow::Result<Value> {
         iat,
         jti,
     };
-    let access_token = sim.shared.signer.sign(&claims(uuid::Uuid::new_v4().to_string()))?;
+    let access_token = sim
+        .shared
+        .signer
+        .sign(&claims(uuid::Uuid::new_v4().to_string()))?;
     let mut body = json!({
         "expires_in": lifetime.as_secs().to_string(),
         "scope": settings.scope,
@@ -164,7 +169,11 @@ fn issue(sim: &SimHandle, principal: &Principal) -> anyhow::Result<Value> {
     let refresh = (*principal != Principal::App).then(|| uuid::Uuid::new_v4().to_string());
     if let Some(refresh) = &refresh {
         body["refresh_token"] = json!(refresh);
-        body["id_token"] = json!(sim.shared.signer.sign(&claims(uuid::Uuid::new_v4().to_string()))?);
+        body["id_token"] = json!(
+            sim.shared
+                .signer
+                .sign(&claims(uuid::Uuid::new_v4().to_string()))?
+        );
     }
     let refresh_expires = now + settings.lifetimes.refresh_token;
     if *principal == Principal::Company {

@@ -341,14 +341,21 @@ impl Seed {
         unique("login", self.users.iter().map(|u| u.login_id.as_str()))?;
         for user in &self.users {
             for owner in &user.delegate_for {
-                self.user(owner).ok_or_else(|| unknown(&user.id, "user", owner))?;
+                self.user(owner)
+                    .ok_or_else(|| unknown(&user.id, "user", owner))?;
             }
         }
-        unique("expense type", self.expense_types.iter().map(|t| t.id.as_str()))?;
+        unique(
+            "expense type",
+            self.expense_types.iter().map(|t| t.id.as_str()),
+        )?;
         if let Some(long) = self.expense_types.iter().find(|t| t.id.chars().count() > 5) {
             return Err(SeedError::ExpenseTypeTooLong(long.id.clone()));
         }
-        unique("payment type", self.payment_types.iter().map(|t| t.id.as_str()))?;
+        unique(
+            "payment type",
+            self.payment_types.iter().map(|t| t.id.as_str()),
+        )?;
         unique("list", self.lists.iter().map(|l| l.id.as_str()))?;
         for list in &self.lists {
             unique("list item", list.items.iter().map(|i| i.id.as_str()))?;
@@ -455,11 +462,9 @@ impl Seed {
     /// Whether `user` may act for `owner` (is the owner or one of the owner's delegates).
     pub fn may_act_for(&self, user: &str, owner: &str) -> bool {
         user.eq_ignore_ascii_case(owner)
-            || self.user(user).is_some_and(|u| {
-                u.delegate_for
-                    .iter()
-                    .any(|o| o.eq_ignore_ascii_case(owner))
-            })
+            || self
+                .user(user)
+                .is_some_and(|u| u.delegate_for.iter().any(|o| o.eq_ignore_ascii_case(owner)))
     }
 
     pub fn expense_type(&self, id: &str) -> Option<&ExpenseType> {
@@ -582,7 +587,9 @@ impl List {
     }
 
     pub fn item_by_code(&self, code: &str) -> Option<&ListItem> {
-        self.items.iter().find(|i| i.code.eq_ignore_ascii_case(code))
+        self.items
+            .iter()
+            .find(|i| i.code.eq_ignore_ascii_case(code))
     }
 }
 
@@ -595,8 +602,7 @@ pub(crate) fn legacy_slot(id: &str) -> Option<(LegacyKind, u8)> {
     } else {
         return None;
     };
-    if digits.is_empty() || digits.starts_with('0') || !digits.bytes().all(|b| b.is_ascii_digit())
-    {
+    if digits.is_empty() || digits.starts_with('0') || !digits.bytes().all(|b| b.is_ascii_digit()) {
         return None;
     }
     let n: u8 = digits.parse().ok()?;
@@ -657,7 +663,9 @@ mod tests {
     fn legacy_names_and_slots() {
         assert_eq!(legacy_slot("custom12"), Some((LegacyKind::Custom, 12)));
         assert_eq!(legacy_slot("orgUnit6"), Some((LegacyKind::OrgUnit, 6)));
-        for bad in ["custom0", "custom41", "custom09", "orgUnit7", "Custom1", "custom", "x1"] {
+        for bad in [
+            "custom0", "custom41", "custom09", "orgUnit7", "Custom1", "custom", "x1",
+        ] {
             assert_eq!(legacy_slot(bad), None, "{bad}");
         }
         let field = Field {

@@ -18,7 +18,8 @@ use super::state::SimHandle;
 use crate::launch::Source;
 
 const FAMILY: Family = Family::V1;
-pub(crate) const NAMESPACE: &str = "http://www.concursolutions.com/api/expense/expensereport/2011/03";
+pub(crate) const NAMESPACE: &str =
+    "http://www.concursolutions.com/api/expense/expensereport/2011/03";
 
 pub(crate) fn routes() -> Router<SimHandle> {
     Router::new().route(
@@ -76,9 +77,7 @@ fn render_entry(data: &Seed, base: &str, report: &Report, expense: &Expense) -> 
     );
     let expense_type = data.expense_type(&expense.expense_type);
     let posted = format!("{:.8}", expense.posted_amount());
-    let owner_login = data
-        .user(&report.owner)
-        .map_or("", |u| u.login_id.as_str());
+    let owner_login = data.user(&report.owner).map_or("", |u| u.login_id.as_str());
     let allocation = match expense.allocation_state() {
         "FULLY_ALLOCATED" => "F",
         "PARTIALLY_ALLOCATED" => "P",
@@ -140,7 +139,10 @@ fn render_entry(data: &Seed, base: &str, report: &Report, expense: &Expense) -> 
             "TransactionDate",
             format!("{}T00:00:00", expense.transaction_date),
         ),
-        ("VendorDescription", expense.vendor.clone().unwrap_or_default()),
+        (
+            "VendorDescription",
+            expense.vendor.clone().unwrap_or_default(),
+        ),
         ("X_UserID", owner_login.to_owned()),
     ];
     let mut xml = format!(
@@ -149,9 +151,7 @@ fn render_entry(data: &Seed, base: &str, report: &Report, expense: &Expense) -> 
     for (name, value) in &elements {
         push_element(&mut xml, name, value);
     }
-    let slots = |prefix: &'static str, count: u8| {
-        (1..=count).map(move |n| format!("{prefix}{n}"))
-    };
+    let slots = |prefix: &'static str, count: u8| (1..=count).map(move |n| format!("{prefix}{n}"));
     for name in slots("OrgUnit", 6).chain(slots("Custom", 40)) {
         let value = legacy_value(data, expense, &name).unwrap_or_default();
         push_element(&mut xml, &name, &value);
@@ -191,7 +191,10 @@ mod tests {
         let data = Seed::builtin();
         let (report, expense) = data.expense("nbmTPob9qSUJWKttTEr6MLaXaPKYYPv7U").unwrap();
         let xml = render_entry(&data, "https://sim", report, expense);
-        assert!(xml.contains("<Custom9>(CC-400) Facilities</Custom9>"), "{xml}");
+        assert!(
+            xml.contains("<Custom9>(CC-400) Facilities</Custom9>"),
+            "{xml}"
+        );
         assert!(xml.contains("<Custom12 />"));
         assert!(xml.contains("<OrgUnit1>North America</OrgUnit1>"));
         assert!(xml.contains("<TransactionCurrencyName>US, Dollar</TransactionCurrencyName>"));

@@ -47,8 +47,15 @@ async fn get_entry(
     let principal = sim.authenticate(&headers, FAMILY, path);
     let result = principal.clone().and_then(|principal| {
         let inner = sim.lock();
-        let (report, expense) = find_entry(&inner.data, &principal, &id, query.user.as_deref(), path)?;
-        Ok(axum::Json(render_entry(&inner.data, sim.geolocation(), report, expense)).into_response())
+        let (report, expense) =
+            find_entry(&inner.data, &principal, &id, query.user.as_deref(), path)?;
+        Ok(axum::Json(render_entry(
+            &inner.data,
+            sim.geolocation(),
+            report,
+            expense,
+        ))
+        .into_response())
     });
     respond(principal.ok(), result)
 }
@@ -97,7 +104,10 @@ async fn put_entry(
     })
 }
 
-type Changes = (Vec<(String, Option<String>)>, Vec<(&'static str, Option<String>)>);
+type Changes = (
+    Vec<(String, Option<String>)>,
+    Vec<(&'static str, Option<String>)>,
+);
 
 fn check_put(data: &Seed, body: &Map<String, Value>, path: &str) -> Result<Changes, ApiError> {
     let mut errors = Vec::new();
@@ -114,7 +124,10 @@ fn check_put(data: &Seed, body: &Map<String, Value>, path: &str) -> Result<Chang
         };
         if let Some(&(name, max)) = TEXT_MEMBERS.iter().find(|(name, _)| name == member) {
             if value.as_ref().is_some_and(|v| v.chars().count() > max) {
-                errors.push(error(member, format!("{member} must be at most {max} characters")));
+                errors.push(error(
+                    member,
+                    format!("{member} must be at most {max} characters"),
+                ));
             } else {
                 text.push((name, value));
             }
@@ -137,7 +150,10 @@ fn check_put(data: &Seed, body: &Map<String, Value>, path: &str) -> Result<Chang
                     Some(item) => custom.push((field.id.clone(), Some(item.id.clone()))),
                     None => errors.push(error(
                         member,
-                        format!("{v} is not a list item code of list {} (v3 writes codes)", list.name),
+                        format!(
+                            "{v} is not a list item code of list {} (v3 writes codes)",
+                            list.name
+                        ),
                     )),
                 },
                 None => custom.push((field.id.clone(), Some(v))),
@@ -178,7 +194,11 @@ fn find_entry<'a>(
         .user(&report.owner)
         .ok_or_else(|| ApiError::not_found(FAMILY, path, "entry owner not found"))?;
     if user.is_some_and(|login| !login.eq_ignore_ascii_case(&owner.login_id)) {
-        return Err(ApiError::not_found(FAMILY, path, "entry not found for this user"));
+        return Err(ApiError::not_found(
+            FAMILY,
+            path,
+            "entry not found for this user",
+        ));
     }
     match principal {
         Principal::Company => Ok((report, expense)),

@@ -32,7 +32,10 @@ const USER_BASE: &str = "/expensereports/v4/users/{user_id}/context/{context}/re
 pub(crate) fn routes() -> Router<SimHandle> {
     Router::new()
         .route(USER_BASE, get(get_report).patch(patch_report))
-        .route(&format!("{USER_BASE}/expenses/{{expense_id}}"), get(get_expense))
+        .route(
+            &format!("{USER_BASE}/expenses/{{expense_id}}"),
+            get(get_expense),
+        )
         .route(
             &format!("{USER_BASE}/allocations/{{allocation_id}}"),
             get(get_allocation).patch(patch_allocation),
@@ -88,7 +91,15 @@ async fn get_report(
     let result = principal.clone().and_then(|principal| {
         let inner = sim.lock();
         let report = find_report(&inner.data, &report_id, path)?;
-        check_access(&principal, &inner.data, &user_id, &context, REPORT_GET, report, path)?;
+        check_access(
+            &principal,
+            &inner.data,
+            &user_id,
+            &context,
+            REPORT_GET,
+            report,
+            path,
+        )?;
         Ok(axum::Json(render_report(&inner.data, sim.geolocation(), report)).into_response())
     });
     respond(principal.ok(), result)
@@ -105,7 +116,15 @@ async fn get_expense(
     let result = principal.clone().and_then(|principal| {
         let inner = sim.lock();
         let report = find_report(&inner.data, &report_id, path)?;
-        check_access(&principal, &inner.data, &user_id, &context, EXPENSE_GET, report, path)?;
+        check_access(
+            &principal,
+            &inner.data,
+            &user_id,
+            &context,
+            EXPENSE_GET,
+            report,
+            path,
+        )?;
         let expense = report
             .expense(&expense_id)
             .ok_or_else(|| ApiError::not_found(FAMILY, path, "expense not found"))?;
@@ -126,11 +145,25 @@ async fn get_allocation(
     let result = principal.clone().and_then(|principal| {
         let inner = sim.lock();
         let report = find_report(&inner.data, &report_id, path)?;
-        check_access(&principal, &inner.data, &user_id, &context, EDIT, report, path)?;
+        check_access(
+            &principal,
+            &inner.data,
+            &user_id,
+            &context,
+            EDIT,
+            report,
+            path,
+        )?;
         let (expense, _) = report
             .allocation(&allocation_id)
             .ok_or_else(|| ApiError::not_found(FAMILY, path, "allocation not found"))?;
-        let body = render_allocation(&inner.data, sim.geolocation(), report, expense, &allocation_id);
+        let body = render_allocation(
+            &inner.data,
+            sim.geolocation(),
+            report,
+            expense,
+            &allocation_id,
+        );
         Ok(axum::Json(body).into_response())
     });
     respond(principal.ok(), result)
@@ -163,7 +196,11 @@ async fn patch_expense(
             .ok_or_else(|| ApiError::not_found(FAMILY, path, "expense not found"))?;
 
         let mut errors = Vec::new();
-        only_members(body, &["businessPurpose", "customData", "expenseSource"], &mut errors);
+        only_members(
+            body,
+            &["businessPurpose", "customData", "expenseSource"],
+            &mut errors,
+        );
         required_source(body, "expenseSource", EXPENSE_SOURCES, &mut errors);
         let purpose = optional_text(body, "businessPurpose", MAX_PURPOSE_CHARS, &mut errors);
         let custom = custom_data_member(data, Source::Entry, body, "customData", &mut errors);
@@ -246,7 +283,11 @@ async fn patch_submitted_report(
         require_company(principal, path)?;
         find_report(data, &report_id, path)?;
         let mut errors = Vec::new();
-        only_members(body, &["businessPurpose", "customData", "name"], &mut errors);
+        only_members(
+            body,
+            &["businessPurpose", "customData", "name"],
+            &mut errors,
+        );
         header_edit(data, &report_id, body, errors, path)
     })
 }
@@ -549,7 +590,11 @@ fn custom_data_member(
     for (i, element) in elements.iter().enumerate() {
         let at = format!("{member}[{i}]");
         let Some(element) = element.as_object() else {
-            errors.push(ValidationError::new(&at, format!("{at} must be an object"), "Type"));
+            errors.push(ValidationError::new(
+                &at,
+                format!("{at} must be an object"),
+                "Type",
+            ));
             continue;
         };
         for key in element.keys() {
@@ -903,14 +948,38 @@ mod tests {
     fn custom_data_rejections_name_the_element() {
         let data = seed();
         let cases = [
-            (json!({"id": "custom99", "value": "x"}), "customData[0].id", "UnknownField"),
-            (json!({"id": "custom09", "value": "x"}), "customData[0].id", "UnknownField"),
-            (json!({"id": "custom12", "value": "x".repeat(49)}), "customData[0].value", "Size"),
-            (json!({"id": "custom9", "value": "CC-100"}), "customData[0].value", "ListItem"),
+            (
+                json!({"id": "custom99", "value": "x"}),
+                "customData[0].id",
+                "UnknownField",
+            ),
+            (
+                json!({"id": "custom09", "value": "x"}),
+                "customData[0].id",
+                "UnknownField",
+            ),
+            (
+                json!({"id": "custom12", "value": "x".repeat(49)}),
+                "customData[0].value",
+                "Size",
+            ),
+            (
+                json!({"id": "custom9", "value": "CC-100"}),
+                "customData[0].value",
+                "ListItem",
+            ),
             (json!({"id": "custom12"}), "customData[0].value", "NotNull"),
-            (json!({"id": "custom12", "value": 5}), "customData[0].value", "Type"),
+            (
+                json!({"id": "custom12", "value": 5}),
+                "customData[0].value",
+                "Type",
+            ),
             (json!({"value": "x"}), "customData[0].id", "NotNull"),
-            (json!({"id": "custom12", "value": "x", "colour": 1}), "customData[0].colour", "UnknownProperty"),
+            (
+                json!({"id": "custom12", "value": "x", "colour": 1}),
+                "customData[0].colour",
+                "UnknownProperty",
+            ),
         ];
         for (element, id, source) in cases {
             let mut errors = Vec::new();
