@@ -1,0 +1,196 @@
+//! Fault knobs: latency, server errors, throttling, a forced 401 and a token endpoint outage.
+
+use std::time::Duration;
+
+use axum::http::StatusCode;
+use serde::{Deserialize, Serialize};
+
+use super::error::Family;
+
+/// Faults applied to the Concur surface (token endpoint, JWKS and the expense APIs; never to
+/// the `/_sim/` admin API). Every field defaults to "off", so a partial JSON object turns on
+/// just what it names.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Faults {
+    /// Added to every answer, in milliseconds.
+    pub latency_ms: u64,
+    /// Share of calls (0–100) answered with `error_status`. Deterministic: with 25, exactly
+    /// every fourth call fails, so tests and benchmarks are repeatable.
+    pub error_percent: u8,
+    /// The next N calls are answered with `error_status`.
+    pub fail_next: u32,
+    /// Status of injected server errors: 500, 502, 503 or 504 (503 when 0).
+    pub error_status: u16,
+    /// The next N calls are answered `429 Too Many Requests` with `Retry-After`.
+    pub throttle_next: u32,
+    /// `Retry-After` seconds sent with 429 and injected 503 answers (1 when 0).
+    pub retry_after_secs: u64,
+    /// The next N API calls (not token calls) are answered 401 as if the token had expired.
+    pub unauthorized_next: u32,
+    /// While set, the token endpoint answers 503.
+    pub token_endpoint_down: bool,
+}
+
+/// What the fault knobs decided for one call.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Decision {
+    pub latency: Duration,
+    pub inject: Option<Injected>,
+}
+
+/// An answer that replaces the simulated service's own.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Injected {
+    pub status: StatusCode,
+    pub retry_after: Option<u64>,
+}
+
+/// The knobs plus the running state that makes `error_percent` deterministic.
+#[derive(Debug, Default)]
+pub(crate) struct FaultState {
+    pub knobs: Faults,
+    accumulator: u32,
+}
+
+impl FaultState {
+    pub fn set(&mut self, knobs: Faults) {
+        self.knobs = knobs;
+        self.accumulator = 0;
+    }
+
+    /// Decides one call and consumes the "next N" counters it used. Precedence: token
+    /// endpoint down, `fail_next`, `throttle_next`, `unauthorized_next`, `error_percent`.
+    pub fn decide(&mut self, family: Family, is_token_call: bool) -> Decision {
+        let knobs = &mut self.knobs;
+        let latency = Duration::from_millis(knobs.latency_ms);
+        let retry_after = knobs.retry_after_secs.max(1);
+        let error_status = StatusCode::from_u16(knobs.error_status)
+            .ok()
+            .filter(StatusCode::is_server_error)
+            .unwrap_or(StatusCode::SERVICE_UNAVAILABLE);
+        let server_error = Injected {
+            status: error_status,
+            retry_after: (error_status == StatusCode::SERVICE_UNAVAILABLE).then_some(retry_after),
+        };
+        let inject = if is_token_call && knobs.token_endpoint_down {
+            Some(Injected {
+                status: StatusCode::SERVICE_UNAVAILABLE,
+                retry_after: Some(retry_after),
+            })
+        } else if knobs.fail_next > 0 {
+            knobs.fail_next -= 1;
+            Some(server_error)
+        } else if knobs.throttle_next > 0 {
+            knobs.throttle_next -= 1;
+            Some(Injected {
+                status: StatusCode::TOO_MANY_REQUESTS,
+                retry_after: Some(retry_after),
+            })
+        } else if family.is_api() && knobs.unauthorized_next > 0 {
+            knobs.unauthorized_next -= 1;
+            Some(Injected {
+                status: StatusCode::UNAUTHORIZED,
+                retry_after: None,
+            })
+        } else if knobs.error_percent > 0 {
+            self.accumulator += u32::from(knobs.error_percent.min(100));
+            if self.accumulator >= 100 {
+                self.accumulator -= 100;
+                Some(server_error)
+            } else {
+                None
+            }
+        } else {
+            None
+        };
+        Decision { latency, inject }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn state(knobs: Faults) -> FaultState {
+        let mut s = FaultState::default();
+        s.set(knobs);
+        s
+    }
+
+    #[test]
+    fn error_percent_is_an_exact_share() {
+        let mut s = state(Faults {
+            error_percent: 25,
+            ..Faults::default()
+        });
+        let failed: Vec<bool> = (0..8)
+            .map(|_| s.decide(Family::V4, false).inject.is_some())
+            .collect();
+        assert_eq!(
+            failed,
+            [false, false, false, true, false, false, false, true]
+        );
+    }
+
+    #[test]
+    fn next_n_counters_are_consumed() {
+        let mut s = state(Faults {
+            fail_next: 1,
+            unauthorized_next: 1,
+            ..Faults::default()
+        });
+        let first = s.decide(Family::V4, false).inject.unwrap();
+        assert_eq!(first.status, StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(first.retry_after, Some(1));
+        assert_eq!(
+            s.decide(Family::V3, false).inject.unwrap().status,
+            StatusCode::UNAUTHORIZED
+        );
+        assert_eq!(s.decide(Family::V3, false).inject, None);
+    }
+
+    #[test]
+    fn unauthorized_next_skips_token_calls() {
+        let mut s = state(Faults {
+            unauthorized_next: 1,
+            ..Faults::default()
+        });
+        assert_eq!(s.decide(Family::OAuth, true).inject, None);
+        assert_eq!(
+            s.decide(Family::V4, false).inject.unwrap().status,
+            StatusCode::UNAUTHORIZED
+        );
+    }
+
+    #[test]
+    fn token_endpoint_down_only_hits_the_token_endpoint() {
+        let mut s = state(Faults {
+            token_endpoint_down: true,
+            ..Faults::default()
+        });
+        assert_eq!(
+            s.decide(Family::OAuth, true).inject.unwrap().status,
+            StatusCode::SERVICE_UNAVAILABLE
+        );
+        assert_eq!(s.decide(Family::OAuth, false).inject, None);
+        assert_eq!(s.decide(Family::V4, false).inject, None);
+    }
+
+    #[test]
+    fn error_status_falls_back_to_503_unless_5xx() {
+        let mut s = state(Faults {
+            fail_next: 2,
+            error_status: 404,
+            ..Faults::default()
+        });
+        assert_eq!(
+            s.decide(Family::V4, false).inject.unwrap().status,
+            StatusCode::SERVICE_UNAVAILABLE
+        );
+        s.knobs.error_status = 502;
+        let injected = s.decide(Family::V4, false).inject.unwrap();
+        assert_eq!(injected.status, StatusCode::BAD_GATEWAY);
+        assert_eq!(injected.retry_after, None);
+    }
+}

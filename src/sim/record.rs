@@ -1,0 +1,90 @@
+//! What the simulator remembers about the calls it served: every write in full, every call in brief.
+
+use std::time::SystemTime;
+
+use serde::{Deserialize, Serialize};
+
+/// Who an access token was issued to.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Principal {
+    /// Company token (password grant with `credtype=authtoken`, or its refresh).
+    Company,
+    /// User token (authorization-code grant of a launch, or its refresh).
+    User { user_id: String },
+    /// Application token (client-credentials grant): no access to expense data.
+    App,
+}
+
+/// Which documented write a recorded call was aimed at.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum WriteApi {
+    /// `PATCH /expensereports/v4/reports/{reportId}/expenses/{expenseId}` (compact schema).
+    V4Expense,
+    /// `PATCH /expensereports/v4/users/{userID}/context/{contextType}/reports/{reportId}`.
+    V4Report,
+    /// `PATCH /expensereports/v4/reports/{reportId}` (submitted header, company token).
+    V4SubmittedReport,
+    /// `PATCH /expensereports/v4/users/{userID}/context/{contextType}/reports/{reportId}/allocations/{allocationId}`.
+    V4Allocation,
+    /// `PUT /api/v3.0/expense/entries/{id}`.
+    V3Entry,
+}
+
+/// One write attempt that reached a write endpoint, accepted or refused.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RecordedWrite {
+    /// Position among all recorded calls (shared counter with [`RecordedRequest::seq`]).
+    pub seq: u64,
+    #[serde(with = "humantime_serde")]
+    pub at: SystemTime,
+    pub api: WriteApi,
+    pub method: String,
+    /// The request path exactly as received (still percent-encoded).
+    pub path: String,
+    /// `None` when the token was missing or not valid.
+    pub principal: Option<Principal>,
+    /// Every `Content-Type` header value, in order (trap T23: there must be one).
+    pub content_types: Vec<String>,
+    /// The body parsed as JSON; `None` when it was not JSON.
+    pub body: Option<serde_json::Value>,
+    /// The body as received (lossy UTF-8).
+    pub raw_body: String,
+    /// The status the simulator answered.
+    pub status: u16,
+    /// The `concur-correlationid` the simulator answered with.
+    pub correlation_id: String,
+}
+
+impl RecordedWrite {
+    /// Whether the simulator accepted and applied the write.
+    pub fn succeeded(&self) -> bool {
+        (200..300).contains(&self.status)
+    }
+}
+
+/// One call to the Concur surface (token endpoint, JWKS, v4, v3, v1.1), including injected faults.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RecordedRequest {
+    pub seq: u64,
+    #[serde(with = "humantime_serde")]
+    pub at: SystemTime,
+    pub method: String,
+    /// The request path exactly as received (still percent-encoded).
+    pub path: String,
+    pub status: u16,
+    /// Who the call was authenticated as, when it carried a valid token.
+    pub principal: Option<Principal>,
+    /// The `grant_type` of a token request.
+    pub grant_type: Option<String>,
+    /// Whether the answer came from a fault knob instead of the simulated service.
+    pub injected: bool,
+}
+
+/// Facts a handler attaches to its response for the request log.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct RequestNote {
+    pub principal: Option<Principal>,
+    pub grant_type: Option<String>,
+}
