@@ -10,6 +10,7 @@ use axum::http::{HeaderMap, HeaderValue, header};
 use rand::RngCore as _;
 use serde::{Deserialize, Serialize};
 
+use crate::concur::UserToken;
 use crate::launch::LaunchContext;
 use crate::store::{SessionStore, StoreError};
 
@@ -23,24 +24,48 @@ pub struct LaunchSession {
 }
 
 /// Typed access to the session store.
+///
+/// The launch's Concur user token stays in this process (never serialised): it is held
+/// beside the session for the session's lifetime and dies with it.
 #[derive(Clone)]
 pub struct Sessions {
     store: Arc<dyn SessionStore>,
+    user_tokens: moka::future::Cache<String, UserToken>,
     lifetime: Duration,
 }
 
 impl Sessions {
-    pub fn new(store: Arc<dyn SessionStore>, lifetime: Duration) -> Self {
-        Self { store, lifetime }
+    pub fn new(store: Arc<dyn SessionStore>, lifetime: Duration, max_entries: u64) -> Self {
+        let user_tokens = moka::future::Cache::builder()
+            .max_capacity(max_entries)
+            .time_to_live(lifetime)
+            .build();
+        Self {
+            store,
+            user_tokens,
+            lifetime,
+        }
     }
 
     /// Stores a new session under a fresh random 128-bit id and returns the id.
-    pub async fn create(&self, session: &LaunchSession) -> Result<String, StoreError> {
+    pub async fn create(
+        &self,
+        session: &LaunchSession,
+        user_token: Option<UserToken>,
+    ) -> Result<String, StoreError> {
         let id = new_id();
         let value =
             serde_json::to_vec(session).map_err(|e| StoreError::Unavailable(e.to_string()))?;
         self.store.insert(&id, value, self.lifetime).await?;
+        if let Some(token) = user_token {
+            self.user_tokens.insert(id.clone(), token).await;
+        }
         Ok(id)
+    }
+
+    /// The Concur user token exchanged at launch for the request's session, if any.
+    pub async fn user_token(&self, headers: &HeaderMap) -> Option<UserToken> {
+        self.user_tokens.get(&cookie_value(headers)?).await
     }
 
     /// The session behind the request's cookie, if any and not expired.
@@ -107,6 +132,7 @@ mod tests {
         let sessions = Sessions::new(
             Arc::new(crate::store::memory::MemorySessionStore::new(1)),
             Duration::from_secs(1800),
+            1,
         );
         let cookie = sessions.set_cookie("00112233445566778899aabbccddeeff");
         let cookie = cookie.to_str().unwrap();

@@ -9,6 +9,7 @@ use anyhow::Context as _;
 use axum_server::Handle;
 use axum_server::tls_rustls::RustlsConfig;
 
+use crate::concur::ConcurClient;
 use crate::config::{ConfigProblem, LaunchSettings, Settings, StoreBackend, TlsSettings};
 use crate::credentials::ConnectorCredentials;
 use crate::pages::Pages;
@@ -20,6 +21,8 @@ use crate::{routes, tls};
 /// State shared by every handler, built once at start-up.
 pub struct AppState {
     pub credentials: ConnectorCredentials,
+    /// The one Concur client of the process, when `[concur]` is configured.
+    pub concur: Option<ConcurClient>,
     pub launch: LaunchSettings,
     pub nonces: Arc<dyn NonceStore>,
     pub sessions: Sessions,
@@ -41,11 +44,22 @@ impl AppState {
                     Arc::new(MemorySessionStore::new(settings.store.max_entries)),
                 ),
             };
+        let concur = settings
+            .concur
+            .clone()
+            .map(ConcurClient::with_file_store)
+            .transpose()
+            .map_err(|e| vec![ConfigProblem::new("concur", e.to_string())])?;
         Ok(Self {
             credentials: settings.credentials.clone(),
+            concur,
             launch: settings.launch.clone(),
             nonces,
-            sessions: Sessions::new(sessions, settings.launch.session_lifetime),
+            sessions: Sessions::new(
+                sessions,
+                settings.launch.session_lifetime,
+                settings.store.max_entries,
+            ),
             pages,
             ready: AtomicBool::new(true),
         })
@@ -171,6 +185,18 @@ impl Application {
             .with_context(|| format!("binding {}", settings.server.bind))?;
         let local_addr = listener.local_addr().context("reading the bound address")?;
         let state = Arc::new(AppState::build(&settings).map_err(StartupError::Config)?);
+        if let Some(concur) = state.concur.clone() {
+            // Fetch the company token now rather than on the first launch; a failure here is
+            // retried on demand, so it only warns.
+            tokio::spawn(async move {
+                match concur.ensure_company_token().await {
+                    Ok(()) => tracing::info!("concur company token ready"),
+                    Err(error) => {
+                        tracing::warn!(%error, "cannot get a concur company token yet; will retry on demand")
+                    }
+                }
+            });
+        }
         Ok(Self {
             listener,
             local_addr,

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use reqwest::{Certificate, Url};
 use secrecy::SecretString;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use crate::config::Problems;
 use crate::config::secret::{is_blank, resolve};
@@ -22,12 +22,13 @@ pub const DEFAULT_JWKS_URL: &str = "https://www-us.api.concursolutions.com/oauth
 ///
 /// Nothing here is used directly: [`ConcurSettings::validate`] turns it into a
 /// [`ClientConfig`] once at start-up, reporting every bad key as `concur.<key>`.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct ConcurSettings {
     /// OAuth2 client id (UUID) of the app registered with Concur. Required.
     pub client_id: Option<String>,
     /// OAuth2 client secret. Required: set this or `client_secret_file`.
+    #[serde(serialize_with = "crate::config::redacted")]
     pub client_secret: Option<SecretString>,
     /// File holding the OAuth2 client secret (one trailing newline is ignored).
     pub client_secret_file: Option<PathBuf>,
@@ -44,12 +45,14 @@ pub struct ConcurSettings {
     /// Default `https://www-us.api.concursolutions.com/oauth2/v0/jwks`.
     pub jwks_url: String,
     /// Initial company refresh token. Ignored once the state file holds a (rotated) token.
+    #[serde(serialize_with = "crate::config::redacted")]
     pub refresh_token: Option<SecretString>,
     /// File holding the initial company refresh token.
     pub refresh_token_file: Option<PathBuf>,
     /// Company id (UUID) for the company-request-token grant.
     pub company_id: Option<String>,
     /// Company request token (valid 24 hours), exchanged once for a refresh token.
+    #[serde(serialize_with = "crate::config::redacted")]
     pub company_request_token: Option<SecretString>,
     /// File holding the company request token.
     pub company_request_token_file: Option<PathBuf>,

@@ -18,7 +18,7 @@ use secrecy::{ExposeSecret, SecretString};
 
 use crate::credentials::ConnectorCredentials;
 pub use problem::{ConfigProblem, Problems};
-pub use raw::{LogFormat, RawSettings, StoreBackend};
+pub use raw::{LogFormat, RawSettings, StoreBackend, redacted};
 
 /// Prefix of environment overrides: `CONCUR_CONNECTOR__SECTION__KEY`.
 pub const ENV_PREFIX: &str = "CONCUR_CONNECTOR";
@@ -47,6 +47,8 @@ pub struct Settings {
     pub uses_development_credentials: bool,
     pub launch: LaunchSettings,
     pub store: StoreSettings,
+    /// The Concur web-services client, when `[concur]` is configured.
+    pub concur: Option<crate::concur::ClientConfig>,
     /// Operator templates replacing the embedded ones, if any.
     pub template_dir: Option<PathBuf>,
     pub log: LogSettings,
@@ -204,6 +206,7 @@ fn validate(raw: RawSettings) -> Result<Settings, Vec<ConfigProblem>> {
 
     let tls = tls_settings(&raw, &mut problems);
     let launch = launch_settings(&raw, &mut problems);
+    let concur = raw.concur.clone().and_then(|c| c.validate(&mut problems));
     if raw.store.max_entries == 0 {
         problems.push("store.max_entries", "must be greater than zero");
     }
@@ -232,6 +235,7 @@ fn validate(raw: RawSettings) -> Result<Settings, Vec<ConfigProblem>> {
                 backend: raw.store.backend,
                 max_entries: raw.store.max_entries,
             },
+            concur,
             template_dir: raw.pages.template_dir.clone(),
             log,
             raw,

@@ -18,6 +18,9 @@ pub struct RawSettings {
     pub launch: RawLaunch,
     pub store: RawStore,
     pub pages: RawPages,
+    /// Optional: without it, launches are verified but Concur is never called.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub concur: Option<crate::concur::ConcurSettings>,
     pub log: RawLog,
 }
 

@@ -12,6 +12,7 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 
+use crate::concur::{Failure, UserToken};
 use crate::launch::{self, ErrorClass, LaunchError, VerifiedLaunch, Version};
 use crate::session::LaunchSession;
 use crate::startup::AppState;
@@ -41,7 +42,7 @@ async fn launch_v1(State(state): State<Arc<AppState>>, RawQuery(query): RawQuery
 
 /// Extract, check, remember, hand over.
 async fn launch(state: &AppState, version: Version, raw_query: &str) -> Response {
-    let verified = match verify(state, version, raw_query) {
+    let mut verified = match verify(state, version, raw_query) {
         Ok(verified) => verified,
         Err(error) => return refusal(state, version, raw_query, &error),
     };
@@ -70,10 +71,14 @@ async fn launch(state: &AppState, version: Version, raw_query: &str) -> Response
         }
         Err(error) => return unavailable(state, &error),
     }
+    let user_token = match exchange_auth_code(state, &mut verified).await {
+        Ok(token) => token,
+        Err(response) => return response,
+    };
     let session = LaunchSession {
         launch: verified.context(),
     };
-    let id = match state.sessions.create(&session).await {
+    let id = match state.sessions.create(&session, user_token).await {
         Ok(id) => id,
         Err(error) => return unavailable(state, &error),
     };
@@ -97,6 +102,44 @@ async fn launch(state: &AppState, version: Version, raw_query: &str) -> Response
         ],
     )
         .into_response()
+}
+
+/// Exchanges the v4 `client_auth_code` once, right after verification (it is single-use),
+/// and ties it to the signed user through the `id_token`.
+async fn exchange_auth_code(
+    state: &AppState,
+    verified: &mut VerifiedLaunch,
+) -> Result<Option<UserToken>, Response> {
+    let (Some(concur), Some(code)) = (&state.concur, verified.take_client_auth_code()) else {
+        return Ok(None);
+    };
+    match concur.exchange_auth_code(&code, verified.user_id()).await {
+        Ok(token) => Ok(Some(token)),
+        Err(error) => {
+            tracing::warn!(%error, correlation_id = error.correlation_id(), "launch refused: auth code exchange failed");
+            let page = match error.classify() {
+                Failure::Forbidden => state.pages.error(
+                    StatusCode::FORBIDDEN,
+                    "This launch is not allowed",
+                    "Concur did not confirm that this launch belongs to the signed-in user.",
+                    Some("Close this window and click the field in Concur again."),
+                ),
+                Failure::Unavailable => state.pages.error(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "Concur is not answering",
+                    "The connector could not reach Concur to confirm this launch.",
+                    Some("Close this window, wait a moment and click the field in Concur again."),
+                ),
+                Failure::Validation(_) | Failure::Other => state.pages.error(
+                    StatusCode::BAD_GATEWAY,
+                    "Concur refused this launch",
+                    "Concur did not accept the launch's one-time authorization.",
+                    Some("Close this window and click the field in Concur again. If it keeps happening, ask your Concur administrator to check the connector's OAuth client."),
+                ),
+            };
+            Err(page)
+        }
+    }
 }
 
 fn verify(
