@@ -25,6 +25,30 @@ pub enum Command {
     CheckConfig(ConfigArg),
     /// Print a launch URL signed exactly as Concur signs it, to try a deployment end to end.
     SignLaunch(Box<SignLaunchArgs>),
+    /// Run the Concur simulator (OAuth2 and Expense APIs over HTTPS) for demos and tests.
+    Simulate(SimulateArgs),
+}
+
+#[derive(Debug, clap::Args)]
+pub struct SimulateArgs {
+    /// The connector's configuration: its credentials sign the simulated launches.
+    #[command(flatten)]
+    pub config: ConfigArg,
+    /// Where the simulator listens.
+    #[arg(long, default_value = "127.0.0.1:9443")]
+    pub bind: std::net::SocketAddr,
+    /// Directory for the simulator's CA and certificate (the connector trusts its ca.pem).
+    #[arg(long, value_name = "DIR", default_value = "certs/simulator")]
+    pub certs: PathBuf,
+    /// A JSON seed file (companies, users, reports…); default: the built-in seed.
+    #[arg(long, value_name = "FILE")]
+    pub seed: Option<PathBuf>,
+    /// Where the connector runs: launch URLs point there.
+    #[arg(long, value_name = "URL", default_value = "https://localhost:8443")]
+    pub connector_url: String,
+    /// The company request token the connector exchanges (fixed, so a restart keeps working).
+    #[arg(long, default_value = "sim-company-request-token")]
+    pub company_request_token: String,
 }
 
 #[derive(Debug, clap::Args)]

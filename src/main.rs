@@ -3,7 +3,7 @@
 use std::process::ExitCode;
 
 use clap::Parser as _;
-use concur_connector::cli::{Cli, Command, ConfigArg, SignLaunchArgs};
+use concur_connector::cli::{Cli, Command, ConfigArg, SignLaunchArgs, SimulateArgs};
 use concur_connector::config::{self, ConfigProblem, Settings};
 use concur_connector::startup::{self, Application, StartupError};
 use concur_connector::{telemetry, tls};
@@ -18,6 +18,7 @@ async fn main() -> ExitCode {
         Command::Serve(args) => serve(&args).await,
         Command::CheckConfig(args) => check_config(&args),
         Command::SignLaunch(args) => sign_launch(&args),
+        Command::Simulate(args) => simulate(&args).await,
     }
 }
 
@@ -133,6 +134,102 @@ fn sign_launch(args: &SignLaunchArgs) -> ExitCode {
         .unwrap_or_else(|| format!("https://localhost:{}", settings.server.bind.port()));
     println!("{}{path}?{query}", base.trim_end_matches('/'));
     ExitCode::SUCCESS
+}
+
+/// Runs the simulator until Ctrl-C, after printing how to point the connector at it.
+async fn simulate(args: &SimulateArgs) -> ExitCode {
+    use concur_connector::launch::Source;
+    use concur_connector::sim::{self, SimConfig, SimTls, V1LaunchRequest, V4LaunchRequest};
+    let settings = match config::load(&args.config.origin()) {
+        Ok(settings) => settings,
+        Err(problems) => return report(&problems),
+    };
+    telemetry::init(&settings.log, std::io::stderr);
+    let started = async {
+        let connector_url = reqwest::Url::parse(&args.connector_url)?;
+        let tls = SimTls::Generate {
+            dir: args.certs.clone(),
+            extra_names: Vec::new(),
+        };
+        let mut config = SimConfig::new(settings.credentials.clone(), &connector_url, tls)?;
+        config.bind = args.bind;
+        config.company_request_token = config::secret(&args.company_request_token);
+        if let Some(path) = &args.seed {
+            config.seed = sim::Seed::from_file(path)?;
+        }
+        anyhow::Ok((sim::start(config).await?, connector_url))
+    };
+    let (running, connector_url) = match started.await {
+        Ok(started) => started,
+        Err(error) => {
+            eprintln!("cannot start the simulator: {error:#}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let seed = running.snapshot();
+    let mut launches = Vec::new();
+    if let Some(report) = seed.reports.first() {
+        launches.push((
+            "v4 HEADER",
+            running.mint_v4(&V4LaunchRequest::new(Source::Header, &report.id)),
+        ));
+        if let Some(expense) = report.expenses.first() {
+            launches.push((
+                "v4 ENTRY",
+                running.mint_v4(&V4LaunchRequest::new(Source::Entry, &expense.id)),
+            ));
+            launches.push((
+                "v1 entry",
+                running.mint_v1(&V1LaunchRequest::new(&expense.id)),
+            ));
+        }
+        if let Some(allocation) = report.expenses.iter().flat_map(|e| &e.allocations).next() {
+            launches.push((
+                "v4 ALLOCATION",
+                running.mint_v4(&V4LaunchRequest::new(Source::Allocation, &allocation.id)),
+            ));
+        }
+    }
+    let base = running.base_url().to_string();
+    let base = base.trim_end_matches('/');
+    let host = running
+        .base_url()
+        .host_str()
+        .unwrap_or("127.0.0.1")
+        .to_owned();
+    println!(
+        "Concur simulator on {base}\n\n\
+         Point the connector at it (add to its configuration):\n\n\
+         [launch]\nallowed_item_hosts = [\"{host}\"]\n\n\
+         [concur]\nclient_id = \"{client_id}\"\nclient_secret = \"{client_secret}\"\n\
+         redirect_uri = \"{redirect}\"\nauth_base_url = \"{base}\"\napi_base_url = \"{base}\"\n\
+         jwks_url = \"{base}/oauth2/v0/jwks\"\ncompany_id = \"{company}\"\n\
+         company_request_token = \"{token}\"\nextra_ca_file = \"{ca}\"\n\n\
+         One-time launch URLs (mint more: POST {base}/_sim/launch/v4 or /v1):",
+        client_id = sim::DEFAULT_CLIENT_ID,
+        client_secret = sim::DEFAULT_CLIENT_SECRET,
+        redirect = connector_url
+            .join("launchexternalurl/v4/form")
+            .map(|u| u.to_string())
+            .unwrap_or_default(),
+        company = seed.company.id,
+        token = args.company_request_token,
+        ca = config::display_path(running.ca_pem_path()),
+    );
+    for (label, minted) in launches {
+        match minted {
+            Ok(minted) => println!("  {label:<14} {}", minted.url),
+            Err(error) => println!("  {label:<14} (cannot mint: {error})"),
+        }
+    }
+    let _ = tokio::signal::ctrl_c().await;
+    match running.shutdown().await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("simulator stopped with an error: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
 }
 
 /// One line per problem on stderr, then exit status 2.

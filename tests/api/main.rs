@@ -7,3 +7,4 @@ mod launch;
 mod logging;
 mod test_connection;
 mod tls;
+mod with_simulator;

@@ -1,0 +1,208 @@
+//! The connector against the Concur simulator: launch, auth-code exchange, item read.
+
+use concur_connector::config;
+use concur_connector::credentials::ConnectorCredentials;
+use concur_connector::launch::Source;
+use concur_connector::sim::{
+    self, RunningSim, SimConfig, SimTls, V1LaunchRequest, V4LaunchRequest,
+};
+use reqwest::{StatusCode, header};
+
+use crate::helpers::{PASSWORD, TestApp, USERNAME, spawn_app_with};
+
+const REDIRECT: &str = "https://connector.test/launchexternalurl/v4/form";
+
+struct World {
+    sim: RunningSim,
+    app: TestApp,
+    _sim_dir: tempfile::TempDir,
+}
+
+async fn world() -> World {
+    concur_connector::tls::install_default_provider();
+    let sim_dir = tempfile::tempdir().unwrap();
+    let creds = ConnectorCredentials::new(USERNAME, config::secret(PASSWORD)).unwrap();
+    let placeholder = reqwest::Url::parse("https://connector.test/").unwrap();
+    let tls = SimTls::Generate {
+        dir: sim_dir.path().join("certs"),
+        extra_names: vec![],
+    };
+    let mut cfg = SimConfig::new(creds, &placeholder, tls).unwrap();
+    cfg.redirect_uri = REDIRECT.to_owned();
+    cfg.company_request_token = config::secret("test-company-request-token");
+    let company = cfg.seed.company.id.clone();
+    let sim = sim::start(cfg).await.unwrap();
+    let base = sim.base_url().as_str().trim_end_matches('/').to_owned();
+    let extra = format!(
+        r#"
+[launch]
+allowed_item_hosts = ["{host}"]
+[concur]
+client_id = "{client_id}"
+client_secret = "{client_secret}"
+redirect_uri = "{REDIRECT}"
+auth_base_url = "{base}"
+api_base_url = "{base}"
+jwks_url = "{base}/oauth2/v0/jwks"
+company_id = "{company}"
+company_request_token = "test-company-request-token"
+extra_ca_file = "{ca}"
+state_dir = "{state}"
+"#,
+        host = sim.base_url().host_str().unwrap(),
+        client_id = sim::DEFAULT_CLIENT_ID,
+        client_secret = sim::DEFAULT_CLIENT_SECRET,
+        ca = sim.ca_pem_path().display(),
+        state = sim_dir.path().join("state").display(),
+    );
+    let app = spawn_app_with(&extra).await;
+    World {
+        sim,
+        app,
+        _sim_dir: sim_dir,
+    }
+}
+
+/// Sends the minted launch's query to the connector; returns the session cookie.
+async fn launch(world: &World, minted_url: &str) -> Result<String, (StatusCode, String)> {
+    let (path_part, query) = minted_url.split_once('?').unwrap();
+    let path = path_part.trim_start_matches("https://connector.test");
+    let client = world
+        .app
+        .pki
+        .client_builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let response = client
+        .get(world.app.url(&format!("{path}?{query}")))
+        .send()
+        .await
+        .unwrap();
+    if response.status() != StatusCode::SEE_OTHER {
+        return Err((response.status(), response.text().await.unwrap()));
+    }
+    let cookie = response.headers()[header::SET_COOKIE].to_str().unwrap();
+    Ok(cookie.split(';').next().unwrap().to_owned())
+}
+
+async fn session_page(world: &World, cookie: &str) -> String {
+    let page = world
+        .app
+        .client
+        .get(world.app.url("/launch/session"))
+        .header(header::COOKIE, cookie)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(page.status(), StatusCode::OK);
+    page.text().await.unwrap()
+}
+
+#[tokio::test]
+async fn every_launch_kind_is_verified_exchanged_and_its_item_read_from_concur() {
+    let world = world().await;
+    let seed = world.sim.snapshot();
+    let report = &seed.reports[0];
+    let expense = &report.expenses[0];
+    let allocation = report
+        .expenses
+        .iter()
+        .flat_map(|e| &e.allocations)
+        .next()
+        .unwrap();
+    let minted = [
+        world
+            .sim
+            .mint_v4(&V4LaunchRequest::new(Source::Header, &report.id))
+            .unwrap(),
+        world
+            .sim
+            .mint_v4(&V4LaunchRequest::new(Source::Entry, &expense.id))
+            .unwrap(),
+        world
+            .sim
+            .mint_v4(&V4LaunchRequest::new(Source::Allocation, &allocation.id))
+            .unwrap(),
+        world
+            .sim
+            .mint_v1(&V1LaunchRequest::new(&expense.id))
+            .unwrap(),
+    ];
+    for (i, launch_url) in minted.iter().enumerate() {
+        let cookie = launch(&world, &launch_url.url)
+            .await
+            .unwrap_or_else(|e| panic!("launch {i}: {e:?}"));
+        let html = session_page(&world, &cookie).await;
+        assert!(html.contains("Launch verified"), "launch {i}: {html}");
+        assert!(
+            !html.contains("role=\"alert\""),
+            "launch {i}: the item must be readable: {html}"
+        );
+        assert!(
+            html.contains("class=\"summary item\""),
+            "launch {i}: {html}"
+        );
+    }
+    // The entry page shows what Concur holds for the expense.
+    let cookie = launch(
+        &world,
+        &world
+            .sim
+            .mint_v4(&V4LaunchRequest::new(Source::Entry, &expense.id))
+            .unwrap()
+            .url,
+    )
+    .await
+    .unwrap();
+    let html = session_page(&world, &cookie).await;
+    let type_name = &seed
+        .expense_types
+        .iter()
+        .find(|t| t.id == expense.expense_type)
+        .unwrap()
+        .name;
+    assert!(
+        html.contains(&format!("<dd>{type_name}</dd>")) || html.contains(type_name.as_str()),
+        "{html}"
+    );
+
+    // Many launches, one company token; each v4 launch exchanged its own code once.
+    assert_eq!(
+        world.sim.token_grants("password"),
+        1,
+        "exactly one company-token request"
+    );
+    assert_eq!(
+        world.sim.token_grants("authorization_code"),
+        4,
+        "one code exchange per v4 launch"
+    );
+}
+
+#[tokio::test]
+async fn a_launch_carrying_another_users_auth_code_is_refused() {
+    let world = world().await;
+    let seed = world.sim.snapshot();
+    let expense = &seed.reports[0].expenses[0];
+    let owner = world
+        .sim
+        .mint_v4(&V4LaunchRequest::new(Source::Entry, &expense.id))
+        .unwrap();
+    let other_report = seed
+        .reports
+        .iter()
+        .find(|r| r.owner != seed.reports[0].owner)
+        .unwrap();
+    let other = world
+        .sim
+        .mint_v4(&V4LaunchRequest::new(Source::Header, &other_report.id))
+        .unwrap();
+    // client_auth_code is not signed: swapping it keeps the signature valid.
+    let swapped = owner.url.replace(
+        owner.client_auth_code.as_deref().unwrap(),
+        other.client_auth_code.as_deref().unwrap(),
+    );
+    let (status, html) = launch(&world, &swapped).await.unwrap_err();
+    assert_eq!(status, StatusCode::FORBIDDEN, "{html}");
+}
