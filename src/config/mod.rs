@@ -469,6 +469,22 @@ mod tests {
     }
 
     #[test]
+    fn the_commented_concur_table_parses_when_uncommented() {
+        let block: String = EXAMPLE
+            .lines()
+            .skip_while(|l| *l != "# [concur]")
+            .take_while(|l| l.starts_with('#'))
+            .map(|l| l.strip_prefix("# ").unwrap_or(""))
+            .map(|l| format!("{l}\n"))
+            .collect();
+        assert!(block.contains("client_id"), "{block}");
+        let table: toml::Table = toml::from_str(&block).unwrap();
+        let concur = table["concur"].clone();
+        let settings: crate::concur::ConcurSettings = concur.try_into().unwrap();
+        assert_eq!(settings.state_dir, std::path::PathBuf::from("state"));
+    }
+
+    #[test]
     fn the_embedded_profile_is_valid_development_mode() {
         let settings = load_with_env(&Origin::Embedded, Some(HashMap::new())).unwrap();
         assert!(settings.development);
