@@ -44,6 +44,24 @@ fn v4_launch(nonce: &str, source: Source) -> V4Launch {
     }
 }
 
+fn v1_launch(nonce: &str) -> V1Launch {
+    V1Launch {
+        company_domain: "acmecorp.com".into(),
+        user_id: "jane.doe@acmecorp.com".into(),
+        item_url: "https://www.concursolutions.com/api/expense/expensereport/v1.1/report/nYO0ck05r5fATbnjrMBf0d$sCIBqX8WQYw/entry/nbmTPob9qSUJWKttTEr6MLaXaPKYYPv7U".into(),
+        nonce: nonce.into(),
+    }
+}
+
+/// GETs a launch endpoint without following the hand-over redirect.
+async fn send_launch(app: &TestApp, path: &str, query: &str) -> reqwest::Response {
+    manual(app)
+        .get(app.url(&format!("{path}?{query}")))
+        .send()
+        .await
+        .unwrap()
+}
+
 fn v4_query(launch: &V4Launch) -> String {
     sign::v4_query(launch, &creds(), Encoding::Rfc3986)
 }
@@ -120,18 +138,9 @@ async fn a_v4_launch_for_each_source_hands_over_to_a_clean_session_page() {
 #[tokio::test]
 async fn a_v1_launch_hands_over_to_a_session() {
     let app = spawn_app_with("").await;
-    let launch = V1Launch {
-        company_domain: "acmecorp.com".into(),
-        user_id: "jane.doe@acmecorp.com".into(),
-        item_url: "https://www.concursolutions.com/api/expense/expensereport/v1.1/report/nYO0ck05r5fATbnjrMBf0d$sCIBqX8WQYw/entry/nbmTPob9qSUJWKttTEr6MLaXaPKYYPv7U".into(),
-        nonce: "5f0c2e9a-7b1d-4c3e-9f6a-2d8b1e4a7c90".into(),
-    };
+    let launch = v1_launch("5f0c2e9a-7b1d-4c3e-9f6a-2d8b1e4a7c90");
     let query = sign::v1_query(&launch, &creds(), Encoding::Form);
-    let response = manual(&app)
-        .get(app.url(&format!("{V1_PATH}?{query}")))
-        .send()
-        .await
-        .unwrap();
+    let response = send_launch(&app, V1_PATH, &query).await;
     assert_eq!(response.status(), StatusCode::SEE_OTHER);
 }
 
@@ -282,18 +291,9 @@ async fn a_session_expires_after_its_lifetime() {
 #[tokio::test]
 async fn switched_off_versions_are_not_served() {
     let app = spawn_app_with("[launch]\nv1_enabled = false\n").await;
-    let launch = V1Launch {
-        company_domain: "acmecorp.com".into(),
-        user_id: "jane".into(),
-        item_url: "https://www.concursolutions.com/api/x".into(),
-        nonce: "n".into(),
-    };
+    let launch = v1_launch("n-off");
     let query = sign::v1_query(&launch, &creds(), Encoding::Rfc3986);
-    let response = manual(&app)
-        .get(app.url(&format!("{V1_PATH}?{query}")))
-        .send()
-        .await
-        .unwrap();
+    let response = send_launch(&app, V1_PATH, &query).await;
     assert_eq!(response.status(), StatusCode::NOT_FOUND);
 }
 
@@ -376,11 +376,7 @@ async fn diagnostics_name_the_wrong_reading_but_still_refuse() {
         &wrong,
         Encoding::Rfc3986,
     );
-    let response = manual(&app)
-        .get(app.url(&format!("{V4_PATH}?{query}")))
-        .send()
-        .await
-        .unwrap();
+    let response = send_launch(&app, V4_PATH, &query).await;
     assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
     let logs = captured_logs();
     assert!(
