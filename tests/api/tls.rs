@@ -158,3 +158,66 @@ async fn a_broken_new_certificate_is_logged_and_the_old_one_stays() {
     let response = fresh.get(app.url("/healthz")).send().await.unwrap();
     assert_eq!(response.status(), StatusCode::OK);
 }
+
+#[tokio::test]
+async fn sighup_reloads_the_certificate_of_the_running_binary() {
+    let pki = TestPki::new("sighup");
+    // watch = false: only the signal can trigger the reload.
+    let (dir, path) = crate::helpers::write_config(&pki, "");
+    let config = std::fs::read_to_string(&path)
+        .unwrap()
+        .replace("[tls]\n", "[tls]\nwatch = false\n");
+    // Pick a free port for the child process.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    std::fs::write(
+        &path,
+        config.replace("127.0.0.1:0", &format!("127.0.0.1:{port}")),
+    )
+    .unwrap();
+    let mut child = Command::new(crate::helpers::binary())
+        .args(["serve", "--config", path.to_str().unwrap()])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let url = format!("https://localhost:{port}/healthz");
+    let old = pki.client();
+    eventually("the binary serves", async || {
+        old.get(&url).send().await.is_ok()
+    })
+    .await;
+
+    let renewed = TestPki::new("renewed-by-sighup");
+    renewed.install(
+        &dir.path().join("fullchain.pem"),
+        &dir.path().join("privkey.pem"),
+    );
+    let new_client = renewed.client();
+    assert!(
+        new_client.get(&url).send().await.is_err(),
+        "no reload before the signal"
+    );
+
+    let pid = child.id().unwrap().to_string();
+    let status = Command::new("kill")
+        .args(["-HUP", &pid])
+        .status()
+        .await
+        .unwrap();
+    assert!(status.success());
+    eventually(
+        "the renewed certificate is served after SIGHUP",
+        async || new_client.get(&url).send().await.is_ok(),
+    )
+    .await;
+    assert!(
+        child.try_wait().unwrap().is_none(),
+        "SIGHUP must not stop the server"
+    );
+    child.kill().await.unwrap();
+}
