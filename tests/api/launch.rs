@@ -384,3 +384,84 @@ async fn diagnostics_name_the_wrong_reading_but_still_refuse() {
         "{logs}"
     );
 }
+
+#[tokio::test]
+async fn launches_signed_by_an_independent_implementation_land_on_the_session_page() {
+    use crate::independent_signer::{self as concur, Base64Style, Encoding};
+    let app = spawn_app_with("").await;
+    let creds = concur::Creds {
+        username: USERNAME.into(),
+        password: PASSWORD.into(),
+    };
+    let report = "https://us2.api.concursolutions.com/expensereports/v4/users/32c2fcc3-b2e8-4907-9672-5b3f49b1c643/context/PROXY/reports/764428DD6A664AF0BFCB";
+    let mut allocation = concur::v4(
+        &format!("{report}/allocations/3BBB494511E1C74DA04469C45B039871"),
+        "ALLOCATION",
+    );
+    allocation.set("logged_in_user_id", "a1b2c3d4-0000-4000-8000-000000000abc");
+    allocation.set("report_owner_employee_id", "EMP 00+7&X");
+    allocation.unsigned.push((
+        "expense_ids",
+        "29EE3C62F5D844458828A5C1086072D1,84FCBB92BD4E5342B849DAC29FD163A1".into(),
+    ));
+    let launches = [
+        (
+            V4_PATH,
+            concur::v4(report, "HEADER"),
+            Encoding::Rfc3986 { lower_hex: true },
+            Base64Style::UrlSafeUnpadded,
+        ),
+        (
+            V4_PATH,
+            concur::v4(
+                &format!("{report}/expenses/84FCBB92BD4E5342B849DAC29FD163A1"),
+                "ENTRY",
+            ),
+            Encoding::Form,
+            Base64Style::StandardPadded,
+        ),
+        (
+            V4_PATH,
+            allocation,
+            Encoding::Rfc3986 { lower_hex: false },
+            Base64Style::StandardUnpadded,
+        ),
+        (
+            V1_PATH,
+            concur::v1(
+                "https://www.concursolutions.com/api/expense/expensereport/v1.1/report/nYO0ck05r5fATbnjrMBf0d$sCIBqX8WQYw/entry/nbmTPob9qSUJWKttTEr6MLaXaPKYYPv7U",
+            ),
+            Encoding::Form,
+            Base64Style::UrlSafePadded,
+        ),
+    ];
+    for (i, (path, mut launch, encoding, style)) in launches.into_iter().enumerate() {
+        launch.set("nonce", &format!("independent-{i}"));
+        let query = launch.query(&creds, encoding, style);
+        let response = send_launch(&app, path, &query).await;
+        assert_eq!(
+            response.status(),
+            StatusCode::SEE_OTHER,
+            "launch {i}: {}",
+            response.text().await.unwrap()
+        );
+        let session = response.headers()[header::SET_COOKIE]
+            .to_str()
+            .unwrap()
+            .split(';')
+            .next()
+            .unwrap()
+            .to_owned();
+        let page = manual(&app)
+            .get(app.url(SESSION_PATH))
+            .header(header::COOKIE, session)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(page.status(), StatusCode::OK, "launch {i}");
+        assert!(
+            page.text().await.unwrap().contains("Launch verified"),
+            "launch {i}"
+        );
+    }
+}

@@ -3,6 +3,8 @@
 
 mod cli;
 mod helpers;
+#[path = "../support/independent_signer.rs"]
+mod independent_signer;
 mod launch;
 mod logging;
 mod test_connection;
