@@ -635,6 +635,73 @@ async fn a_v1_entry_id_with_a_dollar_sign_is_read_and_written_verbatim() {
     );
 }
 
+#[tokio::test]
+async fn a_v3_entry_url_is_read_as_json_and_written_through_v3() {
+    let ctx = start().await;
+    let client = ctx.client();
+    // The v3 `URI` shape, with the `$` of the legacy id percent-encoded as the docs print it.
+    let item_url = format!(
+        "{}/api/v3.0/expense/entries/gWidFO7ikXV66iSvqtG6Yd0wZ%24s4ftzvzTCg",
+        ctx.sim.geolocation()
+    );
+    let item = client.read_item(&item_url, None, None).await.unwrap();
+    assert_eq!(item.kind, Source::Entry);
+    assert_eq!(item.expense_type_code.as_deref(), Some("OFCSP"));
+    assert_eq!(item.expense_type_name.as_deref(), Some("Office Supplies"));
+    assert_eq!(amount(&item), 500.0);
+    assert_eq!(item.currency.as_deref(), Some("USD"));
+    assert_eq!(item.transaction_date.as_deref(), Some("2026-03-11"));
+    assert_eq!(item.vendor.as_deref(), Some("Antioch Construction"));
+    assert_eq!(item.report_id.as_deref(), Some(REPORT_V1));
+    assert_eq!(item.entry_id.as_deref(), Some(SUPPLIES_V1));
+    assert_eq!(item.owner.as_deref(), Some("jane.doe@acmecorp.com"));
+    assert_eq!(field_ids(&item), ["Custom12"]);
+    assert_eq!(
+        field(&item, "custom12").value.as_deref(),
+        Some("PRJ-0001")
+    );
+    assert_eq!(
+        ctx.requests_to("GET", &path_of(&item_url))[0].principal,
+        Some(Principal::Company)
+    );
+
+    client
+        .write_field(&item, "custom9", &list_item(MARKETING_ID, "CC-200"), None)
+        .await
+        .unwrap();
+    let write = ctx.only_write();
+    assert_eq!(write.method, "PUT");
+    assert_eq!(write.path, path_of(&item_url));
+    assert_eq!(write.principal, Some(Principal::Company));
+    assert_body(&write, r#"{"Custom9":"CC-200"}"#);
+
+    let reread = client.read_item(&item_url, None, None).await.unwrap();
+    let cost_center = field(&reread, "custom9");
+    assert!(cost_center.is_list);
+    assert_eq!(cost_center.value.as_deref(), Some("Marketing"));
+    assert_eq!(cost_center.code.as_deref(), Some("CC-200"));
+    assert_eq!(cost_center.list_item_id.as_deref(), Some(MARKETING_ID));
+}
+
+#[tokio::test]
+async fn v4_items_are_read_with_the_company_token_when_there_is_no_user_token() {
+    let ctx = start().await;
+    let client = ctx.client();
+    for (source, id) in [
+        (Source::Entry, LUNCH),
+        (Source::Header, REPORT),
+        (Source::Allocation, ALLOCATION),
+    ] {
+        let launch = ctx.mint_v4(source, id, None);
+        let item = client.read_item(&launch.item_url, None, None).await.unwrap();
+        assert_eq!(item.kind, source);
+        let reads = ctx.requests_to("GET", &path_of(&launch.item_url));
+        assert_eq!(reads.len(), 1);
+        assert_eq!(reads[0].principal, Some(Principal::Company), "{source:?}");
+    }
+    assert_eq!(ctx.token_requests("password").len(), 1);
+}
+
 // ------------------------------------------------------------------ tokens across launches
 
 #[tokio::test]
@@ -796,11 +863,60 @@ async fn a_rejected_v3_write_surfaces_concurs_message() {
     assert_eq!(
         err.classify(),
         Failure::Validation(
-            "Custom9 is not a list item code of list Cost Centers (v3 writes codes)".into()
+            "CC-999 is not a list item code of list Cost Centers (v3 writes codes)".into()
         )
     );
     assert_eq!(ctx.sim.writes().len(), 1);
     assert!(ctx.sim.successful_writes().is_empty());
+}
+
+#[tokio::test]
+async fn client_and_simulator_agree_on_the_48_character_limit() {
+    let ctx = start().await;
+    let client = ctx.client();
+    let v4 = ctx.mint_v4(Source::Entry, LUNCH, None);
+    let v1 = ctx.sim.mint_v1(&V1LaunchRequest::new(LUNCH)).unwrap();
+    // Characters, not bytes: 48 two-byte characters are allowed by both sides.
+    let longest = "é".repeat(48);
+    for item_url in [&v4.item_url, &v1.item_url] {
+        let item = client.read_item(item_url, None, None).await.unwrap();
+        client
+            .write_field(&item, "custom12", &text(&longest), None)
+            .await
+            .unwrap();
+        let reread = client.read_item(item_url, None, None).await.unwrap();
+        assert_eq!(field(&reread, "custom12").value.as_deref(), Some(&*longest));
+
+        let err = client
+            .write_field(&item, "custom12", &text(&"x".repeat(49)), None)
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(err, ConcurError::ValueTooLong { length: 49, .. }),
+            "{err:?}"
+        );
+    }
+    // The over-long values never left the client.
+    assert_eq!(ctx.sim.writes().len(), 2);
+    assert_eq!(ctx.sim.successful_writes().len(), 2);
+}
+
+#[tokio::test]
+async fn a_v11_error_keeps_concurs_message() {
+    let ctx = start().await;
+    let client = ctx.client();
+    let item_url = format!(
+        "{}/api/expense/expensereport/v1.1/report/{REPORT_V1}/entry/nNoSuchEntry0000000000000000000",
+        ctx.sim.geolocation()
+    );
+    let err = client.read_item(&item_url, None, None).await.unwrap_err();
+    let ConcurError::Api(api) = &err else {
+        panic!("not an api error: {err:?}");
+    };
+    assert_eq!(api.status, 404);
+    assert_eq!(api.message.as_deref(), Some("entry not found"));
+    assert!(api.code.is_some(), "the error's Id: {api:?}");
+    assert!(err.correlation_id().is_some(), "{api:?}");
 }
 
 #[tokio::test]
