@@ -1022,6 +1022,47 @@ async fn a_401_renews_the_company_token_once_and_retries_once() {
 }
 
 #[tokio::test]
+async fn a_refused_user_token_is_replaced_by_the_company_token_once() {
+    let ctx = start().await;
+    let client = ctx.client();
+    let (user_token, launch) = ctx.launch_v4(&client, Source::Header, REPORT, None).await;
+    let path = path_of(&launch.item_url);
+
+    ctx.sim.set_faults(Faults {
+        unauthorized_next: 1,
+        ..Faults::default()
+    });
+    let item = client
+        .read_item(&launch.item_url, Some(&user_token), None)
+        .await
+        .unwrap();
+    let reads: Vec<(u16, Option<Principal>)> = ctx
+        .requests_to("GET", &path)
+        .into_iter()
+        .map(|r| (r.status, r.principal))
+        .collect();
+    assert_eq!(reads, [(401, None), (200, Some(Principal::Company))]);
+
+    // Concur expires every token: the user's is refused, then the cached company token,
+    // which is renewed once; the write lands exactly once.
+    ctx.sim.expire_access_tokens();
+    client
+        .write_field(&item, "custom12", &text("PRJ-0042"), Some(&user_token))
+        .await
+        .unwrap();
+    let attempts: Vec<u16> = ctx.sim.writes().iter().map(|w| w.status).collect();
+    assert_eq!(attempts, [401, 401, 204]);
+    let write = ctx.only_write();
+    assert_eq!(write.principal, Some(Principal::Company));
+    assert_body(
+        &write,
+        r#"{"customData":[{"id":"custom12","value":"PRJ-0042"}],"reportSource":"OTHER"}"#,
+    );
+    assert_eq!(ctx.token_requests("password").len(), 1);
+    assert_eq!(ctx.token_requests("refresh_token").len(), 1);
+}
+
+#[tokio::test]
 async fn a_token_endpoint_outage_is_a_typed_unavailable_error() {
     let ctx = start().await;
     let mut settings = ctx.settings(Grant::RequestToken, ctx.state.path());
