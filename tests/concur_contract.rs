@@ -1207,6 +1207,40 @@ async fn a_restart_uses_the_saved_token_instead_of_the_request_token_again() {
     assert_eq!(ctx.sim.token_grants("refresh_token"), 1);
 }
 
+#[tokio::test]
+async fn calls_follow_the_token_geolocation_not_the_configured_api_base() {
+    let ctx = start().await;
+    let mut settings = ctx.settings(Grant::RequestToken, ctx.state.path());
+    // Nothing listens here: a call that ignored the token's `geolocation` could not connect.
+    settings["api_base_url"] = "https://127.0.0.1:9".into();
+    let client = ctx.client_with(settings.clone());
+
+    for (source, id) in [(Source::Entry, LUNCH), (Source::Header, REPORT)] {
+        let (user_token, launch) = ctx.launch_v4(&client, source, id, None).await;
+        let item = client
+            .read_item(&launch.item_url, Some(&user_token), None)
+            .await
+            .unwrap();
+        // Both writes are addressed from the geolocation: the company token's for the
+        // expense PATCH, the user token's for the header PATCH.
+        client
+            .write_field(&item, "custom12", &text("PRJ-0042"), Some(&user_token))
+            .await
+            .unwrap();
+    }
+    assert_eq!(ctx.sim.successful_writes().len(), 2);
+    let state: Value = serde_json::from_str(
+        &std::fs::read_to_string(ctx.state.path().join(STATE_FILE_NAME)).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(state["geolocation"], ctx.sim.geolocation());
+
+    // After a restart the saved refresh token is used at the saved geolocation too.
+    let restarted = ctx.client_with(settings);
+    restarted.ensure_company_token().await.unwrap();
+    assert_eq!(ctx.sim.token_grants("refresh_token"), 1);
+}
+
 // ------------------------------------------------------------------ logs
 
 #[tokio::test]
