@@ -13,6 +13,7 @@
 mod support;
 
 use std::path::Path;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use concur_connector::concur::{
     ConcurClient, ConcurError, ConcurSettings, CustomField, ExpenseItem, Failure, FieldValue,
@@ -22,7 +23,7 @@ use concur_connector::config::Problems;
 use concur_connector::credentials::ConnectorCredentials;
 use concur_connector::launch::Source;
 use concur_connector::sim::{
-    self, Faults, MintedLaunch, Principal, RecordedRequest, RecordedWrite, RunningSim, SimConfig,
+    self, Faults, Lifetimes, MintedLaunch, Principal, RecordedRequest, RecordedWrite, RunningSim, SimConfig,
     SimTls, V1LaunchRequest, V4LaunchRequest, WriteApi,
 };
 use reqwest::Url;
@@ -80,6 +81,10 @@ enum Grant {
 }
 
 async fn start() -> Ctx {
+    start_with(|_| {}).await
+}
+
+async fn start_with(adjust: impl FnOnce(&mut SimConfig)) -> Ctx {
     let tls = tempfile::tempdir().unwrap();
     let connector =
         ConnectorCredentials::new(CONNECTOR_USER, SecretString::from(CONNECTOR_PASSWORD)).unwrap();
@@ -92,6 +97,7 @@ async fn start() -> Ctx {
     config.company_request_token = SecretString::from(REQUEST_TOKEN);
     config.company_refresh_token = Some(SecretString::from(REFRESH_TOKEN));
     assert_eq!(config.redirect_uri, REDIRECT_URI);
+    adjust(&mut config);
     Ctx {
         sim: sim::start(config).await.unwrap(),
         state: tempfile::tempdir().unwrap(),
@@ -1239,6 +1245,40 @@ async fn calls_follow_the_token_geolocation_not_the_configured_api_base() {
     let restarted = ctx.client_with(settings);
     restarted.ensure_company_token().await.unwrap();
     assert_eq!(ctx.sim.token_grants("refresh_token"), 1);
+}
+
+/// Seconds from now until the saved refresh token expires, by the state file.
+fn saved_refresh_lifetime(state_dir: &Path) -> u64 {
+    let text = std::fs::read_to_string(state_dir.join(STATE_FILE_NAME)).unwrap();
+    let state: Value = serde_json::from_str(&text).unwrap();
+    let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs();
+    state["refresh_expires_at"].as_u64().unwrap() - now
+}
+
+#[tokio::test]
+async fn refresh_expires_in_is_read_as_an_epoch_time() {
+    const DAY: u64 = 24 * 3600;
+    // Concur's six months: saved as an absolute time, no warning.
+    let logs = LogBuffer::default();
+    let _guard = tracing::subscriber::set_default(logs.subscriber());
+    let ctx = start().await;
+    ctx.client().ensure_company_token().await.unwrap();
+    let left = saved_refresh_lifetime(ctx.state.path());
+    assert!((179 * DAY..=180 * DAY).contains(&left), "{left}");
+    assert!(!logs.contents().contains("expires within 14 days"));
+
+    // A refresh token with a week left: the operator is warned.
+    let ctx = start_with(|config| {
+        config.lifetimes = Lifetimes {
+            refresh_token: Duration::from_secs(7 * DAY),
+            ..Lifetimes::default()
+        };
+    })
+    .await;
+    ctx.client().ensure_company_token().await.unwrap();
+    let left = saved_refresh_lifetime(ctx.state.path());
+    assert!((6 * DAY..=7 * DAY).contains(&left), "{left}");
+    assert!(logs.contents().contains("expires within 14 days"));
 }
 
 // ------------------------------------------------------------------ logs
