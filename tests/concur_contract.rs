@@ -23,8 +23,8 @@ use concur_connector::config::Problems;
 use concur_connector::credentials::ConnectorCredentials;
 use concur_connector::launch::Source;
 use concur_connector::sim::{
-    self, Faults, Lifetimes, MintedLaunch, Principal, RecordedRequest, RecordedWrite, RunningSim, SimConfig,
-    SimTls, V1LaunchRequest, V4LaunchRequest, WriteApi,
+    self, Faults, Lifetimes, MintedLaunch, Principal, RecordedRequest, RecordedWrite, RunningSim,
+    SimConfig, SimTls, V1LaunchRequest, V4LaunchRequest, WriteApi,
 };
 use reqwest::Url;
 use secrecy::SecretString;
@@ -556,7 +556,10 @@ async fn a_v1_launch_reads_the_v11_xml_and_writes_through_v3() {
         )
     );
 
-    let item = client.read_item(&launch.item_url, None, None).await.unwrap();
+    let item = client
+        .read_item(&launch.item_url, None, None)
+        .await
+        .unwrap();
     assert_eq!(item.kind, Source::Entry);
     assert_eq!(item.expense_type_code.as_deref(), Some("LUNCH"));
     assert_eq!(item.expense_type_name.as_deref(), Some("Lunch"));
@@ -602,7 +605,10 @@ async fn a_v1_launch_reads_the_v11_xml_and_writes_through_v3() {
         .unwrap();
     assert_body(&ctx.only_write(), r#"{"Custom9":"CC-100"}"#);
 
-    let reread = client.read_item(&launch.item_url, None, None).await.unwrap();
+    let reread = client
+        .read_item(&launch.item_url, None, None)
+        .await
+        .unwrap();
     assert_eq!(
         field(&reread, "custom12").value.as_deref(),
         Some("PRJ-0042")
@@ -619,22 +625,32 @@ async fn a_v1_entry_id_with_a_dollar_sign_is_read_and_written_verbatim() {
     let ctx = start().await;
     let client = ctx.client();
     let launch = ctx.sim.mint_v1(&V1LaunchRequest::new(SUPPLIES)).unwrap();
-    assert!(launch.item_url.ends_with(SUPPLIES_V1), "{}", launch.item_url);
-
-    let item = client.read_item(&launch.item_url, None, None).await.unwrap();
-    assert_eq!(item.entry_id.as_deref(), Some(SUPPLIES_V1));
-    assert_eq!(
-        field(&item, "custom12").value.as_deref(),
-        Some("PRJ-0001")
+    assert!(
+        launch.item_url.ends_with(SUPPLIES_V1),
+        "{}",
+        launch.item_url
     );
+
+    let item = client
+        .read_item(&launch.item_url, None, None)
+        .await
+        .unwrap();
+    assert_eq!(item.entry_id.as_deref(), Some(SUPPLIES_V1));
+    assert_eq!(field(&item, "custom12").value.as_deref(), Some("PRJ-0001"));
     client
         .write_field(&item, "Custom12", &text("PRJ-0042"), None)
         .await
         .unwrap();
     let write = ctx.only_write();
-    assert_eq!(write.path, format!("/api/v3.0/expense/entries/{SUPPLIES_V1}"));
+    assert_eq!(
+        write.path,
+        format!("/api/v3.0/expense/entries/{SUPPLIES_V1}")
+    );
     assert_body(&write, r#"{"Custom12":"PRJ-0042"}"#);
-    let reread = client.read_item(&launch.item_url, None, None).await.unwrap();
+    let reread = client
+        .read_item(&launch.item_url, None, None)
+        .await
+        .unwrap();
     assert_eq!(
         field(&reread, "custom12").value.as_deref(),
         Some("PRJ-0042")
@@ -662,10 +678,7 @@ async fn a_v3_entry_url_is_read_as_json_and_written_through_v3() {
     assert_eq!(item.entry_id.as_deref(), Some(SUPPLIES_V1));
     assert_eq!(item.owner.as_deref(), Some("jane.doe@acmecorp.com"));
     assert_eq!(field_ids(&item), ["Custom12"]);
-    assert_eq!(
-        field(&item, "custom12").value.as_deref(),
-        Some("PRJ-0001")
-    );
+    assert_eq!(field(&item, "custom12").value.as_deref(), Some("PRJ-0001"));
     assert_eq!(
         ctx.requests_to("GET", &path_of(&item_url))[0].principal,
         Some(Principal::Company)
@@ -699,7 +712,10 @@ async fn v4_items_are_read_with_the_company_token_when_there_is_no_user_token() 
         (Source::Allocation, ALLOCATION),
     ] {
         let launch = ctx.mint_v4(source, id, None);
-        let item = client.read_item(&launch.item_url, None, None).await.unwrap();
+        let item = client
+            .read_item(&launch.item_url, None, None)
+            .await
+            .unwrap();
         assert_eq!(item.kind, source);
         let reads = ctx.requests_to("GET", &path_of(&launch.item_url));
         assert_eq!(reads.len(), 1);
@@ -860,7 +876,10 @@ async fn a_rejected_v3_write_surfaces_concurs_message() {
     let ctx = start().await;
     let client = ctx.client();
     let launch = ctx.sim.mint_v1(&V1LaunchRequest::new(LUNCH)).unwrap();
-    let item = client.read_item(&launch.item_url, None, None).await.unwrap();
+    let item = client
+        .read_item(&launch.item_url, None, None)
+        .await
+        .unwrap();
     let err = client
         .write_field(&item, "custom9", &list_item(ENGINEERING_ID, "CC-999"), None)
         .await
@@ -975,7 +994,10 @@ async fn a_401_renews_the_company_token_once_and_retries_once() {
     let ctx = start().await;
     let client = ctx.client();
     let launch = ctx.sim.mint_v1(&V1LaunchRequest::new(LUNCH)).unwrap();
-    let item = client.read_item(&launch.item_url, None, None).await.unwrap();
+    let item = client
+        .read_item(&launch.item_url, None, None)
+        .await
+        .unwrap();
     assert_eq!(ctx.token_requests("password").len(), 1);
 
     // An injected 401 on the write: one refresh-token grant, one repeat of the PUT.
@@ -997,7 +1019,10 @@ async fn a_401_renews_the_company_token_once_and_retries_once() {
 
     // A token the simulator really expired: same recovery, through the rotated refresh token.
     ctx.sim.expire_access_tokens();
-    let reread = client.read_item(&launch.item_url, None, None).await.unwrap();
+    let reread = client
+        .read_item(&launch.item_url, None, None)
+        .await
+        .unwrap();
     assert_eq!(
         field(&reread, "custom12").value.as_deref(),
         Some("PRJ-0042")
@@ -1161,7 +1186,10 @@ async fn a_rotated_refresh_token_survives_a_client_restart() {
         .read_item(&launch.item_url, None, None)
         .await
         .unwrap();
-    let item = second.read_item(&launch.item_url, None, None).await.unwrap();
+    let item = second
+        .read_item(&launch.item_url, None, None)
+        .await
+        .unwrap();
     second
         .write_field(&item, "custom12", &text("PRJ-0042"), None)
         .await
@@ -1251,7 +1279,10 @@ async fn calls_follow_the_token_geolocation_not_the_configured_api_base() {
 fn saved_refresh_lifetime(state_dir: &Path) -> u64 {
     let text = std::fs::read_to_string(state_dir.join(STATE_FILE_NAME)).unwrap();
     let state: Value = serde_json::from_str(&text).unwrap();
-    let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs();
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
     state["refresh_expires_at"].as_u64().unwrap() - now
 }
 
