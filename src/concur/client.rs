@@ -20,7 +20,7 @@ use super::store::{CompanyCredentials, FileTokenStore, TokenStore};
 use super::token::{AccessToken, TokenResponse, UserToken, warn_if_refresh_expires_soon};
 use super::write::{self, FieldValue, WriteToken};
 
-const TOKEN_PATH: &str = "/oauth2/v0/token";
+pub(super) const TOKEN_PATH: &str = "/oauth2/v0/token";
 const CORRELATION_HEADER: &str = "concur-correlationid";
 /// A `Retry-After` longer than this is not waited for: the user is looking at a popup.
 const MAX_RETRY_AFTER: Duration = Duration::from_secs(30);
@@ -321,7 +321,8 @@ impl ConcurClient {
     /// PATCH is retried only when Concur provably did not process it (connection not
     /// established, 429): after a timeout or 5xx we cannot know whether it was applied, so
     /// the caller decides (re-reading the item shows whether the value landed). PUT is
-    /// retried like a GET. A 401 refreshes the company token once and retries once.
+    /// retried like a GET. A 401 renews the company token once and retries once (a 401 on
+    /// the user's token retries once with the company token).
     #[tracing::instrument(name = "concur.write_field", skip_all, fields(api, kind, field = field_id))]
     pub async fn write_field(
         &self,
@@ -648,12 +649,15 @@ impl ConcurClient {
         })
     }
 
-    /// Sends an API call with its token, retrying per its class; a 401 on the company token
-    /// renews it once and repeats the call once.
+    /// Sends an API call with its token, retrying per its class. A 401 on the company token
+    /// renews it once and repeats the call once; a 401 on the user's token (revoked, or
+    /// expired before its `expires_in`) repeats the call once with the company token, which
+    /// every user-token call also accepts (protocol §8.3, §9.4).
     async fn call(&self, call: Call<'_>) -> Result<Reply, ConcurError> {
+        let mut auth = call.auth;
         let mut renewed = false;
         loop {
-            let bearer = self.bearer(call.auth).await?;
+            let bearer = self.bearer(auth).await?;
             let url = match call.target {
                 Target::Absolute(url) => Url::parse(url.trim()).ok(),
                 Target::OnGeolocation(path) => join(&bearer.base, path),
@@ -686,6 +690,15 @@ impl ConcurClient {
                     );
                     renewed = true;
                     self.invalidate_company_token(generation).await;
+                }
+                (Err(ConcurError::Api(e)), None)
+                    if e.status == 401 && matches!(auth, Auth::UserOrCompany(Some(_))) =>
+                {
+                    tracing::warn!(
+                        path = call.operation,
+                        "concur refused the user token; repeating the call with the company token"
+                    );
+                    auth = Auth::UserOrCompany(None);
                 }
                 (result, _) => return result,
             }

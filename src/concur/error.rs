@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
+use super::client::TOKEN_PATH;
 use super::store::StoreError;
 
 /// A failed Concur call or a request refused before any call was made.
@@ -179,6 +180,9 @@ impl ConcurError {
             ConcurError::Api(e) => match e.status {
                 429 | 500..=599 => Failure::Unavailable,
                 401 | 403 => Failure::Forbidden,
+                // The token endpoint refused a credential or a launch's code (e.g. 103, code
+                // already used): nothing the user typed, so not a validation message.
+                400..=499 if e.operation == TOKEN_PATH => Failure::Forbidden,
                 400 | 409 | 422 => Failure::Validation(e.user_message()),
                 _ => Failure::Other,
             },
@@ -213,6 +217,11 @@ impl ApiError {
             ..ApiError::default()
         };
         let Ok(parsed) = serde_json::from_slice::<ErrorBody>(body) else {
+            // v1.1 answers in XML: `<Error><Message/><Server-Time/><Id/></Error>` (§9.5).
+            if let Some((message, id)) = super::parse::xml_error(body) {
+                error.message = message;
+                error.code = id;
+            }
             return error;
         };
         error.code = parsed
@@ -314,6 +323,30 @@ mod tests {
         );
         assert_eq!(e.message.as_deref(), Some("Invalid custom field"));
         assert_eq!(e.code.as_deref(), Some("x1"));
+    }
+
+    #[test]
+    fn decodes_a_v11_xml_error() {
+        let body = br#"<Error xmlns="http://www.concursolutions.com/api/expense/expensereport/2011/03"><Message>entry &lt;x&gt; not found</Message><Server-Time>2026-03-11T10:00:00Z</Server-Time><Id>E-42</Id></Error>"#;
+        let e = ApiError::from_body("get", 404, body);
+        assert_eq!(e.message.as_deref(), Some("entry <x> not found"));
+        assert_eq!(e.code.as_deref(), Some("E-42"));
+    }
+
+    #[test]
+    fn a_refused_token_grant_is_forbidden_not_a_validation_failure() {
+        let body = br#"{"code":103,"error":"invalid_request","error_description":"code is bad or expired"}"#;
+        let e = ApiError::from_body(TOKEN_PATH, 400, body);
+        assert_eq!(ConcurError::Api(Box::new(e)).classify(), Failure::Forbidden);
+        let e = ApiError {
+            operation: TOKEN_PATH,
+            status: 429,
+            ..ApiError::default()
+        };
+        assert_eq!(
+            ConcurError::Api(Box::new(e)).classify(),
+            Failure::Unavailable
+        );
     }
 
     #[test]

@@ -327,6 +327,15 @@ fn xml_record(body: &[u8]) -> Result<Record, String> {
     Ok(record)
 }
 
+/// `Message` and `Id` of a v1.1 `<Error>` body, any namespace; `None` when not XML.
+pub(crate) fn xml_error(body: &[u8]) -> Option<(Option<String>, Option<String>)> {
+    if Format::detect(None, body) != Some(Format::Xml) {
+        return None;
+    }
+    let record = xml_record(body).ok()?;
+    Some((text(&record, &["Message"]), text(&record, &["Id"])))
+}
+
 fn text(record: &Record, keys: &[&str]) -> Option<String> {
     keys.iter().find_map(|key| match record.get(*key) {
         Some(Slot::Text(t)) if !t.is_empty() => Some(t.clone()),
