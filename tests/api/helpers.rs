@@ -198,3 +198,11 @@ fn init_logs() {
 pub fn binary() -> &'static str {
     env!("CARGO_BIN_EXE_concur-connector")
 }
+
+/// The `name=value` part of a response's session cookie, ready for a `Cookie` header.
+pub fn session_cookie(response: &reqwest::Response) -> String {
+    let set_cookie = response.headers()[reqwest::header::SET_COOKIE]
+        .to_str()
+        .unwrap();
+    set_cookie.split(';').next().unwrap().to_owned()
+}

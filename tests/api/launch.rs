@@ -6,7 +6,7 @@ use concur_connector::launch::Source;
 use concur_connector::launch::sign::{self, Encoding, V1Launch, V4Launch};
 use reqwest::{StatusCode, header};
 
-use crate::helpers::{PASSWORD, TestApp, USERNAME, captured_logs, spawn_app_with};
+use crate::helpers::{PASSWORD, TestApp, USERNAME, captured_logs, session_cookie, spawn_app_with};
 
 const V4_PATH: &str = "/launchexternalurl/v4/form";
 const V1_PATH: &str = "/concur/form/v1.0/get";
@@ -271,13 +271,7 @@ async fn a_session_expires_after_its_lifetime() {
         .send()
         .await
         .unwrap();
-    let session = response.headers()[header::SET_COOKIE]
-        .to_str()
-        .unwrap()
-        .split(';')
-        .next()
-        .unwrap()
-        .to_owned();
+    let session = session_cookie(&response);
     tokio::time::sleep(std::time::Duration::from_millis(1300)).await;
     let page = client
         .get(app.url(SESSION_PATH))
@@ -312,13 +306,7 @@ async fn no_body_location_or_log_line_carries_the_signature_nonce_or_auth_code()
         .await
         .unwrap();
     seen += &format!("{:?}", first.headers());
-    let session = first.headers()[header::SET_COOKIE]
-        .to_str()
-        .unwrap()
-        .split(';')
-        .next()
-        .unwrap()
-        .to_owned();
+    let session = session_cookie(&first);
     seen += &first.text().await.unwrap();
     let page = client
         .get(app.url(SESSION_PATH))
@@ -445,13 +433,7 @@ async fn launches_signed_by_an_independent_implementation_land_on_the_session_pa
             "launch {i}: {}",
             response.text().await.unwrap()
         );
-        let session = response.headers()[header::SET_COOKIE]
-            .to_str()
-            .unwrap()
-            .split(';')
-            .next()
-            .unwrap()
-            .to_owned();
+        let session = session_cookie(&response);
         let page = manual(&app)
             .get(app.url(SESSION_PATH))
             .header(header::COOKIE, session)

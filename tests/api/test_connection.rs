@@ -6,17 +6,21 @@ use crate::helpers::{PASSWORD, USERNAME, spawn_app};
 
 const PATH: &str = "/system/v1.0/testconnection";
 
+/// The probe as Concur sends it: the given method with the right Basic credentials.
+async fn probe(app: &crate::helpers::TestApp, method: Method) -> reqwest::Response {
+    app.client
+        .request(method, app.url(PATH))
+        .basic_auth(USERNAME, Some(PASSWORD))
+        .send()
+        .await
+        .unwrap()
+}
+
 #[tokio::test]
 async fn test_connection_answers_ok_to_get_head_and_post_with_the_right_credentials() {
     let app = spawn_app().await;
     for method in [Method::GET, Method::HEAD, Method::POST] {
-        let response = app
-            .client
-            .request(method.clone(), app.url(PATH))
-            .basic_auth(USERNAME, Some(PASSWORD))
-            .send()
-            .await
-            .unwrap();
+        let response = probe(&app, method.clone()).await;
         assert_eq!(response.status(), StatusCode::OK, "{method}");
         assert_eq!(
             response.headers()[header::CONTENT_LENGTH],
@@ -144,13 +148,7 @@ async fn test_connection_refuses_every_bad_credential_class_with_a_basic_challen
 async fn test_connection_answers_405_to_other_methods() {
     let app = spawn_app().await;
     for method in [Method::PUT, Method::DELETE, Method::PATCH] {
-        let response = app
-            .client
-            .request(method.clone(), app.url(PATH))
-            .basic_auth(USERNAME, Some(PASSWORD))
-            .send()
-            .await
-            .unwrap();
+        let response = probe(&app, method.clone()).await;
         assert_eq!(
             response.status(),
             StatusCode::METHOD_NOT_ALLOWED,

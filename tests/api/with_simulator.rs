@@ -82,8 +82,7 @@ async fn launch(world: &World, minted_url: &str) -> Result<String, (StatusCode, 
     if response.status() != StatusCode::SEE_OTHER {
         return Err((response.status(), response.text().await.unwrap()));
     }
-    let cookie = response.headers()[header::SET_COOKIE].to_str().unwrap();
-    Ok(cookie.split(';').next().unwrap().to_owned())
+    Ok(crate::helpers::session_cookie(&response))
 }
 
 async fn session_page(world: &World, cookie: &str) -> String {
