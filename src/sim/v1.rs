@@ -11,8 +11,8 @@ use axum::routing::get;
 use quick_xml::escape::escape;
 
 use super::error::{ApiError, Family};
+use super::read;
 use super::record::Principal;
-use super::respond;
 use super::seed::{Expense, Report, Seed, legacy_slot};
 use super::state::SimHandle;
 use crate::launch::Source;
@@ -35,10 +35,7 @@ async fn get_entry(
     headers: HeaderMap,
 ) -> Response {
     let path = uri.path();
-    let principal = sim.authenticate(&headers, FAMILY, path);
-    let result = principal.clone().and_then(|principal| {
-        let inner = sim.lock();
-        let data = &inner.data;
+    read::handle(&sim, &headers, FAMILY, path, |data, principal| {
         let (report, expense) = data
             .expense(&entry_id)
             .filter(|(r, e)| {
@@ -46,7 +43,7 @@ async fn get_entry(
                     && e.legacy_id.eq_ignore_ascii_case(&entry_id)
             })
             .ok_or_else(|| ApiError::not_found(FAMILY, path, "entry not found"))?;
-        let may_read = match &principal {
+        let may_read = match principal {
             Principal::Company => true,
             Principal::User { user_id } => user_id.eq_ignore_ascii_case(&report.owner),
             Principal::App => false,
@@ -64,8 +61,7 @@ async fn get_entry(
             HeaderValue::from_static("application/xml; charset=utf-8"),
         );
         Ok(response)
-    });
-    respond(principal.ok(), result)
+    })
 }
 
 /// v1.1 `ExpenseEntry`, in the element order of the documented example. List fields read

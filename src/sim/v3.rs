@@ -11,8 +11,8 @@ use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
 use super::error::{ApiError, Family, ValidationError};
+use super::read;
 use super::record::{Principal, WriteApi};
-use super::respond;
 use super::seed::{Expense, Field, MAX_VALUE_CHARS, Report, Seed, legacy_slot};
 use super::state::SimHandle;
 use super::write::{self, WriteRequest};
@@ -44,20 +44,11 @@ async fn get_entry(
     headers: HeaderMap,
 ) -> Response {
     let path = uri.path();
-    let principal = sim.authenticate(&headers, FAMILY, path);
-    let result = principal.clone().and_then(|principal| {
-        let inner = sim.lock();
-        let (report, expense) =
-            find_entry(&inner.data, &principal, &id, query.user.as_deref(), path)?;
-        Ok(axum::Json(render_entry(
-            &inner.data,
-            sim.geolocation(),
-            report,
-            expense,
-        ))
-        .into_response())
-    });
-    respond(principal.ok(), result)
+    read::handle(&sim, &headers, FAMILY, path, |data, principal| {
+        let (report, expense) = find_entry(data, principal, &id, query.user.as_deref(), path)?;
+        let body = render_entry(data, sim.geolocation(), report, expense);
+        Ok(axum::Json(body).into_response())
+    })
 }
 
 /// Partial update: only the members sent change. `CustomN`/`OrgUnitN` are plain strings of

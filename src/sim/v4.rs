@@ -11,8 +11,8 @@ use axum::routing::{get, patch};
 use serde_json::{Map, Value, json};
 
 use super::error::{ApiError, Family, ValidationError};
+use super::read;
 use super::record::{Principal, WriteApi};
-use super::respond;
 use super::seed::{Expense, MAX_VALUE_CHARS, Report, Seed};
 use super::state::SimHandle;
 use super::write::{self, WriteRequest};
@@ -87,22 +87,16 @@ async fn get_report(
     headers: HeaderMap,
 ) -> Response {
     let path = uri.path();
-    let principal = sim.authenticate(&headers, FAMILY, path);
-    let result = principal.clone().and_then(|principal| {
-        let inner = sim.lock();
-        let report = find_report(&inner.data, &report_id, path)?;
-        check_access(
-            &principal,
-            &inner.data,
-            &user_id,
-            &context,
+    read::handle(&sim, &headers, FAMILY, path, |data, principal| {
+        let report = user_report(
+            data,
+            principal,
+            (&user_id, &context, &report_id),
             REPORT_GET,
-            report,
             path,
         )?;
-        Ok(axum::Json(render_report(&inner.data, sim.geolocation(), report)).into_response())
-    });
-    respond(principal.ok(), result)
+        Ok(axum::Json(render_report(data, sim.geolocation(), report)).into_response())
+    })
 }
 
 async fn get_expense(
@@ -112,26 +106,20 @@ async fn get_expense(
     headers: HeaderMap,
 ) -> Response {
     let path = uri.path();
-    let principal = sim.authenticate(&headers, FAMILY, path);
-    let result = principal.clone().and_then(|principal| {
-        let inner = sim.lock();
-        let report = find_report(&inner.data, &report_id, path)?;
-        check_access(
-            &principal,
-            &inner.data,
-            &user_id,
-            &context,
+    read::handle(&sim, &headers, FAMILY, path, |data, principal| {
+        let report = user_report(
+            data,
+            principal,
+            (&user_id, &context, &report_id),
             EXPENSE_GET,
-            report,
             path,
         )?;
         let expense = report
             .expense(&expense_id)
             .ok_or_else(|| ApiError::not_found(FAMILY, path, "expense not found"))?;
-        let body = render_expense(&inner.data, sim.geolocation(), report, expense);
+        let body = render_expense(data, sim.geolocation(), report, expense);
         Ok(axum::Json(body).into_response())
-    });
-    respond(principal.ok(), result)
+    })
 }
 
 async fn get_allocation(
@@ -141,32 +129,20 @@ async fn get_allocation(
     headers: HeaderMap,
 ) -> Response {
     let path = uri.path();
-    let principal = sim.authenticate(&headers, FAMILY, path);
-    let result = principal.clone().and_then(|principal| {
-        let inner = sim.lock();
-        let report = find_report(&inner.data, &report_id, path)?;
-        check_access(
-            &principal,
-            &inner.data,
-            &user_id,
-            &context,
+    read::handle(&sim, &headers, FAMILY, path, |data, principal| {
+        let report = user_report(
+            data,
+            principal,
+            (&user_id, &context, &report_id),
             EDIT,
-            report,
             path,
         )?;
         let (expense, _) = report
             .allocation(&allocation_id)
             .ok_or_else(|| ApiError::not_found(FAMILY, path, "allocation not found"))?;
-        let body = render_allocation(
-            &inner.data,
-            sim.geolocation(),
-            report,
-            expense,
-            &allocation_id,
-        );
+        let body = render_allocation(data, sim.geolocation(), report, expense, &allocation_id);
         Ok(axum::Json(body).into_response())
-    });
-    respond(principal.ok(), result)
+    })
 }
 
 /// `PATCH /expensereports/v4/reports/{reportId}/expenses/{expenseId}`: the compact schema,
@@ -240,8 +216,13 @@ async fn patch_report(
         body,
     };
     write::handle(&sim, request, |data, principal, body| {
-        let report = find_report(data, &report_id, path)?;
-        check_access(principal, data, &user_id, &context, EDIT, report, path)?;
+        let report = user_report(
+            data,
+            principal,
+            (&user_id, &context, &report_id),
+            EDIT,
+            path,
+        )?;
         if report.approval_status_id != "A_NOTF" {
             return Err(ApiError::bad_request(
                 FAMILY,
@@ -340,8 +321,13 @@ async fn patch_allocation(
         body,
     };
     write::handle(&sim, request, |data, principal, body| {
-        let report = find_report(data, &report_id, path)?;
-        check_access(principal, data, &user_id, &context, EDIT, report, path)?;
+        let report = user_report(
+            data,
+            principal,
+            (&user_id, &context, &report_id),
+            EDIT,
+            path,
+        )?;
         let (expense, _) = report
             .allocation(&allocation_id)
             .ok_or_else(|| ApiError::not_found(FAMILY, path, "allocation not found"))?;
@@ -428,6 +414,20 @@ fn check_expense_ids(
 fn find_report<'a>(data: &'a Seed, report_id: &str, path: &str) -> Result<&'a Report, ApiError> {
     data.report(report_id)
         .ok_or_else(|| ApiError::not_found(FAMILY, path, "report not found"))
+}
+
+/// The report of a user/context URL (`{userID}`, `{contextType}`, `{reportId}`), once the
+/// principal may use that URL in one of the `allowed` contexts.
+fn user_report<'a>(
+    data: &'a Seed,
+    principal: &Principal,
+    (user_id, context, report_id): (&str, &str, &str),
+    allowed: &[Context],
+    path: &str,
+) -> Result<&'a Report, ApiError> {
+    let report = find_report(data, report_id, path)?;
+    check_access(principal, data, user_id, context, allowed, report, path)?;
+    Ok(report)
 }
 
 /// Who may use the user/context URLs: a company token always; a user token as the owner
