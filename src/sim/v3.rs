@@ -1,9 +1,8 @@
 //! Expense Entries v3: `GET` and `PUT /api/v3.0/expense/entries/{id}` (protocol §8.2, §9.2).
 
 use axum::Router;
-use axum::body::Bytes;
 use axum::extract::{OriginalUri, Path, Query, State};
-use axum::http::{HeaderMap, Method, StatusCode};
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use percent_encoding::{NON_ALPHANUMERIC, utf8_percent_encode};
@@ -15,7 +14,7 @@ use super::read;
 use super::record::{Principal, WriteApi};
 use super::seed::{Expense, Field, MAX_VALUE_CHARS, Report, Seed, legacy_slot};
 use super::state::SimHandle;
-use super::write::{self, WriteRequest};
+use super::write::{self, WriteCall};
 use crate::launch::Source;
 
 const FAMILY: Family = Family::V3;
@@ -57,42 +56,37 @@ async fn put_entry(
     State(sim): State<SimHandle>,
     Path(id): Path<String>,
     Query(query): Query<EntryQuery>,
-    OriginalUri(uri): OriginalUri,
-    method: Method,
-    headers: HeaderMap,
-    body: Bytes,
+    call: WriteCall,
 ) -> Response {
-    let path = uri.path();
-    let request = WriteRequest {
-        api: WriteApi::V3Entry,
-        family: FAMILY,
-        method: &method,
-        path,
-        headers: &headers,
-        body,
-    };
-    write::handle(&sim, request, |data, principal, body| {
-        let (report, expense) = find_entry(data, principal, &id, query.user.as_deref(), path)?;
-        let (report_id, expense_id) = (report.id.clone(), expense.id.clone());
-        let (custom, text) = check_put(data, body, path)?;
-        let expense = data
-            .report_mut(&report_id)
-            .and_then(|r| r.expense_mut(&expense_id))
-            .ok_or_else(|| ApiError::not_found(FAMILY, path, "entry not found"))?;
-        for (field, value) in custom {
-            match value {
-                Some(value) => expense.custom_data.insert(field, value),
-                None => expense.custom_data.remove(&field),
-            };
-        }
-        for (member, value) in text {
-            match member {
-                "Description" => expense.business_purpose = value,
-                _ => expense.vendor = value,
+    let path = call.path();
+    write::handle(
+        &sim,
+        WriteApi::V3Entry,
+        FAMILY,
+        &call,
+        |data, principal, body| {
+            let (report, expense) = find_entry(data, principal, &id, query.user.as_deref(), path)?;
+            let (report_id, expense_id) = (report.id.clone(), expense.id.clone());
+            let (custom, text) = check_put(data, body, path)?;
+            let expense = data
+                .report_mut(&report_id)
+                .and_then(|r| r.expense_mut(&expense_id))
+                .ok_or_else(|| ApiError::not_found(FAMILY, path, "entry not found"))?;
+            for (field, value) in custom {
+                match value {
+                    Some(value) => expense.custom_data.insert(field, value),
+                    None => expense.custom_data.remove(&field),
+                };
             }
-        }
-        Ok(StatusCode::OK)
-    })
+            for (member, value) in text {
+                match member {
+                    "Description" => expense.business_purpose = value,
+                    _ => expense.vendor = value,
+                }
+            }
+            Ok(StatusCode::OK)
+        },
+    )
 }
 
 type Changes = (

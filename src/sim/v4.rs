@@ -3,9 +3,8 @@
 use std::collections::BTreeMap;
 
 use axum::Router;
-use axum::body::Bytes;
 use axum::extract::{OriginalUri, Path, State};
-use axum::http::{HeaderMap, Method, StatusCode};
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, patch};
 use serde_json::{Map, Value, json};
@@ -15,7 +14,7 @@ use super::read;
 use super::record::{Principal, WriteApi};
 use super::seed::{Expense, MAX_VALUE_CHARS, Report, Seed};
 use super::state::SimHandle;
-use super::write::{self, WriteRequest};
+use super::write::{self, WriteCall};
 use crate::launch::Source;
 
 const FAMILY: Family = Family::V4;
@@ -150,50 +149,45 @@ async fn get_allocation(
 async fn patch_expense(
     State(sim): State<SimHandle>,
     Path((report_id, expense_id)): Path<(String, String)>,
-    OriginalUri(uri): OriginalUri,
-    method: Method,
-    headers: HeaderMap,
-    body: Bytes,
+    call: WriteCall,
 ) -> Response {
-    let path = uri.path();
-    let request = WriteRequest {
-        api: WriteApi::V4Expense,
-        family: FAMILY,
-        method: &method,
-        path,
-        headers: &headers,
-        body,
-    };
-    write::handle(&sim, request, |data, principal, body| {
-        require_company(principal, path)?;
-        let report = find_report(data, &report_id, path)?;
-        report
-            .expense(&expense_id)
-            .ok_or_else(|| ApiError::not_found(FAMILY, path, "expense not found"))?;
+    let path = call.path();
+    write::handle(
+        &sim,
+        WriteApi::V4Expense,
+        FAMILY,
+        &call,
+        |data, principal, body| {
+            require_company(principal, path)?;
+            let report = find_report(data, &report_id, path)?;
+            report
+                .expense(&expense_id)
+                .ok_or_else(|| ApiError::not_found(FAMILY, path, "expense not found"))?;
 
-        let mut errors = Vec::new();
-        only_members(
-            body,
-            &["businessPurpose", "customData", "expenseSource"],
-            &mut errors,
-        );
-        required_source(body, "expenseSource", EXPENSE_SOURCES, &mut errors);
-        let purpose = optional_text(body, "businessPurpose", MAX_PURPOSE_CHARS, &mut errors);
-        let custom = custom_data_member(data, Source::Entry, body, "customData", &mut errors);
-        if !errors.is_empty() {
-            return Err(ApiError::validation(FAMILY, path, errors));
-        }
+            let mut errors = Vec::new();
+            only_members(
+                body,
+                &["businessPurpose", "customData", "expenseSource"],
+                &mut errors,
+            );
+            required_source(body, "expenseSource", EXPENSE_SOURCES, &mut errors);
+            let purpose = optional_text(body, "businessPurpose", MAX_PURPOSE_CHARS, &mut errors);
+            let custom = custom_data_member(data, Source::Entry, body, "customData", &mut errors);
+            if !errors.is_empty() {
+                return Err(ApiError::validation(FAMILY, path, errors));
+            }
 
-        let expense = data
-            .report_mut(&report_id)
-            .and_then(|r| r.expense_mut(&expense_id))
-            .ok_or_else(|| ApiError::not_found(FAMILY, path, "expense not found"))?;
-        apply_custom(&mut expense.custom_data, custom);
-        if let Some(purpose) = purpose {
-            expense.business_purpose = purpose;
-        }
-        Ok(StatusCode::NO_CONTENT)
-    })
+            let expense = data
+                .report_mut(&report_id)
+                .and_then(|r| r.expense_mut(&expense_id))
+                .ok_or_else(|| ApiError::not_found(FAMILY, path, "expense not found"))?;
+            apply_custom(&mut expense.custom_data, custom);
+            if let Some(purpose) = purpose {
+                expense.business_purpose = purpose;
+            }
+            Ok(StatusCode::NO_CONTENT)
+        },
+    )
 }
 
 /// `PATCH /expensereports/v4/users/{userID}/context/{contextType}/reports/{reportId}`:
@@ -201,44 +195,39 @@ async fn patch_expense(
 async fn patch_report(
     State(sim): State<SimHandle>,
     Path((user_id, context, report_id)): Path<UserPath>,
-    OriginalUri(uri): OriginalUri,
-    method: Method,
-    headers: HeaderMap,
-    body: Bytes,
+    call: WriteCall,
 ) -> Response {
-    let path = uri.path();
-    let request = WriteRequest {
-        api: WriteApi::V4Report,
-        family: FAMILY,
-        method: &method,
-        path,
-        headers: &headers,
-        body,
-    };
-    write::handle(&sim, request, |data, principal, body| {
-        let report = user_report(
-            data,
-            principal,
-            (&user_id, &context, &report_id),
-            EDIT,
-            path,
-        )?;
-        if report.approval_status_id != "A_NOTF" {
-            return Err(ApiError::bad_request(
-                FAMILY,
+    let path = call.path();
+    write::handle(
+        &sim,
+        WriteApi::V4Report,
+        FAMILY,
+        &call,
+        |data, principal, body| {
+            let report = user_report(
+                data,
+                principal,
+                (&user_id, &context, &report_id),
+                EDIT,
                 path,
-                "the report has been submitted; use PATCH /expensereports/v4/reports/{reportId}",
-            ));
-        }
-        let mut errors = Vec::new();
-        only_members(
-            body,
-            &["businessPurpose", "customData", "name", "reportSource"],
-            &mut errors,
-        );
-        required_source(body, "reportSource", REPORT_SOURCES, &mut errors);
-        header_edit(data, &report_id, body, errors, path)
-    })
+            )?;
+            if report.approval_status_id != "A_NOTF" {
+                return Err(ApiError::bad_request(
+                    FAMILY,
+                    path,
+                    "the report has been submitted; use PATCH /expensereports/v4/reports/{reportId}",
+                ));
+            }
+            let mut errors = Vec::new();
+            only_members(
+                body,
+                &["businessPurpose", "customData", "name", "reportSource"],
+                &mut errors,
+            );
+            required_source(body, "reportSource", REPORT_SOURCES, &mut errors);
+            header_edit(data, &report_id, body, errors, path)
+        },
+    )
 }
 
 /// `PATCH /expensereports/v4/reports/{reportId}`: header of a submitted (or unsubmitted)
@@ -246,31 +235,26 @@ async fn patch_report(
 async fn patch_submitted_report(
     State(sim): State<SimHandle>,
     Path(report_id): Path<String>,
-    OriginalUri(uri): OriginalUri,
-    method: Method,
-    headers: HeaderMap,
-    body: Bytes,
+    call: WriteCall,
 ) -> Response {
-    let path = uri.path();
-    let request = WriteRequest {
-        api: WriteApi::V4SubmittedReport,
-        family: FAMILY,
-        method: &method,
-        path,
-        headers: &headers,
-        body,
-    };
-    write::handle(&sim, request, |data, principal, body| {
-        require_company(principal, path)?;
-        find_report(data, &report_id, path)?;
-        let mut errors = Vec::new();
-        only_members(
-            body,
-            &["businessPurpose", "customData", "name"],
-            &mut errors,
-        );
-        header_edit(data, &report_id, body, errors, path)
-    })
+    let path = call.path();
+    write::handle(
+        &sim,
+        WriteApi::V4SubmittedReport,
+        FAMILY,
+        &call,
+        |data, principal, body| {
+            require_company(principal, path)?;
+            find_report(data, &report_id, path)?;
+            let mut errors = Vec::new();
+            only_members(
+                body,
+                &["businessPurpose", "customData", "name"],
+                &mut errors,
+            );
+            header_edit(data, &report_id, body, errors, path)
+        },
+    )
 }
 
 /// The shared tail of both header PATCHes: check `businessPurpose`, `name`, `customData`,
@@ -306,70 +290,65 @@ fn header_edit(
 async fn patch_allocation(
     State(sim): State<SimHandle>,
     Path((user_id, context, report_id, allocation_id)): Path<(String, String, String, String)>,
-    OriginalUri(uri): OriginalUri,
-    method: Method,
-    headers: HeaderMap,
-    body: Bytes,
+    call: WriteCall,
 ) -> Response {
-    let path = uri.path();
-    let request = WriteRequest {
-        api: WriteApi::V4Allocation,
-        family: FAMILY,
-        method: &method,
-        path,
-        headers: &headers,
-        body,
-    };
-    write::handle(&sim, request, |data, principal, body| {
-        let report = user_report(
-            data,
-            principal,
-            (&user_id, &context, &report_id),
-            EDIT,
-            path,
-        )?;
-        let (expense, _) = report
-            .allocation(&allocation_id)
-            .ok_or_else(|| ApiError::not_found(FAMILY, path, "allocation not found"))?;
-        let owning_expense = expense.id.clone();
+    let path = call.path();
+    write::handle(
+        &sim,
+        WriteApi::V4Allocation,
+        FAMILY,
+        &call,
+        |data, principal, body| {
+            let report = user_report(
+                data,
+                principal,
+                (&user_id, &context, &report_id),
+                EDIT,
+                path,
+            )?;
+            let (expense, _) = report
+                .allocation(&allocation_id)
+                .ok_or_else(|| ApiError::not_found(FAMILY, path, "allocation not found"))?;
+            let owning_expense = expense.id.clone();
 
-        let mut errors = Vec::new();
-        only_members(body, &["allocation", "expenseIds"], &mut errors);
-        check_expense_ids(report, &owning_expense, body.get("expenseIds"), &mut errors);
-        let custom = match body.get("allocation") {
-            Some(Value::Object(allocation)) => {
-                only_members_at(allocation, &["customData"], "allocation.", &mut errors);
-                custom_data_member(
-                    data,
-                    Source::Allocation,
-                    allocation,
-                    "allocation.customData",
-                    &mut errors,
-                )
+            let mut errors = Vec::new();
+            only_members(body, &["allocation", "expenseIds"], &mut errors);
+            check_expense_ids(report, &owning_expense, body.get("expenseIds"), &mut errors);
+            let custom = match body.get("allocation") {
+                Some(Value::Object(allocation)) => {
+                    only_members_at(allocation, &["customData"], "allocation.", &mut errors);
+                    custom_data_member(
+                        data,
+                        Source::Allocation,
+                        allocation,
+                        "allocation.customData",
+                        &mut errors,
+                    )
+                }
+                Some(_) => {
+                    errors.push(ValidationError::new(
+                        "allocation",
+                        "allocation must be an object",
+                        "Type",
+                    ));
+                    Vec::new()
+                }
+                None => {
+                    errors.push(required("allocation"));
+                    Vec::new()
+                }
+            };
+            if !errors.is_empty() {
+                return Err(ApiError::validation(FAMILY, path, errors));
             }
-            Some(_) => {
-                errors.push(ValidationError::new(
-                    "allocation",
-                    "allocation must be an object",
-                    "Type",
-                ));
-                Vec::new()
-            }
-            None => {
-                errors.push(required("allocation"));
-                Vec::new()
-            }
-        };
-        if !errors.is_empty() {
-            return Err(ApiError::validation(FAMILY, path, errors));
-        }
-        let allocation = data
-            .report_mut(&report_id)
-            .and_then(|r| r.allocation_mut(&allocation_id))
-            .ok_or_else(|| ApiError::not_found(FAMILY, path, "allocation not found"))?;
-        apply_custom(&mut allocation.custom_data, custom);
-        Ok(StatusCode::NO_CONTENT)
-    })
+            let allocation = data
+                .report_mut(&report_id)
+                .and_then(|r| r.allocation_mut(&allocation_id))
+                .ok_or_else(|| ApiError::not_found(FAMILY, path, "allocation not found"))?;
+            apply_custom(&mut allocation.custom_data, custom);
+            Ok(StatusCode::NO_CONTENT)
+        },
+    )
 }
 
 fn check_expense_ids(
