@@ -59,34 +59,28 @@ async fn put_entry(
     call: WriteCall,
 ) -> Response {
     let path = call.path();
-    write::handle(
-        &sim,
-        WriteApi::V3Entry,
-        FAMILY,
-        &call,
-        |data, principal, body| {
-            let (report, expense) = find_entry(data, principal, &id, query.user.as_deref(), path)?;
-            let (report_id, expense_id) = (report.id.clone(), expense.id.clone());
-            let (custom, text) = check_put(data, body, path)?;
-            let expense = data
-                .report_mut(&report_id)
-                .and_then(|r| r.expense_mut(&expense_id))
-                .ok_or_else(|| ApiError::not_found(FAMILY, path, "entry not found"))?;
-            for (field, value) in custom {
-                match value {
-                    Some(value) => expense.custom_data.insert(field, value),
-                    None => expense.custom_data.remove(&field),
-                };
+    write::handle(&sim, WriteApi::V3Entry, &call, |data, principal, body| {
+        let (report, expense) = find_entry(data, principal, &id, query.user.as_deref(), path)?;
+        let (report_id, expense_id) = (report.id.clone(), expense.id.clone());
+        let (custom, text) = check_put(data, body, path)?;
+        let expense = data
+            .report_mut(&report_id)
+            .and_then(|r| r.expense_mut(&expense_id))
+            .ok_or_else(|| ApiError::not_found(FAMILY, path, "entry not found"))?;
+        for (field, value) in custom {
+            match value {
+                Some(value) => expense.custom_data.insert(field, value),
+                None => expense.custom_data.remove(&field),
+            };
+        }
+        for (member, value) in text {
+            match member {
+                "Description" => expense.business_purpose = value,
+                _ => expense.vendor = value,
             }
-            for (member, value) in text {
-                match member {
-                    "Description" => expense.business_purpose = value,
-                    _ => expense.vendor = value,
-                }
-            }
-            Ok(StatusCode::OK)
-        },
-    )
+        }
+        Ok(StatusCode::OK)
+    })
 }
 
 type Changes = (

@@ -152,42 +152,36 @@ async fn patch_expense(
     call: WriteCall,
 ) -> Response {
     let path = call.path();
-    write::handle(
-        &sim,
-        WriteApi::V4Expense,
-        FAMILY,
-        &call,
-        |data, principal, body| {
-            require_company(principal, path)?;
-            let report = find_report(data, &report_id, path)?;
-            report
-                .expense(&expense_id)
-                .ok_or_else(|| ApiError::not_found(FAMILY, path, "expense not found"))?;
+    write::handle(&sim, WriteApi::V4Expense, &call, |data, principal, body| {
+        require_company(principal, path)?;
+        let report = find_report(data, &report_id, path)?;
+        report
+            .expense(&expense_id)
+            .ok_or_else(|| ApiError::not_found(FAMILY, path, "expense not found"))?;
 
-            let mut errors = Vec::new();
-            only_members(
-                body,
-                &["businessPurpose", "customData", "expenseSource"],
-                &mut errors,
-            );
-            required_source(body, "expenseSource", EXPENSE_SOURCES, &mut errors);
-            let purpose = optional_text(body, "businessPurpose", MAX_PURPOSE_CHARS, &mut errors);
-            let custom = custom_data_member(data, Source::Entry, body, "customData", &mut errors);
-            if !errors.is_empty() {
-                return Err(ApiError::validation(FAMILY, path, errors));
-            }
+        let mut errors = Vec::new();
+        only_members(
+            body,
+            &["businessPurpose", "customData", "expenseSource"],
+            &mut errors,
+        );
+        required_source(body, "expenseSource", EXPENSE_SOURCES, &mut errors);
+        let purpose = optional_text(body, "businessPurpose", MAX_PURPOSE_CHARS, &mut errors);
+        let custom = custom_data_member(data, Source::Entry, body, "customData", &mut errors);
+        if !errors.is_empty() {
+            return Err(ApiError::validation(FAMILY, path, errors));
+        }
 
-            let expense = data
-                .report_mut(&report_id)
-                .and_then(|r| r.expense_mut(&expense_id))
-                .ok_or_else(|| ApiError::not_found(FAMILY, path, "expense not found"))?;
-            apply_custom(&mut expense.custom_data, custom);
-            if let Some(purpose) = purpose {
-                expense.business_purpose = purpose;
-            }
-            Ok(StatusCode::NO_CONTENT)
-        },
-    )
+        let expense = data
+            .report_mut(&report_id)
+            .and_then(|r| r.expense_mut(&expense_id))
+            .ok_or_else(|| ApiError::not_found(FAMILY, path, "expense not found"))?;
+        apply_custom(&mut expense.custom_data, custom);
+        if let Some(purpose) = purpose {
+            expense.business_purpose = purpose;
+        }
+        Ok(StatusCode::NO_CONTENT)
+    })
 }
 
 /// `PATCH /expensereports/v4/users/{userID}/context/{contextType}/reports/{reportId}`:
@@ -198,36 +192,30 @@ async fn patch_report(
     call: WriteCall,
 ) -> Response {
     let path = call.path();
-    write::handle(
-        &sim,
-        WriteApi::V4Report,
-        FAMILY,
-        &call,
-        |data, principal, body| {
-            let report = user_report(
-                data,
-                principal,
-                (&user_id, &context, &report_id),
-                EDIT,
+    write::handle(&sim, WriteApi::V4Report, &call, |data, principal, body| {
+        let report = user_report(
+            data,
+            principal,
+            (&user_id, &context, &report_id),
+            EDIT,
+            path,
+        )?;
+        if report.approval_status_id != "A_NOTF" {
+            return Err(ApiError::bad_request(
+                FAMILY,
                 path,
-            )?;
-            if report.approval_status_id != "A_NOTF" {
-                return Err(ApiError::bad_request(
-                    FAMILY,
-                    path,
-                    "the report has been submitted; use PATCH /expensereports/v4/reports/{reportId}",
-                ));
-            }
-            let mut errors = Vec::new();
-            only_members(
-                body,
-                &["businessPurpose", "customData", "name", "reportSource"],
-                &mut errors,
-            );
-            required_source(body, "reportSource", REPORT_SOURCES, &mut errors);
-            header_edit(data, &report_id, body, errors, path)
-        },
-    )
+                "the report has been submitted; use PATCH /expensereports/v4/reports/{reportId}",
+            ));
+        }
+        let mut errors = Vec::new();
+        only_members(
+            body,
+            &["businessPurpose", "customData", "name", "reportSource"],
+            &mut errors,
+        );
+        required_source(body, "reportSource", REPORT_SOURCES, &mut errors);
+        header_edit(data, &report_id, body, errors, path)
+    })
 }
 
 /// `PATCH /expensereports/v4/reports/{reportId}`: header of a submitted (or unsubmitted)
@@ -241,7 +229,6 @@ async fn patch_submitted_report(
     write::handle(
         &sim,
         WriteApi::V4SubmittedReport,
-        FAMILY,
         &call,
         |data, principal, body| {
             require_company(principal, path)?;
@@ -296,7 +283,6 @@ async fn patch_allocation(
     write::handle(
         &sim,
         WriteApi::V4Allocation,
-        FAMILY,
         &call,
         |data, principal, body| {
             let report = user_report(

@@ -52,7 +52,6 @@ impl<S: Send + Sync> FromRequest<S> for WriteCall {
 pub(crate) fn handle(
     sim: &SimHandle,
     api: WriteApi,
-    family: Family,
     call: &WriteCall,
     apply: impl FnOnce(&mut Seed, &Principal, &Map<String, Value>) -> Result<StatusCode, ApiError>,
 ) -> Response {
@@ -62,6 +61,7 @@ pub(crate) fn handle(
         headers,
         body,
     } = call;
+    let family = family_of(api);
     let correlation_id = uuid::Uuid::new_v4().to_string();
     let principal = sim.authenticate(headers, family, path);
     let content_types: Vec<String> = headers
@@ -103,6 +103,17 @@ pub(crate) fn handle(
         grant_type: None,
     });
     response
+}
+
+/// Whose error body a write answers with.
+fn family_of(api: WriteApi) -> Family {
+    match api {
+        WriteApi::V3Entry => Family::V3,
+        WriteApi::V4Expense
+        | WriteApi::V4Report
+        | WriteApi::V4SubmittedReport
+        | WriteApi::V4Allocation => Family::V4,
+    }
 }
 
 /// Exactly one `Content-Type: application/json` (trap T23: the docs' curl samples add a
