@@ -4,14 +4,14 @@
 use std::fmt::Write as _;
 
 use axum::Router;
-use axum::extract::{OriginalUri, Path, State};
-use axum::http::{HeaderMap, HeaderValue, header};
+use axum::extract::{Path, State};
+use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use quick_xml::escape::escape;
 
 use super::error::{ApiError, Family};
-use super::read;
+use super::read::{self, ReadCall};
 use super::record::Principal;
 use super::seed::{Expense, Report, Seed, legacy_slot};
 use super::state::SimHandle;
@@ -31,11 +31,10 @@ pub(crate) fn routes() -> Router<SimHandle> {
 async fn get_entry(
     State(sim): State<SimHandle>,
     Path((report_id, entry_id)): Path<(String, String)>,
-    OriginalUri(uri): OriginalUri,
-    headers: HeaderMap,
+    call: ReadCall,
 ) -> Response {
-    let path = uri.path();
-    read::handle(&sim, &headers, FAMILY, path, |data, principal| {
+    let path = call.path();
+    read::handle(&sim, FAMILY, &call, |data, principal| {
         let (report, expense) = data
             .expense(&entry_id)
             .filter(|(r, e)| {

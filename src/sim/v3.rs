@@ -1,8 +1,8 @@
 //! Expense Entries v3: `GET` and `PUT /api/v3.0/expense/entries/{id}` (protocol §8.2, §9.2).
 
 use axum::Router;
-use axum::extract::{OriginalUri, Path, Query, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use percent_encoding::{NON_ALPHANUMERIC, utf8_percent_encode};
@@ -10,7 +10,7 @@ use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
 use super::error::{ApiError, Family, ValidationError};
-use super::read;
+use super::read::{self, ReadCall};
 use super::record::{Principal, WriteApi};
 use super::seed::{Expense, Field, MAX_VALUE_CHARS, Report, Seed, legacy_slot};
 use super::state::SimHandle;
@@ -39,11 +39,10 @@ async fn get_entry(
     State(sim): State<SimHandle>,
     Path(id): Path<String>,
     Query(query): Query<EntryQuery>,
-    OriginalUri(uri): OriginalUri,
-    headers: HeaderMap,
+    call: ReadCall,
 ) -> Response {
-    let path = uri.path();
-    read::handle(&sim, &headers, FAMILY, path, |data, principal| {
+    let path = call.path();
+    read::handle(&sim, FAMILY, &call, |data, principal| {
         let (report, expense) = find_entry(data, principal, &id, query.user.as_deref(), path)?;
         let body = render_entry(data, sim.geolocation(), report, expense);
         Ok(axum::Json(body).into_response())

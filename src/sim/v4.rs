@@ -3,14 +3,14 @@
 use std::collections::BTreeMap;
 
 use axum::Router;
-use axum::extract::{OriginalUri, Path, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, patch};
 use serde_json::{Map, Value, json};
 
 use super::error::{ApiError, Family, ValidationError};
-use super::read;
+use super::read::{self, ReadCall};
 use super::record::{Principal, WriteApi};
 use super::seed::{Expense, MAX_VALUE_CHARS, Report, Seed};
 use super::state::SimHandle;
@@ -82,11 +82,10 @@ type UserPath = (String, String, String);
 async fn get_report(
     State(sim): State<SimHandle>,
     Path((user_id, context, report_id)): Path<UserPath>,
-    OriginalUri(uri): OriginalUri,
-    headers: HeaderMap,
+    call: ReadCall,
 ) -> Response {
-    let path = uri.path();
-    read::handle(&sim, &headers, FAMILY, path, |data, principal| {
+    let path = call.path();
+    read::handle(&sim, FAMILY, &call, |data, principal| {
         let report = user_report(
             data,
             principal,
@@ -101,11 +100,10 @@ async fn get_report(
 async fn get_expense(
     State(sim): State<SimHandle>,
     Path((user_id, context, report_id, expense_id)): Path<(String, String, String, String)>,
-    OriginalUri(uri): OriginalUri,
-    headers: HeaderMap,
+    call: ReadCall,
 ) -> Response {
-    let path = uri.path();
-    read::handle(&sim, &headers, FAMILY, path, |data, principal| {
+    let path = call.path();
+    read::handle(&sim, FAMILY, &call, |data, principal| {
         let report = user_report(
             data,
             principal,
@@ -124,11 +122,10 @@ async fn get_expense(
 async fn get_allocation(
     State(sim): State<SimHandle>,
     Path((user_id, context, report_id, allocation_id)): Path<(String, String, String, String)>,
-    OriginalUri(uri): OriginalUri,
-    headers: HeaderMap,
+    call: ReadCall,
 ) -> Response {
-    let path = uri.path();
-    read::handle(&sim, &headers, FAMILY, path, |data, principal| {
+    let path = call.path();
+    read::handle(&sim, FAMILY, &call, |data, principal| {
         let report = user_report(
             data,
             principal,
