@@ -1014,7 +1014,8 @@ async fn v4_allocation_patch_needs_allocation_and_expense_ids() {
 async fn v3_entry_get_and_put() {
     let ctx = start().await;
     let company = ctx.company_token().await;
-    let url = ctx.url("/api/v3.0/expense/entries/gWidFO7ikXV66iSvqtG6Yd0wZ%24s4ftzvzTCg");
+    let path = "/api/v3.0/expense/entries/gWidFO7ikXV66iSvqtG6Yd0wZ%24s4ftzvzTCg";
+    let url = ctx.url(path);
     let entry = ctx.get_json(&url, &company).await;
     assert_eq!(entry["ID"], SUPPLIES_V3);
     assert_eq!(entry["ExpenseID"], SUPPLIES);
@@ -1032,18 +1033,7 @@ async fn v3_entry_get_and_put() {
     assert_eq!(entry["Custom1"], Value::Null);
     assert!(entry["URI"].as_str().unwrap().ends_with("%24s4ftzvzTCg"));
 
-    let put = |body: Value| {
-        let (ctx, company, url) = (&ctx, &company, &url);
-        async move {
-            ctx.http
-                .put(url)
-                .bearer_auth(company)
-                .json(&body)
-                .send()
-                .await
-                .unwrap()
-        }
-    };
+    let put = async |body: Value| ctx.send_json(Method::PUT, path, &company, &body).await;
     let response = put(json!({"Custom12": "PRJ-0042", "Custom9": "CC-100"})).await;
     assert_eq!(response.status(), StatusCode::OK);
     assert!(response.text().await.unwrap().is_empty());
