@@ -15,7 +15,7 @@ use concur_connector::sim::{
     V1LaunchRequest, V4LaunchRequest, WriteApi,
 };
 use hmac::{Hmac, KeyInit, Mac};
-use reqwest::{StatusCode, Url};
+use reqwest::{Method, StatusCode, Url};
 use secrecy::SecretString;
 use serde_json::{Value, json};
 
@@ -107,15 +107,19 @@ impl Ctx {
         self.token(&form).await
     }
 
+    /// The password grant with `credtype=authtoken` that yields a company token.
+    async fn company_grant(&self) -> (StatusCode, Value) {
+        self.grant(&[
+            ("grant_type", "password"),
+            ("username", COMPANY_ID),
+            ("password", REQUEST_TOKEN),
+            ("credtype", "authtoken"),
+        ])
+        .await
+    }
+
     async fn company_token(&self) -> String {
-        let (status, body) = self
-            .grant(&[
-                ("grant_type", "password"),
-                ("username", COMPANY_ID),
-                ("password", REQUEST_TOKEN),
-                ("credtype", "authtoken"),
-            ])
-            .await;
+        let (status, body) = self.company_grant().await;
         assert_eq!(status, StatusCode::OK, "{body}");
         body["access_token"].as_str().unwrap().to_owned()
     }
@@ -157,7 +161,7 @@ impl Ctx {
 
     async fn send_json(
         &self,
-        method: reqwest::Method,
+        method: Method,
         path: &str,
         token: &str,
         body: &Value,
@@ -172,8 +176,23 @@ impl Ctx {
     }
 
     async fn patch(&self, path: &str, token: &str, body: &Value) -> reqwest::Response {
-        self.send_json(reqwest::Method::PATCH, path, token, body)
-            .await
+        self.send_json(Method::PATCH, path, token, body).await
+    }
+
+    /// A call to the admin API (`/_sim/...`), which takes no token.
+    async fn admin(&self, method: Method, path: &str, body: Option<&Value>) -> reqwest::Response {
+        let request = self.http.request(method, self.url(path));
+        let request = match body {
+            Some(body) => request.json(body),
+            None => request,
+        };
+        request.send().await.unwrap()
+    }
+
+    /// The JSON an admin `GET` answers.
+    async fn admin_get<T: serde::de::DeserializeOwned>(&self, path: &str) -> T {
+        let response = self.admin(Method::GET, path, None).await;
+        response.json().await.unwrap()
     }
 }
 
@@ -220,14 +239,7 @@ async fn verify_jwt(ctx: &Ctx, token: &str) -> Value {
 #[tokio::test]
 async fn company_password_grant_answers_in_the_documented_shape() {
     let ctx = start().await;
-    let (status, body) = ctx
-        .grant(&[
-            ("grant_type", "password"),
-            ("username", COMPANY_ID),
-            ("password", REQUEST_TOKEN),
-            ("credtype", "authtoken"),
-        ])
-        .await;
+    let (status, body) = ctx.company_grant().await;
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(
         body["expires_in"], "3600",
@@ -550,12 +562,7 @@ async fn expired_missing_and_unknown_tokens_get_401_with_an_error_body() {
     let url = expense_url(&ctx.base, JANE, "TRAVELER", REPORT, LUNCH);
     assert_eq!(ctx.get(&url, &token).await.status(), StatusCode::OK);
 
-    let response = ctx
-        .http
-        .post(ctx.url("/_sim/tokens/expire"))
-        .send()
-        .await
-        .unwrap();
+    let response = ctx.admin(Method::POST, "/_sim/tokens/expire", None).await;
     assert_eq!(response.status(), StatusCode::NO_CONTENT);
     let response = ctx.get(&url, &token).await;
     assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
@@ -1007,7 +1014,8 @@ async fn v4_allocation_patch_needs_allocation_and_expense_ids() {
 async fn v3_entry_get_and_put() {
     let ctx = start().await;
     let company = ctx.company_token().await;
-    let url = ctx.url("/api/v3.0/expense/entries/gWidFO7ikXV66iSvqtG6Yd0wZ%24s4ftzvzTCg");
+    let path = "/api/v3.0/expense/entries/gWidFO7ikXV66iSvqtG6Yd0wZ%24s4ftzvzTCg";
+    let url = ctx.url(path);
     let entry = ctx.get_json(&url, &company).await;
     assert_eq!(entry["ID"], SUPPLIES_V3);
     assert_eq!(entry["ExpenseID"], SUPPLIES);
@@ -1025,18 +1033,7 @@ async fn v3_entry_get_and_put() {
     assert_eq!(entry["Custom1"], Value::Null);
     assert!(entry["URI"].as_str().unwrap().ends_with("%24s4ftzvzTCg"));
 
-    let put = |body: Value| {
-        let (ctx, company, url) = (&ctx, &company, &url);
-        async move {
-            ctx.http
-                .put(url)
-                .bearer_auth(company)
-                .json(&body)
-                .send()
-                .await
-                .unwrap()
-        }
-    };
+    let put = async |body: Value| ctx.send_json(Method::PUT, path, &company, &body).await;
     let response = put(json!({"Custom12": "PRJ-0042", "Custom9": "CC-100"})).await;
     assert_eq!(response.status(), StatusCode::OK);
     assert!(response.text().await.unwrap().is_empty());
@@ -1258,13 +1255,7 @@ async fn fault_knobs_over_http_throttle_and_latency() {
     let ctx = start().await;
     let company = ctx.company_token().await;
     let knobs = json!({"throttle_next": 1, "retry_after_secs": 7, "latency_ms": 5});
-    let response = ctx
-        .http
-        .put(ctx.url("/_sim/faults"))
-        .json(&knobs)
-        .send()
-        .await
-        .unwrap();
+    let response = ctx.admin(Method::PUT, "/_sim/faults", Some(&knobs)).await;
     assert_eq!(response.status(), StatusCode::OK);
     let echoed: Faults = response.json().await.unwrap();
     assert_eq!(echoed.throttle_next, 1);
@@ -1281,18 +1272,10 @@ async fn fault_knobs_over_http_throttle_and_latency() {
         "latency only delays"
     );
 
-    let current: Faults = ctx
-        .http
-        .get(ctx.url("/_sim/faults"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let current: Faults = ctx.admin_get("/_sim/faults").await;
     assert_eq!(current.throttle_next, 0, "the counter was used up");
     assert_eq!(current.latency_ms, 5);
-    let admin = ctx.http.get(ctx.url("/_sim/writes")).send().await.unwrap();
+    let admin = ctx.admin(Method::GET, "/_sim/writes", None).await;
     assert_eq!(
         admin.status(),
         StatusCode::OK,
@@ -1470,12 +1453,12 @@ async fn minting_refuses_unknown_items_and_non_delegates() {
 async fn admin_api_mints_lists_clears_and_resets() {
     let ctx = start().await;
     let minted = ctx
-        .http
-        .post(ctx.url("/_sim/launch/v4"))
-        .json(&json!({"source": "ENTRY", "id": LUNCH, "language_code": "de"}))
-        .send()
-        .await
-        .unwrap();
+        .admin(
+            Method::POST,
+            "/_sim/launch/v4",
+            Some(&json!({"source": "ENTRY", "id": LUNCH, "language_code": "de"})),
+        )
+        .await;
     assert_eq!(minted.status(), StatusCode::OK);
     let launch: MintedLaunch = minted.json().await.unwrap();
     let q = query_map(&launch.url);
@@ -1483,20 +1466,20 @@ async fn admin_api_mints_lists_clears_and_resets() {
     assert_eq!(q["signature"], expected_v4_signature(&q));
 
     let v1 = ctx
-        .http
-        .post(ctx.url("/_sim/launch/v1"))
-        .json(&json!({"entry_id": LUNCH}))
-        .send()
-        .await
-        .unwrap();
+        .admin(
+            Method::POST,
+            "/_sim/launch/v1",
+            Some(&json!({"entry_id": LUNCH})),
+        )
+        .await;
     assert_eq!(v1.status(), StatusCode::OK);
     let unknown = ctx
-        .http
-        .post(ctx.url("/_sim/launch/v4"))
-        .json(&json!({"source": "HEADER", "id": "nope"}))
-        .send()
-        .await
-        .unwrap();
+        .admin(
+            Method::POST,
+            "/_sim/launch/v4",
+            Some(&json!({"source": "HEADER", "id": "nope"})),
+        )
+        .await;
     assert_eq!(unknown.status(), StatusCode::NOT_FOUND);
 
     let (status, body) = ctx
@@ -1513,63 +1496,29 @@ async fn admin_api_mints_lists_clears_and_resets() {
         StatusCode::NO_CONTENT
     );
 
-    let writes: Vec<Value> = ctx
-        .http
-        .get(ctx.url("/_sim/writes"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let writes: Vec<Value> = ctx.admin_get("/_sim/writes").await;
     assert_eq!(writes.len(), 1);
     assert_eq!(writes[0]["body"], patch);
     assert_eq!(writes[0]["principal"], json!({"kind": "company"}));
-    let requests: Vec<Value> = ctx
-        .http
-        .get(ctx.url("/_sim/requests"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let requests: Vec<Value> = ctx.admin_get("/_sim/requests").await;
     assert!(
         requests
             .iter()
             .any(|r| r["grant_type"] == "authorization_code" && r["status"] == 200)
     );
 
-    let state: Value = ctx
-        .http
-        .get(ctx.url("/_sim/state"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let state: Value = ctx.admin_get("/_sim/state").await;
     assert_eq!(
         state["reports"][0]["expenses"][0]["custom_data"]["custom12"],
         "PRJ-9"
     );
 
-    let cleared = ctx
-        .http
-        .delete(ctx.url("/_sim/writes"))
-        .send()
-        .await
-        .unwrap();
+    let cleared = ctx.admin(Method::DELETE, "/_sim/writes", None).await;
     assert_eq!(cleared.status(), StatusCode::NO_CONTENT);
     assert!(ctx.sim.writes().is_empty());
 
     assert_eq!(
-        ctx.http
-            .post(ctx.url("/_sim/reset"))
-            .send()
-            .await
-            .unwrap()
-            .status(),
+        ctx.admin(Method::POST, "/_sim/reset", None).await.status(),
         StatusCode::NO_CONTENT
     );
     let expense = ctx.get_json(&launch.item_url, user).await;
@@ -1586,11 +1535,8 @@ async fn admin_api_mints_lists_clears_and_resets() {
     );
 
     let ca = ctx
-        .http
-        .get(ctx.url("/_sim/ca.pem"))
-        .send()
+        .admin(Method::GET, "/_sim/ca.pem", None)
         .await
-        .unwrap()
         .text()
         .await
         .unwrap();

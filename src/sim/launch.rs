@@ -4,6 +4,7 @@
 use percent_encoding::{AsciiSet, CONTROLS, utf8_percent_encode};
 use serde::{Deserialize, Serialize};
 
+use super::seed::{Seed, User};
 use super::state::SimHandle;
 use crate::launch::Source;
 use crate::launch::sign::{Encoding, V1Launch, V4Launch, v1_query, v4_query};
@@ -131,6 +132,31 @@ fn segment(value: &str) -> String {
     utf8_percent_encode(value, PATH_SEGMENT).to_string()
 }
 
+/// The report owner and the user who clicks: the owner when `clicker` is absent, else a
+/// user who may act for the owner.
+fn owner_and_clicker<'a>(
+    data: &'a Seed,
+    owner: &str,
+    clicker: Option<&str>,
+) -> Result<(&'a User, &'a User), MintError> {
+    let owner = data
+        .user(owner)
+        .ok_or_else(|| MintError::UnknownUser(owner.to_owned()))?;
+    let Some(id) = clicker else {
+        return Ok((owner, owner));
+    };
+    let user = data
+        .user(id)
+        .ok_or_else(|| MintError::UnknownUser(id.to_owned()))?;
+    if !data.may_act_for(&user.id, &owner.id) {
+        return Err(MintError::NotADelegate {
+            user: user.id.clone(),
+            owner: owner.id.clone(),
+        });
+    }
+    Ok((owner, user))
+}
+
 impl SimHandle {
     /// Mints a v4 launch: fresh nonce, fresh auth code for the clicking user, `item_url` on
     /// this simulator in the §8.3 shape (context `PROXY` when a delegate clicks).
@@ -170,24 +196,8 @@ impl SimHandle {
                 )
             }
         };
-        let owner = data
-            .user(&report.owner)
-            .ok_or_else(|| MintError::UnknownUser(report.owner.clone()))?;
-        let clicker = match &request.logged_in_user_id {
-            None => owner,
-            Some(id) => {
-                let user = data
-                    .user(id)
-                    .ok_or_else(|| MintError::UnknownUser(id.clone()))?;
-                if !data.may_act_for(&user.id, &owner.id) {
-                    return Err(MintError::NotADelegate {
-                        user: user.id.clone(),
-                        owner: owner.id.clone(),
-                    });
-                }
-                user
-            }
-        };
+        let (owner, clicker) =
+            owner_and_clicker(data, &report.owner, request.logged_in_user_id.as_deref())?;
         let context = if clicker.id == owner.id {
             "TRAVELER"
         } else {
@@ -252,24 +262,7 @@ impl SimHandle {
                     level: Source::Entry.as_str(),
                     id: request.entry_id.clone(),
                 })?;
-        let owner = data
-            .user(&report.owner)
-            .ok_or_else(|| MintError::UnknownUser(report.owner.clone()))?;
-        let clicker = match &request.user_id {
-            None => owner,
-            Some(id) => {
-                let user = data
-                    .user(id)
-                    .ok_or_else(|| MintError::UnknownUser(id.clone()))?;
-                if !data.may_act_for(&user.id, &owner.id) {
-                    return Err(MintError::NotADelegate {
-                        user: user.id.clone(),
-                        owner: owner.id.clone(),
-                    });
-                }
-                user
-            }
-        };
+        let (_, clicker) = owner_and_clicker(data, &report.owner, request.user_id.as_deref())?;
         let item_url = format!(
             "{}/api/expense/expensereport/v1.1/report/{}/entry/{}",
             settings.geolocation,

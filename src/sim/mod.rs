@@ -42,6 +42,7 @@ mod error;
 mod faults;
 mod launch;
 mod oauth;
+mod read;
 mod record;
 pub mod seed;
 mod state;
@@ -321,19 +322,6 @@ async fn correlation_id(mut response: Response) -> Response {
     {
         response.headers_mut().insert(CORRELATION_HEADER, value);
     }
-    response
-}
-
-/// Finishes a read handler: the answer or its error, noted with the caller's principal.
-pub(crate) fn respond(
-    principal: Option<Principal>,
-    result: Result<Response, ApiError>,
-) -> Response {
-    let mut response = result.unwrap_or_else(IntoResponse::into_response);
-    response.extensions_mut().insert(RequestNote {
-        principal,
-        grant_type: None,
-    });
     response
 }
 

@@ -517,14 +517,9 @@ impl Seed {
 
     /// An allocation by id, with its expense and report.
     pub fn allocation(&self, id: &str) -> Option<(&Report, &Expense, &Allocation)> {
-        self.reports.iter().find_map(|r| {
-            r.expenses.iter().find_map(|e| {
-                e.allocations
-                    .iter()
-                    .find(|a| a.id.eq_ignore_ascii_case(id))
-                    .map(|a| (r, e, a))
-            })
-        })
+        self.reports
+            .iter()
+            .find_map(|r| r.allocation(id).map(|(e, a)| (r, e, a)))
     }
 }
 

@@ -4,15 +4,15 @@
 use std::fmt::Write as _;
 
 use axum::Router;
-use axum::extract::{OriginalUri, Path, State};
-use axum::http::{HeaderMap, HeaderValue, header};
+use axum::extract::{Path, State};
+use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use quick_xml::escape::escape;
 
 use super::error::{ApiError, Family};
+use super::read::{self, ReadCall};
 use super::record::Principal;
-use super::respond;
 use super::seed::{Expense, Report, Seed, legacy_slot};
 use super::state::SimHandle;
 use crate::launch::Source;
@@ -31,14 +31,10 @@ pub(crate) fn routes() -> Router<SimHandle> {
 async fn get_entry(
     State(sim): State<SimHandle>,
     Path((report_id, entry_id)): Path<(String, String)>,
-    OriginalUri(uri): OriginalUri,
-    headers: HeaderMap,
+    call: ReadCall,
 ) -> Response {
-    let path = uri.path();
-    let principal = sim.authenticate(&headers, FAMILY, path);
-    let result = principal.clone().and_then(|principal| {
-        let inner = sim.lock();
-        let data = &inner.data;
+    let path = call.path();
+    read::handle(&sim, FAMILY, &call, |data, principal| {
         let (report, expense) = data
             .expense(&entry_id)
             .filter(|(r, e)| {
@@ -46,7 +42,7 @@ async fn get_entry(
                     && e.legacy_id.eq_ignore_ascii_case(&entry_id)
             })
             .ok_or_else(|| ApiError::not_found(FAMILY, path, "entry not found"))?;
-        let may_read = match &principal {
+        let may_read = match principal {
             Principal::Company => true,
             Principal::User { user_id } => user_id.eq_ignore_ascii_case(&report.owner),
             Principal::App => false,
@@ -64,8 +60,7 @@ async fn get_entry(
             HeaderValue::from_static("application/xml; charset=utf-8"),
         );
         Ok(response)
-    });
-    respond(principal.ok(), result)
+    })
 }
 
 /// v1.1 `ExpenseEntry`, in the element order of the documented example. List fields read

@@ -1,9 +1,8 @@
 //! Expense Entries v3: `GET` and `PUT /api/v3.0/expense/entries/{id}` (protocol §8.2, §9.2).
 
 use axum::Router;
-use axum::body::Bytes;
-use axum::extract::{OriginalUri, Path, Query, State};
-use axum::http::{HeaderMap, Method, StatusCode};
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use percent_encoding::{NON_ALPHANUMERIC, utf8_percent_encode};
@@ -11,11 +10,11 @@ use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
 use super::error::{ApiError, Family, ValidationError};
+use super::read::{self, ReadCall};
 use super::record::{Principal, WriteApi};
-use super::respond;
 use super::seed::{Expense, Field, MAX_VALUE_CHARS, Report, Seed, legacy_slot};
 use super::state::SimHandle;
-use super::write::{self, WriteRequest};
+use super::write::{self, WriteCall};
 use crate::launch::Source;
 
 const FAMILY: Family = Family::V3;
@@ -40,24 +39,14 @@ async fn get_entry(
     State(sim): State<SimHandle>,
     Path(id): Path<String>,
     Query(query): Query<EntryQuery>,
-    OriginalUri(uri): OriginalUri,
-    headers: HeaderMap,
+    call: ReadCall,
 ) -> Response {
-    let path = uri.path();
-    let principal = sim.authenticate(&headers, FAMILY, path);
-    let result = principal.clone().and_then(|principal| {
-        let inner = sim.lock();
-        let (report, expense) =
-            find_entry(&inner.data, &principal, &id, query.user.as_deref(), path)?;
-        Ok(axum::Json(render_entry(
-            &inner.data,
-            sim.geolocation(),
-            report,
-            expense,
-        ))
-        .into_response())
-    });
-    respond(principal.ok(), result)
+    let path = call.path();
+    read::handle(&sim, FAMILY, &call, |data, principal| {
+        let (report, expense) = find_entry(data, principal, &id, query.user.as_deref(), path)?;
+        let body = render_entry(data, sim.geolocation(), report, expense);
+        Ok(axum::Json(body).into_response())
+    })
 }
 
 /// Partial update: only the members sent change. `CustomN`/`OrgUnitN` are plain strings of
@@ -66,21 +55,10 @@ async fn put_entry(
     State(sim): State<SimHandle>,
     Path(id): Path<String>,
     Query(query): Query<EntryQuery>,
-    OriginalUri(uri): OriginalUri,
-    method: Method,
-    headers: HeaderMap,
-    body: Bytes,
+    call: WriteCall,
 ) -> Response {
-    let path = uri.path();
-    let request = WriteRequest {
-        api: WriteApi::V3Entry,
-        family: FAMILY,
-        method: &method,
-        path,
-        headers: &headers,
-        body,
-    };
-    write::handle(&sim, request, |data, principal, body| {
+    let path = call.path();
+    write::handle(&sim, WriteApi::V3Entry, &call, |data, principal, body| {
         let (report, expense) = find_entry(data, principal, &id, query.user.as_deref(), path)?;
         let (report_id, expense_id) = (report.id.clone(), expense.id.clone());
         let (custom, text) = check_put(data, body, path)?;

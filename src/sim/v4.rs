@@ -3,19 +3,18 @@
 use std::collections::BTreeMap;
 
 use axum::Router;
-use axum::body::Bytes;
-use axum::extract::{OriginalUri, Path, State};
-use axum::http::{HeaderMap, Method, StatusCode};
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, patch};
 use serde_json::{Map, Value, json};
 
 use super::error::{ApiError, Family, ValidationError};
+use super::read::{self, ReadCall};
 use super::record::{Principal, WriteApi};
-use super::respond;
 use super::seed::{Expense, MAX_VALUE_CHARS, Report, Seed};
 use super::state::SimHandle;
-use super::write::{self, WriteRequest};
+use super::write::{self, WriteCall};
 use crate::launch::Source;
 
 const FAMILY: Family = Family::V4;
@@ -83,90 +82,63 @@ type UserPath = (String, String, String);
 async fn get_report(
     State(sim): State<SimHandle>,
     Path((user_id, context, report_id)): Path<UserPath>,
-    OriginalUri(uri): OriginalUri,
-    headers: HeaderMap,
+    call: ReadCall,
 ) -> Response {
-    let path = uri.path();
-    let principal = sim.authenticate(&headers, FAMILY, path);
-    let result = principal.clone().and_then(|principal| {
-        let inner = sim.lock();
-        let report = find_report(&inner.data, &report_id, path)?;
-        check_access(
-            &principal,
-            &inner.data,
-            &user_id,
-            &context,
+    let path = call.path();
+    read::handle(&sim, FAMILY, &call, |data, principal| {
+        let report = user_report(
+            data,
+            principal,
+            (&user_id, &context, &report_id),
             REPORT_GET,
-            report,
             path,
         )?;
-        Ok(axum::Json(render_report(&inner.data, sim.geolocation(), report)).into_response())
-    });
-    respond(principal.ok(), result)
+        Ok(axum::Json(render_report(data, sim.geolocation(), report)).into_response())
+    })
 }
 
 async fn get_expense(
     State(sim): State<SimHandle>,
     Path((user_id, context, report_id, expense_id)): Path<(String, String, String, String)>,
-    OriginalUri(uri): OriginalUri,
-    headers: HeaderMap,
+    call: ReadCall,
 ) -> Response {
-    let path = uri.path();
-    let principal = sim.authenticate(&headers, FAMILY, path);
-    let result = principal.clone().and_then(|principal| {
-        let inner = sim.lock();
-        let report = find_report(&inner.data, &report_id, path)?;
-        check_access(
-            &principal,
-            &inner.data,
-            &user_id,
-            &context,
+    let path = call.path();
+    read::handle(&sim, FAMILY, &call, |data, principal| {
+        let report = user_report(
+            data,
+            principal,
+            (&user_id, &context, &report_id),
             EXPENSE_GET,
-            report,
             path,
         )?;
         let expense = report
             .expense(&expense_id)
             .ok_or_else(|| ApiError::not_found(FAMILY, path, "expense not found"))?;
-        let body = render_expense(&inner.data, sim.geolocation(), report, expense);
+        let body = render_expense(data, sim.geolocation(), report, expense);
         Ok(axum::Json(body).into_response())
-    });
-    respond(principal.ok(), result)
+    })
 }
 
 async fn get_allocation(
     State(sim): State<SimHandle>,
     Path((user_id, context, report_id, allocation_id)): Path<(String, String, String, String)>,
-    OriginalUri(uri): OriginalUri,
-    headers: HeaderMap,
+    call: ReadCall,
 ) -> Response {
-    let path = uri.path();
-    let principal = sim.authenticate(&headers, FAMILY, path);
-    let result = principal.clone().and_then(|principal| {
-        let inner = sim.lock();
-        let report = find_report(&inner.data, &report_id, path)?;
-        check_access(
-            &principal,
-            &inner.data,
-            &user_id,
-            &context,
+    let path = call.path();
+    read::handle(&sim, FAMILY, &call, |data, principal| {
+        let report = user_report(
+            data,
+            principal,
+            (&user_id, &context, &report_id),
             EDIT,
-            report,
             path,
         )?;
         let (expense, _) = report
             .allocation(&allocation_id)
             .ok_or_else(|| ApiError::not_found(FAMILY, path, "allocation not found"))?;
-        let body = render_allocation(
-            &inner.data,
-            sim.geolocation(),
-            report,
-            expense,
-            &allocation_id,
-        );
+        let body = render_allocation(data, sim.geolocation(), report, expense, &allocation_id);
         Ok(axum::Json(body).into_response())
-    });
-    respond(principal.ok(), result)
+    })
 }
 
 /// `PATCH /expensereports/v4/reports/{reportId}/expenses/{expenseId}`: the compact schema,
@@ -174,21 +146,10 @@ async fn get_allocation(
 async fn patch_expense(
     State(sim): State<SimHandle>,
     Path((report_id, expense_id)): Path<(String, String)>,
-    OriginalUri(uri): OriginalUri,
-    method: Method,
-    headers: HeaderMap,
-    body: Bytes,
+    call: WriteCall,
 ) -> Response {
-    let path = uri.path();
-    let request = WriteRequest {
-        api: WriteApi::V4Expense,
-        family: FAMILY,
-        method: &method,
-        path,
-        headers: &headers,
-        body,
-    };
-    write::handle(&sim, request, |data, principal, body| {
+    let path = call.path();
+    write::handle(&sim, WriteApi::V4Expense, &call, |data, principal, body| {
         require_company(principal, path)?;
         let report = find_report(data, &report_id, path)?;
         report
@@ -225,23 +186,17 @@ async fn patch_expense(
 async fn patch_report(
     State(sim): State<SimHandle>,
     Path((user_id, context, report_id)): Path<UserPath>,
-    OriginalUri(uri): OriginalUri,
-    method: Method,
-    headers: HeaderMap,
-    body: Bytes,
+    call: WriteCall,
 ) -> Response {
-    let path = uri.path();
-    let request = WriteRequest {
-        api: WriteApi::V4Report,
-        family: FAMILY,
-        method: &method,
-        path,
-        headers: &headers,
-        body,
-    };
-    write::handle(&sim, request, |data, principal, body| {
-        let report = find_report(data, &report_id, path)?;
-        check_access(principal, data, &user_id, &context, EDIT, report, path)?;
+    let path = call.path();
+    write::handle(&sim, WriteApi::V4Report, &call, |data, principal, body| {
+        let report = user_report(
+            data,
+            principal,
+            (&user_id, &context, &report_id),
+            EDIT,
+            path,
+        )?;
         if report.approval_status_id != "A_NOTF" {
             return Err(ApiError::bad_request(
                 FAMILY,
@@ -265,31 +220,25 @@ async fn patch_report(
 async fn patch_submitted_report(
     State(sim): State<SimHandle>,
     Path(report_id): Path<String>,
-    OriginalUri(uri): OriginalUri,
-    method: Method,
-    headers: HeaderMap,
-    body: Bytes,
+    call: WriteCall,
 ) -> Response {
-    let path = uri.path();
-    let request = WriteRequest {
-        api: WriteApi::V4SubmittedReport,
-        family: FAMILY,
-        method: &method,
-        path,
-        headers: &headers,
-        body,
-    };
-    write::handle(&sim, request, |data, principal, body| {
-        require_company(principal, path)?;
-        find_report(data, &report_id, path)?;
-        let mut errors = Vec::new();
-        only_members(
-            body,
-            &["businessPurpose", "customData", "name"],
-            &mut errors,
-        );
-        header_edit(data, &report_id, body, errors, path)
-    })
+    let path = call.path();
+    write::handle(
+        &sim,
+        WriteApi::V4SubmittedReport,
+        &call,
+        |data, principal, body| {
+            require_company(principal, path)?;
+            find_report(data, &report_id, path)?;
+            let mut errors = Vec::new();
+            only_members(
+                body,
+                &["businessPurpose", "customData", "name"],
+                &mut errors,
+            );
+            header_edit(data, &report_id, body, errors, path)
+        },
+    )
 }
 
 /// The shared tail of both header PATCHes: check `businessPurpose`, `name`, `customData`,
@@ -325,65 +274,64 @@ fn header_edit(
 async fn patch_allocation(
     State(sim): State<SimHandle>,
     Path((user_id, context, report_id, allocation_id)): Path<(String, String, String, String)>,
-    OriginalUri(uri): OriginalUri,
-    method: Method,
-    headers: HeaderMap,
-    body: Bytes,
+    call: WriteCall,
 ) -> Response {
-    let path = uri.path();
-    let request = WriteRequest {
-        api: WriteApi::V4Allocation,
-        family: FAMILY,
-        method: &method,
-        path,
-        headers: &headers,
-        body,
-    };
-    write::handle(&sim, request, |data, principal, body| {
-        let report = find_report(data, &report_id, path)?;
-        check_access(principal, data, &user_id, &context, EDIT, report, path)?;
-        let (expense, _) = report
-            .allocation(&allocation_id)
-            .ok_or_else(|| ApiError::not_found(FAMILY, path, "allocation not found"))?;
-        let owning_expense = expense.id.clone();
+    let path = call.path();
+    write::handle(
+        &sim,
+        WriteApi::V4Allocation,
+        &call,
+        |data, principal, body| {
+            let report = user_report(
+                data,
+                principal,
+                (&user_id, &context, &report_id),
+                EDIT,
+                path,
+            )?;
+            let (expense, _) = report
+                .allocation(&allocation_id)
+                .ok_or_else(|| ApiError::not_found(FAMILY, path, "allocation not found"))?;
+            let owning_expense = expense.id.clone();
 
-        let mut errors = Vec::new();
-        only_members(body, &["allocation", "expenseIds"], &mut errors);
-        check_expense_ids(report, &owning_expense, body.get("expenseIds"), &mut errors);
-        let custom = match body.get("allocation") {
-            Some(Value::Object(allocation)) => {
-                only_members_at(allocation, &["customData"], "allocation.", &mut errors);
-                custom_data_member(
-                    data,
-                    Source::Allocation,
-                    allocation,
-                    "allocation.customData",
-                    &mut errors,
-                )
+            let mut errors = Vec::new();
+            only_members(body, &["allocation", "expenseIds"], &mut errors);
+            check_expense_ids(report, &owning_expense, body.get("expenseIds"), &mut errors);
+            let custom = match body.get("allocation") {
+                Some(Value::Object(allocation)) => {
+                    only_members_at(allocation, &["customData"], "allocation.", &mut errors);
+                    custom_data_member(
+                        data,
+                        Source::Allocation,
+                        allocation,
+                        "allocation.customData",
+                        &mut errors,
+                    )
+                }
+                Some(_) => {
+                    errors.push(ValidationError::new(
+                        "allocation",
+                        "allocation must be an object",
+                        "Type",
+                    ));
+                    Vec::new()
+                }
+                None => {
+                    errors.push(required("allocation"));
+                    Vec::new()
+                }
+            };
+            if !errors.is_empty() {
+                return Err(ApiError::validation(FAMILY, path, errors));
             }
-            Some(_) => {
-                errors.push(ValidationError::new(
-                    "allocation",
-                    "allocation must be an object",
-                    "Type",
-                ));
-                Vec::new()
-            }
-            None => {
-                errors.push(required("allocation"));
-                Vec::new()
-            }
-        };
-        if !errors.is_empty() {
-            return Err(ApiError::validation(FAMILY, path, errors));
-        }
-        let allocation = data
-            .report_mut(&report_id)
-            .and_then(|r| r.allocation_mut(&allocation_id))
-            .ok_or_else(|| ApiError::not_found(FAMILY, path, "allocation not found"))?;
-        apply_custom(&mut allocation.custom_data, custom);
-        Ok(StatusCode::NO_CONTENT)
-    })
+            let allocation = data
+                .report_mut(&report_id)
+                .and_then(|r| r.allocation_mut(&allocation_id))
+                .ok_or_else(|| ApiError::not_found(FAMILY, path, "allocation not found"))?;
+            apply_custom(&mut allocation.custom_data, custom);
+            Ok(StatusCode::NO_CONTENT)
+        },
+    )
 }
 
 fn check_expense_ids(
@@ -428,6 +376,20 @@ fn check_expense_ids(
 fn find_report<'a>(data: &'a Seed, report_id: &str, path: &str) -> Result<&'a Report, ApiError> {
     data.report(report_id)
         .ok_or_else(|| ApiError::not_found(FAMILY, path, "report not found"))
+}
+
+/// The report of a user/context URL (`{userID}`, `{contextType}`, `{reportId}`), once the
+/// principal may use that URL in one of the `allowed` contexts.
+fn user_report<'a>(
+    data: &'a Seed,
+    principal: &Principal,
+    (user_id, context, report_id): (&str, &str, &str),
+    allowed: &[Context],
+    path: &str,
+) -> Result<&'a Report, ApiError> {
+    let report = find_report(data, report_id, path)?;
+    check_access(principal, data, user_id, context, allowed, report, path)?;
+    Ok(report)
 }
 
 /// Who may use the user/context URLs: a company token always; a user token as the owner

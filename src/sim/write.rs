@@ -1,6 +1,8 @@
 //! The common path of every write endpoint: authenticate, check the body, apply, record, answer.
 
 use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{FromRequest, FromRequestParts, OriginalUri, Request};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Map, Value};
@@ -11,14 +13,37 @@ use super::record::{Principal, RequestNote, WriteApi};
 use super::seed::Seed;
 use super::state::{SimHandle, WriteAttempt};
 
-/// One incoming write request.
-pub(crate) struct WriteRequest<'a> {
-    pub api: WriteApi,
-    pub family: Family,
-    pub method: &'a Method,
-    pub path: &'a str,
-    pub headers: &'a HeaderMap,
-    pub body: Bytes,
+/// One incoming write request, as every write endpoint extracts it (after its `Path`).
+pub(crate) struct WriteCall {
+    method: Method,
+    /// The request path exactly as received (still percent-encoded).
+    path: String,
+    headers: HeaderMap,
+    body: Bytes,
+}
+
+impl WriteCall {
+    pub fn path(&self) -> &str {
+        &self.path
+    }
+}
+
+impl<S: Send + Sync> FromRequest<S> for WriteCall {
+    type Rejection = BytesRejection;
+
+    async fn from_request(request: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let (mut parts, body) = request.into_parts();
+        let Ok(OriginalUri(uri)) = OriginalUri::from_request_parts(&mut parts, state).await;
+        let method = parts.method.clone();
+        let headers = parts.headers.clone();
+        let body = Bytes::from_request(Request::from_parts(parts, body), state).await?;
+        Ok(Self {
+            method,
+            path: uri.path().to_owned(),
+            headers,
+            body,
+        })
+    }
 }
 
 /// Runs `apply` on the JSON object body under the state lock and records the attempt.
@@ -26,17 +51,17 @@ pub(crate) struct WriteRequest<'a> {
 /// the data. It returns the success status (204 for v4, 200 for v3).
 pub(crate) fn handle(
     sim: &SimHandle,
-    request: WriteRequest<'_>,
+    api: WriteApi,
+    call: &WriteCall,
     apply: impl FnOnce(&mut Seed, &Principal, &Map<String, Value>) -> Result<StatusCode, ApiError>,
 ) -> Response {
-    let WriteRequest {
-        api,
-        family,
+    let WriteCall {
         method,
         path,
         headers,
         body,
-    } = request;
+    } = call;
+    let family = family_of(api);
     let correlation_id = uuid::Uuid::new_v4().to_string();
     let principal = sim.authenticate(headers, family, path);
     let content_types: Vec<String> = headers
@@ -47,7 +72,7 @@ pub(crate) fn handle(
 
     let mut inner = sim.lock();
     let outcome = principal.clone().and_then(|principal| {
-        let object = json_object(family, path, &content_types, &body)?;
+        let object = json_object(family, path, &content_types, body)?;
         apply(&mut inner.data, &principal, &object)
     });
     let status = match &outcome {
@@ -60,7 +85,7 @@ pub(crate) fn handle(
         path: path.to_owned(),
         principal: principal.as_ref().ok().cloned(),
         content_types,
-        body,
+        body: body.clone(),
         correlation_id: correlation_id.clone(),
     };
     SimHandle::record_write(&mut inner, attempt, status.as_u16());
@@ -78,6 +103,17 @@ pub(crate) fn handle(
         grant_type: None,
     });
     response
+}
+
+/// Whose error body a write answers with.
+fn family_of(api: WriteApi) -> Family {
+    match api {
+        WriteApi::V3Entry => Family::V3,
+        WriteApi::V4Expense
+        | WriteApi::V4Report
+        | WriteApi::V4SubmittedReport
+        | WriteApi::V4Allocation => Family::V4,
+    }
 }
 
 /// Exactly one `Content-Type: application/json` (trap T23: the docs' curl samples add a
