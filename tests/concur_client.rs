@@ -62,7 +62,7 @@ async fn the_company_token_comes_from_the_configured_refresh_token() {
     get(V3_E1_PATH)
         .and(bearer_token("company-access-1"))
         .and(header("accept", "application/json"))
-        .respond_with(ResponseTemplate::new(200).set_body_json(v3_entry_body("E1")))
+        .respond_with(v3_e1_response())
         .expect(2)
         .mount(&h.server)
         .await;
@@ -128,7 +128,7 @@ async fn concurrent_callers_cause_exactly_one_token_request() {
         .await;
     get(V3_E1_PATH)
         .and(bearer_token("shared-access"))
-        .respond_with(ResponseTemplate::new(200).set_body_json(v3_entry_body("E1")))
+        .respond_with(v3_e1_response())
         .expect(20)
         .mount(&h.server)
         .await;
@@ -234,7 +234,7 @@ async fn api_calls_go_to_the_tokens_geolocation() {
         .mount(&geo)
         .await;
     get(V3_E1_PATH)
-        .respond_with(ResponseTemplate::new(200).set_body_json(v3_entry_body("E1")))
+        .respond_with(v3_e1_response())
         .mount(&h.server)
         .await;
 
@@ -654,11 +654,7 @@ async fn a_body_of_the_wrong_shape_is_a_typed_error() {
         .respond_with(ResponseTemplate::new(200).set_body_raw("hello", "text/plain"))
         .mount(&h.server)
         .await;
-    let err = h
-        .client()
-        .read_item(&h.v3_e1_url(), None, None)
-        .await
-        .unwrap_err();
+    let err = h.read_v3_e1().await.unwrap_err();
     assert!(matches!(err, ConcurError::UnexpectedBody { .. }), "{err:?}");
 }
 
@@ -993,15 +989,12 @@ async fn a_get_is_retried_after_503() {
         .mount(&h.server)
         .await;
     get(V3_E1_PATH)
-        .respond_with(ResponseTemplate::new(200).set_body_json(v3_entry_body("E1")))
+        .respond_with(v3_e1_response())
         .expect(1)
         .mount(&h.server)
         .await;
 
-    h.client()
-        .read_item(&h.v3_e1_url(), None, None)
-        .await
-        .unwrap();
+    h.read_v3_e1().await.unwrap();
 }
 
 #[tokio::test]
@@ -1015,11 +1008,7 @@ async fn retries_are_bounded() {
         .mount(&h.server)
         .await;
 
-    let err = h
-        .client()
-        .read_item(&h.v3_e1_url(), None, None)
-        .await
-        .unwrap_err();
+    let err = h.read_v3_e1().await.unwrap_err();
     assert_eq!(err.status(), Some(502));
     assert_eq!(err.classify(), Failure::Unavailable);
 }
@@ -1036,11 +1025,7 @@ async fn a_400_is_never_retried() {
         .mount(&h.server)
         .await;
 
-    let err = h
-        .client()
-        .read_item(&h.v3_e1_url(), None, None)
-        .await
-        .unwrap_err();
+    let err = h.read_v3_e1().await.unwrap_err();
     let ConcurError::Api(api) = &err else {
         panic!("{err:?}")
     };
@@ -1071,7 +1056,7 @@ async fn a_put_is_retried_after_503() {
     let h = Harness::start().await;
     h.mount_company_token("company-access").await;
     get(V3_E1_PATH)
-        .respond_with(ResponseTemplate::new(200).set_body_json(v3_entry_body("E1")))
+        .respond_with(v3_e1_response())
         .mount(&h.server)
         .await;
     first_only(Mock::given(method("PUT")), ResponseTemplate::new(503))
@@ -1125,11 +1110,7 @@ async fn a_429_asking_for_a_long_wait_is_not_waited_for() {
         .mount(&h.server)
         .await;
 
-    let err = h
-        .client()
-        .read_item(&h.v3_e1_url(), None, None)
-        .await
-        .unwrap_err();
+    let err = h.read_v3_e1().await.unwrap_err();
     let ConcurError::Api(api) = &err else {
         panic!("{err:?}")
     };
@@ -1175,15 +1156,12 @@ async fn a_401_renews_the_company_token_once_and_retries_once() {
         .await;
     Mock::given(method("GET"))
         .and(bearer_token("fresh-access"))
-        .respond_with(ResponseTemplate::new(200).set_body_json(v3_entry_body("E1")))
+        .respond_with(v3_e1_response())
         .expect(1)
         .mount(&h.server)
         .await;
 
-    h.client()
-        .read_item(&h.v3_e1_url(), None, None)
-        .await
-        .unwrap();
+    h.read_v3_e1().await.unwrap();
 }
 
 #[tokio::test]

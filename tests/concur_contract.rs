@@ -246,6 +246,10 @@ fn value<'a>(item: &'a ExpenseItem, id: &str) -> Option<&'a str> {
     field(item, id).value.as_deref()
 }
 
+fn list_item_id<'a>(item: &'a ExpenseItem, id: &str) -> Option<&'a str> {
+    field(item, id).list_item_id.as_deref()
+}
+
 fn field_ids(item: &ExpenseItem) -> Vec<&str> {
     item.fields.iter().map(|f| f.id.as_str()).collect()
 }
@@ -366,10 +370,7 @@ async fn a_v4_entry_launch_reads_the_expense_and_writes_text_and_list_fields() {
         ),
     );
     let reread = read(&client, &launch.item_url, Some(&user_token)).await;
-    assert_eq!(
-        field(&reread, "custom9").list_item_id.as_deref(),
-        Some(ENGINEERING_ID)
-    );
+    assert_eq!(list_item_id(&reread, "custom9"), Some(ENGINEERING_ID));
     assert_eq!(value(&reread, "custom12"), Some("PRJ-0042"));
 }
 
@@ -434,10 +435,7 @@ async fn a_v4_header_launch_reads_the_report_and_writes_with_report_source() {
     );
     let reread = read(&client, &launch.item_url, Some(&user_token)).await;
     assert_eq!(value(&reread, "custom12"), Some("PRJ-0042"));
-    assert_eq!(
-        field(&reread, "custom15").list_item_id.as_deref(),
-        Some(OPERATIONS_ID)
-    );
+    assert_eq!(list_item_id(&reread, "custom15"), Some(OPERATIONS_ID));
     // Header reads and writes need no company token at all.
     assert_eq!(ctx.token_requests("password").len(), 0);
 }
@@ -469,10 +467,7 @@ async fn a_delegate_v4_allocation_launch_writes_with_expense_ids() {
     assert_eq!(item.currency.as_deref(), Some("USD"));
     assert_eq!(item.owner.as_deref(), Some(JANE));
     assert_eq!(field_ids(&item), ["custom12", "custom9"]);
-    assert_eq!(
-        field(&item, "custom9").list_item_id.as_deref(),
-        Some(MARKETING_ID)
-    );
+    assert_eq!(list_item_id(&item, "custom9"), Some(MARKETING_ID));
     let reads = ctx.requests_to("GET", &path_of(&launch.item_url));
     assert_eq!(reads[0].principal, Some(user(ALEX)));
 
@@ -510,10 +505,7 @@ async fn a_delegate_v4_allocation_launch_writes_with_expense_ids() {
         ),
     );
     let reread = read(&client, &launch.item_url, Some(&user_token)).await;
-    assert_eq!(
-        field(&reread, "custom9").list_item_id.as_deref(),
-        Some(ENGINEERING_ID)
-    );
+    assert_eq!(list_item_id(&reread, "custom9"), Some(ENGINEERING_ID));
     assert_eq!(value(&reread, "custom12"), Some("PRJ-0042"));
 }
 

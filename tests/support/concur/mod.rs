@@ -6,7 +6,9 @@ use std::io;
 use std::path::Path;
 use std::sync::{Arc, Mutex, OnceLock};
 
-use concur_connector::concur::{ClientConfig, ConcurClient, ConcurSettings, STATE_FILE_NAME};
+use concur_connector::concur::{
+    ClientConfig, ConcurClient, ConcurError, ConcurSettings, ExpenseItem, STATE_FILE_NAME,
+};
 use concur_connector::config::Problems;
 use serde_json::{Value, json};
 use wiremock::matchers::{body_string_contains, header, method, path};
@@ -115,6 +117,11 @@ impl Harness {
 
     pub fn v3_e1_url(&self) -> String {
         self.url(V3_E1_PATH)
+    }
+
+    /// Reads the v3 entry E1 with a fresh client and the company token.
+    pub async fn read_v3_e1(&self) -> Result<ExpenseItem, ConcurError> {
+        self.client().read_item(&self.v3_e1_url(), None, None).await
     }
 
     /// Answers every refresh-token grant with `access` (no rotation).
@@ -361,6 +368,11 @@ pub fn v4_allocation_body() -> Value {
              "listItemUrl": "https://us.api.concursolutions.com/list/v4/items?id=058713001E2CD943824280D9275FDC3F"}
         ]
     })
+}
+
+/// A 200 answer carrying the v3 entry E1.
+pub fn v3_e1_response() -> ResponseTemplate {
+    ResponseTemplate::new(200).set_body_json(v3_entry_body("E1"))
 }
 
 pub fn v3_entry_body(id: &str) -> Value {
