@@ -53,29 +53,22 @@ async fn user_token(h: &Harness, access: &str) -> UserToken {
 #[tokio::test]
 async fn the_company_token_comes_from_the_configured_refresh_token() {
     let h = Harness::start().await;
-    token_mock("refresh_token")
-        .and(FormIs::new(&[
-            ("client_id", CLIENT_ID),
-            ("client_secret", CLIENT_SECRET),
-            ("grant_type", "refresh_token"),
-            ("refresh_token", SEED_REFRESH),
-        ]))
+    refresh_grant(SEED_REFRESH)
         .and(header("accept", "application/json"))
         .respond_with(token_response("company-access-1", SEED_REFRESH, None))
         .expect(1)
         .mount(&h.server)
         .await;
-    Mock::given(method("GET"))
-        .and(path("/api/v3.0/expense/entries/E1"))
+    get(V3_E1_PATH)
         .and(bearer_token("company-access-1"))
         .and(header("accept", "application/json"))
-        .respond_with(ResponseTemplate::new(200).set_body_json(v3_entry_body("E1")))
+        .respond_with(v3_e1_response())
         .expect(2)
         .mount(&h.server)
         .await;
 
     let client = h.client();
-    let url = h.url("/api/v3.0/expense/entries/E1");
+    let url = h.v3_e1_url();
     client.read_item(&url, None, None).await.unwrap();
     client.read_item(&url, None, None).await.unwrap();
 }
@@ -105,13 +98,7 @@ async fn a_company_request_token_is_exchanged_once_then_refreshed() {
         .expect(1)
         .mount(&h.server)
         .await;
-    token_mock("refresh_token")
-        .and(FormIs::new(&[
-            ("client_id", CLIENT_ID),
-            ("client_secret", CLIENT_SECRET),
-            ("grant_type", "refresh_token"),
-            ("refresh_token", "refresh-from-request-token"),
-        ]))
+    refresh_grant("refresh-from-request-token")
         .respond_with(token_response(
             "access-2",
             "refresh-from-request-token",
@@ -139,16 +126,15 @@ async fn concurrent_callers_cause_exactly_one_token_request() {
         .expect(1)
         .mount(&h.server)
         .await;
-    Mock::given(method("GET"))
-        .and(path("/api/v3.0/expense/entries/E1"))
+    get(V3_E1_PATH)
         .and(bearer_token("shared-access"))
-        .respond_with(ResponseTemplate::new(200).set_body_json(v3_entry_body("E1")))
+        .respond_with(v3_e1_response())
         .expect(20)
         .mount(&h.server)
         .await;
 
     let client = h.client();
-    let url = h.url("/api/v3.0/expense/entries/E1");
+    let url = h.v3_e1_url();
     let tasks: Vec<_> = (0..20)
         .map(|_| {
             let client = client.clone();
@@ -164,24 +150,12 @@ async fn concurrent_callers_cause_exactly_one_token_request() {
 #[tokio::test]
 async fn a_rotated_refresh_token_survives_a_restart() {
     let h = Harness::start().await;
-    token_mock("refresh_token")
-        .and(FormIs::new(&[
-            ("client_id", CLIENT_ID),
-            ("client_secret", CLIENT_SECRET),
-            ("grant_type", "refresh_token"),
-            ("refresh_token", SEED_REFRESH),
-        ]))
+    refresh_grant(SEED_REFRESH)
         .respond_with(token_response("access-1", "rotated-refresh-1", None))
         .expect(1)
         .mount(&h.server)
         .await;
-    token_mock("refresh_token")
-        .and(FormIs::new(&[
-            ("client_id", CLIENT_ID),
-            ("client_secret", CLIENT_SECRET),
-            ("grant_type", "refresh_token"),
-            ("refresh_token", "rotated-refresh-1"),
-        ]))
+    refresh_grant("rotated-refresh-1")
         .respond_with(token_response("access-2", "rotated-refresh-2", None))
         .expect(1)
         .mount(&h.server)
@@ -189,47 +163,37 @@ async fn a_rotated_refresh_token_survives_a_restart() {
 
     h.client().ensure_company_token().await.unwrap();
 
-    let state_file = h.state.path().join(STATE_FILE_NAME);
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
+        let state_file = h.state.path().join(STATE_FILE_NAME);
         let mode = std::fs::metadata(&state_file).unwrap().permissions().mode();
         assert_eq!(mode & 0o777, 0o600);
     }
-    let saved: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(&state_file).unwrap()).unwrap();
-    assert_eq!(saved["refresh_token"], "rotated-refresh-1");
+    assert_eq!(
+        saved_state(h.state.path())["refresh_token"],
+        "rotated-refresh-1"
+    );
 
     // A new process with the same configuration (still naming the seed token).
     h.client().ensure_company_token().await.unwrap();
-    let saved: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(&state_file).unwrap()).unwrap();
-    assert_eq!(saved["refresh_token"], "rotated-refresh-2");
+    assert_eq!(
+        saved_state(h.state.path())["refresh_token"],
+        "rotated-refresh-2"
+    );
 }
 
 #[tokio::test]
 async fn a_refused_saved_token_falls_back_to_the_configured_one() {
     let h = Harness::start().await;
-    token_mock("refresh_token")
-        .and(FormIs::new(&[
-            ("client_id", CLIENT_ID),
-            ("client_secret", CLIENT_SECRET),
-            ("grant_type", "refresh_token"),
-            ("refresh_token", "revoked-saved-token"),
-        ]))
+    refresh_grant("revoked-saved-token")
         .respond_with(ResponseTemplate::new(400).set_body_json(json!({
             "code": 106, "error": "invalid_grant", "error_description": "refresh token revoked"
         })))
         .expect(1)
         .mount(&h.server)
         .await;
-    token_mock("refresh_token")
-        .and(FormIs::new(&[
-            ("client_id", CLIENT_ID),
-            ("client_secret", CLIENT_SECRET),
-            ("grant_type", "refresh_token"),
-            ("refresh_token", SEED_REFRESH),
-        ]))
+    refresh_grant(SEED_REFRESH)
         .respond_with(token_response("access-1", "fresh-refresh", None))
         .expect(1)
         .mount(&h.server)
@@ -257,13 +221,7 @@ async fn api_calls_go_to_the_tokens_geolocation() {
         .mount(&h.server)
         .await;
     // Renewal and writes happen at the geolocation.
-    token_mock("refresh_token")
-        .and(FormIs::new(&[
-            ("client_id", CLIENT_ID),
-            ("client_secret", CLIENT_SECRET),
-            ("grant_type", "refresh_token"),
-            ("refresh_token", "r1"),
-        ]))
+    refresh_grant("r1")
         .respond_with(token_response("access-2", "r2", Some(&geo.uri())))
         .expect(1)
         .mount(&geo)
@@ -275,18 +233,14 @@ async fn api_calls_go_to_the_tokens_geolocation() {
         .expect(1)
         .mount(&geo)
         .await;
-    Mock::given(method("GET"))
-        .and(path("/api/v3.0/expense/entries/E1"))
-        .respond_with(ResponseTemplate::new(200).set_body_json(v3_entry_body("E1")))
+    get(V3_E1_PATH)
+        .respond_with(v3_e1_response())
         .mount(&h.server)
         .await;
 
     let client = h.client();
     client.ensure_company_token().await.unwrap();
-    let item = client
-        .read_item(&h.url("/api/v3.0/expense/entries/E1"), None, None)
-        .await
-        .unwrap();
+    let item = client.read_item(&h.v3_e1_url(), None, None).await.unwrap();
     let written = client
         .write_field(
             &item,
@@ -337,10 +291,7 @@ async fn an_auth_code_with_a_matching_id_token_gives_a_user_token() {
         Some(&USER_ID.to_uppercase()),
     )
     .await;
-    Mock::given(method("GET"))
-        .and(path(format!(
-            "/expensereports/v4/users/{USER_ID}/context/TRAVELER/reports/{REPORT_ID}/expenses/{EXPENSE_ID}"
-        )))
+    get(v4_expense_path())
         .and(bearer_token("user-access"))
         .and(header("accept", "application/json"))
         .and(header("accept-language", "en-GB"))
@@ -474,10 +425,7 @@ async fn a_refused_auth_code_keeps_concurs_error() {
 async fn reads_a_v4_expense() {
     let h = Harness::start().await;
     let user = user_token(&h, "user-access").await;
-    Mock::given(method("GET"))
-        .and(path(format!(
-            "/expensereports/v4/users/{USER_ID}/context/TRAVELER/reports/{REPORT_ID}/expenses/{EXPENSE_ID}"
-        )))
+    get(v4_expense_path())
         .and(bearer_token("user-access"))
         .respond_with(ResponseTemplate::new(200).set_body_json(v4_expense_body()))
         .mount(&h.server)
@@ -517,10 +465,7 @@ async fn reads_a_v4_expense() {
 async fn reads_a_v4_report_header_with_the_company_token_when_there_is_no_user_token() {
     let h = Harness::start().await;
     h.mount_company_token("company-access").await;
-    Mock::given(method("GET"))
-        .and(path(format!(
-            "/expensereports/v4/users/{USER_ID}/context/TRAVELER/reports/{REPORT_ID}"
-        )))
+    get(v4_report_path())
         .and(bearer_token("company-access"))
         .respond_with(ResponseTemplate::new(200).set_body_json(v4_report_body()))
         .expect(1)
@@ -548,10 +493,7 @@ async fn reads_a_v4_report_header_with_the_company_token_when_there_is_no_user_t
 async fn reads_a_v4_allocation() {
     let h = Harness::start().await;
     h.mount_company_token("company-access").await;
-    Mock::given(method("GET"))
-        .and(path(format!(
-            "/expensereports/v4/users/{USER_ID}/context/PROXY/reports/{REPORT_ID}/allocations/{ALLOCATION_ID}"
-        )))
+    get(v4_allocation_path())
         .respond_with(ResponseTemplate::new(200).set_body_json(v4_allocation_body()))
         .expect(1)
         .mount(&h.server)
@@ -708,16 +650,11 @@ async fn an_unrecognised_item_url_is_refused_before_any_call() {
 async fn a_body_of_the_wrong_shape_is_a_typed_error() {
     let h = Harness::start().await;
     h.mount_company_token("company-access").await;
-    Mock::given(method("GET"))
-        .and(path("/api/v3.0/expense/entries/E1"))
+    get(V3_E1_PATH)
         .respond_with(ResponseTemplate::new(200).set_body_raw("hello", "text/plain"))
         .mount(&h.server)
         .await;
-    let err = h
-        .client()
-        .read_item(&h.url("/api/v3.0/expense/entries/E1"), None, None)
-        .await
-        .unwrap_err();
+    let err = h.read_v3_e1().await.unwrap_err();
     assert!(matches!(err, ConcurError::UnexpectedBody { .. }), "{err:?}");
 }
 
@@ -727,10 +664,7 @@ async fn read_v4_expense(
     h: &Harness,
     user: Option<&UserToken>,
 ) -> concur_connector::concur::ExpenseItem {
-    Mock::given(method("GET"))
-        .and(path(format!(
-            "/expensereports/v4/users/{USER_ID}/context/TRAVELER/reports/{REPORT_ID}/expenses/{EXPENSE_ID}"
-        )))
+    get(v4_expense_path())
         .respond_with(ResponseTemplate::new(200).set_body_json(v4_expense_body()))
         .mount(&h.server)
         .await;
@@ -808,17 +742,12 @@ async fn a_v4_list_field_is_written_as_the_list_item_id() {
 async fn a_v4_report_header_is_patched_with_report_source_and_the_user_token() {
     let h = Harness::start().await;
     let user = user_token(&h, "user-access").await;
-    Mock::given(method("GET"))
-        .and(path(format!(
-            "/expensereports/v4/users/{USER_ID}/context/TRAVELER/reports/{REPORT_ID}"
-        )))
+    get(v4_report_path())
         .respond_with(ResponseTemplate::new(200).set_body_json(v4_report_body()))
         .mount(&h.server)
         .await;
     Mock::given(method("PATCH"))
-        .and(path(format!(
-            "/expensereports/v4/users/{USER_ID}/context/TRAVELER/reports/{REPORT_ID}"
-        )))
+        .and(path(v4_report_path()))
         .and(bearer_token("user-access"))
         .and(header("content-type", "application/json"))
         .and(body_json(json!({
@@ -850,17 +779,12 @@ async fn a_v4_report_header_is_patched_with_report_source_and_the_user_token() {
 async fn a_v4_allocation_is_patched_with_its_expense_ids() {
     let h = Harness::start().await;
     h.mount_company_token("company-access").await;
-    Mock::given(method("GET"))
-        .and(path(format!(
-            "/expensereports/v4/users/{USER_ID}/context/PROXY/reports/{REPORT_ID}/allocations/{ALLOCATION_ID}"
-        )))
+    get(v4_allocation_path())
         .respond_with(ResponseTemplate::new(200).set_body_json(v4_allocation_body()))
         .mount(&h.server)
         .await;
     Mock::given(method("PATCH"))
-        .and(path(format!(
-            "/expensereports/v4/users/{USER_ID}/context/PROXY/reports/{REPORT_ID}/allocations/{ALLOCATION_ID}"
-        )))
+        .and(path(v4_allocation_path()))
         .and(bearer_token("company-access"))
         .and(header("content-type", "application/json"))
         .and(body_json(json!({
@@ -1061,44 +985,30 @@ async fn a_v4_validation_error_keeps_concurs_details() {
 async fn a_get_is_retried_after_503() {
     let h = Harness::start().await;
     h.mount_company_token("company-access").await;
-    Mock::given(method("GET"))
-        .and(path("/api/v3.0/expense/entries/E1"))
-        .respond_with(ResponseTemplate::new(503))
-        .up_to_n_times(1)
-        .with_priority(1)
-        .expect(1)
+    first_only(get(V3_E1_PATH), ResponseTemplate::new(503))
         .mount(&h.server)
         .await;
-    Mock::given(method("GET"))
-        .and(path("/api/v3.0/expense/entries/E1"))
-        .respond_with(ResponseTemplate::new(200).set_body_json(v3_entry_body("E1")))
+    get(V3_E1_PATH)
+        .respond_with(v3_e1_response())
         .expect(1)
         .mount(&h.server)
         .await;
 
-    h.client()
-        .read_item(&h.url("/api/v3.0/expense/entries/E1"), None, None)
-        .await
-        .unwrap();
+    h.read_v3_e1().await.unwrap();
 }
 
 #[tokio::test]
 async fn retries_are_bounded() {
     let h = Harness::start().await;
     h.mount_company_token("company-access").await;
-    Mock::given(method("GET"))
-        .and(path("/api/v3.0/expense/entries/E1"))
+    get(V3_E1_PATH)
         .respond_with(ResponseTemplate::new(502))
         // One attempt plus `max_retries` (2).
         .expect(3)
         .mount(&h.server)
         .await;
 
-    let err = h
-        .client()
-        .read_item(&h.url("/api/v3.0/expense/entries/E1"), None, None)
-        .await
-        .unwrap_err();
+    let err = h.read_v3_e1().await.unwrap_err();
     assert_eq!(err.status(), Some(502));
     assert_eq!(err.classify(), Failure::Unavailable);
 }
@@ -1107,8 +1017,7 @@ async fn retries_are_bounded() {
 async fn a_400_is_never_retried() {
     let h = Harness::start().await;
     h.mount_company_token("company-access").await;
-    Mock::given(method("GET"))
-        .and(path("/api/v3.0/expense/entries/E1"))
+    get(V3_E1_PATH)
         .respond_with(
             ResponseTemplate::new(400).set_body_json(json!({"Message": "Invalid entry id"})),
         )
@@ -1116,11 +1025,7 @@ async fn a_400_is_never_retried() {
         .mount(&h.server)
         .await;
 
-    let err = h
-        .client()
-        .read_item(&h.url("/api/v3.0/expense/entries/E1"), None, None)
-        .await
-        .unwrap_err();
+    let err = h.read_v3_e1().await.unwrap_err();
     let ConcurError::Api(api) = &err else {
         panic!("{err:?}")
     };
@@ -1150,16 +1055,11 @@ async fn a_patch_is_not_retried_after_503() {
 async fn a_put_is_retried_after_503() {
     let h = Harness::start().await;
     h.mount_company_token("company-access").await;
-    Mock::given(method("GET"))
-        .and(path("/api/v3.0/expense/entries/E1"))
-        .respond_with(ResponseTemplate::new(200).set_body_json(v3_entry_body("E1")))
+    get(V3_E1_PATH)
+        .respond_with(v3_e1_response())
         .mount(&h.server)
         .await;
-    Mock::given(method("PUT"))
-        .respond_with(ResponseTemplate::new(503))
-        .up_to_n_times(1)
-        .with_priority(1)
-        .expect(1)
+    first_only(Mock::given(method("PUT")), ResponseTemplate::new(503))
         .mount(&h.server)
         .await;
     Mock::given(method("PUT"))
@@ -1169,10 +1069,7 @@ async fn a_put_is_retried_after_503() {
         .await;
 
     let client = h.client();
-    let item = client
-        .read_item(&h.url("/api/v3.0/expense/entries/E1"), None, None)
-        .await
-        .unwrap();
+    let item = client.read_item(&h.v3_e1_url(), None, None).await.unwrap();
     client
         .write_field(&item, "custom12", &FieldValue::Text("x".into()), None)
         .await
@@ -1185,13 +1082,12 @@ async fn a_429_retry_after_is_honoured() {
     h.mount_company_token("company-access").await;
     let item = read_v4_expense(&h, None).await;
     // Even a PATCH may be repeated after 429: Concur did not process it.
-    Mock::given(method("PATCH"))
-        .respond_with(ResponseTemplate::new(429).insert_header("retry-after", "1"))
-        .up_to_n_times(1)
-        .with_priority(1)
-        .expect(1)
-        .mount(&h.server)
-        .await;
+    first_only(
+        Mock::given(method("PATCH")),
+        ResponseTemplate::new(429).insert_header("retry-after", "1"),
+    )
+    .mount(&h.server)
+    .await;
     Mock::given(method("PATCH"))
         .respond_with(ResponseTemplate::new(204))
         .expect(1)
@@ -1208,18 +1104,13 @@ async fn a_429_retry_after_is_honoured() {
 async fn a_429_asking_for_a_long_wait_is_not_waited_for() {
     let h = Harness::start().await;
     h.mount_company_token("company-access").await;
-    Mock::given(method("GET"))
-        .and(path("/api/v3.0/expense/entries/E1"))
+    get(V3_E1_PATH)
         .respond_with(ResponseTemplate::new(429).insert_header("retry-after", "3600"))
         .expect(1)
         .mount(&h.server)
         .await;
 
-    let err = h
-        .client()
-        .read_item(&h.url("/api/v3.0/expense/entries/E1"), None, None)
-        .await
-        .unwrap_err();
+    let err = h.read_v3_e1().await.unwrap_err();
     let ConcurError::Api(api) = &err else {
         panic!("{err:?}")
     };
@@ -1231,11 +1122,7 @@ async fn a_429_asking_for_a_long_wait_is_not_waited_for() {
 #[tokio::test]
 async fn the_token_endpoint_is_retried_after_503() {
     let h = Harness::start().await;
-    token_mock("refresh_token")
-        .respond_with(ResponseTemplate::new(503))
-        .up_to_n_times(1)
-        .with_priority(1)
-        .expect(1)
+    first_only(token_mock("refresh_token"), ResponseTemplate::new(503))
         .mount(&h.server)
         .await;
     token_mock("refresh_token")
@@ -1250,20 +1137,13 @@ async fn the_token_endpoint_is_retried_after_503() {
 #[tokio::test]
 async fn a_401_renews_the_company_token_once_and_retries_once() {
     let h = Harness::start().await;
-    token_mock("refresh_token")
-        .respond_with(token_response("stale-access", "r1", None))
-        .up_to_n_times(1)
-        .with_priority(1)
-        .expect(1)
-        .mount(&h.server)
-        .await;
-    token_mock("refresh_token")
-        .and(FormIs::new(&[
-            ("client_id", CLIENT_ID),
-            ("client_secret", CLIENT_SECRET),
-            ("grant_type", "refresh_token"),
-            ("refresh_token", "r1"),
-        ]))
+    first_only(
+        token_mock("refresh_token"),
+        token_response("stale-access", "r1", None),
+    )
+    .mount(&h.server)
+    .await;
+    refresh_grant("r1")
         .respond_with(token_response("fresh-access", "r2", None))
         .expect(1)
         .mount(&h.server)
@@ -1276,15 +1156,12 @@ async fn a_401_renews_the_company_token_once_and_retries_once() {
         .await;
     Mock::given(method("GET"))
         .and(bearer_token("fresh-access"))
-        .respond_with(ResponseTemplate::new(200).set_body_json(v3_entry_body("E1")))
+        .respond_with(v3_e1_response())
         .expect(1)
         .mount(&h.server)
         .await;
 
-    h.client()
-        .read_item(&h.url("/api/v3.0/expense/entries/E1"), None, None)
-        .await
-        .unwrap();
+    h.read_v3_e1().await.unwrap();
 }
 
 #[tokio::test]
@@ -1300,10 +1177,7 @@ async fn a_second_401_is_returned_not_looped() {
         .expect(2)
         .mount(&h.server)
         .await;
-    Mock::given(method("GET"))
-        .and(path(format!(
-            "/expensereports/v4/users/{USER_ID}/context/TRAVELER/reports/{REPORT_ID}/expenses/{EXPENSE_ID}"
-        )))
+    get(v4_expense_path())
         .respond_with(ResponseTemplate::new(200).set_body_json(v4_expense_body()))
         .mount(&h.server)
         .await;
@@ -1325,8 +1199,7 @@ async fn a_second_401_is_returned_not_looped() {
 async fn a_slow_answer_is_a_timeout() {
     let h = Harness::start().await;
     h.mount_company_token("company-access").await;
-    Mock::given(method("GET"))
-        .and(path("/api/v3.0/expense/entries/E1"))
+    get(V3_E1_PATH)
         .respond_with(
             ResponseTemplate::new(200)
                 .set_body_json(v3_entry_body("E1"))
@@ -1340,7 +1213,7 @@ async fn a_slow_answer_is_a_timeout() {
 
     let err = h
         .client_with(settings)
-        .read_item(&h.url("/api/v3.0/expense/entries/E1"), None, None)
+        .read_item(&h.v3_e1_url(), None, None)
         .await
         .unwrap_err();
     assert!(matches!(err, ConcurError::Timeout { .. }), "{err:?}");
@@ -1538,10 +1411,10 @@ async fn a_refresh_token_near_its_expiry_is_warned_about() {
         text.contains("refresh token expires within 14 days"),
         "no warning in:\n{text}"
     );
-    let saved: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(h.state.path().join(STATE_FILE_NAME)).unwrap())
-            .unwrap();
-    assert_eq!(saved["refresh_expires_at"], now + 3 * 86_400);
+    assert_eq!(
+        saved_state(h.state.path())["refresh_expires_at"],
+        now + 3 * 86_400
+    );
 }
 
 #[tokio::test]

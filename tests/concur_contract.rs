@@ -16,10 +16,8 @@ use std::path::Path;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use concur_connector::concur::{
-    ConcurClient, ConcurError, ConcurSettings, CustomField, ExpenseItem, Failure, FieldValue,
-    STATE_FILE_NAME, UserToken,
+    ConcurClient, ConcurError, CustomField, ExpenseItem, Failure, FieldValue, UserToken,
 };
-use concur_connector::config::Problems;
 use concur_connector::credentials::ConnectorCredentials;
 use concur_connector::launch::Source;
 use concur_connector::sim::{
@@ -29,7 +27,7 @@ use concur_connector::sim::{
 use reqwest::Url;
 use secrecy::SecretString;
 use serde_json::{Value, json};
-use support::LogBuffer;
+use support::{LogBuffer, saved_state};
 
 const CONNECTOR_USER: &str = "LaunchConnectorUser";
 const CONNECTOR_PASSWORD: &str = "Tr0ub4dor&3-Horse";
@@ -140,12 +138,7 @@ impl Ctx {
     }
 
     fn client_with(&self, settings: Value) -> ConcurClient {
-        let settings: ConcurSettings = serde_json::from_value(settings).unwrap();
-        let mut problems = Problems::default();
-        let config = settings
-            .validate(&mut problems)
-            .unwrap_or_else(|| panic!("settings invalid: {:?}", problems.into_vec()));
-        ConcurClient::with_file_store(config).unwrap()
+        ConcurClient::with_file_store(support::config(settings)).unwrap()
     }
 
     fn mint_v4(&self, source: Source, id: &str, clicker: Option<&str>) -> MintedLaunch {
@@ -169,6 +162,10 @@ impl Ctx {
             .await
             .unwrap();
         (user, launch)
+    }
+
+    fn mint_v1(&self, id: &str) -> MintedLaunch {
+        self.sim.mint_v1(&V1LaunchRequest::new(id)).unwrap()
     }
 
     /// Calls to one path of the Concur surface, oldest first.
@@ -196,6 +193,37 @@ impl Ctx {
     }
 }
 
+/// Reads an item that must read, in the default language.
+async fn read(client: &ConcurClient, url: &str, user: Option<&UserToken>) -> ExpenseItem {
+    client.read_item(url, user, None).await.unwrap()
+}
+
+/// The next `n` calls answer 401, as for an expired token.
+fn unauthorized_next(n: u32) -> Faults {
+    Faults {
+        unauthorized_next: n,
+        ..Faults::default()
+    }
+}
+
+/// The next `n` calls answer 503.
+fn fail_next(n: u32) -> Faults {
+    Faults {
+        fail_next: n,
+        ..Faults::default()
+    }
+}
+
+/// The statuses the simulator answered, oldest first.
+fn statuses(requests: &[RecordedRequest]) -> Vec<u16> {
+    requests.iter().map(|r| r.status).collect()
+}
+
+/// Each answer's status and whether a fault was injected, oldest first.
+fn outcomes(requests: &[RecordedRequest]) -> Vec<(u16, bool)> {
+    requests.iter().map(|r| (r.status, r.injected)).collect()
+}
+
 fn code_of(launch: &MintedLaunch) -> SecretString {
     SecretString::from(launch.client_auth_code.clone().unwrap())
 }
@@ -212,6 +240,14 @@ fn amount(item: &ExpenseItem) -> f64 {
 fn field<'a>(item: &'a ExpenseItem, id: &str) -> &'a CustomField {
     item.field(id)
         .unwrap_or_else(|| panic!("no field {id} in {:?}", item.fields))
+}
+
+fn value<'a>(item: &'a ExpenseItem, id: &str) -> Option<&'a str> {
+    field(item, id).value.as_deref()
+}
+
+fn list_item_id<'a>(item: &'a ExpenseItem, id: &str) -> Option<&'a str> {
+    field(item, id).list_item_id.as_deref()
 }
 
 fn field_ids(item: &ExpenseItem) -> Vec<&str> {
@@ -283,10 +319,7 @@ async fn a_v4_entry_launch_reads_the_expense_and_writes_text_and_list_fields() {
     assert!(cost_center.is_list);
     assert_eq!(cost_center.value.as_deref(), Some(FACILITIES_ID));
     assert_eq!(cost_center.list_item_id.as_deref(), Some(FACILITIES_ID));
-    assert_eq!(
-        field(&item, "orgUnit1").value.as_deref(),
-        Some("North America")
-    );
+    assert_eq!(value(&item, "orgUnit1"), Some("North America"));
     // The read carried the launching user's token (protocol §9.4).
     let reads = ctx.requests_to("GET", &path_of(&launch.item_url));
     assert_eq!(reads.len(), 1);
@@ -314,14 +347,8 @@ async fn a_v4_entry_launch_reads_the_expense_and_writes_text_and_list_fields() {
         outcome.correlation_id.as_deref(),
         Some(write.correlation_id.as_str())
     );
-    let reread = client
-        .read_item(&launch.item_url, Some(&user_token), None)
-        .await
-        .unwrap();
-    assert_eq!(
-        field(&reread, "custom12").value.as_deref(),
-        Some("PRJ-0042")
-    );
+    let reread = read(&client, &launch.item_url, Some(&user_token)).await;
+    assert_eq!(value(&reread, "custom12"), Some("PRJ-0042"));
 
     // List field: v4 writes the list item id, not the code (T25).
     ctx.sim.clear_writes();
@@ -342,18 +369,9 @@ async fn a_v4_entry_launch_reads_the_expense_and_writes_text_and_list_fields() {
             r#"{{"customData":[{{"id":"custom9","value":"{ENGINEERING_ID}"}}],"expenseSource":"OTHER"}}"#
         ),
     );
-    let reread = client
-        .read_item(&launch.item_url, Some(&user_token), None)
-        .await
-        .unwrap();
-    assert_eq!(
-        field(&reread, "custom9").list_item_id.as_deref(),
-        Some(ENGINEERING_ID)
-    );
-    assert_eq!(
-        field(&reread, "custom12").value.as_deref(),
-        Some("PRJ-0042")
-    );
+    let reread = read(&client, &launch.item_url, Some(&user_token)).await;
+    assert_eq!(list_item_id(&reread, "custom9"), Some(ENGINEERING_ID));
+    assert_eq!(value(&reread, "custom12"), Some("PRJ-0042"));
 }
 
 // ------------------------------------------------------------------ v4 HEADER
@@ -365,10 +383,7 @@ async fn a_v4_header_launch_reads_the_report_and_writes_with_report_source() {
     let (user_token, launch) = ctx.launch_v4(&client, Source::Header, REPORT, None).await;
     assert_eq!(user_token.subject(), Some(JANE));
 
-    let item = client
-        .read_item(&launch.item_url, Some(&user_token), None)
-        .await
-        .unwrap();
+    let item = read(&client, &launch.item_url, Some(&user_token)).await;
     assert_eq!(item.kind, Source::Header);
     assert_eq!(item.report_id.as_deref(), Some(REPORT));
     assert_eq!(item.report_name.as_deref(), Some("March Expenses"));
@@ -384,10 +399,7 @@ async fn a_v4_header_launch_reads_the_report_and_writes_with_report_source() {
     let department = field(&item, "custom15");
     assert!(department.is_list);
     assert_eq!(department.list_item_id.as_deref(), Some(RESEARCH_ID));
-    assert_eq!(
-        field(&item, "orgUnit1").value.as_deref(),
-        Some("North America")
-    );
+    assert_eq!(value(&item, "orgUnit1"), Some("North America"));
 
     let outcome = client
         .write_field(&item, "custom12", &text("PRJ-0042"), Some(&user_token))
@@ -421,18 +433,9 @@ async fn a_v4_header_launch_reads_the_report_and_writes_with_report_source() {
             r#"{{"customData":[{{"id":"custom15","value":"{OPERATIONS_ID}"}}],"reportSource":"OTHER"}}"#
         ),
     );
-    let reread = client
-        .read_item(&launch.item_url, Some(&user_token), None)
-        .await
-        .unwrap();
-    assert_eq!(
-        field(&reread, "custom12").value.as_deref(),
-        Some("PRJ-0042")
-    );
-    assert_eq!(
-        field(&reread, "custom15").list_item_id.as_deref(),
-        Some(OPERATIONS_ID)
-    );
+    let reread = read(&client, &launch.item_url, Some(&user_token)).await;
+    assert_eq!(value(&reread, "custom12"), Some("PRJ-0042"));
+    assert_eq!(list_item_id(&reread, "custom15"), Some(OPERATIONS_ID));
     // Header reads and writes need no company token at all.
     assert_eq!(ctx.token_requests("password").len(), 0);
 }
@@ -464,10 +467,7 @@ async fn a_delegate_v4_allocation_launch_writes_with_expense_ids() {
     assert_eq!(item.currency.as_deref(), Some("USD"));
     assert_eq!(item.owner.as_deref(), Some(JANE));
     assert_eq!(field_ids(&item), ["custom12", "custom9"]);
-    assert_eq!(
-        field(&item, "custom9").list_item_id.as_deref(),
-        Some(MARKETING_ID)
-    );
+    assert_eq!(list_item_id(&item, "custom9"), Some(MARKETING_ID));
     let reads = ctx.requests_to("GET", &path_of(&launch.item_url));
     assert_eq!(reads[0].principal, Some(user(ALEX)));
 
@@ -504,18 +504,9 @@ async fn a_delegate_v4_allocation_launch_writes_with_expense_ids() {
             r#"{{"allocation":{{"customData":[{{"id":"custom12","value":"PRJ-0042"}}]}},"expenseIds":["{SUPPLIES}"]}}"#
         ),
     );
-    let reread = client
-        .read_item(&launch.item_url, Some(&user_token), None)
-        .await
-        .unwrap();
-    assert_eq!(
-        field(&reread, "custom9").list_item_id.as_deref(),
-        Some(ENGINEERING_ID)
-    );
-    assert_eq!(
-        field(&reread, "custom12").value.as_deref(),
-        Some("PRJ-0042")
-    );
+    let reread = read(&client, &launch.item_url, Some(&user_token)).await;
+    assert_eq!(list_item_id(&reread, "custom9"), Some(ENGINEERING_ID));
+    assert_eq!(value(&reread, "custom12"), Some("PRJ-0042"));
 }
 
 #[tokio::test]
@@ -546,7 +537,7 @@ async fn a_code_is_refused_for_another_user_than_the_signed_one() {
 async fn a_v1_launch_reads_the_v11_xml_and_writes_through_v3() {
     let ctx = start().await;
     let client = ctx.client();
-    let launch = ctx.sim.mint_v1(&V1LaunchRequest::new(LUNCH)).unwrap();
+    let launch = ctx.mint_v1(LUNCH);
     assert_eq!(launch.client_auth_code, None);
     assert_eq!(
         launch.item_url,
@@ -556,10 +547,7 @@ async fn a_v1_launch_reads_the_v11_xml_and_writes_through_v3() {
         )
     );
 
-    let item = client
-        .read_item(&launch.item_url, None, None)
-        .await
-        .unwrap();
+    let item = read(&client, &launch.item_url, None).await;
     assert_eq!(item.kind, Source::Entry);
     assert_eq!(item.expense_type_code.as_deref(), Some("LUNCH"));
     assert_eq!(item.expense_type_name.as_deref(), Some("Lunch"));
@@ -605,38 +593,26 @@ async fn a_v1_launch_reads_the_v11_xml_and_writes_through_v3() {
         .unwrap();
     assert_body(&ctx.only_write(), r#"{"Custom9":"CC-100"}"#);
 
-    let reread = client
-        .read_item(&launch.item_url, None, None)
-        .await
-        .unwrap();
-    assert_eq!(
-        field(&reread, "custom12").value.as_deref(),
-        Some("PRJ-0042")
-    );
+    let reread = read(&client, &launch.item_url, None).await;
+    assert_eq!(value(&reread, "custom12"), Some("PRJ-0042"));
     assert_eq!(field(&reread, "custom9").code.as_deref(), Some("CC-100"));
-    assert_eq!(
-        field(&reread, "custom9").value.as_deref(),
-        Some("(CC-100) Engineering")
-    );
+    assert_eq!(value(&reread, "custom9"), Some("(CC-100) Engineering"));
 }
 
 #[tokio::test]
 async fn a_v1_entry_id_with_a_dollar_sign_is_read_and_written_verbatim() {
     let ctx = start().await;
     let client = ctx.client();
-    let launch = ctx.sim.mint_v1(&V1LaunchRequest::new(SUPPLIES)).unwrap();
+    let launch = ctx.mint_v1(SUPPLIES);
     assert!(
         launch.item_url.ends_with(SUPPLIES_V1),
         "{}",
         launch.item_url
     );
 
-    let item = client
-        .read_item(&launch.item_url, None, None)
-        .await
-        .unwrap();
+    let item = read(&client, &launch.item_url, None).await;
     assert_eq!(item.entry_id.as_deref(), Some(SUPPLIES_V1));
-    assert_eq!(field(&item, "custom12").value.as_deref(), Some("PRJ-0001"));
+    assert_eq!(value(&item, "custom12"), Some("PRJ-0001"));
     client
         .write_field(&item, "Custom12", &text("PRJ-0042"), None)
         .await
@@ -647,14 +623,8 @@ async fn a_v1_entry_id_with_a_dollar_sign_is_read_and_written_verbatim() {
         format!("/api/v3.0/expense/entries/{SUPPLIES_V1}")
     );
     assert_body(&write, r#"{"Custom12":"PRJ-0042"}"#);
-    let reread = client
-        .read_item(&launch.item_url, None, None)
-        .await
-        .unwrap();
-    assert_eq!(
-        field(&reread, "custom12").value.as_deref(),
-        Some("PRJ-0042")
-    );
+    let reread = read(&client, &launch.item_url, None).await;
+    assert_eq!(value(&reread, "custom12"), Some("PRJ-0042"));
 }
 
 #[tokio::test]
@@ -666,7 +636,7 @@ async fn a_v3_entry_url_is_read_as_json_and_written_through_v3() {
         "{}/api/v3.0/expense/entries/gWidFO7ikXV66iSvqtG6Yd0wZ%24s4ftzvzTCg",
         ctx.sim.geolocation()
     );
-    let item = client.read_item(&item_url, None, None).await.unwrap();
+    let item = read(&client, &item_url, None).await;
     assert_eq!(item.kind, Source::Entry);
     assert_eq!(item.expense_type_code.as_deref(), Some("OFCSP"));
     assert_eq!(item.expense_type_name.as_deref(), Some("Office Supplies"));
@@ -678,7 +648,7 @@ async fn a_v3_entry_url_is_read_as_json_and_written_through_v3() {
     assert_eq!(item.entry_id.as_deref(), Some(SUPPLIES_V1));
     assert_eq!(item.owner.as_deref(), Some("jane.doe@acmecorp.com"));
     assert_eq!(field_ids(&item), ["Custom12"]);
-    assert_eq!(field(&item, "custom12").value.as_deref(), Some("PRJ-0001"));
+    assert_eq!(value(&item, "custom12"), Some("PRJ-0001"));
     assert_eq!(
         ctx.requests_to("GET", &path_of(&item_url))[0].principal,
         Some(Principal::Company)
@@ -694,7 +664,7 @@ async fn a_v3_entry_url_is_read_as_json_and_written_through_v3() {
     assert_eq!(write.principal, Some(Principal::Company));
     assert_body(&write, r#"{"Custom9":"CC-200"}"#);
 
-    let reread = client.read_item(&item_url, None, None).await.unwrap();
+    let reread = read(&client, &item_url, None).await;
     let cost_center = field(&reread, "custom9");
     assert!(cost_center.is_list);
     assert_eq!(cost_center.value.as_deref(), Some("Marketing"));
@@ -712,10 +682,7 @@ async fn v4_items_are_read_with_the_company_token_when_there_is_no_user_token() 
         (Source::Allocation, ALLOCATION),
     ] {
         let launch = ctx.mint_v4(source, id, None);
-        let item = client
-            .read_item(&launch.item_url, None, None)
-            .await
-            .unwrap();
+        let item = read(&client, &launch.item_url, None).await;
         assert_eq!(item.kind, source);
         let reads = ctx.requests_to("GET", &path_of(&launch.item_url));
         assert_eq!(reads.len(), 1);
@@ -741,19 +708,13 @@ async fn many_launches_use_one_company_token_request_and_one_exchange_each() {
     ];
     for (i, (source, id, clicker)) in launches.into_iter().enumerate() {
         let (user_token, launch) = ctx.launch_v4(&client, source, id, clicker).await;
-        let item = client
-            .read_item(&launch.item_url, Some(&user_token), None)
-            .await
-            .unwrap();
+        let item = read(&client, &launch.item_url, Some(&user_token)).await;
         let value = format!("PRJ-{i:04}");
         client
             .write_field(&item, "custom12", &text(&value), Some(&user_token))
             .await
             .unwrap();
-        let reread = client
-            .read_item(&launch.item_url, Some(&user_token), None)
-            .await
-            .unwrap();
+        let reread = read(&client, &launch.item_url, Some(&user_token)).await;
         assert_eq!(field(&reread, "custom12").value, Some(value), "{source:?}");
     }
 
@@ -796,10 +757,7 @@ async fn concurrent_launches_share_one_company_token_request() {
                 .exchange_auth_code(&code_of(&launch), &launch.logged_in_user_id)
                 .await
                 .unwrap();
-            let item = client
-                .read_item(&launch.item_url, Some(&user_token), None)
-                .await
-                .unwrap();
+            let item = read(&client, &launch.item_url, Some(&user_token)).await;
             client
                 .write_field(&item, "custom12", &text(&format!("PRJ-{i}")), None)
                 .await
@@ -821,10 +779,7 @@ async fn a_rejected_v4_write_surfaces_concurs_validation_message() {
     let ctx = start().await;
     let client = ctx.client();
     let (user_token, launch) = ctx.launch_v4(&client, Source::Entry, LUNCH, None).await;
-    let item = client
-        .read_item(&launch.item_url, Some(&user_token), None)
-        .await
-        .unwrap();
+    let item = read(&client, &launch.item_url, Some(&user_token)).await;
 
     let err = client
         .write_field(&item, "custom99", &text("PRJ-0042"), Some(&user_token))
@@ -875,11 +830,8 @@ async fn a_rejected_v4_write_surfaces_concurs_validation_message() {
 async fn a_rejected_v3_write_surfaces_concurs_message() {
     let ctx = start().await;
     let client = ctx.client();
-    let launch = ctx.sim.mint_v1(&V1LaunchRequest::new(LUNCH)).unwrap();
-    let item = client
-        .read_item(&launch.item_url, None, None)
-        .await
-        .unwrap();
+    let launch = ctx.mint_v1(LUNCH);
+    let item = read(&client, &launch.item_url, None).await;
     let err = client
         .write_field(&item, "custom9", &list_item(ENGINEERING_ID, "CC-999"), None)
         .await
@@ -900,17 +852,17 @@ async fn client_and_simulator_agree_on_the_48_character_limit() {
     let ctx = start().await;
     let client = ctx.client();
     let v4 = ctx.mint_v4(Source::Entry, LUNCH, None);
-    let v1 = ctx.sim.mint_v1(&V1LaunchRequest::new(LUNCH)).unwrap();
+    let v1 = ctx.mint_v1(LUNCH);
     // Characters, not bytes: 48 two-byte characters are allowed by both sides.
     let longest = "é".repeat(48);
     for item_url in [&v4.item_url, &v1.item_url] {
-        let item = client.read_item(item_url, None, None).await.unwrap();
+        let item = read(&client, item_url, None).await;
         client
             .write_field(&item, "custom12", &text(&longest), None)
             .await
             .unwrap();
-        let reread = client.read_item(item_url, None, None).await.unwrap();
-        assert_eq!(field(&reread, "custom12").value.as_deref(), Some(&*longest));
+        let reread = read(&client, item_url, None).await;
+        assert_eq!(value(&reread, "custom12"), Some(&*longest));
 
         let err = client
             .write_field(&item, "custom12", &text(&"x".repeat(49)), None)
@@ -949,17 +901,11 @@ async fn a_503_on_a_read_is_retried_and_succeeds() {
     let ctx = start().await;
     let client = ctx.client();
     let (user_token, launch) = ctx.launch_v4(&client, Source::Entry, LUNCH, None).await;
-    ctx.sim.set_faults(Faults {
-        fail_next: 1,
-        ..Faults::default()
-    });
-    let item = client
-        .read_item(&launch.item_url, Some(&user_token), None)
-        .await
-        .unwrap();
+    ctx.sim.set_faults(fail_next(1));
+    let item = read(&client, &launch.item_url, Some(&user_token)).await;
     assert_eq!(item.entry_id.as_deref(), Some(LUNCH));
     let reads = ctx.requests_to("GET", &path_of(&launch.item_url));
-    let outcomes: Vec<(u16, bool)> = reads.iter().map(|r| (r.status, r.injected)).collect();
+    let outcomes = outcomes(&reads);
     assert_eq!(outcomes, [(503, true), (200, false)]);
 }
 
@@ -968,15 +914,9 @@ async fn a_503_on_a_patch_is_not_retried() {
     let ctx = start().await;
     let client = ctx.client();
     let (user_token, launch) = ctx.launch_v4(&client, Source::Entry, LUNCH, None).await;
-    let item = client
-        .read_item(&launch.item_url, Some(&user_token), None)
-        .await
-        .unwrap();
+    let item = read(&client, &launch.item_url, Some(&user_token)).await;
     client.ensure_company_token().await.unwrap();
-    ctx.sim.set_faults(Faults {
-        fail_next: 1,
-        ..Faults::default()
-    });
+    ctx.sim.set_faults(fail_next(1));
     let err = client
         .write_field(&item, "custom12", &text("PRJ-0042"), Some(&user_token))
         .await
@@ -993,25 +933,19 @@ async fn a_503_on_a_patch_is_not_retried() {
 async fn a_401_renews_the_company_token_once_and_retries_once() {
     let ctx = start().await;
     let client = ctx.client();
-    let launch = ctx.sim.mint_v1(&V1LaunchRequest::new(LUNCH)).unwrap();
-    let item = client
-        .read_item(&launch.item_url, None, None)
-        .await
-        .unwrap();
+    let launch = ctx.mint_v1(LUNCH);
+    let item = read(&client, &launch.item_url, None).await;
     assert_eq!(ctx.token_requests("password").len(), 1);
 
     // An injected 401 on the write: one refresh-token grant, one repeat of the PUT.
-    ctx.sim.set_faults(Faults {
-        unauthorized_next: 1,
-        ..Faults::default()
-    });
+    ctx.sim.set_faults(unauthorized_next(1));
     let outcome = client
         .write_field(&item, "custom12", &text("PRJ-0042"), None)
         .await
         .unwrap();
     assert_eq!(outcome.status, 200);
     let puts = ctx.requests_to("PUT", &format!("/api/v3.0/expense/entries/{LUNCH_V1}"));
-    let outcomes: Vec<(u16, bool)> = puts.iter().map(|r| (r.status, r.injected)).collect();
+    let outcomes = outcomes(&puts);
     assert_eq!(outcomes, [(401, true), (200, false)]);
     assert_eq!(ctx.token_requests("refresh_token").len(), 1);
     assert_eq!(ctx.token_requests("password").len(), 1);
@@ -1019,16 +953,10 @@ async fn a_401_renews_the_company_token_once_and_retries_once() {
 
     // A token the simulator really expired: same recovery, through the rotated refresh token.
     ctx.sim.expire_access_tokens();
-    let reread = client
-        .read_item(&launch.item_url, None, None)
-        .await
-        .unwrap();
-    assert_eq!(
-        field(&reread, "custom12").value.as_deref(),
-        Some("PRJ-0042")
-    );
+    let reread = read(&client, &launch.item_url, None).await;
+    assert_eq!(value(&reread, "custom12"), Some("PRJ-0042"));
     let reads = ctx.requests_to("GET", &path_of(&launch.item_url));
-    let statuses: Vec<u16> = reads.iter().map(|r| r.status).collect();
+    let statuses = statuses(&reads);
     assert_eq!(statuses, [200, 401, 200]);
     assert_eq!(ctx.token_requests("refresh_token").len(), 2);
     assert!(
@@ -1038,10 +966,7 @@ async fn a_401_renews_the_company_token_once_and_retries_once() {
     );
 
     // Two 401s in a row: one renewal, one retry, then the 401 is final.
-    ctx.sim.set_faults(Faults {
-        unauthorized_next: 2,
-        ..Faults::default()
-    });
+    ctx.sim.set_faults(unauthorized_next(2));
     let err = client
         .read_item(&launch.item_url, None, None)
         .await
@@ -1059,14 +984,8 @@ async fn a_refused_user_token_is_replaced_by_the_company_token_once() {
     let (user_token, launch) = ctx.launch_v4(&client, Source::Header, REPORT, None).await;
     let path = path_of(&launch.item_url);
 
-    ctx.sim.set_faults(Faults {
-        unauthorized_next: 1,
-        ..Faults::default()
-    });
-    let item = client
-        .read_item(&launch.item_url, Some(&user_token), None)
-        .await
-        .unwrap();
+    ctx.sim.set_faults(unauthorized_next(1));
+    let item = read(&client, &launch.item_url, Some(&user_token)).await;
     let reads: Vec<(u16, Option<Principal>)> = ctx
         .requests_to("GET", &path)
         .into_iter()
@@ -1150,11 +1069,7 @@ async fn a_second_use_of_an_auth_code_is_refused() {
     assert_eq!(api.message.as_deref(), Some("code is bad or expired"));
     assert_eq!(err.classify(), Failure::Forbidden);
     // A refused grant is final: no retry.
-    let exchanges: Vec<u16> = ctx
-        .token_requests("authorization_code")
-        .iter()
-        .map(|r| r.status)
-        .collect();
+    let exchanges = statuses(&ctx.token_requests("authorization_code"));
     assert_eq!(exchanges, [200, 400]);
 }
 
@@ -1162,19 +1077,20 @@ async fn a_second_use_of_an_auth_code_is_refused() {
 
 /// The refresh token saved in a state directory.
 fn saved_refresh_token(state_dir: &Path) -> String {
-    let text = std::fs::read_to_string(state_dir.join(STATE_FILE_NAME)).unwrap();
-    let state: Value = serde_json::from_str(&text).unwrap();
-    state["refresh_token"].as_str().unwrap().to_owned()
+    saved_state(state_dir)["refresh_token"]
+        .as_str()
+        .unwrap()
+        .to_owned()
 }
 
 #[tokio::test]
 async fn a_rotated_refresh_token_survives_a_client_restart() {
     let ctx = start().await;
     let settings = ctx.settings(Grant::RefreshToken, ctx.state.path());
-    let launch = ctx.sim.mint_v1(&V1LaunchRequest::new(LUNCH)).unwrap();
+    let launch = ctx.mint_v1(LUNCH);
 
     let first = ctx.client_with(settings.clone());
-    first.read_item(&launch.item_url, None, None).await.unwrap();
+    read(&first, &launch.item_url, None).await;
     let rotated = saved_refresh_token(ctx.state.path());
     assert_ne!(rotated, REFRESH_TOKEN);
     drop(first);
@@ -1182,25 +1098,15 @@ async fn a_rotated_refresh_token_survives_a_client_restart() {
     // A restart with the same configuration (still naming the original refresh token):
     // the saved, rotated token is used, and rotated again.
     let second = ctx.client_with(settings.clone());
-    second
-        .read_item(&launch.item_url, None, None)
-        .await
-        .unwrap();
-    let item = second
-        .read_item(&launch.item_url, None, None)
-        .await
-        .unwrap();
+    read(&second, &launch.item_url, None).await;
+    let item = read(&second, &launch.item_url, None).await;
     second
         .write_field(&item, "custom12", &text("PRJ-0042"), None)
         .await
         .unwrap();
     let rotated_again = saved_refresh_token(ctx.state.path());
     assert_ne!(rotated_again, rotated);
-    let grants: Vec<u16> = ctx
-        .token_requests("refresh_token")
-        .iter()
-        .map(|r| r.status)
-        .collect();
+    let grants = statuses(&ctx.token_requests("refresh_token"));
     assert_eq!(grants, [200, 200], "one grant per client, none refused");
 
     // The simulator retired both earlier tokens: a client holding one is refused.
@@ -1228,15 +1134,9 @@ async fn a_rotated_refresh_token_survives_a_client_restart() {
 #[tokio::test]
 async fn a_restart_uses_the_saved_token_instead_of_the_request_token_again() {
     let ctx = start().await;
-    let launch = ctx.sim.mint_v1(&V1LaunchRequest::new(LUNCH)).unwrap();
-    ctx.client()
-        .read_item(&launch.item_url, None, None)
-        .await
-        .unwrap();
-    ctx.client()
-        .read_item(&launch.item_url, None, None)
-        .await
-        .unwrap();
+    let launch = ctx.mint_v1(LUNCH);
+    read(&ctx.client(), &launch.item_url, None).await;
+    read(&ctx.client(), &launch.item_url, None).await;
     assert_eq!(ctx.token_requests("password").len(), 1);
     assert_eq!(ctx.sim.token_grants("refresh_token"), 1);
 }
@@ -1251,10 +1151,7 @@ async fn calls_follow_the_token_geolocation_not_the_configured_api_base() {
 
     for (source, id) in [(Source::Entry, LUNCH), (Source::Header, REPORT)] {
         let (user_token, launch) = ctx.launch_v4(&client, source, id, None).await;
-        let item = client
-            .read_item(&launch.item_url, Some(&user_token), None)
-            .await
-            .unwrap();
+        let item = read(&client, &launch.item_url, Some(&user_token)).await;
         // Both writes are addressed from the geolocation: the company token's for the
         // expense PATCH, the user token's for the header PATCH.
         client
@@ -1263,11 +1160,10 @@ async fn calls_follow_the_token_geolocation_not_the_configured_api_base() {
             .unwrap();
     }
     assert_eq!(ctx.sim.successful_writes().len(), 2);
-    let state: Value = serde_json::from_str(
-        &std::fs::read_to_string(ctx.state.path().join(STATE_FILE_NAME)).unwrap(),
-    )
-    .unwrap();
-    assert_eq!(state["geolocation"], ctx.sim.geolocation());
+    assert_eq!(
+        saved_state(ctx.state.path())["geolocation"],
+        ctx.sim.geolocation()
+    );
 
     // After a restart the saved refresh token is used at the saved geolocation too.
     let restarted = ctx.client_with(settings);
@@ -1277,8 +1173,7 @@ async fn calls_follow_the_token_geolocation_not_the_configured_api_base() {
 
 /// Seconds from now until the saved refresh token expires, by the state file.
 fn saved_refresh_lifetime(state_dir: &Path) -> u64 {
-    let text = std::fs::read_to_string(state_dir.join(STATE_FILE_NAME)).unwrap();
-    let state: Value = serde_json::from_str(&text).unwrap();
+    let state = saved_state(state_dir);
     let now = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .unwrap()
@@ -1321,18 +1216,12 @@ async fn logs_of_a_whole_launch_hold_no_token_secret_or_code() {
     let ctx = start().await;
     let client = ctx.client();
     let (user_token, launch) = ctx.launch_v4(&client, Source::Entry, LUNCH, None).await;
-    let item = client
-        .read_item(&launch.item_url, Some(&user_token), None)
-        .await
-        .unwrap();
+    let item = read(&client, &launch.item_url, Some(&user_token)).await;
     client
         .write_field(&item, "custom12", &text("PRJ-0042"), Some(&user_token))
         .await
         .unwrap();
-    ctx.sim.set_faults(Faults {
-        unauthorized_next: 1,
-        ..Faults::default()
-    });
+    ctx.sim.set_faults(unauthorized_next(1));
     client
         .write_field(&item, "custom12", &text("PRJ-0043"), Some(&user_token))
         .await

@@ -6,7 +6,9 @@ use std::io;
 use std::path::Path;
 use std::sync::{Arc, Mutex, OnceLock};
 
-use concur_connector::concur::{ClientConfig, ConcurClient, ConcurSettings};
+use concur_connector::concur::{
+    ClientConfig, ConcurClient, ConcurError, ConcurSettings, ExpenseItem, STATE_FILE_NAME,
+};
 use concur_connector::config::Problems;
 use serde_json::{Value, json};
 use wiremock::matchers::{body_string_contains, header, method, path};
@@ -22,6 +24,25 @@ pub const EXPENSE_ID: &str = "84FCBB92BD4E5342B849DAC29FD163A1";
 pub const ALLOCATION_ID: &str = "3BBB494511E1C74DA04469C45B039871";
 pub const TOKEN_PATH: &str = "/oauth2/v0/token";
 pub const JWKS_PATH: &str = "/oauth2/v0/jwks";
+/// The v3 entry most wiremock tests read (any id works; this one needs no encoding).
+pub const V3_E1_PATH: &str = "/api/v3.0/expense/entries/E1";
+
+/// The path of the protocol's example 2 expense (v4, TRAVELER context).
+pub fn v4_expense_path() -> String {
+    format!(
+        "/expensereports/v4/users/{USER_ID}/context/TRAVELER/reports/{REPORT_ID}/expenses/{EXPENSE_ID}"
+    )
+}
+
+pub fn v4_report_path() -> String {
+    format!("/expensereports/v4/users/{USER_ID}/context/TRAVELER/reports/{REPORT_ID}")
+}
+
+pub fn v4_allocation_path() -> String {
+    format!(
+        "/expensereports/v4/users/{USER_ID}/context/PROXY/reports/{REPORT_ID}/allocations/{ALLOCATION_ID}"
+    )
+}
 
 /// Settings pointing everything at `base`, with short timeouts and backoffs.
 pub fn settings(base: &str, state_dir: &Path) -> Value {
@@ -83,21 +104,24 @@ impl Harness {
 
     /// The v4 expense URL of the protocol's example 2 on this server.
     pub fn v4_expense_url(&self) -> String {
-        self.url(&format!(
-            "/expensereports/v4/users/{USER_ID}/context/TRAVELER/reports/{REPORT_ID}/expenses/{EXPENSE_ID}"
-        ))
+        self.url(&v4_expense_path())
     }
 
     pub fn v4_report_url(&self) -> String {
-        self.url(&format!(
-            "/expensereports/v4/users/{USER_ID}/context/TRAVELER/reports/{REPORT_ID}"
-        ))
+        self.url(&v4_report_path())
     }
 
     pub fn v4_allocation_url(&self) -> String {
-        self.url(&format!(
-            "/expensereports/v4/users/{USER_ID}/context/PROXY/reports/{REPORT_ID}/allocations/{ALLOCATION_ID}"
-        ))
+        self.url(&v4_allocation_path())
+    }
+
+    pub fn v3_e1_url(&self) -> String {
+        self.url(V3_E1_PATH)
+    }
+
+    /// Reads the v3 entry E1 with a fresh client and the company token.
+    pub async fn read_v3_e1(&self) -> Result<ExpenseItem, ConcurError> {
+        self.client().read_item(&self.v3_e1_url(), None, None).await
     }
 
     /// Answers every refresh-token grant with `access` (no rotation).
@@ -115,6 +139,36 @@ pub fn token_mock(grant_type: &str) -> MockBuilder {
         .and(path(TOKEN_PATH))
         .and(header("content-type", "application/x-www-form-urlencoded"))
         .and(body_string_contains(format!("grant_type={grant_type}")))
+}
+
+/// The refresh-token grant for exactly this refresh token, with the configured credentials.
+pub fn refresh_grant(refresh: &str) -> MockBuilder {
+    token_mock("refresh_token").and(FormIs::new(&[
+        ("client_id", CLIENT_ID),
+        ("client_secret", CLIENT_SECRET),
+        ("grant_type", "refresh_token"),
+        ("refresh_token", refresh),
+    ]))
+}
+
+/// `GET` of this path.
+pub fn get(at: impl Into<String>) -> MockBuilder {
+    Mock::given(method("GET")).and(path(at))
+}
+
+/// Answers `response` to the first matching request only, ahead of the other mocks, and
+/// expects exactly that one request: how a transient failure is staged.
+pub fn first_only(mock: MockBuilder, response: ResponseTemplate) -> Mock {
+    mock.respond_with(response)
+        .up_to_n_times(1)
+        .with_priority(1)
+        .expect(1)
+}
+
+/// The token state a client saved in `state_dir`.
+pub fn saved_state(state_dir: &Path) -> Value {
+    let bytes = std::fs::read(state_dir.join(STATE_FILE_NAME)).expect("state file");
+    serde_json::from_slice(&bytes).expect("state file is json")
 }
 
 /// A token response body as Concur documents it (`expires_in` as a string).
@@ -314,6 +368,11 @@ pub fn v4_allocation_body() -> Value {
              "listItemUrl": "https://us.api.concursolutions.com/list/v4/items?id=058713001E2CD943824280D9275FDC3F"}
         ]
     })
+}
+
+/// A 200 answer carrying the v3 entry E1.
+pub fn v3_e1_response() -> ResponseTemplate {
+    ResponseTemplate::new(200).set_body_json(v3_entry_body("E1"))
 }
 
 pub fn v3_entry_body(id: &str) -> Value {
