@@ -66,7 +66,7 @@ pub struct LeafInfo {
     pub subject: String,
     pub issuer: String,
     pub self_signed: bool,
-    /// Seconds until `notAfter`; negative when expired.
+    /// Whole days until `notAfter`; negative when expired.
     pub expires_in_days: i64,
 }
 

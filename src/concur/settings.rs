@@ -8,7 +8,7 @@ use secrecy::SecretString;
 use serde::{Deserialize, Serialize};
 
 use crate::config::Problems;
-use crate::config::secret::{is_blank, resolve};
+use crate::config::secret::{is_blank, resolve, resolve_required};
 
 use super::store::STATE_FILE_NAME;
 
@@ -166,11 +166,12 @@ impl ConcurSettings {
                 None
             }
         };
-        let client_secret = required_secret(
+        let client_secret = resolve_required(
             problems,
             "concur.client_secret",
             self.client_secret,
             self.client_secret_file.as_deref(),
+            None,
         );
         let redirect_uri = match self.redirect_uri.as_deref() {
             Some(raw) => web_url(problems, "concur.redirect_uri", raw),
@@ -253,21 +254,6 @@ impl ConcurSettings {
             token_refresh_margin: self.token_refresh_margin,
         })
     }
-}
-
-fn required_secret(
-    problems: &mut Problems,
-    key: &str,
-    inline: Option<SecretString>,
-    file: Option<&Path>,
-) -> Option<SecretString> {
-    let inline = inline.filter(|s| !is_blank(s));
-    let present = inline.is_some() || file.is_some();
-    let secret = resolve(problems, key, inline, file);
-    if !present {
-        problems.push(key, format!("is required: set `{key}` or `{key}_file`"));
-    }
-    secret
 }
 
 /// Parses an absolute `https` URL; plain `http` passes with a warning (tests, simulators).

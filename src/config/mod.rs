@@ -251,22 +251,17 @@ fn connector_credentials(
     let c = &raw.connector;
     let username = c.username.clone().filter(|u| !u.is_empty());
     let known_problems = problems.len();
-    let password = secret::resolve(
+    let password = secret::resolve_required(
         problems,
         "connector.password",
-        c.password.clone().filter(|p| !secret::is_blank(p)),
+        c.password.clone(),
         c.password_file.as_deref(),
+        Some("the Password registered in Concur"),
     );
     if username.is_none() {
         problems.push(
             "connector.username",
             "is required (the User Name registered in Concur)",
-        );
-    }
-    if password.is_none() && c.password_file.is_none() {
-        problems.push(
-            "connector.password",
-            "is required (the Password registered in Concur); set it or connector.password_file",
         );
     }
     if problems.len() > known_problems {

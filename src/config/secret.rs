@@ -29,6 +29,28 @@ pub fn resolve(
     }
 }
 
+/// [`resolve`] for a secret that must be set: a blank value counts as unset, and a missing
+/// one is reported under `key`; `what` names the secret in that message.
+pub fn resolve_required(
+    problems: &mut Problems,
+    key: &str,
+    inline: Option<SecretString>,
+    file: Option<&Path>,
+    what: Option<&str>,
+) -> Option<SecretString> {
+    let inline = inline.filter(|s| !is_blank(s));
+    let present = inline.is_some() || file.is_some();
+    let secret = resolve(problems, key, inline, file);
+    if !present {
+        let what = what.map(|w| format!(" ({w})")).unwrap_or_default();
+        problems.push(
+            key,
+            format!("is required{what}: set `{key}` or `{key}_file`"),
+        );
+    }
+    secret
+}
+
 fn read_secret_file(problems: &mut Problems, key: &str, path: &Path) -> Option<SecretString> {
     match std::fs::read_to_string(path) {
         Ok(content) => {

@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use axum::Router;
 use axum::extract::{RawQuery, State};
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 
@@ -92,12 +92,7 @@ async fn launch(state: &AppState, version: Version, raw_query: &str) -> Response
     (
         StatusCode::SEE_OTHER,
         [
-            (
-                header::LOCATION,
-                SESSION_PATH
-                    .parse()
-                    .expect("a static path is a header value"),
-            ),
+            (header::LOCATION, HeaderValue::from_static(SESSION_PATH)),
             (header::SET_COOKIE, state.sessions.set_cookie(&id)),
         ],
     )
