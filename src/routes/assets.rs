@@ -7,19 +7,27 @@ use axum::http::header;
 use axum::response::IntoResponse;
 use axum::routing::get;
 
-use crate::pages::STYLESHEET;
+use crate::pages::{CLOSE_SCRIPT, STYLESHEET};
 use crate::startup::AppState;
 
 pub fn routes() -> Router<Arc<AppState>> {
-    Router::new().route("/assets/connector.css", get(stylesheet))
+    Router::new()
+        .route(
+            "/assets/connector.css",
+            get(|| asset("text/css; charset=utf-8", STYLESHEET)),
+        )
+        .route(
+            "/assets/close.js",
+            get(|| asset("text/javascript; charset=utf-8", CLOSE_SCRIPT)),
+        )
 }
 
-async fn stylesheet() -> impl IntoResponse {
+async fn asset(content_type: &'static str, body: &'static str) -> impl IntoResponse {
     (
         [
-            (header::CONTENT_TYPE, "text/css; charset=utf-8"),
+            (header::CONTENT_TYPE, content_type),
             (header::CACHE_CONTROL, "public, max-age=3600"),
         ],
-        STYLESHEET,
+        body,
     )
 }
