@@ -42,6 +42,8 @@ pub enum PagesError {
 /// The compiled templates.
 pub struct Pages {
     env: Environment<'static>,
+    /// `assets/connector.css`: embedded, or the operator's copy from the template directory.
+    stylesheet: String,
 }
 
 impl Pages {
@@ -65,7 +67,22 @@ impl Pages {
                     reason: e.to_string(),
                 })?;
         }
-        Ok(Self { env })
+        let stylesheet = match override_dir
+            .map(|dir| dir.join("assets/connector.css"))
+            .filter(|p| p.is_file())
+        {
+            Some(path) => std::fs::read_to_string(&path).map_err(|e| PagesError::Read {
+                path: path.display().to_string(),
+                reason: e.to_string(),
+            })?,
+            None => STYLESHEET.to_owned(),
+        };
+        Ok(Self { env, stylesheet })
+    }
+
+    /// The stylesheet every page links.
+    pub fn stylesheet(&self) -> &str {
+        &self.stylesheet
     }
 
     /// Renders a page into a response with the page security headers.
@@ -198,6 +215,16 @@ mod tests {
             html.starts_with("<p class=custom>&lt;b&gt;x&lt;&#x2f;b&gt;</p>"),
             "{html}"
         );
+    }
+
+    #[test]
+    fn the_stylesheet_can_be_replaced_too() {
+        assert_eq!(Pages::new(None).unwrap().stylesheet(), STYLESHEET);
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir(dir.path().join("assets")).unwrap();
+        std::fs::write(dir.path().join("assets/connector.css"), "body{color:teal}").unwrap();
+        let pages = Pages::new(Some(dir.path())).unwrap();
+        assert_eq!(pages.stylesheet(), "body{color:teal}");
     }
 
     #[test]
