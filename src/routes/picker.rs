@@ -610,6 +610,7 @@ impl<'a> View<'a> {
         #[derive(Serialize)]
         struct PickerPage<'a> {
             lang: &'a str,
+            mobile: bool,
             title: &'a str,
             t: &'a Catalog,
             launch: &'a LaunchContext,
@@ -641,6 +642,7 @@ impl<'a> View<'a> {
             "picker.html",
             PickerPage {
                 lang: lang.tag(),
+                mobile: self.launch.is_mobile,
                 title: lang.text(if mode == "list" {
                     "title_list"
                 } else {

@@ -471,6 +471,24 @@ async fn v1_launches_without_a_configured_field_cannot_save_and_say_so() {
 }
 
 #[tokio::test]
+async fn a_launch_from_the_mobile_app_gets_the_touch_layout() {
+    let world = world().await;
+    let report = &world.sim.snapshot().reports[0];
+    let mut request = V4LaunchRequest::new(Source::Entry, &report.expenses[0].id);
+    request.is_mobile = true;
+    let cookie = launch(&world, &world.sim.mint_v4(&request).unwrap().url)
+        .await
+        .unwrap();
+    assert!(
+        session_page(&world, &cookie)
+            .await
+            .contains(r#"<body class="mobile">"#)
+    );
+    let (cookie, _, _) = launched_entry(&world).await;
+    assert!(session_page(&world, &cookie).await.contains("<body>"));
+}
+
+#[tokio::test]
 async fn the_page_speaks_the_users_language() {
     let world = world().await;
     let report = &world.sim.snapshot().reports[0];
@@ -479,6 +497,7 @@ async fn the_page_speaks_the_users_language() {
         ("fr", "Terminé", "25,00"),
         ("ja", "Done", "25.00"),
     ] {
+        let tag = if lang == "ja" { "en" } else { &lang[..2] };
         let mut request = V4LaunchRequest::new(Source::Entry, &report.expenses[0].id);
         request.language_code = Some(lang.to_owned());
         let cookie = launch(&world, &world.sim.mint_v4(&request).unwrap().url)
@@ -490,5 +509,6 @@ async fn the_page_speaks_the_users_language() {
             "{lang}: {html}"
         );
         assert!(html.contains(amount), "{lang}: {html}");
+        assert!(html.contains(&format!(r#"<html lang="{tag}">"#)), "{lang}");
     }
 }
