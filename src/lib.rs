@@ -26,3 +26,5 @@ pub mod store;
 pub mod telemetry;
 /// Server TLS: restricted suites, certificate loading, live reload.
 pub mod tls;
+/// Where the user's choices come from: inline list, CSV file or HTTP lookup; search and filters.
+pub mod values;

@@ -21,6 +21,8 @@ pub struct RawSettings {
     /// Optional: without it, launches are verified but Concur is never called.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub concur: Option<crate::concur::ConcurSettings>,
+    /// Where the user's choices come from (`[values]`).
+    pub values: crate::values::ValuesSettings,
     pub log: RawLog,
 }
 
