@@ -152,7 +152,7 @@ impl LookupError {
 enum Backend {
     Static(Vec<Entry>),
     Csv(csv_file::CsvSource),
-    Http(http::HttpSource),
+    Http(Box<http::HttpSource>),
     FreeText,
 }
 
@@ -207,7 +207,8 @@ impl Values {
             },
             SourceKind::Http => {
                 let attributes = filters.iter().map(|f| f.attribute.clone()).collect();
-                http::HttpSource::new(&settings.http, attributes, &mut problems).map(Backend::Http)
+                http::HttpSource::new(&settings.http, attributes, &mut problems)
+                    .map(|h| Backend::Http(Box::new(h)))
             }
             SourceKind::FreeText => Some(Backend::FreeText),
         };
@@ -452,6 +453,43 @@ mod tests {
         assert!(free_text(&"x".repeat(49)).is_none());
         assert!(free_text("   ").is_none());
         assert!(free_text("a\nb").is_none());
+    }
+
+    const EXAMPLE: &str = include_str!("../../config/example.toml");
+
+    #[test]
+    fn the_example_file_mentions_every_optional_key() {
+        for key in [
+            "path",
+            "url",
+            "bearer_token",
+            "bearer_token_file",
+            "list_item_id",
+            "extra_ca_file",
+        ] {
+            assert!(
+                EXAMPLE.contains(&format!("# {key} =")),
+                "{key} is not documented"
+            );
+        }
+    }
+
+    #[test]
+    fn the_example_url_template_is_valid() {
+        let url = EXAMPLE
+            .lines()
+            .find_map(|l| l.strip_prefix("# url = "))
+            .unwrap()
+            .trim_matches('"');
+        let settings = ValuesSettings {
+            source: SourceKind::Http,
+            http: HttpSettings {
+                url: Some(url.to_owned()),
+                ..HttpSettings::default()
+            },
+            ..ValuesSettings::default()
+        };
+        assert!(Values::from_settings(&settings).is_ok(), "{url}");
     }
 
     fn problems_of(settings: &ValuesSettings) -> Vec<String> {

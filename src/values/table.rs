@@ -72,7 +72,7 @@ impl Filter {
             return true;
         };
         let fact = fact.to_lowercase();
-        allowed.iter().any(|v| *v == fact)
+        allowed.contains(&fact)
     }
 }
 
@@ -244,7 +244,8 @@ mod tests {
             entry("AIR", "travel only", &["AIRFR", "lodng"]),
             entry("MEAL", "meals only", &["LUNCH"]),
         ];
-        let cases: &[(&[(&str, &str)], &[&str], &str)] = &[
+        type Case<'a> = (&'a [(&'a str, &'a str)], &'a [&'a str], &'a str);
+        let cases: &[Case] = &[
             (&[("expense_type", "AIRFR")], &["ALL", "AIR"], "travel item"),
             (
                 &[("expense_type", "LODNG")],
