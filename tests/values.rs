@@ -464,6 +464,27 @@ async fn http_values_are_filtered_by_the_elements_attributes() {
 }
 
 #[tokio::test]
+async fn resolve_finds_a_code_a_label_only_backend_does_not_search_for() {
+    let server = MockServer::start().await;
+    // This backend searches labels only: asked for the code it answers nothing.
+    Mock::given(method("GET"))
+        .and(query_param("q", "P-3"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"result": {"projects": []}})))
+        .expect(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(query_param("q", ""))
+        .respond_with(ResponseTemplate::new(200).set_body_json(projects_body()))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let values = http_values(&server, POINTERS);
+    let got = values.resolve("P-3", &item(Some("LUNCH"))).await.unwrap();
+    assert_eq!(got.map(|c| c.label), Some("Lunch club".to_owned()));
+}
+
+#[tokio::test]
 async fn identical_lookups_are_answered_from_the_cache() {
     let server = MockServer::start().await;
     Mock::given(method("GET"))

@@ -173,6 +173,11 @@ impl HttpSource {
         }
     }
 
+    /// True when `{search}` is part of the URL.
+    pub fn sends_search(&self) -> bool {
+        self.template.uses_search()
+    }
+
     async fn fetch(&self, url: &str) -> Result<Arc<Vec<Entry>>, LookupError> {
         let started = std::time::Instant::now();
         let result = tokio::time::timeout(self.timeout, self.request(url))

@@ -245,8 +245,9 @@ impl Values {
     }
 
     /// The value with exactly this code that is allowed for this item, if any: use it to
-    /// check what a form posted. For free text: the trimmed text itself when it is 1 to
-    /// 48 characters without control characters.
+    /// check what a form posted. The HTTP source asks with `{search}` = the code, then (if
+    /// that answer lacks it) with an empty search. For free text: the trimmed text itself
+    /// when it is 1 to 48 characters without control characters.
     pub async fn resolve(
         &self,
         code: &str,
@@ -257,7 +258,14 @@ impl Values {
             Backend::Csv(csv) => table::resolve(csv.entries().iter(), code, &self.filters, facts),
             Backend::Http(http) => {
                 let entries = http.entries(code, facts).await?;
-                table::resolve(entries.iter(), code, &self.filters, facts)
+                match table::resolve(entries.iter(), code, &self.filters, facts) {
+                    // A backend may search labels only: look in the unsearched list too.
+                    None if http.sends_search() && !code.is_empty() => {
+                        let entries = http.entries("", facts).await?;
+                        table::resolve(entries.iter(), code, &self.filters, facts)
+                    }
+                    found => found,
+                }
             }
             Backend::FreeText => free_text(code),
         })

@@ -51,6 +51,11 @@ impl UrlTemplate {
         Ok(Self(parts))
     }
 
+    /// True when the backend is told what the user searched for.
+    pub fn uses_search(&self) -> bool {
+        self.0.contains(&Part::Search)
+    }
+
     /// The URL for a search on an item; a fact the item lacks becomes empty.
     pub fn render(&self, search: &str, facts: &ItemFacts) -> String {
         let mut url = String::new();
@@ -153,6 +158,7 @@ mod tests {
     #[test]
     fn a_template_without_placeholders_is_one_literal() {
         let t = UrlTemplate::parse("https://h/all.json").unwrap();
+        assert!(!t.uses_search());
         assert_eq!(
             t.render("ignored", &ItemFacts::default()),
             "https://h/all.json"
