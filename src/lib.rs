@@ -28,5 +28,5 @@ pub mod store;
 pub mod telemetry;
 /// Server TLS: restricted suites, certificate loading, live reload.
 pub mod tls;
-/// Where the user's choices come from: inline, CSV or an HTTP lookup.
+/// Where the user's choices come from: inline list, CSV file or HTTP lookup; search and filters.
 pub mod values;

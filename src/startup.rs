@@ -50,7 +50,7 @@ impl AppState {
                     Arc::new(MemorySessionStore::new(settings.store.max_entries)),
                 ),
             };
-        let values = Values::from_settings(&settings.raw.values)?;
+        let values = Values::from_settings(&settings.values)?;
         let concur = settings
             .concur
             .clone()

@@ -53,6 +53,8 @@ pub struct Settings {
     pub picker: crate::picker::PickerSettings,
     /// Operator templates replacing the embedded ones, if any.
     pub template_dir: Option<PathBuf>,
+    /// `[values]` as written; [`crate::values::Values::from_settings`] checks and builds it.
+    pub values: crate::values::ValuesSettings,
     pub log: LogSettings,
     /// The raw tree as loaded, for `check-config` (secrets render redacted).
     pub raw: RawSettings,
@@ -241,6 +243,7 @@ fn validate(raw: RawSettings) -> Result<Settings, Vec<ConfigProblem>> {
             concur,
             picker: raw.picker.clone(),
             template_dir: raw.pages.template_dir.clone(),
+            values: raw.values.clone(),
             log,
             raw,
         }),

@@ -18,11 +18,13 @@ pub struct RawSettings {
     pub launch: RawLaunch,
     pub store: RawStore,
     pub pages: RawPages,
+    /// What the user picks and which field receives it (`[picker]`).
     pub picker: crate::picker::PickerSettings,
-    pub values: crate::values::ValuesSettings,
     /// Optional: without it, launches are verified but Concur is never called.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub concur: Option<crate::concur::ConcurSettings>,
+    /// Where the user's choices come from (`[values]`).
+    pub values: crate::values::ValuesSettings,
     pub log: RawLog,
 }
 

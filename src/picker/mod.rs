@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use crate::concur::{CustomField, ExpenseItem, FieldValue, MAX_VALUE_CHARS};
 use crate::config::Problems;
 use crate::launch::{LaunchContext, Source, Version};
-use crate::values::Choice;
+use crate::values::{Choice, Invalid};
 
 /// The word that means "the field the user launched from".
 pub const LAUNCHED_FROM: &str = "launched_from";
@@ -17,10 +17,6 @@ pub const LAUNCHED_FROM: &str = "launched_from";
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct PickerSettings {
-    /// Choose from the value source, or type free text.
-    pub mode: Mode,
-    /// Free text: the longest value accepted (Concur's limit, 48, is also the maximum).
-    pub max_length: usize,
     /// Which part of the chosen value is written to Concur.
     pub write: Written,
     pub target: TargetSettings,
@@ -29,21 +25,10 @@ pub struct PickerSettings {
 impl Default for PickerSettings {
     fn default() -> Self {
         Self {
-            mode: Mode::List,
-            max_length: MAX_VALUE_CHARS,
             write: Written::Code,
             target: TargetSettings::default(),
         }
     }
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Mode {
-    /// Pick one value of the configured source (`[values]`).
-    List,
-    /// Type a value; checked against `max_length`.
-    Text,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
@@ -81,12 +66,6 @@ impl Default for TargetSettings {
 impl PickerSettings {
     /// Checks the settings, naming each problem's key.
     pub fn check(&self, problems: &mut Problems) {
-        if !(1..=MAX_VALUE_CHARS).contains(&self.max_length) {
-            problems.push(
-                "picker.max_length",
-                format!("must be 1 to {MAX_VALUE_CHARS} (Concur stores at most {MAX_VALUE_CHARS} characters)"),
-            );
-        }
         let t = &self.target;
         for (key, value) in [
             ("picker.target.header", Some(&t.header)),
@@ -176,40 +155,6 @@ pub fn target_field(
 pub enum Entered {
     Chosen(Choice),
     Typed(String),
-}
-
-/// Why what the user entered cannot be written; each maps to a localised message.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Invalid {
-    Empty,
-    TooLong { max: usize },
-    ControlCharacters,
-}
-
-impl Invalid {
-    /// The message key in [`crate::pages::i18n`].
-    pub fn message_key(self) -> &'static str {
-        match self {
-            Invalid::Empty => "error_empty",
-            Invalid::TooLong { .. } => "error_too_long",
-            Invalid::ControlCharacters => "error_control",
-        }
-    }
-}
-
-/// Free text as typed: trimmed, not empty, at most `max` characters, no control characters.
-pub fn check_text(text: &str, max: usize) -> Result<String, Invalid> {
-    let text = text.trim();
-    if text.is_empty() {
-        return Err(Invalid::Empty);
-    }
-    if text.chars().any(char::is_control) {
-        return Err(Invalid::ControlCharacters);
-    }
-    if text.chars().count() > max {
-        return Err(Invalid::TooLong { max });
-    }
-    Ok(text.to_owned())
 }
 
 /// The value to send for `entered` into `field` (if the item has it).
@@ -353,20 +298,6 @@ mod tests {
     }
 
     #[test]
-    fn free_text_is_trimmed_and_limited() {
-        assert_eq!(check_text("  PRJ 7 ", 48), Ok("PRJ 7".to_owned()));
-        assert_eq!(check_text("   ", 48), Err(Invalid::Empty));
-        assert_eq!(check_text("a\u{0}b", 48), Err(Invalid::ControlCharacters));
-        let at_limit = "é".repeat(48);
-        assert_eq!(check_text(&at_limit, 48), Ok(at_limit.clone()));
-        assert_eq!(
-            check_text(&format!("{at_limit}x"), 48),
-            Err(Invalid::TooLong { max: 48 })
-        );
-        assert_eq!(check_text("abcd", 3), Err(Invalid::TooLong { max: 3 }));
-    }
-
-    #[test]
     fn list_fields_get_the_list_item_and_text_fields_the_code_or_label() {
         let choice = Choice {
             code: "CC-100".to_owned(),
@@ -407,23 +338,13 @@ mod tests {
 
     #[test]
     fn settings_name_bad_keys() {
-        let mut bad = PickerSettings {
-            max_length: 49,
-            ..PickerSettings::default()
-        };
+        let mut bad = PickerSettings::default();
         bad.target.entry = "amount".to_owned();
         bad.target.v1 = Some(LAUNCHED_FROM.to_owned());
         let mut problems = Problems::default();
         bad.check(&mut problems);
         let keys: Vec<String> = problems.into_vec().into_iter().map(|p| p.key).collect();
-        assert_eq!(
-            keys,
-            [
-                "picker.max_length",
-                "picker.target.entry",
-                "picker.target.v1"
-            ]
-        );
+        assert_eq!(keys, ["picker.target.entry", "picker.target.v1"]);
         let mut problems = Problems::default();
         PickerSettings::default().check(&mut problems);
         assert!(problems.is_empty());

@@ -16,14 +16,15 @@ use axum::response::Response;
 use axum::routing::get;
 use serde::{Deserialize, Serialize};
 
+use crate::concur::MAX_VALUE_CHARS;
 use crate::concur::{ConcurClient, ConcurError, ExpenseItem, Failure, UserToken};
 use crate::launch::LaunchContext;
 use crate::pages::i18n::{Catalog, Lang};
-use crate::picker::{self, Entered, Invalid, Mode};
+use crate::picker::{self, Entered};
 use crate::session::{Opened, Saved};
 use crate::startup::AppState;
 use crate::store::{Freshness, StoreError};
-use crate::values::{Choice, ItemFacts, LookupError};
+use crate::values::{self, Choice, Invalid, ItemFacts, LookupError};
 
 /// The clean URL the popup lives on after verification.
 pub const SESSION_PATH: &str = "/launch/session";
@@ -153,13 +154,11 @@ async fn done(
     };
 
     // What the user entered, checked against what the item allows.
-    let entered = match state.picker.mode {
-        Mode::Text => picker::check_text(
-            form.value.as_deref().unwrap_or_default(),
-            state.picker.max_length,
-        )
-        .map(Entered::Typed),
-        Mode::List => match form
+    let entered = match state.values.is_free_text() {
+        true => {
+            values::check_free_text(form.value.as_deref().unwrap_or_default()).map(Entered::Typed)
+        }
+        false => match form
             .code
             .as_deref()
             .map(str::trim)
@@ -212,7 +211,7 @@ async fn done(
                     &state,
                     StatusCode::BAD_REQUEST,
                     kept,
-                    Some(Notice::invalid(invalid, state.picker.max_length)),
+                    Some(Notice::invalid(invalid)),
                 )
                 .await;
         }
@@ -482,11 +481,11 @@ impl Notice {
     fn lookup(error: &LookupError) -> Self {
         Self::key(error.user_message_key())
     }
-    fn invalid(invalid: Invalid, max_length: usize) -> Self {
+    fn invalid(invalid: Invalid) -> Self {
         Self {
             n: Some(match invalid {
                 Invalid::TooLong { max } => max,
-                _ => max_length,
+                _ => MAX_VALUE_CHARS,
             }),
             ..Self::key(invalid.message_key())
         }
@@ -575,7 +574,7 @@ impl<'a> View<'a> {
         let mut status = status;
         let mut choices = Vec::new();
         let mut truncated = false;
-        if state.picker.mode == Mode::List {
+        if !state.values.is_free_text() {
             match state.values.search(form.q, &self.facts).await {
                 Ok(found) => {
                     truncated = found.len() >= state.values.max_results();
@@ -633,9 +632,9 @@ impl<'a> View<'a> {
             retry: bool,
             can_save: bool,
         }
-        let mode = match state.picker.mode {
-            Mode::List => "list",
-            Mode::Text => "text",
+        let mode = match state.values.is_free_text() {
+            false => "list",
+            true => "text",
         };
         state.pages.render(
             status,
@@ -663,7 +662,7 @@ impl<'a> View<'a> {
                 typed: &form.typed,
                 truncated,
                 max_results: state.values.max_results(),
-                max_length: state.picker.max_length,
+                max_length: MAX_VALUE_CHARS,
                 notice: notice_text,
                 notice_detail,
                 retry,

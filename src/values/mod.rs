@@ -1,110 +1,584 @@
-//! TEMPORARY stub of the values API (replaced by the wip/values branch at merge).
-use std::collections::BTreeMap;
+//! Where the user's choices come from: an inline list, a CSV file or an HTTP lookup
+//! (`[values]`), searched case-insensitively and filtered by facts of the launched item.
+//!
+//! [`Values::from_settings`] builds the configured source once at start-up (reading the
+//! CSV file and starting its watcher, or building the one HTTP client); requests then only
+//! call [`Values::search`] and [`Values::resolve`].
 
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+mod csv_file;
+mod http;
+mod settings;
+mod table;
+mod template;
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use serde::Serialize;
+
+use crate::concur::{ExpenseItem, MAX_VALUE_CHARS};
+use crate::config::{ConfigProblem, Problems};
+use crate::launch::LaunchContext;
+
+pub use csv_file::MULTI_VALUE_SEPARATOR;
+pub use settings::{CsvSettings, HttpSettings, InlineValue, SourceKind, ValuesSettings};
+
+use table::{Entry, Filter};
+
+/// Most values one search may return (the page shows at most this many).
+pub const MAX_RESULTS: usize = 100;
+
+/// The fact keys besides `field.<id>`, usable in `[values.match]` and URL placeholders.
+pub const FACT_KEYS: &[&str] = &[
+    "company",
+    "user",
+    "report_owner",
+    "employee_id",
+    "source",
+    "language",
+    "expense_type",
+    "expense_type_name",
+    "currency",
+    "amount",
+    "transaction_date",
+    "vendor",
+    "report_id",
+    "report_name",
+];
+
+/// One value the user can pick.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Choice {
+    /// What is written (or looked up as a list item) in Concur.
     pub code: String,
+    /// What the user reads.
     pub label: String,
+    /// Concur's list item id, for list fields, when the source knows it.
     pub list_item_id: Option<String>,
 }
 
-#[derive(Debug, Clone, Default)]
+/// What is known about the launched item, as flat named facts (used in URL templates and
+/// filters).
+///
+/// Keys: `company` (company domain), `user` (logged-in user id), `report_owner`,
+/// `employee_id` (report owner's employee id), `source` (`HEADER`/`ENTRY`/`ALLOCATION`),
+/// `language`, and when the item was read: `expense_type` (expense type code),
+/// `expense_type_name`, `currency`, `amount`, `transaction_date`, `vendor`, `report_id`,
+/// `report_name`, and `field.<id>` for every custom field (its code if it has one, else its
+/// value), e.g. `field.custom9`. Keys are case-insensitive.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ItemFacts(BTreeMap<String, String>);
+
 impl ItemFacts {
-    pub fn new(
-        launch: &crate::launch::LaunchContext,
-        item: Option<&crate::concur::ExpenseItem>,
-    ) -> Self {
-        let mut f = Self::default();
-        f.insert("company", launch.company_domain.clone());
-        if let Some(t) = item.and_then(|i| i.expense_type_code.clone()) {
-            f.insert("expense_type", t);
+    pub fn new(launch: &LaunchContext, item: Option<&ExpenseItem>) -> Self {
+        let mut facts = Self::default();
+        facts.insert("company", &launch.company_domain);
+        facts.insert("user", &launch.user_id);
+        facts.insert_some("report_owner", launch.report_owner_user_id.as_deref());
+        facts.insert_some("employee_id", launch.report_owner_employee_id.as_deref());
+        facts.insert("language", &launch.language);
+        // The item URL's kind is signed; the `source` parameter is not.
+        let source = item.map_or(launch.source, |i| i.kind);
+        facts.insert("source", source.as_str());
+        if let Some(item) = item {
+            for (key, value) in [
+                ("expense_type", &item.expense_type_code),
+                ("expense_type_name", &item.expense_type_name),
+                ("currency", &item.currency),
+                ("amount", &item.amount),
+                ("transaction_date", &item.transaction_date),
+                ("vendor", &item.vendor),
+                ("report_id", &item.report_id),
+                ("report_name", &item.report_name),
+            ] {
+                facts.insert_some(key, value.as_deref());
+            }
+            for field in &item.fields {
+                let value = field.code.as_deref().or(field.value.as_deref());
+                facts.insert_some(&format!("field.{}", field.id), value);
+            }
         }
-        f
+        facts
     }
+
     pub fn get(&self, key: &str) -> Option<&str> {
-        self.0.get(key).map(String::as_str)
+        self.0
+            .get(key)
+            .or_else(|| self.0.get(&key.to_lowercase()))
+            .map(String::as_str)
     }
+
     pub fn insert(&mut self, key: impl Into<String>, value: impl Into<String>) {
-        self.0.insert(key.into(), value.into());
+        self.0.insert(key.into().to_lowercase(), value.into());
+    }
+
+    fn insert_some(&mut self, key: &str, value: Option<&str>) {
+        if let Some(value) = value {
+            self.insert(key, value);
+        }
+    }
+
+    /// All facts, for diagnostics and templates.
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.0.iter().map(|(k, v)| (k.as_str(), v.as_str()))
     }
 }
 
-#[derive(Debug, thiserror::Error)]
+/// Why a lookup failed. Messages hold no URL query, token or user input.
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum LookupError {
-    #[error("timeout")]
-    Timeout,
-    #[error("unavailable")]
-    Unavailable,
-    #[error("bad response")]
-    BadResponse,
+    /// The lookup service did not answer within `values.http.timeout`.
+    #[error("the value lookup timed out after {}", humantime::format_duration(*after))]
+    Timeout { after: Duration },
+    /// The service could not be reached or answered with a non-2xx status.
+    #[error("the value lookup service is unavailable: {reason}")]
+    Unavailable { reason: String },
+    /// The answer was not JSON or lacked the configured fields.
+    #[error("the value lookup service gave an unusable answer: {reason}")]
+    BadResponse { reason: String },
 }
+
 impl LookupError {
+    /// A stable key the page layer localises.
     pub fn user_message_key(&self) -> &'static str {
         match self {
-            LookupError::Timeout => "lookup_timeout",
-            LookupError::Unavailable => "lookup_unavailable",
-            LookupError::BadResponse => "lookup_bad_response",
+            LookupError::Timeout { .. } => "lookup_timeout",
+            LookupError::Unavailable { .. } => "lookup_unavailable",
+            LookupError::BadResponse { .. } => "lookup_bad_response",
         }
     }
 }
 
-#[derive(Debug, Clone, Default, serde::Deserialize, serde::Serialize)]
-#[serde(default)]
-pub struct ValuesSettings {
-    pub inline: Vec<StubValue>,
-}
-#[derive(Debug, Clone, Default, serde::Deserialize, serde::Serialize)]
-pub struct StubValue {
-    pub code: String,
-    pub label: String,
-    #[serde(default)]
-    pub expense_types: Vec<String>,
+enum Backend {
+    Static(Vec<Entry>),
+    Csv(csv_file::CsvSource),
+    Http(Box<http::HttpSource>),
+    FreeText,
 }
 
-pub struct Values(Vec<StubValue>);
-impl Values {
-    pub fn from_settings(
-        settings: &ValuesSettings,
-    ) -> Result<Self, Vec<crate::config::ConfigProblem>> {
-        Ok(Self(settings.inline.clone()))
+/// The configured source, built once at start-up (share it behind an `Arc`).
+pub struct Values {
+    backend: Backend,
+    filters: Vec<Filter>,
+    max_results: usize,
+}
+
+impl std::fmt::Debug for Values {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Values")
+            .field("source", &self.source_kind())
+            .field("filters", &self.filters)
+            .field("max_results", &self.max_results)
+            .finish()
     }
+}
+
+impl Values {
+    /// Checks `[values]` and prepares the source: converts the inline list, reads the CSV
+    /// file and starts watching it, or builds the HTTP client. Every problem is reported
+    /// under its `values.*` key.
+    pub fn from_settings(settings: &ValuesSettings) -> Result<Self, Vec<ConfigProblem>> {
+        let mut problems = Problems::default();
+        if !(1..=MAX_RESULTS).contains(&settings.max_results) {
+            problems.push(
+                "values.max_results",
+                format!("must be between 1 and {MAX_RESULTS}"),
+            );
+        }
+        let filters = filters(&settings.filters, &mut problems);
+        let backend = match settings.source {
+            SourceKind::Inline => {
+                table::inline(&settings.inline, &mut problems).map(Backend::Static)
+            }
+            SourceKind::Csv => match &settings.csv.path {
+                None => {
+                    problems.push(
+                        "values.csv.path",
+                        "is required with values.source = \"csv\"",
+                    );
+                    None
+                }
+                Some(path) => problems
+                    .take(
+                        "values.csv.path",
+                        csv_file::CsvSource::open(path, settings.csv.watch),
+                    )
+                    .map(Backend::Csv),
+            },
+            SourceKind::Http => {
+                let attributes = filters.iter().map(|f| f.attribute.clone()).collect();
+                http::HttpSource::new(&settings.http, attributes, &mut problems)
+                    .map(|h| Backend::Http(Box::new(h)))
+            }
+            SourceKind::FreeText => Some(Backend::FreeText),
+        };
+        match backend {
+            Some(backend) if problems.is_empty() => Ok(Self {
+                backend,
+                filters,
+                max_results: settings.max_results,
+            }),
+            _ => Err(problems.into_vec()),
+        }
+    }
+
+    /// Values whose code or label contains `search` (case-insensitive; blank = all) and
+    /// that are allowed for this item per `[values.match]`, at most
+    /// [`max_results`](Self::max_results), in source order. Always empty for free text.
     pub async fn search(
         &self,
         search: &str,
         facts: &ItemFacts,
     ) -> Result<Vec<Choice>, LookupError> {
-        let s = search.to_lowercase();
-        Ok(self
-            .0
-            .iter()
-            .filter(|v| {
-                v.expense_types.is_empty()
-                    || facts
-                        .get("expense_type")
-                        .is_none_or(|t| v.expense_types.iter().any(|e| e.eq_ignore_ascii_case(t)))
-            })
-            .filter(|v| v.code.to_lowercase().contains(&s) || v.label.to_lowercase().contains(&s))
-            .take(100)
-            .map(|v| Choice {
-                code: v.code.clone(),
-                label: v.label.clone(),
-                list_item_id: None,
-            })
-            .collect())
+        let cap = self.max_results;
+        Ok(match &self.backend {
+            Backend::Static(entries) => table::search(entries, search, &self.filters, facts, cap),
+            Backend::Csv(csv) => {
+                table::search(csv.entries().iter(), search, &self.filters, facts, cap)
+            }
+            Backend::Http(http) => {
+                let entries = http.entries(search, facts).await?;
+                table::search(entries.iter(), search, &self.filters, facts, cap)
+            }
+            Backend::FreeText => Vec::new(),
+        })
     }
+
+    /// The value with exactly this code that is allowed for this item, if any: use it to
+    /// check what a form posted. The HTTP source asks with `{search}` = the code, then (if
+    /// that answer lacks it) with an empty search. For free text: the trimmed text itself
+    /// when it is 1 to 48 characters without control characters.
     pub async fn resolve(
         &self,
         code: &str,
         facts: &ItemFacts,
     ) -> Result<Option<Choice>, LookupError> {
-        Ok(self
-            .search("", facts)
-            .await?
-            .into_iter()
-            .find(|c| c.code == code))
+        Ok(match &self.backend {
+            Backend::Static(entries) => table::resolve(entries, code, &self.filters, facts),
+            Backend::Csv(csv) => table::resolve(csv.entries().iter(), code, &self.filters, facts),
+            Backend::Http(http) => {
+                let entries = http.entries(code, facts).await?;
+                match table::resolve(entries.iter(), code, &self.filters, facts) {
+                    // A backend may search labels only: look in the unsearched list too.
+                    None if http.sends_search() && !code.is_empty() => {
+                        let entries = http.entries("", facts).await?;
+                        table::resolve(entries.iter(), code, &self.filters, facts)
+                    }
+                    found => found,
+                }
+            }
+            Backend::FreeText => free_text(code),
+        })
     }
+
     pub fn max_results(&self) -> usize {
-        100
+        self.max_results
+    }
+
+    pub fn source_kind(&self) -> SourceKind {
+        match self.backend {
+            Backend::Static(_) => SourceKind::Inline,
+            Backend::Csv(_) => SourceKind::Csv,
+            Backend::Http(_) => SourceKind::Http,
+            Backend::FreeText => SourceKind::FreeText,
+        }
+    }
+
+    /// True when the user types the value instead of picking it from a list.
+    pub fn is_free_text(&self) -> bool {
+        matches!(self.backend, Backend::FreeText)
+    }
+}
+
+/// Why typed text cannot be stored; each maps to a localised message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Invalid {
+    Empty,
+    TooLong { max: usize },
+    ControlCharacters,
+}
+
+impl Invalid {
+    /// The message key in [`crate::pages::i18n`].
+    pub fn message_key(self) -> &'static str {
+        match self {
+            Invalid::Empty => "error_empty",
+            Invalid::TooLong { .. } => "error_too_long",
+            Invalid::ControlCharacters => "error_control",
+        }
+    }
+}
+
+/// Free text as Concur stores it: trimmed, 1 to [`MAX_VALUE_CHARS`] characters, no control
+/// characters.
+pub fn check_free_text(text: &str) -> Result<String, Invalid> {
+    let text = text.trim();
+    if text.is_empty() {
+        return Err(Invalid::Empty);
+    }
+    if text.chars().any(char::is_control) {
+        return Err(Invalid::ControlCharacters);
+    }
+    if text.chars().count() > MAX_VALUE_CHARS {
+        return Err(Invalid::TooLong {
+            max: MAX_VALUE_CHARS,
+        });
+    }
+    Ok(text.to_owned())
+}
+
+fn free_text(text: &str) -> Option<Choice> {
+    check_free_text(text).ok().map(|text| Choice {
+        code: text.clone(),
+        label: text,
+        list_item_id: None,
+    })
+}
+
+fn filters(configured: &BTreeMap<String, String>, problems: &mut Problems) -> Vec<Filter> {
+    configured
+        .iter()
+        .filter_map(|(attribute, fact)| {
+            let key = format!("values.match.{attribute}");
+            let fact = fact.trim().to_lowercase();
+            let is_field = fact.strip_prefix("field.").is_some_and(|id| !id.is_empty());
+            if !FACT_KEYS.contains(&fact.as_str()) && !is_field {
+                problems.push(
+                    key,
+                    format!(
+                        "`{fact}` is not an item fact; use one of {} or field.<id>",
+                        FACT_KEYS.join(", ")
+                    ),
+                );
+                return None;
+            }
+            if matches!(attribute.as_str(), "code" | "label" | "list_item_id") {
+                problems.push(key, "code, label and list_item_id are not attributes");
+                return None;
+            }
+            Some(Filter {
+                attribute: attribute.trim().to_lowercase(),
+                fact,
+            })
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::concur::{CustomField, ItemRef};
+    use crate::launch::{Source, Transport, ValueEncoding, Version};
+
+    fn launch() -> LaunchContext {
+        LaunchContext {
+            version: Version::V4,
+            company_domain: "acme.example".into(),
+            user_id: "jane@acme.example".into(),
+            report_owner_user_id: Some("owner-uuid".into()),
+            report_owner_employee_id: Some("E-42".into()),
+            item_url: "https://us.api.concursolutions.com/expensereports/v4/reports/R1/expenses/E1"
+                .into(),
+            nonce: "n".into(),
+            source: Source::Header,
+            custom_field_launched_from: Some("custom12".into()),
+            expense_ids: Vec::new(),
+            is_mobile: false,
+            language: "de".into(),
+            transport: Transport {
+                encoding: ValueEncoding::Rfc3986,
+                item_url_encoded_twice: false,
+            },
+        }
+    }
+
+    fn item() -> ExpenseItem {
+        let location =
+            ItemRef::parse("https://h/expensereports/v4/reports/R1/expenses/E1").unwrap();
+        ExpenseItem {
+            kind: location.kind(),
+            location,
+            expense_type_code: Some("AIRFR".into()),
+            expense_type_name: Some("Airfare".into()),
+            amount: Some("40.00".into()),
+            currency: Some("USD".into()),
+            transaction_date: Some("2026-01-02".into()),
+            vendor: Some("Lufthansa".into()),
+            business_purpose: None,
+            report_id: Some("R1".into()),
+            report_name: Some("Trip".into()),
+            entry_id: Some("E1".into()),
+            allocation_id: None,
+            expense_ids: Vec::new(),
+            owner: None,
+            fields: vec![
+                CustomField {
+                    id: "Custom9".into(),
+                    value: Some("Engineering".into()),
+                    code: Some("CC-100".into()),
+                    ..CustomField::default()
+                },
+                CustomField {
+                    id: "custom3".into(),
+                    value: Some("free text".into()),
+                    ..CustomField::default()
+                },
+                CustomField {
+                    id: "custom4".into(),
+                    ..CustomField::default()
+                },
+            ],
+        }
+    }
+
+    #[test]
+    fn facts_come_from_the_launch_and_the_item() {
+        let facts = ItemFacts::new(&launch(), Some(&item()));
+        let all: Vec<_> = facts.iter().collect();
+        assert_eq!(
+            all,
+            [
+                ("amount", "40.00"),
+                ("company", "acme.example"),
+                ("currency", "USD"),
+                ("employee_id", "E-42"),
+                ("expense_type", "AIRFR"),
+                ("expense_type_name", "Airfare"),
+                ("field.custom3", "free text"),
+                ("field.custom9", "CC-100"),
+                ("language", "de"),
+                ("report_id", "R1"),
+                ("report_name", "Trip"),
+                ("report_owner", "owner-uuid"),
+                ("source", "ENTRY"),
+                ("transaction_date", "2026-01-02"),
+                ("user", "jane@acme.example"),
+                ("vendor", "Lufthansa"),
+            ]
+        );
+        assert_eq!(facts.get("Field.Custom9"), Some("CC-100"));
+    }
+
+    #[test]
+    fn without_the_item_only_launch_facts_are_known() {
+        let facts = ItemFacts::new(&launch(), None);
+        assert_eq!(facts.get("source"), Some("HEADER"));
+        assert_eq!(facts.get("expense_type"), None);
+        assert_eq!(facts.iter().count(), 6);
+    }
+
+    #[test]
+    fn lookup_errors_have_stable_message_keys() {
+        let timeout = LookupError::Timeout {
+            after: Duration::from_secs(3),
+        };
+        assert_eq!(timeout.user_message_key(), "lookup_timeout");
+        assert_eq!(timeout.to_string(), "the value lookup timed out after 3s");
+        let unavailable = LookupError::Unavailable { reason: "x".into() };
+        assert_eq!(unavailable.user_message_key(), "lookup_unavailable");
+        let bad = LookupError::BadResponse { reason: "x".into() };
+        assert_eq!(bad.user_message_key(), "lookup_bad_response");
+    }
+
+    #[test]
+    fn free_text_is_trimmed_and_limited_to_48_characters() {
+        assert_eq!(
+            free_text("  PRJ 7 ").map(|c| c.code),
+            Some("PRJ 7".to_owned())
+        );
+        assert!(
+            free_text(&"é".repeat(48)).is_some(),
+            "characters, not bytes"
+        );
+        assert!(free_text(&"x".repeat(49)).is_none());
+        assert!(free_text("   ").is_none());
+        assert!(free_text("a\nb").is_none());
+    }
+
+    const EXAMPLE: &str = include_str!("../../config/example.toml");
+
+    #[test]
+    fn the_example_file_mentions_every_optional_key() {
+        for key in [
+            "path",
+            "url",
+            "bearer_token",
+            "bearer_token_file",
+            "list_item_id",
+            "extra_ca_file",
+        ] {
+            assert!(
+                EXAMPLE.contains(&format!("# {key} =")),
+                "{key} is not documented"
+            );
+        }
+    }
+
+    #[test]
+    fn the_example_url_template_is_valid() {
+        let url = EXAMPLE
+            .lines()
+            .find_map(|l| l.strip_prefix("# url = "))
+            .unwrap()
+            .trim_matches('"');
+        let settings = ValuesSettings {
+            source: SourceKind::Http,
+            http: HttpSettings {
+                url: Some(url.to_owned()),
+                ..HttpSettings::default()
+            },
+            ..ValuesSettings::default()
+        };
+        assert!(Values::from_settings(&settings).is_ok(), "{url}");
+    }
+
+    fn problems_of(settings: &ValuesSettings) -> Vec<String> {
+        Values::from_settings(settings)
+            .err()
+            .unwrap_or_default()
+            .into_iter()
+            .map(|p| p.key)
+            .collect()
+    }
+
+    #[test]
+    fn the_defaults_are_a_valid_empty_inline_list() {
+        let values = Values::from_settings(&ValuesSettings::default()).unwrap();
+        assert_eq!(values.source_kind(), SourceKind::Inline);
+        assert_eq!(values.max_results(), 100);
+        assert_eq!(
+            values.filters,
+            [Filter {
+                attribute: "expense_types".into(),
+                fact: "expense_type".into()
+            }]
+        );
+    }
+
+    #[test]
+    fn bad_settings_are_named() {
+        let mut s = ValuesSettings {
+            max_results: 0,
+            ..ValuesSettings::default()
+        };
+        s.filters
+            .insert("cost_centers".into(), "field.custom9".into());
+        s.filters.insert("regions".into(), "expense_typ".into());
+        assert_eq!(
+            problems_of(&s),
+            ["values.max_results", "values.match.regions"]
+        );
+        let s = ValuesSettings {
+            max_results: 101,
+            source: SourceKind::Csv,
+            ..ValuesSettings::default()
+        };
+        assert_eq!(problems_of(&s), ["values.max_results", "values.csv.path"]);
+        let mut s = ValuesSettings {
+            source: SourceKind::Csv,
+            ..ValuesSettings::default()
+        };
+        s.csv.path = Some("/nonexistent/values.csv".into());
+        assert_eq!(problems_of(&s), ["values.csv.path"]);
     }
 }

@@ -370,7 +370,7 @@ async fn every_concur_failure_keeps_the_choice_and_retry_then_saves() {
 
 #[tokio::test]
 async fn free_text_is_saved_up_to_48_characters() {
-    let world = world_with("[picker]\nmode = \"text\"\n").await;
+    let world = world_with("[values]\nsource = \"free_text\"\n").await;
     let (cookie, _, _) = launched_entry(&world).await;
     let html = session_page(&world, &cookie).await;
     assert!(
