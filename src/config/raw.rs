@@ -21,6 +21,7 @@ pub struct RawSettings {
     /// Optional: without it, launches are verified but Concur is never called.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub concur: Option<crate::concur::ConcurSettings>,
+    pub simulator: RawSimulator,
     pub log: RawLog,
 }
 
@@ -137,6 +138,27 @@ pub enum StoreBackend {
 #[serde(default, deny_unknown_fields)]
 pub struct RawPages {
     pub template_dir: Option<PathBuf>,
+}
+
+/// The Concur simulator `serve` can start beside the connector (development only).
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RawSimulator {
+    pub enabled: bool,
+    pub bind: String,
+    pub certs: PathBuf,
+    pub seed: Option<PathBuf>,
+}
+
+impl Default for RawSimulator {
+    fn default() -> Self {
+        Self {
+            enabled: false,
+            bind: "127.0.0.1:9443".to_owned(),
+            certs: PathBuf::from("certs/simulator"),
+            seed: None,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
