@@ -12,6 +12,8 @@ pub mod credentials;
 pub mod launch;
 /// HTML pages from auto-escaping, operator-overridable templates.
 pub mod pages;
+/// What the user picks and where it is written: settings and the Done step's decisions.
+pub mod picker;
 /// HTTP routes and the router with its cross-cutting layers.
 pub mod routes;
 /// Launch sessions behind a cookie, after the signed launch.
@@ -26,3 +28,5 @@ pub mod store;
 pub mod telemetry;
 /// Server TLS: restricted suites, certificate loading, live reload.
 pub mod tls;
+/// Where the user's choices come from: inline, CSV or an HTTP lookup.
+pub mod values;

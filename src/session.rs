@@ -21,6 +21,42 @@ pub const COOKIE: &str = "__Host-concur-connector-session";
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct LaunchSession {
     pub launch: LaunchContext,
+    /// The anti-forgery token every form of this session carries (128 random bits, hex).
+    #[serde(default)]
+    pub csrf: String,
+    /// What Done saved in Concur, once it has; a second Done then writes nothing.
+    #[serde(default)]
+    pub saved: Option<Saved>,
+}
+
+/// A value written to Concur for this launch.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Saved {
+    pub field: String,
+    pub value: String,
+}
+
+impl LaunchSession {
+    pub fn new(launch: LaunchContext) -> Self {
+        Self {
+            launch,
+            csrf: new_id(),
+            saved: None,
+        }
+    }
+
+    /// Whether a posted form token is this session's (constant time; an empty one never is).
+    pub fn csrf_matches(&self, posted: &str) -> bool {
+        use subtle::ConstantTimeEq as _;
+        !self.csrf.is_empty() && bool::from(self.csrf.as_bytes().ct_eq(posted.as_bytes()))
+    }
+}
+
+/// A session found behind a request's cookie.
+#[derive(Debug, Clone)]
+pub struct Opened {
+    pub id: String,
+    pub session: LaunchSession,
 }
 
 /// Typed access to the session store.
@@ -63,16 +99,13 @@ impl Sessions {
         Ok(id)
     }
 
-    /// The Concur user token exchanged at launch for the request's session, if any.
-    pub async fn user_token(&self, headers: &HeaderMap) -> Option<UserToken> {
-        self.user_tokens.get(&cookie_value(headers)?).await
+    /// The Concur user token exchanged at launch for this session, if any.
+    pub async fn user_token(&self, id: &str) -> Option<UserToken> {
+        self.user_tokens.get(id).await
     }
 
     /// The session behind the request's cookie, if any and not expired.
-    pub async fn from_headers(
-        &self,
-        headers: &HeaderMap,
-    ) -> Result<Option<LaunchSession>, StoreError> {
+    pub async fn open(&self, headers: &HeaderMap) -> Result<Option<Opened>, StoreError> {
         let Some(id) = cookie_value(headers) else {
             return Ok(None);
         };
@@ -80,7 +113,21 @@ impl Sessions {
             return Ok(None);
         };
         // A value we cannot read (an older format) counts as expired.
-        Ok(serde_json::from_slice(&bytes).ok())
+        Ok(serde_json::from_slice(&bytes)
+            .ok()
+            .map(|session| Opened { id, session }))
+    }
+
+    /// Stores a changed session under its id, keeping its expiry. False if it has expired.
+    pub async fn save(&self, id: &str, session: &LaunchSession) -> Result<bool, StoreError> {
+        let value =
+            serde_json::to_vec(session).map_err(|e| StoreError::Unavailable(e.to_string()))?;
+        self.store.replace(id, value).await
+    }
+
+    /// How long a session lives: also how long a Done claim is held.
+    pub fn lifetime(&self) -> Duration {
+        self.lifetime
     }
 
     /// The `Set-Cookie` value for a new session.

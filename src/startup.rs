@@ -13,9 +13,11 @@ use crate::concur::ConcurClient;
 use crate::config::{ConfigProblem, LaunchSettings, Settings, StoreBackend, TlsSettings};
 use crate::credentials::ConnectorCredentials;
 use crate::pages::Pages;
+use crate::picker::PickerSettings;
 use crate::session::Sessions;
 use crate::store::NonceStore;
 use crate::store::memory::{MemoryNonceStore, MemorySessionStore};
+use crate::values::Values;
 use crate::{routes, tls};
 
 /// State shared by every handler, built once at start-up.
@@ -27,6 +29,10 @@ pub struct AppState {
     pub nonces: Arc<dyn NonceStore>,
     pub sessions: Sessions,
     pub pages: Pages,
+    /// How the user picks and where the value goes.
+    pub picker: PickerSettings,
+    /// Where the user's choices come from.
+    pub values: Values,
     /// False while draining for shutdown; `/readyz` reports it.
     pub ready: AtomicBool,
 }
@@ -44,6 +50,7 @@ impl AppState {
                     Arc::new(MemorySessionStore::new(settings.store.max_entries)),
                 ),
             };
+        let values = Values::from_settings(&settings.raw.values)?;
         let concur = settings
             .concur
             .clone()
@@ -61,6 +68,8 @@ impl AppState {
                 settings.store.max_entries,
             ),
             pages,
+            picker: settings.picker.clone(),
+            values,
             ready: AtomicBool::new(true),
         })
     }

@@ -49,6 +49,8 @@ pub struct Settings {
     pub store: StoreSettings,
     /// The Concur web-services client, when `[concur]` is configured.
     pub concur: Option<crate::concur::ClientConfig>,
+    /// What the user picks and which field it is written to.
+    pub picker: crate::picker::PickerSettings,
     /// Operator templates replacing the embedded ones, if any.
     pub template_dir: Option<PathBuf>,
     /// The Concur simulator `serve` starts beside the connector, when enabled.
@@ -222,6 +224,7 @@ fn validate(raw: RawSettings) -> Result<Settings, Vec<ConfigProblem>> {
     let launch = launch_settings(&raw, &mut problems);
     let concur = raw.concur.clone().and_then(|c| c.validate(&mut problems));
     let simulator = simulator_settings(&raw, bind, &mut problems);
+    raw.picker.check(&mut problems);
     if raw.store.max_entries == 0 {
         problems.push("store.max_entries", "must be greater than zero");
     }
@@ -251,6 +254,7 @@ fn validate(raw: RawSettings) -> Result<Settings, Vec<ConfigProblem>> {
                 max_entries: raw.store.max_entries,
             },
             concur,
+            picker: raw.picker.clone(),
             template_dir: raw.pages.template_dir.clone(),
             simulator,
             log,

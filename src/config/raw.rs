@@ -18,6 +18,8 @@ pub struct RawSettings {
     pub launch: RawLaunch,
     pub store: RawStore,
     pub pages: RawPages,
+    pub picker: crate::picker::PickerSettings,
+    pub values: crate::values::ValuesSettings,
     /// Optional: without it, launches are verified but Concur is never called.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub concur: Option<crate::concur::ConcurSettings>,

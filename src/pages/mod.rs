@@ -4,6 +4,8 @@
 //! `pages.template_dir` (branding, wording); those replace the embedded ones. Escaping stays
 //! on for every `.html` template whatever the source, and no page loads anything external.
 
+pub mod i18n;
+
 use std::path::Path;
 
 use axum::http::{HeaderValue, StatusCode, header};
@@ -15,14 +17,15 @@ use serde::Serialize;
 const TEMPLATES: &[(&str, &str)] = &[
     ("base.html", include_str!("../../templates/base.html")),
     ("error.html", include_str!("../../templates/error.html")),
-    (
-        "launched.html",
-        include_str!("../../templates/launched.html"),
-    ),
+    ("picker.html", include_str!("../../templates/picker.html")),
+    ("done.html", include_str!("../../templates/done.html")),
 ];
 
 /// The stylesheet every page links, served from `/assets/connector.css`.
 pub const STYLESHEET: &str = include_str!("../../templates/assets/connector.css");
+
+/// The Done page's only script, served from `/assets/close.js`: it closes the popup.
+pub const CLOSE_SCRIPT: &str = include_str!("../../templates/assets/close.js");
 
 /// Pages may load only our own stylesheet, submit only to us, and never be framed.
 pub const CONTENT_SECURITY_POLICY: &str = "default-src 'none'; style-src 'self'; img-src 'self'; \
@@ -39,6 +42,8 @@ pub enum PagesError {
 /// The compiled templates.
 pub struct Pages {
     env: Environment<'static>,
+    /// `assets/connector.css`: embedded, or the operator's copy from the template directory.
+    stylesheet: String,
 }
 
 impl Pages {
@@ -62,7 +67,22 @@ impl Pages {
                     reason: e.to_string(),
                 })?;
         }
-        Ok(Self { env })
+        let stylesheet = match override_dir
+            .map(|dir| dir.join("assets/connector.css"))
+            .filter(|p| p.is_file())
+        {
+            Some(path) => std::fs::read_to_string(&path).map_err(|e| PagesError::Read {
+                path: path.display().to_string(),
+                reason: e.to_string(),
+            })?,
+            None => STYLESHEET.to_owned(),
+        };
+        Ok(Self { env, stylesheet })
+    }
+
+    /// The stylesheet every page links.
+    pub fn stylesheet(&self) -> &str {
+        &self.stylesheet
     }
 
     /// Renders a page into a response with the page security headers.
@@ -83,6 +103,24 @@ impl Pages {
         }
     }
 
+    /// A short error page in the user's language, from message keys of [`i18n`].
+    pub fn error_in(
+        &self,
+        lang: i18n::Lang,
+        status: StatusCode,
+        title_key: &str,
+        message_key: &str,
+        hint_key: Option<&str>,
+    ) -> Response {
+        self.render_error(
+            lang.tag(),
+            status,
+            lang.text(title_key),
+            lang.text(message_key),
+            hint_key.map(|key| lang.text(key)),
+        )
+    }
+
     /// A short error page: what happened and what the user can do.
     pub fn error(
         &self,
@@ -91,8 +129,20 @@ impl Pages {
         message: &str,
         hint: Option<&str>,
     ) -> Response {
+        self.render_error("en", status, title, message, hint)
+    }
+
+    fn render_error(
+        &self,
+        lang: &str,
+        status: StatusCode,
+        title: &str,
+        message: &str,
+        hint: Option<&str>,
+    ) -> Response {
         #[derive(Serialize)]
         struct ErrorContext<'a> {
+            lang: &'a str,
             status: u16,
             title: &'a str,
             message: &'a str,
@@ -102,6 +152,7 @@ impl Pages {
             status,
             "error.html",
             ErrorContext {
+                lang,
                 status: status.as_u16(),
                 title,
                 message,
@@ -164,6 +215,16 @@ mod tests {
             html.starts_with("<p class=custom>&lt;b&gt;x&lt;&#x2f;b&gt;</p>"),
             "{html}"
         );
+    }
+
+    #[test]
+    fn the_stylesheet_can_be_replaced_too() {
+        assert_eq!(Pages::new(None).unwrap().stylesheet(), STYLESHEET);
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir(dir.path().join("assets")).unwrap();
+        std::fs::write(dir.path().join("assets/connector.css"), "body{color:teal}").unwrap();
+        let pages = Pages::new(Some(dir.path())).unwrap();
+        assert_eq!(pages.stylesheet(), "body{color:teal}");
     }
 
     #[test]

@@ -7,19 +7,35 @@ use axum::http::header;
 use axum::response::IntoResponse;
 use axum::routing::get;
 
-use crate::pages::STYLESHEET;
+use axum::extract::State;
+
+use crate::pages::CLOSE_SCRIPT;
 use crate::startup::AppState;
 
 pub fn routes() -> Router<Arc<AppState>> {
-    Router::new().route("/assets/connector.css", get(stylesheet))
+    Router::new()
+        .route(
+            "/assets/connector.css",
+            get(|State(state): State<Arc<AppState>>| async move {
+                asset(
+                    "text/css; charset=utf-8",
+                    state.pages.stylesheet().to_owned(),
+                )
+                .await
+            }),
+        )
+        .route(
+            "/assets/close.js",
+            get(|| asset("text/javascript; charset=utf-8", CLOSE_SCRIPT.to_owned())),
+        )
 }
 
-async fn stylesheet() -> impl IntoResponse {
+async fn asset(content_type: &'static str, body: String) -> impl IntoResponse {
     (
         [
-            (header::CONTENT_TYPE, "text/css; charset=utf-8"),
+            (header::CONTENT_TYPE, content_type),
             (header::CACHE_CONTROL, "public, max-age=3600"),
         ],
-        STYLESHEET,
+        body,
     )
 }

@@ -8,21 +8,19 @@ use std::sync::Arc;
 
 use axum::Router;
 use axum::extract::{RawQuery, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 
-use crate::concur::{ConcurError, CustomField, ExpenseItem, Failure, UserToken};
+use super::picker::SESSION_PATH;
+use crate::concur::{Failure, UserToken};
 use crate::launch::{self, ErrorClass, LaunchError, VerifiedLaunch, Version};
 use crate::session::LaunchSession;
 use crate::startup::AppState;
 use crate::store::Freshness;
 
-/// The clean URL the popup lives on after verification.
-pub const SESSION_PATH: &str = "/launch/session";
-
 pub fn routes(state: &AppState) -> Router<Arc<AppState>> {
-    let mut router = Router::new().route(SESSION_PATH, get(session_page));
+    let mut router = Router::new();
     if let Some(path) = &state.launch.v4_path {
         router = router.route(path, get(launch_v4));
     }
@@ -75,9 +73,7 @@ async fn launch(state: &AppState, version: Version, raw_query: &str) -> Response
         Ok(token) => token,
         Err(response) => return response,
     };
-    let session = LaunchSession {
-        launch: verified.context(),
-    };
+    let session = LaunchSession::new(verified.context());
     let id = match state.sessions.create(&session, user_token).await {
         Ok(id) => id,
         Err(error) => return unavailable(state, &error),
@@ -196,75 +192,4 @@ fn unavailable(state: &AppState, error: &crate::store::StoreError) -> Response {
         "The connector cannot process launches right now.",
         Some("Close this window, wait a moment and click the field in Concur again."),
     )
-}
-
-/// The clean page behind the session cookie: the verified launch and, when Concur is
-/// configured, the item as Concur has it now.
-async fn session_page(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Response {
-    let session = match state.sessions.from_headers(&headers).await {
-        Ok(Some(session)) => session,
-        Ok(None) => {
-            return state.pages.error(
-                StatusCode::GONE,
-                "This session has expired",
-                "This window was open too long, or it was not opened from Concur.",
-                Some("Close this window and click the field in Concur again."),
-            );
-        }
-        Err(error) => return unavailable(&state, &error),
-    };
-    let (item, item_error) = match &state.concur {
-        None => (None, None),
-        Some(concur) => {
-            let token = state.sessions.user_token(&headers).await;
-            let launch = &session.launch;
-            match concur
-                .read_item(&launch.item_url, token.as_ref(), Some(&launch.language))
-                .await
-            {
-                Ok(item) => (Some(item), None),
-                Err(error) => {
-                    tracing::warn!(%error, correlation_id = error.correlation_id(), "reading the launched item failed");
-                    (None, Some(item_failure_message(&error)))
-                }
-            }
-        }
-    };
-    let field = session
-        .launch
-        .custom_field_launched_from
-        .as_deref()
-        .and_then(|id| item.as_ref()?.field(id));
-    #[derive(serde::Serialize)]
-    struct Page<'a> {
-        title: &'a str,
-        lang: &'a str,
-        launch: &'a launch::LaunchContext,
-        item: Option<&'a ExpenseItem>,
-        field: Option<&'a CustomField>,
-        item_error: Option<&'static str>,
-    }
-    state.pages.render(
-        StatusCode::OK,
-        "launched.html",
-        Page {
-            title: "Launch verified",
-            lang: &session.launch.language,
-            launch: &session.launch,
-            item: item.as_ref(),
-            field,
-            item_error,
-        },
-    )
-}
-
-/// What the user is told when the item cannot be read; details go to the log.
-fn item_failure_message(error: &ConcurError) -> &'static str {
-    match error.classify() {
-        Failure::Unavailable => {
-            "Concur is not answering right now. Reload this window in a moment."
-        }
-        Failure::Forbidden => "Concur did not allow the connector to read this item.",
-        Failure::Validation(_) | Failure::Other => "Concur could not return this item.",
-    }
 }

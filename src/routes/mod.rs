@@ -3,6 +3,7 @@
 pub mod assets;
 pub mod health;
 pub mod launch;
+pub mod picker;
 pub mod test_connection;
 
 use std::sync::Arc;
@@ -57,6 +58,7 @@ pub fn router(state: Arc<AppState>, request_timeout: Duration) -> Router {
     Router::new()
         .merge(test_connection::routes())
         .merge(launch::routes(&state))
+        .merge(picker::routes())
         .merge(assets::routes())
         .merge(health::routes())
         .with_state(state)

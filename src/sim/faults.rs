@@ -30,6 +30,14 @@ pub struct Faults {
     pub unauthorized_next: u32,
     /// While set, the token endpoint answers 503.
     pub token_endpoint_down: bool,
+    /// The next N field writes (v4 PATCH, v3 PUT) are refused with `write_error_status`,
+    /// after authentication and before anything changes (recorded like any write).
+    pub refuse_writes_next: u32,
+    /// Status of refused writes: 400 (a validation error saying `write_error_message`), 403,
+    /// or a server error (500 when 0 or anything else).
+    pub write_error_status: u16,
+    /// Concur's message for refused writes with status 400.
+    pub write_error_message: String,
 }
 
 /// What the fault knobs decided for one call.
@@ -57,6 +65,26 @@ impl FaultState {
     pub fn set(&mut self, knobs: Faults) {
         self.knobs = knobs;
         self.accumulator = 0;
+    }
+
+    /// Whether the next write is refused, and how; consumes `refuse_writes_next`.
+    pub fn take_write_refusal(&mut self) -> Option<(StatusCode, String)> {
+        let knobs = &mut self.knobs;
+        if knobs.refuse_writes_next == 0 {
+            return None;
+        }
+        knobs.refuse_writes_next -= 1;
+        let status = match StatusCode::from_u16(knobs.write_error_status) {
+            Ok(s) if s == StatusCode::BAD_REQUEST || s == StatusCode::FORBIDDEN => s,
+            Ok(s) if s.is_server_error() => s,
+            _ => StatusCode::INTERNAL_SERVER_ERROR,
+        };
+        let message = if knobs.write_error_message.is_empty() {
+            "The value is not valid for this field.".to_owned()
+        } else {
+            knobs.write_error_message.clone()
+        };
+        Some((status, message))
     }
 
     /// Decides one call and consumes the "next N" counters it used. Precedence: token
@@ -175,6 +203,26 @@ mod tests {
         );
         assert_eq!(s.decide(Family::OAuth, false).inject, None);
         assert_eq!(s.decide(Family::V4, false).inject, None);
+    }
+
+    #[test]
+    fn refused_writes_are_counted_and_keep_their_status() {
+        let mut s = state(Faults {
+            refuse_writes_next: 1,
+            write_error_status: 403,
+            ..Faults::default()
+        });
+        assert_eq!(
+            s.take_write_refusal().map(|r| r.0),
+            Some(StatusCode::FORBIDDEN)
+        );
+        assert_eq!(s.take_write_refusal(), None);
+        s.knobs.refuse_writes_next = 1;
+        s.knobs.write_error_status = 418;
+        assert_eq!(
+            s.take_write_refusal().map(|r| r.0),
+            Some(StatusCode::INTERNAL_SERVER_ERROR)
+        );
     }
 
     #[test]

@@ -8,7 +8,7 @@ use axum::response::{IntoResponse, Response};
 use serde_json::{Map, Value};
 
 use super::CORRELATION_HEADER;
-use super::error::{ApiError, Family};
+use super::error::{ApiError, Family, ValidationError};
 use super::record::{Principal, RequestNote, WriteApi};
 use super::seed::Seed;
 use super::state::{SimHandle, WriteAttempt};
@@ -71,7 +71,14 @@ pub(crate) fn handle(
         .collect();
 
     let mut inner = sim.lock();
+    let refusal = principal
+        .is_ok()
+        .then(|| inner.faults.take_write_refusal())
+        .flatten();
     let outcome = principal.clone().and_then(|principal| {
+        if let Some((status, message)) = refusal {
+            return Err(refused(family, path, status, message));
+        }
         let object = json_object(family, path, &content_types, body)?;
         apply(&mut inner.data, &principal, &object)
     });
@@ -103,6 +110,24 @@ pub(crate) fn handle(
         grant_type: None,
     });
     response
+}
+
+/// The error a refused write answers with (fault knob `refuse_writes_next`).
+fn refused(family: Family, path: &str, status: StatusCode, message: String) -> ApiError {
+    if status == StatusCode::BAD_REQUEST {
+        ApiError::validation(
+            family,
+            path,
+            vec![ValidationError::new("customData", message, "customData")],
+        )
+    } else {
+        ApiError::new(
+            family,
+            status,
+            path,
+            "The request could not be processed (simulated).",
+        )
+    }
 }
 
 /// Whose error body a write answers with.

@@ -70,6 +70,11 @@ impl NonceStore for MemoryNonceStore {
             Freshness::Replayed
         })
     }
+
+    async fn forget(&self, key: &str) -> Result<(), StoreError> {
+        self.seen.invalidate(key).await;
+        Ok(())
+    }
 }
 
 /// Launch sessions in memory.
@@ -153,6 +158,25 @@ mod tests {
         assert_eq!(
             store.remember("acme|n2", ttl).await.unwrap(),
             Freshness::Fresh
+        );
+    }
+
+    #[tokio::test]
+    async fn a_forgotten_key_is_fresh_again() {
+        let store = MemoryNonceStore::new(100);
+        let ttl = Duration::from_secs(60);
+        assert_eq!(
+            store.remember("claim", ttl).await.unwrap(),
+            Freshness::Fresh
+        );
+        store.forget("claim").await.unwrap();
+        assert_eq!(
+            store.remember("claim", ttl).await.unwrap(),
+            Freshness::Fresh
+        );
+        assert_eq!(
+            store.remember("claim", ttl).await.unwrap(),
+            Freshness::Replayed
         );
     }
 

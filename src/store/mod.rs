@@ -30,6 +30,8 @@ pub enum StoreError {
 pub trait NonceStore: Send + Sync {
     /// Atomically remembers `key` for `ttl` if it is absent, and says whether it was.
     async fn remember(&self, key: &str, ttl: Duration) -> Result<Freshness, StoreError>;
+    /// Forgets `key`, so the next `remember` is fresh again (a claim given back).
+    async fn forget(&self, key: &str) -> Result<(), StoreError>;
 }
 
 /// Server-side launch sessions, keyed by a random id held in a cookie.

@@ -7,6 +7,7 @@ mod helpers;
 mod independent_signer;
 mod launch;
 mod logging;
+mod picker;
 mod test_connection;
 mod tls;
 mod with_simulator;

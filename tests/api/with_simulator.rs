@@ -12,13 +12,18 @@ use crate::helpers::{PASSWORD, TestApp, USERNAME, spawn_app_with};
 
 const REDIRECT: &str = "https://connector.test/launchexternalurl/v4/form";
 
-struct World {
-    sim: RunningSim,
-    app: TestApp,
+pub struct World {
+    pub sim: RunningSim,
+    pub app: TestApp,
     _sim_dir: tempfile::TempDir,
 }
 
 async fn world() -> World {
+    world_with("").await
+}
+
+/// The connector wired to a fresh simulator, plus `extra` TOML (e.g. `[picker]`, `[values]`).
+pub async fn world_with(extra_toml: &str) -> World {
     concur_connector::tls::install_default_provider();
     let sim_dir = tempfile::tempdir().unwrap();
     let creds = ConnectorCredentials::new(USERNAME, config::secret(PASSWORD)).unwrap();
@@ -55,7 +60,7 @@ state_dir = "{state}"
         ca = sim.ca_pem_path().display(),
         state = sim_dir.path().join("state").display(),
     );
-    let app = spawn_app_with(&extra).await;
+    let app = spawn_app_with(&format!("{extra}\n{extra_toml}")).await;
     World {
         sim,
         app,
@@ -64,7 +69,7 @@ state_dir = "{state}"
 }
 
 /// Sends the minted launch's query to the connector; returns the session cookie.
-async fn launch(world: &World, minted_url: &str) -> Result<String, (StatusCode, String)> {
+pub async fn launch(world: &World, minted_url: &str) -> Result<String, (StatusCode, String)> {
     let (path_part, query) = minted_url.split_once('?').unwrap();
     let path = path_part.trim_start_matches("https://connector.test");
     let client = world
@@ -85,7 +90,7 @@ async fn launch(world: &World, minted_url: &str) -> Result<String, (StatusCode, 
     Ok(crate::helpers::session_cookie(&response))
 }
 
-async fn session_page(world: &World, cookie: &str) -> String {
+pub async fn session_page(world: &World, cookie: &str) -> String {
     let page = world
         .app
         .client
@@ -133,15 +138,12 @@ async fn every_launch_kind_is_verified_exchanged_and_its_item_read_from_concur()
             .await
             .unwrap_or_else(|e| panic!("launch {i}: {e:?}"));
         let html = session_page(&world, &cookie).await;
-        assert!(html.contains("Launch verified"), "launch {i}: {html}");
+        assert!(html.contains("name=\"csrf\""), "launch {i}: {html}");
         assert!(
             !html.contains("role=\"alert\""),
             "launch {i}: the item must be readable: {html}"
         );
-        assert!(
-            html.contains("class=\"summary item\""),
-            "launch {i}: {html}"
-        );
+        assert!(html.contains("id=\"current-value\""), "launch {i}: {html}");
     }
     // The entry page shows what Concur holds for the expense.
     let cookie = launch(

@@ -1,0 +1,431 @@
+//! What the user picks and where it goes: the `[picker]` settings and the pure decisions of
+//! the Done step (which field, which text, whether it fits).
+//!
+//! The routes in [`crate::routes::picker`] do the I/O; everything here is plain data.
+
+use serde::{Deserialize, Serialize};
+
+use crate::concur::{CustomField, ExpenseItem, FieldValue, MAX_VALUE_CHARS};
+use crate::config::Problems;
+use crate::launch::{LaunchContext, Source, Version};
+use crate::values::Choice;
+
+/// The word that means "the field the user launched from".
+pub const LAUNCHED_FROM: &str = "launched_from";
+
+/// `[picker]`: how the user chooses and what is written where.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct PickerSettings {
+    /// Choose from the value source, or type free text.
+    pub mode: Mode,
+    /// Free text: the longest value accepted (Concur's limit, 48, is also the maximum).
+    pub max_length: usize,
+    /// Which part of the chosen value is written to Concur.
+    pub write: Written,
+    pub target: TargetSettings,
+}
+
+impl Default for PickerSettings {
+    fn default() -> Self {
+        Self {
+            mode: Mode::List,
+            max_length: MAX_VALUE_CHARS,
+            write: Written::Code,
+            target: TargetSettings::default(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Mode {
+    /// Pick one value of the configured source (`[values]`).
+    List,
+    /// Type a value; checked against `max_length`.
+    Text,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Written {
+    Code,
+    Label,
+}
+
+/// `[picker.target]`: the Concur field written for each kind of launch.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TargetSettings {
+    /// A v4 `customData` id (`custom12`, `orgUnit1`) or `launched_from`.
+    pub header: String,
+    pub entry: String,
+    pub allocation: String,
+    /// The v3 entry field (`Custom12`, `OrgUnit1`) for v1 launches, which do not say which
+    /// field was clicked. Unset: v1 launches can look but not save.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub v1: Option<String>,
+}
+
+impl Default for TargetSettings {
+    fn default() -> Self {
+        Self {
+            header: LAUNCHED_FROM.to_owned(),
+            entry: LAUNCHED_FROM.to_owned(),
+            allocation: LAUNCHED_FROM.to_owned(),
+            v1: None,
+        }
+    }
+}
+
+impl PickerSettings {
+    /// Checks the settings, naming each problem's key.
+    pub fn check(&self, problems: &mut Problems) {
+        if !(1..=MAX_VALUE_CHARS).contains(&self.max_length) {
+            problems.push(
+                "picker.max_length",
+                format!("must be 1 to {MAX_VALUE_CHARS} (Concur stores at most {MAX_VALUE_CHARS} characters)"),
+            );
+        }
+        let t = &self.target;
+        for (key, value) in [
+            ("picker.target.header", Some(&t.header)),
+            ("picker.target.entry", Some(&t.entry)),
+            ("picker.target.allocation", Some(&t.allocation)),
+            ("picker.target.v1", t.v1.as_ref()),
+        ] {
+            if let Some(value) = value
+                && !(value == LAUNCHED_FROM && key != "picker.target.v1")
+                && !is_field_id(value)
+            {
+                problems.push(
+                    key,
+                    format!(
+                        "\"{value}\" is not a custom field id like custom12 or orgUnit1{}",
+                        if key == "picker.target.v1" {
+                            ""
+                        } else {
+                            " (or \"launched_from\")"
+                        }
+                    ),
+                );
+            }
+        }
+    }
+}
+
+/// `customN` / `orgUnitN`, any case (v4 `custom12`, v3 `Custom12`).
+fn is_field_id(id: &str) -> bool {
+    let lower = id.to_ascii_lowercase();
+    ["custom", "orgunit"].iter().any(|prefix| {
+        lower
+            .strip_prefix(prefix)
+            .is_some_and(|n| !n.is_empty() && n.len() <= 3 && n.bytes().all(|b| b.is_ascii_digit()))
+    })
+}
+
+/// Why the connector cannot save for this launch: the administrator must act.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TargetError {
+    #[error("picker.target.v1 is not set, so v1 launches cannot be saved")]
+    NoV1Target,
+    #[error("the launch did not say which field was clicked; set picker.target.{0} to a field id")]
+    NotLaunchedFromAField(&'static str),
+    #[error("the item has no field {0}; check picker.target and the form's field ids in Concur")]
+    UnknownField(String),
+}
+
+/// The field id to write for this launch, checked against the fields the item has.
+///
+/// `launched_from` takes Concur's `custom_field_launched_from`. It is not signed, so it may
+/// only choose among the item's own fields (or, when the item lists none, a well-formed
+/// `customN`/`orgUnitN` id). A configured id is
+/// written even when the item does not list it yet (an empty field is often omitted).
+pub fn target_field(
+    settings: &TargetSettings,
+    launch: &LaunchContext,
+    item: &ExpenseItem,
+) -> Result<String, TargetError> {
+    let (key, configured) = match (launch.version, item.kind) {
+        (Version::V1, _) => ("v1", settings.v1.as_deref().ok_or(TargetError::NoV1Target)?),
+        (Version::V4, Source::Header) => ("header", settings.header.as_str()),
+        (Version::V4, Source::Entry) => ("entry", settings.entry.as_str()),
+        (Version::V4, Source::Allocation) => ("allocation", settings.allocation.as_str()),
+    };
+    if configured != LAUNCHED_FROM {
+        return Ok(item
+            .field(configured)
+            .map_or_else(|| configured.to_owned(), |f| f.id.clone()));
+    }
+    let clicked = launch
+        .custom_field_launched_from
+        .as_deref()
+        .filter(|id| !id.is_empty())
+        .ok_or(TargetError::NotLaunchedFromAField(key))?;
+    match item.field(clicked) {
+        Some(field) => Ok(field.id.clone()),
+        // An item that lists no fields at all says nothing against the id; one that lists
+        // fields but not this one does.
+        None if item.fields.is_empty() && is_field_id(clicked) => Ok(clicked.to_owned()),
+        None => Err(TargetError::UnknownField(clicked.to_owned())),
+    }
+}
+
+/// What the user asked to write, before it is checked.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Entered {
+    Chosen(Choice),
+    Typed(String),
+}
+
+/// Why what the user entered cannot be written; each maps to a localised message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Invalid {
+    Empty,
+    TooLong { max: usize },
+    ControlCharacters,
+}
+
+impl Invalid {
+    /// The message key in [`crate::pages::i18n`].
+    pub fn message_key(self) -> &'static str {
+        match self {
+            Invalid::Empty => "error_empty",
+            Invalid::TooLong { .. } => "error_too_long",
+            Invalid::ControlCharacters => "error_control",
+        }
+    }
+}
+
+/// Free text as typed: trimmed, not empty, at most `max` characters, no control characters.
+pub fn check_text(text: &str, max: usize) -> Result<String, Invalid> {
+    let text = text.trim();
+    if text.is_empty() {
+        return Err(Invalid::Empty);
+    }
+    if text.chars().any(char::is_control) {
+        return Err(Invalid::ControlCharacters);
+    }
+    if text.chars().count() > max {
+        return Err(Invalid::TooLong { max });
+    }
+    Ok(text.to_owned())
+}
+
+/// The value to send for `entered` into `field` (if the item has it).
+///
+/// List fields take the list item: its id for v4, its code for v3/v1.1. Text fields take the
+/// code or the label, as configured.
+pub fn field_value(
+    entered: &Entered,
+    written: Written,
+    field: Option<&CustomField>,
+) -> Result<FieldValue, Invalid> {
+    let text = match entered {
+        Entered::Typed(text) => text.clone(),
+        Entered::Chosen(choice) if field.is_some_and(|f| f.is_list) => {
+            return Ok(FieldValue::ListItem {
+                item_id: choice.list_item_id.clone(),
+                code: Some(choice.code.clone()),
+            });
+        }
+        Entered::Chosen(choice) => match written {
+            Written::Code => choice.code.clone(),
+            Written::Label => choice.label.clone(),
+        },
+    };
+    if text.chars().count() > MAX_VALUE_CHARS {
+        return Err(Invalid::TooLong {
+            max: MAX_VALUE_CHARS,
+        });
+    }
+    Ok(FieldValue::Text(text))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::concur::ItemRef;
+
+    fn launch(version: &str, launched_from: Option<&str>) -> LaunchContext {
+        serde_json::from_value(serde_json::json!({
+            "version": version,
+            "company_domain": "acme.com",
+            "user_id": "u",
+            "report_owner_user_id": null,
+            "report_owner_employee_id": null,
+            "item_url": "https://us.api.concursolutions.com/expensereports/v4/users/u/context/TRAVELER/reports/R1/expenses/E1",
+            "nonce": "n",
+            "source": "ENTRY",
+            "custom_field_launched_from": launched_from,
+            "expense_ids": [],
+            "is_mobile": false,
+            "language": "en",
+            "transport": { "encoding": "rfc3986", "item_url_encoded_twice": false }
+        }))
+        .unwrap()
+    }
+
+    fn item(kind: Source, fields: &[(&str, bool)]) -> ExpenseItem {
+        let url = match kind {
+            Source::Header => "https://h/expensereports/v4/users/u/context/TRAVELER/reports/R1",
+            Source::Entry => "https://h/expensereports/v4/reports/R1/expenses/E1",
+            Source::Allocation => {
+                "https://h/expensereports/v4/users/u/context/TRAVELER/reports/R1/allocations/A1"
+            }
+        };
+        ExpenseItem {
+            kind,
+            location: ItemRef::parse(url).unwrap(),
+            expense_type_code: None,
+            expense_type_name: None,
+            amount: None,
+            currency: None,
+            transaction_date: None,
+            vendor: None,
+            business_purpose: None,
+            report_id: None,
+            report_name: None,
+            entry_id: None,
+            allocation_id: None,
+            expense_ids: vec![],
+            owner: None,
+            fields: fields
+                .iter()
+                .map(|(id, is_list)| CustomField {
+                    id: (*id).to_owned(),
+                    is_list: *is_list,
+                    ..CustomField::default()
+                })
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn launched_from_must_name_a_field_of_the_item() {
+        let settings = TargetSettings::default();
+        let entry = item(Source::Entry, &[("custom9", true), ("custom12", false)]);
+        assert_eq!(
+            target_field(&settings, &launch("V4", Some("CUSTOM12")), &entry),
+            Ok("custom12".to_owned())
+        );
+        assert_eq!(
+            target_field(&settings, &launch("V4", Some("custom40")), &entry),
+            Err(TargetError::UnknownField("custom40".to_owned()))
+        );
+        assert_eq!(
+            target_field(&settings, &launch("V4", None), &entry),
+            Err(TargetError::NotLaunchedFromAField("entry"))
+        );
+        // An item that lists no fields accepts a well-formed id only.
+        let bare = item(Source::Entry, &[]);
+        assert!(target_field(&settings, &launch("V4", Some("custom3")), &bare).is_ok());
+        assert!(target_field(&settings, &launch("V4", Some("amount")), &bare).is_err());
+    }
+
+    #[test]
+    fn each_level_and_v1_use_their_configured_field() {
+        let settings = TargetSettings {
+            header: "custom15".to_owned(),
+            entry: LAUNCHED_FROM.to_owned(),
+            allocation: "custom9".to_owned(),
+            v1: Some("Custom12".to_owned()),
+        };
+        let l = launch("V4", Some("custom12"));
+        let fields = [("custom9", true), ("custom12", false), ("custom15", true)];
+        assert_eq!(
+            target_field(&settings, &l, &item(Source::Header, &fields)).unwrap(),
+            "custom15"
+        );
+        assert_eq!(
+            target_field(&settings, &l, &item(Source::Allocation, &fields)).unwrap(),
+            "custom9"
+        );
+        assert_eq!(
+            target_field(&settings, &launch("V1", None), &item(Source::Entry, &[])).unwrap(),
+            "Custom12"
+        );
+        let no_v1 = TargetSettings::default();
+        assert_eq!(
+            target_field(&no_v1, &launch("V1", None), &item(Source::Entry, &[])),
+            Err(TargetError::NoV1Target)
+        );
+    }
+
+    #[test]
+    fn free_text_is_trimmed_and_limited() {
+        assert_eq!(check_text("  PRJ 7 ", 48), Ok("PRJ 7".to_owned()));
+        assert_eq!(check_text("   ", 48), Err(Invalid::Empty));
+        assert_eq!(check_text("a\u{0}b", 48), Err(Invalid::ControlCharacters));
+        let at_limit = "é".repeat(48);
+        assert_eq!(check_text(&at_limit, 48), Ok(at_limit.clone()));
+        assert_eq!(
+            check_text(&format!("{at_limit}x"), 48),
+            Err(Invalid::TooLong { max: 48 })
+        );
+        assert_eq!(check_text("abcd", 3), Err(Invalid::TooLong { max: 3 }));
+    }
+
+    #[test]
+    fn list_fields_get_the_list_item_and_text_fields_the_code_or_label() {
+        let choice = Choice {
+            code: "CC-100".to_owned(),
+            label: "Engineering".to_owned(),
+            list_item_id: Some("0587".to_owned()),
+        };
+        let list = CustomField {
+            id: "custom9".to_owned(),
+            is_list: true,
+            ..CustomField::default()
+        };
+        let chosen = Entered::Chosen(choice);
+        assert_eq!(
+            field_value(&chosen, Written::Label, Some(&list)),
+            Ok(FieldValue::ListItem {
+                item_id: Some("0587".to_owned()),
+                code: Some("CC-100".to_owned())
+            })
+        );
+        assert_eq!(
+            field_value(&chosen, Written::Label, None),
+            Ok(FieldValue::Text("Engineering".to_owned()))
+        );
+        assert_eq!(
+            field_value(&chosen, Written::Code, None),
+            Ok(FieldValue::Text("CC-100".to_owned()))
+        );
+        let long_label = Entered::Chosen(Choice {
+            code: "X".to_owned(),
+            label: "l".repeat(49),
+            list_item_id: None,
+        });
+        assert_eq!(
+            field_value(&long_label, Written::Label, None),
+            Err(Invalid::TooLong { max: 48 })
+        );
+    }
+
+    #[test]
+    fn settings_name_bad_keys() {
+        let mut bad = PickerSettings {
+            max_length: 49,
+            ..PickerSettings::default()
+        };
+        bad.target.entry = "amount".to_owned();
+        bad.target.v1 = Some(LAUNCHED_FROM.to_owned());
+        let mut problems = Problems::default();
+        bad.check(&mut problems);
+        let keys: Vec<String> = problems.into_vec().into_iter().map(|p| p.key).collect();
+        assert_eq!(
+            keys,
+            [
+                "picker.max_length",
+                "picker.target.entry",
+                "picker.target.v1"
+            ]
+        );
+        let mut problems = Problems::default();
+        PickerSettings::default().check(&mut problems);
+        assert!(problems.is_empty());
+    }
+}

@@ -1,0 +1,514 @@
+//! The user's flow against the simulator: the picker page, Done, Cancel, failures and Retry.
+
+use concur_connector::launch::Source;
+use concur_connector::sim::{Faults, V1LaunchRequest, V4LaunchRequest};
+use reqwest::{StatusCode, header};
+use serde_json::json;
+
+use crate::helpers::captured_logs;
+use crate::with_simulator::{World, launch, session_page, world_with};
+
+/// Three projects: one for every expense, one for travel, one for meals.
+const VALUES: &str = r#"
+[[values.inline]]
+code = "PRJ-1001"
+label = "Apollo website relaunch"
+
+[[values.inline]]
+code = "PRJ-2002"
+label = "Berlin office move"
+expense_types = ["AIRFR", "LODNG", "TAXI"]
+
+[[values.inline]]
+code = "PRJ-3003"
+label = "Catering pilot"
+expense_types = ["LUNCH", "BRKFT"]
+"#;
+
+async fn world() -> World {
+    world_with(VALUES).await
+}
+
+/// The first report's first expense (a LUNCH) and its launch cookie.
+async fn launched_entry(world: &World) -> (String, String, String) {
+    let seed = world.sim.snapshot();
+    let report = &seed.reports[0];
+    let expense = &report.expenses[0];
+    let minted = world
+        .sim
+        .mint_v4(&V4LaunchRequest::new(Source::Entry, &expense.id))
+        .unwrap();
+    let cookie = launch(world, &minted.url).await.unwrap();
+    (cookie, report.id.clone(), expense.id.clone())
+}
+
+/// The CSRF token of a picker page.
+fn csrf_of(html: &str) -> String {
+    let start = html
+        .find(r#"name="csrf" value=""#)
+        .expect("the form has a csrf field")
+        + 19;
+    html[start..start + 32].to_owned()
+}
+
+async fn post_done(world: &World, cookie: &str, form: &[(&str, &str)]) -> (StatusCode, String) {
+    let response = world
+        .app
+        .client
+        .post(world.app.url("/launch/session/done"))
+        .header(header::COOKIE, cookie)
+        .form(form)
+        .send()
+        .await
+        .unwrap();
+    let status = response.status();
+    (status, response.text().await.unwrap())
+}
+
+async fn choose(world: &World, cookie: &str, code: &str) -> (StatusCode, String) {
+    let csrf = csrf_of(&session_page(world, cookie).await);
+    post_done(
+        world,
+        cookie,
+        &[("csrf", &csrf), ("action", "done"), ("code", code)],
+    )
+    .await
+}
+
+fn is_closing_page(html: &str) -> bool {
+    html.contains(r#"id="done-page""#) && html.contains(r#"<script src="/assets/close.js">"#)
+}
+
+#[tokio::test]
+async fn the_picker_shows_the_item_and_only_the_values_its_expense_type_allows() {
+    let world = world().await;
+    let (cookie, _, _) = launched_entry(&world).await;
+    let html = session_page(&world, &cookie).await;
+    // The item: a 25.00 USD lunch at Blue Door Cafe.
+    for shown in ["Lunch", "25.00", "USD", "Blue Door Cafe", "2026-03-11"] {
+        assert!(html.contains(shown), "{shown} missing: {html}");
+    }
+    assert!(html.contains(r#"id="current-value">(empty)<"#), "{html}");
+    assert!(html.contains(r#"value="PRJ-1001""#), "{html}");
+    assert!(html.contains(r#"value="PRJ-3003""#), "{html}");
+    assert!(
+        !html.contains("PRJ-2002"),
+        "a travel project is not offered for a lunch: {html}"
+    );
+    for control in [
+        r#"<label for="search">"#,
+        r#"id="search-button""#,
+        r#"id="done""#,
+        r#"id="cancel""#,
+        "<legend>",
+    ] {
+        assert!(html.contains(control), "{control} missing: {html}");
+    }
+}
+
+#[tokio::test]
+async fn search_runs_on_the_server_and_ignores_case() {
+    let world = world().await;
+    let (cookie, _, _) = launched_entry(&world).await;
+    let response = world
+        .app
+        .client
+        .get(world.app.url("/launch/session?q=cAtErInG"))
+        .header(header::COOKIE, &cookie)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let html = response.text().await.unwrap();
+    assert!(html.contains(r#"value="PRJ-3003""#), "{html}");
+    assert!(!html.contains(r#"value="PRJ-1001""#), "{html}");
+    assert!(
+        html.contains(r#"value="cAtErInG""#),
+        "the search stays in the box"
+    );
+
+    let html = world
+        .app
+        .client
+        .get(world.app.url("/launch/session?q=nothing-like-this"))
+        .header(header::COOKIE, &cookie)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(html.contains(r#"id="no-results""#), "{html}");
+}
+
+#[tokio::test]
+async fn done_writes_the_chosen_code_once_logs_an_audit_line_and_closes_the_popup() {
+    let world = world().await;
+    let (cookie, report_id, expense_id) = launched_entry(&world).await;
+    let csrf = csrf_of(&session_page(&world, &cookie).await);
+    let form = [
+        ("csrf", csrf.as_str()),
+        ("action", "done"),
+        ("code", "PRJ-3003"),
+    ];
+    let (status, html) = post_done(&world, &cookie, &form).await;
+    assert_eq!(status, StatusCode::OK, "{html}");
+    assert!(is_closing_page(&html), "{html}");
+    assert!(html.contains("PRJ-3003 was saved in Concur"), "{html}");
+
+    let writes = world.sim.successful_writes();
+    assert_eq!(writes.len(), 1, "{writes:?}");
+    assert_eq!(writes[0].method, "PATCH");
+    assert_eq!(
+        writes[0].path,
+        format!("/expensereports/v4/reports/{report_id}/expenses/{expense_id}")
+    );
+    assert_eq!(
+        writes[0].body,
+        Some(
+            json!({"customData": [{"id": "custom12", "value": "PRJ-3003"}], "expenseSource": "OTHER"})
+        )
+    );
+    let logs = captured_logs();
+    let audit = logs
+        .lines()
+        .find(|l| l.contains(r#""target":"audit""#) && l.contains("PRJ-3003"))
+        .unwrap_or_else(|| panic!("no audit line: {logs}"));
+    for part in [
+        r#""outcome":"written""#,
+        r#""company":"acmecorp.com""#,
+        r#""field":"custom12""#,
+        r#""old":"""#,
+        r#""new":"PRJ-3003""#,
+        &format!(r#""item":"{expense_id}""#),
+        &format!(r#""correlation_id":"{}""#, writes[0].correlation_id),
+    ] {
+        assert!(audit.contains(part), "{part} missing from {audit}");
+    }
+
+    // Done again (a double click, the back button): the closing page, no second write.
+    let (status, html) = post_done(&world, &cookie, &form).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(is_closing_page(&html), "{html}");
+    assert_eq!(world.sim.writes().len(), 1);
+    // The popup reloaded after saving shows the closing page too.
+    assert!(is_closing_page(&session_page(&world, &cookie).await));
+}
+
+#[tokio::test]
+async fn two_simultaneous_dones_write_once() {
+    let world = world().await;
+    let (cookie, _, _) = launched_entry(&world).await;
+    let csrf = csrf_of(&session_page(&world, &cookie).await);
+    let form = [
+        ("csrf", csrf.as_str()),
+        ("action", "done"),
+        ("code", "PRJ-1001"),
+    ];
+    // Slow Concur down so both requests overlap.
+    world.sim.set_faults(Faults {
+        latency_ms: 300,
+        ..Faults::default()
+    });
+    let (a, b) = tokio::join!(
+        post_done(&world, &cookie, &form),
+        post_done(&world, &cookie, &form)
+    );
+    assert_eq!(world.sim.writes().len(), 1, "{a:?} {b:?}");
+    let statuses = [a.0, b.0];
+    assert!(statuses.contains(&StatusCode::OK), "{statuses:?}");
+    for (status, html) in [a, b] {
+        assert!(
+            status == StatusCode::OK && is_closing_page(&html)
+                || status == StatusCode::CONFLICT && html.contains(r#"id="notice""#),
+            "{status}: {html}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_form_without_its_sessions_csrf_token_writes_nothing() {
+    let world = world().await;
+    let (cookie, _, _) = launched_entry(&world).await;
+    let (other_cookie, _, _) = launched_entry(&world).await;
+    let other_csrf = csrf_of(&session_page(&world, &other_cookie).await);
+    let own_csrf = csrf_of(&session_page(&world, &cookie).await);
+    assert_ne!(own_csrf, other_csrf);
+    for form in [
+        vec![("action", "done"), ("code", "PRJ-1001")],
+        vec![("csrf", ""), ("action", "done"), ("code", "PRJ-1001")],
+        vec![
+            ("csrf", other_csrf.as_str()),
+            ("action", "done"),
+            ("code", "PRJ-1001"),
+        ],
+        vec![("csrf", "0000"), ("action", "cancel")],
+    ] {
+        let (status, html) = post_done(&world, &cookie, &form).await;
+        assert_eq!(status, StatusCode::FORBIDDEN, "{form:?}: {html}");
+        assert!(html.contains("<h1>This form is out of date</h1>"), "{html}");
+    }
+    assert!(world.sim.writes().is_empty());
+    // Without a session at all: the expired page.
+    let response = world
+        .app
+        .client
+        .post(world.app.url("/launch/session/done"))
+        .form(&[("csrf", own_csrf.as_str()), ("action", "done")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::GONE);
+}
+
+#[tokio::test]
+async fn cancel_closes_the_popup_without_writing() {
+    let world = world().await;
+    let (cookie, _, _) = launched_entry(&world).await;
+    let csrf = csrf_of(&session_page(&world, &cookie).await);
+    let (status, html) = post_done(
+        &world,
+        &cookie,
+        &[
+            ("csrf", csrf.as_str()),
+            ("action", "cancel"),
+            ("code", "PRJ-1001"),
+        ],
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(is_closing_page(&html), "{html}");
+    assert!(html.contains("Nothing was changed"), "{html}");
+    assert!(world.sim.writes().is_empty());
+}
+
+#[tokio::test]
+async fn a_value_the_item_does_not_allow_is_refused_and_the_form_comes_back() {
+    let world = world().await;
+    let (cookie, _, _) = launched_entry(&world).await;
+    for (code, message) in [
+        ("PRJ-2002", "not available for this item"),
+        ("NOPE", "not available for this item"),
+        ("", "Choose or enter a value first"),
+    ] {
+        let (status, html) = choose(&world, &cookie, code).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{code}: {html}");
+        assert!(html.contains(message), "{code}: {html}");
+        assert!(html.contains(r#"id="done""#), "{code}: the form is back");
+    }
+    assert!(world.sim.writes().is_empty());
+}
+
+#[tokio::test]
+async fn every_concur_failure_keeps_the_choice_and_retry_then_saves() {
+    let world = world().await;
+    for (error_status, page_status, message) in [
+        (
+            500,
+            StatusCode::SERVICE_UNAVAILABLE,
+            "Concur is not answering right now",
+        ),
+        (
+            503,
+            StatusCode::SERVICE_UNAVAILABLE,
+            "Concur is not answering right now",
+        ),
+        (
+            403,
+            StatusCode::BAD_GATEWAY,
+            "did not allow the connector to save",
+        ),
+        (
+            400,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "Project PRJ-3003 is closed for new expenses",
+        ),
+    ] {
+        world.sim.reset();
+        let (cookie, _, _) = launched_entry(&world).await;
+        let csrf = csrf_of(&session_page(&world, &cookie).await);
+        let form = [
+            ("csrf", csrf.as_str()),
+            ("action", "done"),
+            ("code", "PRJ-3003"),
+        ];
+        world.sim.set_faults(Faults {
+            refuse_writes_next: 10,
+            write_error_status: error_status,
+            write_error_message: "Project PRJ-3003 is closed for new expenses".to_owned(),
+            ..Faults::default()
+        });
+        let (status, html) = post_done(&world, &cookie, &form).await;
+        assert_eq!(status, page_status, "{error_status}: {html}");
+        assert!(html.contains(message), "{error_status}: {html}");
+        assert!(html.contains(r#"role="alert""#), "{error_status}: {html}");
+        assert!(
+            html.contains(r#"value="PRJ-3003" required checked"#),
+            "{error_status}: the choice is kept: {html}"
+        );
+        assert!(world.sim.successful_writes().is_empty());
+        if error_status != 400 {
+            assert!(html.contains(r#"id="retry""#), "{error_status}: {html}");
+        }
+
+        // Concur is back: Retry with the same form saves once.
+        world.sim.set_faults(Faults::default());
+        let (status, html) = post_done(&world, &cookie, &form).await;
+        assert_eq!(status, StatusCode::OK, "{error_status}: {html}");
+        assert!(is_closing_page(&html));
+        assert_eq!(world.sim.successful_writes().len(), 1, "{error_status}");
+    }
+    let logs = captured_logs();
+    assert!(
+        logs.lines()
+            .filter(|l| l.contains(r#""target":"audit""#) && l.contains(r#""outcome":"failed""#))
+            .count()
+            >= 4,
+        "every failed write is audited: {logs}"
+    );
+}
+
+#[tokio::test]
+async fn free_text_is_saved_up_to_48_characters() {
+    let world = world_with("[picker]\nmode = \"text\"\n").await;
+    let (cookie, _, _) = launched_entry(&world).await;
+    let html = session_page(&world, &cookie).await;
+    assert!(
+        html.contains(r#"<input type="text" name="value" id="value""#),
+        "{html}"
+    );
+    assert!(html.contains(r#"maxlength="48""#), "{html}");
+    assert!(!html.contains(r#"id="search""#), "no list in text mode");
+    let csrf = csrf_of(&html);
+
+    let too_long = "x".repeat(49);
+    let (status, html) = post_done(
+        &world,
+        &cookie,
+        &[
+            ("csrf", csrf.as_str()),
+            ("action", "done"),
+            ("value", too_long.as_str()),
+        ],
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(html.contains("at most 48 characters"), "{html}");
+    assert!(
+        html.contains(&format!(r#"value="{too_long}""#)),
+        "kept: {html}"
+    );
+    assert!(world.sim.writes().is_empty());
+
+    let longest = format!("Workshop Zürich & co {}", "y".repeat(27));
+    assert_eq!(longest.chars().count(), 48);
+    let (status, html) = post_done(
+        &world,
+        &cookie,
+        &[
+            ("csrf", csrf.as_str()),
+            ("action", "done"),
+            ("value", longest.as_str()),
+        ],
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{html}");
+    let writes = world.sim.successful_writes();
+    assert_eq!(
+        writes[0].body.as_ref().unwrap()["customData"][0]["value"],
+        json!(longest)
+    );
+}
+
+#[tokio::test]
+async fn header_allocation_and_v1_launches_write_their_own_field() {
+    let world = world_with(&format!("{VALUES}\n[picker.target]\nv1 = \"Custom12\"\n")).await;
+    let seed = world.sim.snapshot();
+    let report = &seed.reports[0];
+    let expense = &report.expenses[1];
+    let allocation = &expense.allocations[0];
+    let cases = [
+        (
+            world
+                .sim
+                .mint_v4(&V4LaunchRequest::new(Source::Header, &report.id)),
+            json!({"customData": [{"id": "custom12", "value": "PRJ-1001"}], "reportSource": "OTHER"}),
+        ),
+        (
+            world
+                .sim
+                .mint_v4(&V4LaunchRequest::new(Source::Allocation, &allocation.id)),
+            json!({"allocation": {"customData": [{"id": "custom12", "value": "PRJ-1001"}]}, "expenseIds": [expense.id]}),
+        ),
+        (
+            world.sim.mint_v1(&V1LaunchRequest::new(&expense.id)),
+            json!({"Custom12": "PRJ-1001"}),
+        ),
+    ];
+    for (i, (minted, body)) in cases.into_iter().enumerate() {
+        let cookie = launch(&world, &minted.unwrap().url).await.unwrap();
+        let (status, html) = choose(&world, &cookie, "PRJ-1001").await;
+        assert_eq!(status, StatusCode::OK, "case {i}: {html}");
+        let writes = world.sim.successful_writes();
+        assert_eq!(writes.len(), i + 1, "case {i}");
+        assert_eq!(writes[i].body.as_ref(), Some(&body), "case {i}");
+    }
+}
+
+#[tokio::test]
+async fn v1_launches_without_a_configured_field_cannot_save_and_say_so() {
+    let world = world().await;
+    let expense = &world.sim.snapshot().reports[0].expenses[0];
+    let minted = world
+        .sim
+        .mint_v1(&V1LaunchRequest::new(&expense.id))
+        .unwrap();
+    let cookie = launch(&world, &minted.url).await.unwrap();
+    let (status, html) = choose(&world, &cookie, "PRJ-1001").await;
+    assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR, "{html}");
+    assert!(html.contains("not set up for saving"), "{html}");
+    assert!(world.sim.writes().is_empty());
+}
+
+#[tokio::test]
+async fn a_launch_from_the_mobile_app_gets_the_touch_layout() {
+    let world = world().await;
+    let report = &world.sim.snapshot().reports[0];
+    let mut request = V4LaunchRequest::new(Source::Entry, &report.expenses[0].id);
+    request.is_mobile = true;
+    let cookie = launch(&world, &world.sim.mint_v4(&request).unwrap().url)
+        .await
+        .unwrap();
+    assert!(
+        session_page(&world, &cookie)
+            .await
+            .contains(r#"<body class="mobile">"#)
+    );
+    let (cookie, _, _) = launched_entry(&world).await;
+    assert!(session_page(&world, &cookie).await.contains("<body>"));
+}
+
+#[tokio::test]
+async fn the_page_speaks_the_users_language() {
+    let world = world().await;
+    let report = &world.sim.snapshot().reports[0];
+    for (lang, done, amount) in [
+        ("de-DE", "Fertig", "25,00"),
+        ("fr", "Terminé", "25,00"),
+        ("ja", "Done", "25.00"),
+    ] {
+        let tag = if lang == "ja" { "en" } else { &lang[..2] };
+        let mut request = V4LaunchRequest::new(Source::Entry, &report.expenses[0].id);
+        request.language_code = Some(lang.to_owned());
+        let cookie = launch(&world, &world.sim.mint_v4(&request).unwrap().url)
+            .await
+            .unwrap();
+        let html = session_page(&world, &cookie).await;
+        assert!(
+            html.contains(&format!(r#">{done}</button>"#)),
+            "{lang}: {html}"
+        );
+        assert!(html.contains(amount), "{lang}: {html}");
+        assert!(html.contains(&format!(r#"<html lang="{tag}">"#)), "{lang}");
+    }
+}
