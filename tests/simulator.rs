@@ -1802,3 +1802,37 @@ async fn demo_reset_restores_the_seed_and_assets_are_served() {
     let (_, _, js) = demo_page(&ctx, "/_sim/demo/assets/demo.js").await;
     assert!(js.contains("width=400,height=400") && js.contains(".closed"));
 }
+
+#[tokio::test]
+async fn a_restart_keeps_a_fitting_leaf_and_reissues_for_other_names() {
+    let ctx = start().await;
+    let cert = ctx._dir.path().join("cert.pem");
+    let first = std::fs::read(&cert).unwrap();
+    let connector = Url::parse("https://connector.example.com/").unwrap();
+    let restart = |extra_names: Vec<String>| {
+        let tls = SimTls::Generate {
+            dir: ctx._dir.path().to_owned(),
+            extra_names,
+        };
+        SimConfig::new(credentials(), &connector, tls).unwrap()
+    };
+
+    // Same CA, same names: the browser's accepted certificate stays the same.
+    let again = sim::start(restart(Vec::new())).await.unwrap();
+    assert_eq!(std::fs::read(&cert).unwrap(), first);
+    again.shutdown().await.unwrap();
+
+    // Another name: a new leaf, from the same CA, that the first client trusts.
+    let other = sim::start(restart(vec!["demo.test".to_owned()]))
+        .await
+        .unwrap();
+    assert_ne!(std::fs::read(&cert).unwrap(), first);
+    let response = ctx
+        .http
+        .get(format!("{}/oauth2/v0/jwks", other.geolocation()))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    other.shutdown().await.unwrap();
+}
