@@ -10,7 +10,8 @@
 //! certificate through `acceptInsecureCerts` (the test cannot add a CA to its trust store).
 //!
 //! Each test starts its own chromedriver on a free port. A screenshot of the picker page is
-//! saved as `target/browser-artifacts/picker-<case>.png`. `scripts/test.sh` installs
+//! saved as `target/browser-artifacts/picker-<case>.png`, the report page afterwards as
+//! `report-<case>.png`. `scripts/test.sh` installs
 //! `chromium` and `chromium-driver` when they are missing.
 
 // Test code: a failed step should panic where it happened.
@@ -296,6 +297,12 @@ async fn pick_a_value_in_the_popup(world: &World, browser: &Browser, case: &Case
         (text.trim() == case.code).then_some(())
     })
     .await;
+    let png = c.screenshot().await.unwrap();
+    std::fs::write(
+        artifacts_dir().join(format!("report-{}.png", case.name)),
+        png,
+    )
+    .unwrap();
 }
 
 fn the_one_write(world: &World) -> sim::RecordedWrite {
