@@ -6,9 +6,12 @@ cd "$(dirname "$0")/.."
 
 sudo_if_needed() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
 
-# Debian packages the tests drive for real: openssl s_client probes the TLS floor.
+# Debian packages the tests drive for real: openssl s_client probes the TLS floor;
+# tests/browser.rs runs the user's flow in headless Chromium through chromedriver.
 packages=()
 command -v openssl >/dev/null 2>&1 || packages+=(openssl)
+[ -x /usr/bin/chromium ] || packages+=(chromium)
+[ -x /usr/bin/chromedriver ] || packages+=(chromium-driver)
 if [ ${#packages[@]} -gt 0 ]; then
     echo "installing: ${packages[*]}"
     sudo_if_needed apt-get update -qq

@@ -23,12 +23,22 @@ async fn main() -> ExitCode {
 }
 
 async fn serve(args: &ConfigArg) -> ExitCode {
-    let settings = match config::load(&args.origin()) {
+    let mut settings = match config::load(&args.origin()) {
         Ok(settings) => settings,
         Err(problems) => return report(&problems),
     };
     telemetry::init(&settings.log, std::io::stdout);
-    let banner = settings.development.then(|| development_banner(&settings));
+    let simulator = match concur_connector::sim::embedded::start(&mut settings).await {
+        Ok(simulator) => simulator,
+        Err(error) => {
+            tracing::error!("cannot start: {error:#}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let banner = settings.development.then(|| match &simulator {
+        Some(sim) => simulator_banner(sim),
+        None => development_banner(&settings),
+    });
     let app = match Application::build(settings).await {
         Ok(app) => app,
         Err(StartupError::Config(problems)) => return report(&problems),
@@ -41,7 +51,13 @@ async fn serve(args: &ConfigArg) -> ExitCode {
         eprintln!("{banner}");
     }
     tracing::info!(address = %app.local_addr(), "listening");
-    match app.run_until_stopped().await {
+    let served = app.run_until_stopped().await;
+    if let Some(sim) = simulator
+        && let Err(error) = sim.shutdown().await
+    {
+        tracing::warn!("the simulator stopped with an error: {error:#}");
+    }
+    match served {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
             tracing::error!("server failed: {error:#}");
@@ -239,6 +255,17 @@ fn report(problems: &[ConfigProblem]) -> ExitCode {
         eprintln!("  {problem}");
     }
     ExitCode::from(EXIT_CONFIG)
+}
+
+/// The one thing to do on a first run: open the simulator's page.
+fn simulator_banner(sim: &concur_connector::sim::RunningSim) -> String {
+    format!(
+        "\n  DEVELOPMENT MODE — not for production (a Concur simulator, development certificates)\n\
+         \n  Open {url} in your browser (accept the development certificate once,\n  \
+         or trust {ca})\n",
+        url = sim.base_url(),
+        ca = config::display_path(sim.ca_pem_path()),
+    )
 }
 
 /// The development credentials are public (they are in the repository), so printing them

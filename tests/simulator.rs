@@ -1600,3 +1600,239 @@ async fn a_client_trusting_another_ca_is_refused_and_the_ca_is_reused_across_sta
         assert_eq!(mode & 0o777, 0o600);
     }
 }
+
+// ---- demo pages (issue 5): a Concur Expense look-alike with Launch URL fields ----
+
+async fn demo_page(ctx: &Ctx, path: &str) -> (StatusCode, reqwest::header::HeaderMap, String) {
+    let response = ctx.http.get(ctx.url(path)).send().await.unwrap();
+    let status = response.status();
+    let headers = response.headers().clone();
+    (status, headers, response.text().await.unwrap())
+}
+
+#[tokio::test]
+async fn demo_index_lists_the_reports_under_a_strict_csp() {
+    let ctx = start().await;
+    let (status, headers, html) = demo_page(&ctx, "/").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        html.contains("March Expenses") && html.contains("Dienstreise Berlin"),
+        "{html}"
+    );
+    assert!(
+        html.contains(&format!("&#x2f;expense&#x2f;{REPORT}")),
+        "{html}"
+    );
+    let csp = headers["content-security-policy"].to_str().unwrap();
+    assert!(
+        csp.contains("default-src 'none'") && csp.contains("script-src 'self'"),
+        "{csp}"
+    );
+    assert_eq!(headers["cache-control"], "no-store");
+    assert!(
+        !html.contains("<script>") && !html.contains("onclick"),
+        "no inline script"
+    );
+}
+
+#[tokio::test]
+async fn demo_report_shows_every_level_with_launch_buttons_and_current_values() {
+    let ctx = start().await;
+    let (status, _, html) = demo_page(&ctx, &format!("/expense/{REPORT}")).await;
+    assert_eq!(status, StatusCode::OK);
+    for hook in [
+        format!("data-launch=\"v4-header-{REPORT}\""),
+        format!("data-launch=\"v4-entry-{LUNCH}\""),
+        format!("data-launch=\"v1-entry-{LUNCH}\""),
+        format!("data-launch=\"v4-allocation-{ALLOCATION}\""),
+    ] {
+        assert!(html.contains(&hook), "missing {hook}");
+    }
+    assert!(
+        html.contains(&format!(
+            "data-field=\"entry-{SUPPLIES}-custom12\" aria-labelledby=\"label-entry-{SUPPLIES}-custom12\">PRJ-0001</span>"
+        )),
+        "the entry's current Project ID shows: {html}"
+    );
+    assert!(html.contains("Office Supplies") && html.contains("500.00 USD"));
+    assert!(
+        html.contains("CC-400 — Facilities"),
+        "list values show code and name"
+    );
+    assert!(
+        !html.contains(&format!("v1-allocation-{ALLOCATION}")),
+        "v1 is entries only"
+    );
+}
+
+#[tokio::test]
+async fn demo_open_mints_a_fresh_launch_and_redirects_to_the_connector() {
+    let ctx = start().await;
+    let http = reqwest::Client::builder()
+        .tls_certs_only([reqwest::Certificate::from_pem(ctx.sim.ca_pem().as_bytes()).unwrap()])
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let open = |query: String| {
+        let http = http.clone();
+        let url = ctx.url(&format!("/_sim/demo/open?{query}"));
+        async move { http.get(url).send().await.unwrap() }
+    };
+    let cases = [
+        (
+            format!("v=4&source=ENTRY&id={LUNCH}"),
+            "/launchexternalurl/v4/form?",
+            "en-GB",
+        ),
+        (
+            format!("v=4&source=HEADER&id={REPORT}&as={ALEX}"),
+            "/launchexternalurl/v4/form?",
+            "fr",
+        ),
+        (
+            format!("v=4&source=ALLOCATION&id={ALLOCATION}"),
+            "/launchexternalurl/v4/form?",
+            "en-GB",
+        ),
+        (format!("v=1&id={LUNCH}"), "/concur/form/v1.0/get?", ""),
+    ];
+    for (query, path, language) in cases {
+        let response = open(query.clone()).await;
+        assert_eq!(response.status(), StatusCode::SEE_OTHER, "{query}");
+        let location = response.headers()["location"].to_str().unwrap().to_owned();
+        assert!(
+            location.starts_with(&format!("https://connector.example.com{path}")),
+            "{query}: {location}"
+        );
+        if !language.is_empty() {
+            assert!(
+                location.contains(&format!("language_code={language}")),
+                "{location}"
+            );
+        }
+        // Each click is a new launch: a second one carries another nonce.
+        let again = open(query.clone()).await;
+        assert_ne!(again.headers()["location"].to_str().unwrap(), location);
+    }
+    for (query, status) in [
+        (format!("v=4&id={LUNCH}"), StatusCode::BAD_REQUEST),
+        (format!("v=2&id={LUNCH}"), StatusCode::BAD_REQUEST),
+        ("v=4&source=ENTRY&id=NOPE".to_owned(), StatusCode::NOT_FOUND),
+        (
+            format!("v=4&source=ENTRY&id={LUNCH}&as={MAX}"),
+            StatusCode::BAD_REQUEST,
+        ),
+        ("v=4&source=ENTRY".to_owned(), StatusCode::BAD_REQUEST),
+    ] {
+        assert_eq!(open(query.clone()).await.status(), status, "{query}");
+    }
+}
+
+#[tokio::test]
+async fn demo_pages_refuse_unknown_reports_and_strangers_readably() {
+    let ctx = start().await;
+    let (status, _, html) = demo_page(&ctx, "/expense/NOPE").await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert!(html.contains("No such report"), "{html}");
+    let (status, _, _) = demo_page(&ctx, &format!("/expense/{REPORT}?as={MAX}")).await;
+    assert_eq!(
+        status,
+        StatusCode::BAD_REQUEST,
+        "Max is no delegate of Jane"
+    );
+    let (status, _, html) = demo_page(&ctx, &format!("/expense/{REPORT}?as={ALEX}")).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        html.contains(&format!("as={ALEX}")),
+        "launches carry the acting user"
+    );
+}
+
+#[tokio::test]
+async fn demo_pages_escape_seed_text() {
+    let mut seed = sim::Seed::builtin();
+    seed.reports[0].name = "<script>alert(1)</script>".to_owned();
+    seed.reports[0].expenses[1]
+        .custom_data
+        .insert("custom12".to_owned(), "\"><img src=x>".to_owned());
+    let ctx = start_with(|config| config.seed = seed).await;
+    for path in ["/".to_owned(), format!("/expense/{REPORT}")] {
+        let (_, _, html) = demo_page(&ctx, &path).await;
+        assert!(!html.contains("<script>alert"), "{path}: {html}");
+        assert!(!html.contains("<img src=x>"), "{path}");
+        assert!(
+            html.contains("&lt;script&gt;alert(1)&lt;&#x2f;script&gt;"),
+            "{path}: {html}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn demo_reset_restores_the_seed_and_assets_are_served() {
+    let ctx = start().await;
+    let token = ctx.company_token().await;
+    let path = format!("/expensereports/v4/reports/{REPORT}/expenses/{LUNCH}");
+    let body =
+        json!({"customData": [{"id": "custom12", "value": "PRJ-9"}], "expenseSource": "OTHER"});
+    assert!(ctx.patch(&path, &token, &body).await.status().is_success());
+    let (_, _, html) = demo_page(&ctx, &format!("/expense/{REPORT}")).await;
+    assert!(html.contains(">PRJ-9</span>"));
+    let response = ctx
+        .http
+        .post(ctx.url("/_sim/demo/reset"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        response.status(),
+        StatusCode::OK,
+        "follows the 303 to the index"
+    );
+    let (_, _, html) = demo_page(&ctx, &format!("/expense/{REPORT}")).await;
+    assert!(!html.contains("PRJ-9"));
+    for (path, kind) in [
+        ("/_sim/demo/assets/demo.css", "text/css"),
+        ("/_sim/demo/assets/demo.js", "text/javascript"),
+    ] {
+        let (status, headers, body) = demo_page(&ctx, path).await;
+        assert_eq!(status, StatusCode::OK);
+        assert!(headers["content-type"].to_str().unwrap().starts_with(kind));
+        assert!(!body.is_empty());
+    }
+    let (_, _, js) = demo_page(&ctx, "/_sim/demo/assets/demo.js").await;
+    assert!(js.contains("width=400,height=400") && js.contains(".closed"));
+}
+
+#[tokio::test]
+async fn a_restart_keeps_a_fitting_leaf_and_reissues_for_other_names() {
+    let ctx = start().await;
+    let cert = ctx._dir.path().join("cert.pem");
+    let first = std::fs::read(&cert).unwrap();
+    let connector = Url::parse("https://connector.example.com/").unwrap();
+    let restart = |extra_names: Vec<String>| {
+        let tls = SimTls::Generate {
+            dir: ctx._dir.path().to_owned(),
+            extra_names,
+        };
+        SimConfig::new(credentials(), &connector, tls).unwrap()
+    };
+
+    // Same CA, same names: the browser's accepted certificate stays the same.
+    let again = sim::start(restart(Vec::new())).await.unwrap();
+    assert_eq!(std::fs::read(&cert).unwrap(), first);
+    again.shutdown().await.unwrap();
+
+    // Another name: a new leaf, from the same CA, that the first client trusts.
+    let other = sim::start(restart(vec!["demo.test".to_owned()]))
+        .await
+        .unwrap();
+    assert_ne!(std::fs::read(&cert).unwrap(), first);
+    let response = ctx
+        .http
+        .get(format!("{}/oauth2/v0/jwks", other.geolocation()))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    other.shutdown().await.unwrap();
+}

@@ -208,8 +208,11 @@ async fn the_development_profile_has_demo_projects_filtered_by_expense_type() {
     let settings = config::load_with_env(&Origin::Embedded, Some(HashMap::new())).unwrap();
     let values = Values::from_settings(&settings.values).unwrap();
     let all = values.search("", &item(None)).await.unwrap();
-    assert_eq!(all.len(), 8);
-    assert_eq!(all[0].code, "PRJ-1001");
+    assert_eq!(all.len(), 9);
+    assert_eq!(
+        all[0].code, "PRJ-0001",
+        "the seed's current value is on the list"
+    );
     let airfare = values.search("", &item(Some("AIRFR"))).await.unwrap();
     let lunch = values.search("", &item(Some("LUNCH"))).await.unwrap();
     assert!(airfare.len() < all.len() && lunch.len() < all.len());

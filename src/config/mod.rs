@@ -55,6 +55,8 @@ pub struct Settings {
     pub template_dir: Option<PathBuf>,
     /// `[values]` as written; [`crate::values::Values::from_settings`] checks and builds it.
     pub values: crate::values::ValuesSettings,
+    /// The Concur simulator `serve` starts beside the connector, when enabled.
+    pub simulator: Option<SimulatorSettings>,
     pub log: LogSettings,
     /// The raw tree as loaded, for `check-config` (secrets render redacted).
     pub raw: RawSettings,
@@ -102,6 +104,18 @@ pub struct LaunchSettings {
 pub struct StoreSettings {
     pub backend: StoreBackend,
     pub max_entries: u64,
+}
+
+/// The simulator started beside `serve` (`[simulator] enabled = true`, development only);
+/// see [`crate::sim::embedded`].
+#[derive(Debug, Clone)]
+pub struct SimulatorSettings {
+    /// Where the simulator listens (port 0 picks a free one).
+    pub bind: SocketAddr,
+    /// Directory of the simulator's CA and certificate (and the demo's Concur token state).
+    pub certs: PathBuf,
+    /// The data set: the file given as `simulator.seed`, else the built-in one.
+    pub seed: crate::sim::Seed,
 }
 
 #[derive(Debug, Clone)]
@@ -211,6 +225,7 @@ fn validate(raw: RawSettings) -> Result<Settings, Vec<ConfigProblem>> {
     let tls = tls_settings(&raw, &mut problems);
     let launch = launch_settings(&raw, &mut problems);
     let concur = raw.concur.clone().and_then(|c| c.validate(&mut problems));
+    let simulator = simulator_settings(&raw, bind, &mut problems);
     raw.picker.check(&mut problems);
     if raw.store.max_entries == 0 {
         problems.push("store.max_entries", "must be greater than zero");
@@ -244,6 +259,7 @@ fn validate(raw: RawSettings) -> Result<Settings, Vec<ConfigProblem>> {
             picker: raw.picker.clone(),
             template_dir: raw.pages.template_dir.clone(),
             values: raw.values.clone(),
+            simulator,
             log,
             raw,
         }),
@@ -379,6 +395,52 @@ fn launch_settings(raw: &RawSettings, problems: &mut Problems) -> LaunchSettings
     }
 }
 
+fn simulator_settings(
+    raw: &RawSettings,
+    server_bind: Option<SocketAddr>,
+    problems: &mut Problems,
+) -> Option<SimulatorSettings> {
+    let s = &raw.simulator;
+    if !s.enabled {
+        return None;
+    }
+    if !raw.development {
+        problems.push(
+            "simulator.enabled",
+            "the Concur simulator is for development only; switch it off (or set development = true \
+             on a machine Concur never talks to)",
+        );
+    }
+    let bind = problems.take(
+        "simulator.bind",
+        s.bind
+            .parse::<SocketAddr>()
+            .map_err(|e| format!("`{}` is not an address like 127.0.0.1:9443: {e}", s.bind)),
+    );
+    if let Some(server) = server_bind {
+        if server.port() == 0 {
+            problems.push(
+                "server.bind",
+                "the simulator needs the connector's port to build launch URLs; give a fixed port",
+            );
+        } else if bind.is_some_and(|b| b.port() == server.port()) {
+            problems.push("simulator.bind", "must use another port than server.bind");
+        }
+    }
+    let seed = match &s.seed {
+        None => Some(crate::sim::Seed::builtin()),
+        Some(path) => problems.take(
+            "simulator.seed",
+            crate::sim::Seed::from_file(path).map_err(|e| e.to_string()),
+        ),
+    };
+    Some(SimulatorSettings {
+        bind: bind?,
+        certs: s.certs.clone(),
+        seed: seed?,
+    })
+}
+
 /// The credentials of the embedded development profile, compared by value so that a
 /// production file that copies them is caught too.
 fn is_development_credentials(credentials: &ConnectorCredentials) -> bool {
@@ -462,7 +524,13 @@ mod tests {
 
     #[test]
     fn the_example_file_mentions_every_optional_key() {
-        for key in ["username", "password", "password_file", "template_dir"] {
+        for key in [
+            "username",
+            "password",
+            "password_file",
+            "template_dir",
+            "seed",
+        ] {
             assert!(
                 EXAMPLE.contains(&format!("# {key} =")),
                 "{key} is not documented"

@@ -25,6 +25,7 @@ pub struct RawSettings {
     pub concur: Option<crate::concur::ConcurSettings>,
     /// Where the user's choices come from (`[values]`).
     pub values: crate::values::ValuesSettings,
+    pub simulator: RawSimulator,
     pub log: RawLog,
 }
 
@@ -141,6 +142,27 @@ pub enum StoreBackend {
 #[serde(default, deny_unknown_fields)]
 pub struct RawPages {
     pub template_dir: Option<PathBuf>,
+}
+
+/// The Concur simulator `serve` can start beside the connector (development only).
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RawSimulator {
+    pub enabled: bool,
+    pub bind: String,
+    pub certs: PathBuf,
+    pub seed: Option<PathBuf>,
+}
+
+impl Default for RawSimulator {
+    fn default() -> Self {
+        Self {
+            enabled: false,
+            bind: "127.0.0.1:9443".to_owned(),
+            certs: PathBuf::from("certs/simulator"),
+            seed: None,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]

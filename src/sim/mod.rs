@@ -34,10 +34,13 @@
 //! | `POST /_sim/tokens/expire` | expire every access token issued so far |
 //! | `GET /_sim/ca.pem` | the CA certificate to trust |
 //!
-//! A demo page (issue 5) can be merged into [`router`] next to the admin routes; it finds
-//! everything it needs (items and current values, launch minting) behind [`SimHandle`].
+//! Demo pages for people (see `demo`): `GET /` lists the reports, `GET /expense/{reportId}`
+//! shows one like Concur Expense, with Launch URL fields that open the connector in a popup
+//! (`/_sim/demo/...` mints the launches). [`embedded`] starts a simulator beside `serve`.
 
 mod admin;
+mod demo;
+pub mod embedded;
 mod error;
 mod faults;
 mod launch;
@@ -91,6 +94,9 @@ pub struct SimConfig {
     /// The base URL clients should use (`geolocation`, `item_url` host). Defaults to
     /// `https://{bind ip}:{port}`, with `localhost` for an unspecified bind address.
     pub public_base_url: Option<Url>,
+    /// The host name of the default base URL (e.g. `localhost`, as a browser shows it);
+    /// default: the bind address. Ignored when `public_base_url` is set.
+    pub public_host: Option<String>,
     pub tls: SimTls,
     pub seed: Seed,
     /// The connector's OAuth client as registered in Concur.
@@ -137,6 +143,7 @@ impl SimConfig {
         Ok(Self {
             bind: SocketAddr::from(([127, 0, 0, 1], 0)),
             public_base_url: None,
+            public_host: None,
             tls,
             seed: Seed::builtin(),
             client_id: DEFAULT_CLIENT_ID.to_owned(),
@@ -206,10 +213,11 @@ pub async fn start(config: SimConfig) -> anyhow::Result<RunningSim> {
     let base_url = match &config.public_base_url {
         Some(url) => url.clone(),
         None => {
-            let host = match addr.ip() {
-                ip if ip.is_unspecified() => "localhost".to_owned(),
-                std::net::IpAddr::V4(ip) => ip.to_string(),
-                std::net::IpAddr::V6(ip) => format!("[{ip}]"),
+            let host = match (&config.public_host, addr.ip()) {
+                (Some(host), _) => host.clone(),
+                (None, ip) if ip.is_unspecified() => "localhost".to_owned(),
+                (None, std::net::IpAddr::V4(ip)) => ip.to_string(),
+                (None, std::net::IpAddr::V6(ip)) => format!("[{ip}]"),
             };
             Url::parse(&format!("https://{host}:{}/", addr.port()))
                 .context("building the simulator's base URL")?
@@ -268,6 +276,7 @@ pub fn router(sim: SimHandle) -> Router {
     Router::new()
         .merge(concur)
         .merge(admin::routes())
+        .merge(demo::routes())
         .with_state(sim)
         .layer(middleware::map_response(correlation_id))
 }

@@ -16,10 +16,12 @@ use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 /// ([`super::RunningSim::ca_pem_path`]); nothing needs certificate checks turned off.
 #[derive(Debug, Clone)]
 pub enum SimTls {
-    /// Use (or create) a private CA in `dir` and issue a fresh leaf for `localhost`,
-    /// `127.0.0.1`, `::1` and `extra_names`. Files: `ca.pem` (trust this), `ca-key.pem`,
-    /// `cert.pem`, `key.pem`; keys are written with mode 0600. An existing `ca.pem` +
-    /// `ca-key.pem` pair is reused, so a browser that trusts it once keeps trusting it.
+    /// Use (or create) a private CA in `dir` and a leaf for `localhost`, `127.0.0.1`, `::1`
+    /// and `extra_names`. Files: `ca.pem` (trust this), `ca-key.pem`, `cert.pem`, `key.pem`;
+    /// keys are written with mode 0600. An existing `ca.pem` + `ca-key.pem` pair is reused, so
+    /// a browser that trusts it once keeps trusting it; so is the leaf while it was issued by
+    /// that CA for the same names and stays valid for 30 more days (a browser's "accept this
+    /// certificate" decision survives restarts).
     Generate {
         dir: PathBuf,
         extra_names: Vec<String>,
@@ -81,7 +83,8 @@ fn generate(dir: &Path, extra_names: &[String]) -> anyhow::Result<(Vec<u8>, Vec<
     let ca_path = dir.join("ca.pem");
     let ca_key_path = dir.join("ca-key.pem");
 
-    let ca_key = if ca_path.exists() && ca_key_path.exists() {
+    let kept_ca = ca_path.exists() && ca_key_path.exists();
+    let ca_key = if kept_ca {
         let pem = String::from_utf8(read(&ca_key_path)?).context("ca-key.pem is not UTF-8")?;
         KeyPair::from_pem(&pem).context("parsing ca-key.pem")?
     } else {
@@ -102,6 +105,9 @@ fn generate(dir: &Path, extra_names: &[String]) -> anyhow::Result<(Vec<u8>, Vec<
         "::1".to_owned(),
     ];
     names.extend(extra_names.iter().cloned());
+    if kept_ca && let Some(kept) = reusable_leaf(dir, &read(&ca_path)?, &names) {
+        return Ok((kept.0, kept.1, ca_path));
+    }
     let mut leaf = CertificateParams::new(names).context("invalid extra certificate name")?;
     leaf.distinguished_name
         .push(DnType::CommonName, "concur-connector simulator");
@@ -118,6 +124,59 @@ fn generate(dir: &Path, extra_names: &[String]) -> anyhow::Result<(Vec<u8>, Vec<
     write(&dir.join("cert.pem"), cert_pem.as_bytes(), false)?;
     write(&dir.join("key.pem"), key_pem.as_bytes(), true)?;
     Ok((cert_pem.into_bytes(), key_pem.into_bytes(), ca_path))
+}
+
+/// The leaf of an earlier run, kept when it still fits: issued by this CA (its authority key
+/// id is the CA's key id), for every name asked, with its own key, valid for 30 more days.
+/// A browser that accepted the certificate once then keeps accepting it across restarts.
+fn reusable_leaf(dir: &Path, ca_pem: &[u8], names: &[String]) -> Option<(Vec<u8>, Vec<u8>)> {
+    use x509_parser::extensions::{GeneralName, ParsedExtension};
+    let cert_pem = std::fs::read(dir.join("cert.pem")).ok()?;
+    let key_pem = std::fs::read(dir.join("key.pem")).ok()?;
+    let leaf_der = CertificateDer::from_pem_slice(&cert_pem).ok()?;
+    let ca_der = CertificateDer::from_pem_slice(ca_pem).ok()?;
+    let (_, leaf) = x509_parser::parse_x509_certificate(&leaf_der).ok()?;
+    let (_, ca) = x509_parser::parse_x509_certificate(&ca_der).ok()?;
+    let key = KeyPair::from_pem(std::str::from_utf8(&key_pem).ok()?).ok()?;
+    let ca_key_id = ca
+        .iter_extensions()
+        .find_map(|e| match e.parsed_extension() {
+            ParsedExtension::SubjectKeyIdentifier(id) => Some(id.0),
+            _ => None,
+        })?;
+    let issuer_key_id = leaf
+        .iter_extensions()
+        .find_map(|e| match e.parsed_extension() {
+            ParsedExtension::AuthorityKeyIdentifier(aki) => {
+                aki.key_identifier.as_ref().map(|k| k.0)
+            }
+            _ => None,
+        })?;
+    let san = leaf.subject_alternative_name().ok()??;
+    let covers = |name: &String| {
+        let ip = name.parse::<std::net::IpAddr>().ok();
+        san.value
+            .general_names
+            .iter()
+            .any(|general| match (general, ip) {
+                (GeneralName::DNSName(dns), None) => dns.eq_ignore_ascii_case(name),
+                (GeneralName::IPAddress(bytes), Some(std::net::IpAddr::V4(v4))) => {
+                    *bytes == v4.octets()
+                }
+                (GeneralName::IPAddress(bytes), Some(std::net::IpAddr::V6(v6))) => {
+                    *bytes == v6.octets()
+                }
+                _ => false,
+            })
+    };
+    let fresh = leaf
+        .validity()
+        .time_to_expiration()
+        .is_some_and(|left| left > time::Duration::days(30));
+    let own_key =
+        leaf.public_key().raw == rcgen::PublicKeyData::subject_public_key_info(&key).as_slice();
+    (ca_key_id == issuer_key_id && names.iter().all(covers) && fresh && own_key)
+        .then_some((cert_pem, key_pem))
 }
 
 fn ca_params() -> anyhow::Result<CertificateParams> {

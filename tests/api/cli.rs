@@ -113,6 +113,12 @@ async fn invalid_configurations_exit_with_status_2_naming_the_key() {
             "connector.password",
             "development credentials outside development",
         ),
+        (
+            "",
+            vec![("CONCUR_CONNECTOR__SIMULATOR__ENABLED", "true")],
+            "simulator.enabled",
+            "the simulator outside development",
+        ),
     ];
     for (extra, env, key, why) in cases {
         let (_dir, path) = write_config(&pki, extra);
@@ -172,4 +178,94 @@ async fn every_subcommand_has_help() {
         assert_eq!(output.status.code(), Some(0), "{args:?}");
         assert!(stdout(&output).contains("Usage"), "{args:?}");
     }
+}
+
+/// A port that was free a moment ago (the connector's port must be known before it binds,
+/// because the simulator signs launch URLs for it).
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+#[tokio::test]
+async fn serve_on_the_embedded_defaults_starts_the_simulator_and_prints_one_url_to_open() {
+    use tokio::io::AsyncBufReadExt as _;
+    let dir = tempfile::tempdir().unwrap();
+    let connector_port = free_port();
+    let mut command = Command::new(binary());
+    command
+        .arg("serve")
+        .current_dir(dir.path())
+        .env_remove("RUST_LOG")
+        .env(
+            "CONCUR_CONNECTOR__SERVER__BIND",
+            format!("127.0.0.1:{connector_port}"),
+        )
+        .env("CONCUR_CONNECTOR__SIMULATOR__BIND", "127.0.0.1:0")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true);
+    for (key, _) in std::env::vars() {
+        if key.starts_with("CONCUR_CONNECTOR") {
+            command.env_remove(key);
+        }
+    }
+    let mut child = command.spawn().unwrap();
+    let mut lines = tokio::io::BufReader::new(child.stderr.take().unwrap()).lines();
+    let mut seen = Vec::new();
+    let url = loop {
+        let Some(line) = lines.next_line().await.unwrap() else {
+            panic!("serve ended without printing a URL: {seen:#?}");
+        };
+        if let Some(rest) = line.trim().strip_prefix("Open ") {
+            break rest.split_whitespace().next().unwrap().to_owned();
+        }
+        seen.push(line);
+    };
+    assert!(
+        url.starts_with("https://localhost:") && url.ends_with('/'),
+        "{url}"
+    );
+    let urls = seen.iter().filter(|l| l.contains("https://")).count();
+    assert_eq!(urls, 0, "one URL only: {seen:#?}");
+
+    // One certificate for both servers: a client trusting only the simulator's CA reaches both.
+    let ca = std::fs::read(dir.path().join("certs/simulator/ca.pem")).unwrap();
+    let client = reqwest::Client::builder()
+        .tls_certs_only([reqwest::Certificate::from_pem(&ca).unwrap()])
+        .build()
+        .unwrap();
+    let page = client.get(&url).send().await.unwrap();
+    assert_eq!(page.status(), reqwest::StatusCode::OK);
+    let report = page.text().await.unwrap();
+    let href = report
+        .split("data-report=\"")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .unwrap()
+        .replace("&#x2f;", "/");
+    let page = client
+        .get(format!("{}{}", url.trim_end_matches('/'), href))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(page.status(), reqwest::StatusCode::OK);
+    assert!(
+        page.text()
+            .await
+            .unwrap()
+            .contains("data-launch=\"v4-entry-")
+    );
+    let health = client
+        .get(format!("https://localhost:{connector_port}/healthz"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(health.status(), reqwest::StatusCode::OK);
+
+    child.start_kill().unwrap();
+    child.wait().await.unwrap();
 }

@@ -1,0 +1,425 @@
+//! The user's whole flow in a real headless Chromium (Debian `chromium` + `chromium-driver`,
+//! driven over WebDriver with fantoccini): on the simulator's expense report page, click a
+//! Launch URL field's button; the connector opens in a `window.open` popup; search, pick, Done;
+//! the popup closes itself; the report page reloads and shows the value; the simulator
+//! recorded exactly one write with the documented body.
+//!
+//! The connector and the simulator run in this process, wired exactly as `serve` wires them on
+//! the embedded profile ([`sim::embedded::start`]): the Concur client points at the simulator
+//! and trusts its CA, and both servers serve the simulator's certificate. Chromium accepts that
+//! certificate through `acceptInsecureCerts` (the test cannot add a CA to its trust store).
+//!
+//! Each test starts its own chromedriver on a free port. A screenshot of the picker page is
+//! saved as `target/browser-artifacts/picker-<case>.png`, the report page afterwards as
+//! `report-<case>.png`. `scripts/test.sh` installs
+//! `chromium` and `chromium-driver` when they are missing.
+
+// Test code: a failed step should panic where it happened.
+#![allow(clippy::unwrap_used)]
+
+use std::path::PathBuf;
+use std::process::Stdio;
+use std::time::Duration;
+
+use concur_connector::config::{self, Origin};
+use concur_connector::sim::{self, RunningSim, WriteApi};
+use concur_connector::startup::{Application, ShutdownHandle};
+use fantoccini::{Client, ClientBuilder, Locator};
+use serde_json::{Value, json};
+use tokio::io::AsyncBufReadExt as _;
+use tokio::process::{Child, Command};
+
+const REPORT: &str = "764428DD6A664AF0BFCB";
+const OWNER: &str = "32c2fcc3-b2e8-4907-9672-5b3f49b1c643";
+const LUNCH: &str = "84FCBB92BD4E5342B849DAC29FD163A1";
+const LUNCH_V3: &str = "nbmTPob9qSUJWKttTEr6MLaXaPKYYPv7U";
+const SUPPLIES: &str = "29EE3C62F5D844458828A5C1086072D1";
+const ALLOCATION: &str = "3BBB494511E1C74DA04469C45B039871";
+
+/// How long any one wait may take before the test fails (a guard, not a measurement).
+const PATIENCE: Duration = Duration::from_secs(30);
+
+/// The connector and the simulator, as `serve` runs them in development.
+struct World {
+    sim: RunningSim,
+    shutdown: ShutdownHandle,
+    _dir: tempfile::TempDir,
+}
+
+impl Drop for World {
+    fn drop(&mut self) {
+        self.shutdown.stop();
+    }
+}
+
+/// A port that was free a moment ago: the simulator signs launch URLs for the connector's
+/// port, so it must be known before the connector binds.
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+async fn world() -> World {
+    concur_connector::tls::install_default_provider();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("config.toml");
+    let toml = format!(
+        r#"
+development = true
+[server]
+bind = "127.0.0.1:{port}"
+[tls]
+self_signed = true
+cert_file = "{dir}/dev-cert.pem"
+key_file = "{dir}/dev-key.pem"
+[connector]
+username = "BrowserTestConnector"
+password = "browser-test-password"
+[log]
+level = "warn"
+[picker.target]
+v1 = "Custom12"
+[simulator]
+enabled = true
+bind = "127.0.0.1:0"
+certs = "{dir}/simulator"
+[[values.inline]]
+code = "PRJ-7001"
+label = "Browser test project"
+[[values.inline]]
+code = "PRJ-7002"
+label = "Another project"
+"#,
+        port = free_port(),
+        dir = dir.path().display(),
+    );
+    std::fs::write(&path, toml).unwrap();
+    let mut settings = config::load_with_env(&Origin::File(path), Some(Default::default()))
+        .expect("test configuration is valid");
+    let sim = sim::embedded::start(&mut settings)
+        .await
+        .unwrap()
+        .expect("the simulator is enabled");
+    let app = Application::build(settings).await.expect("app builds");
+    let shutdown = app.shutdown_handle();
+    tokio::spawn(app.run_until_stopped());
+    World {
+        sim,
+        shutdown,
+        _dir: dir,
+    }
+}
+
+/// A chromedriver of its own and a headless Chromium session.
+struct Browser {
+    client: Client,
+    _driver: Child,
+}
+
+async fn browser() -> Browser {
+    let port = free_port();
+    let mut driver = Command::new(chromedriver())
+        .arg(format!("--port={port}"))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("chromedriver runs (apt-get install chromium chromium-driver)");
+    // chromedriver says when it listens; no need to guess.
+    let mut lines = tokio::io::BufReader::new(driver.stdout.take().unwrap()).lines();
+    tokio::time::timeout(PATIENCE, async {
+        while let Some(line) = lines.next_line().await.unwrap() {
+            if line.contains("started successfully") {
+                return;
+            }
+        }
+        panic!("chromedriver ended before it listened");
+    })
+    .await
+    .expect("chromedriver starts");
+    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+
+    let capabilities = json!({
+        "acceptInsecureCerts": true,
+        "goog:chromeOptions": {
+            "binary": chromium(),
+            "args": [
+                "--headless=new",
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-dev-shm-usage",
+                "--disable-popup-blocking",
+                "--no-first-run",
+                "--window-size=800,900",
+            ],
+        },
+    });
+    let Value::Object(capabilities) = capabilities else {
+        unreachable!()
+    };
+    let client = ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new())
+        .capabilities(capabilities)
+        .connect(&format!("http://127.0.0.1:{port}"))
+        .await
+        .expect("a Chromium session starts");
+    Browser {
+        client,
+        _driver: driver,
+    }
+}
+
+fn chromium() -> String {
+    std::env::var("CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".to_owned())
+}
+
+fn chromedriver() -> String {
+    std::env::var("CHROMEDRIVER").unwrap_or_else(|_| "/usr/bin/chromedriver".to_owned())
+}
+
+/// Polls `check` until it yields a value; fails after [`PATIENCE`].
+async fn eventually<T, F, Fut>(what: &str, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let deadline = tokio::time::Instant::now() + PATIENCE;
+    loop {
+        if let Some(value) = check().await {
+            return value;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "gave up waiting: {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Where screenshots go: `target/browser-artifacts/` (next to `target/tmp`).
+fn artifacts_dir() -> PathBuf {
+    let tmp = PathBuf::from(env!("CARGO_TARGET_TMPDIR"));
+    let dir = tmp
+        .parent()
+        .map(|target| target.join("browser-artifacts"))
+        .unwrap_or_else(|| tmp.join("browser-artifacts"));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// One launch, as a user does it; returns after the report page shows `code`.
+struct Case {
+    name: &'static str,
+    /// `data-launch` of the button to click.
+    button: String,
+    /// `data-field` of the value that must change.
+    field: String,
+    code: &'static str,
+}
+
+async fn pick_a_value_in_the_popup(world: &World, browser: &Browser, case: &Case) {
+    let c = &browser.client;
+    let report_url = format!("{}expense/{REPORT}", world.sim.base_url());
+    c.goto(&report_url).await.unwrap();
+    let main = c.window().await.unwrap();
+
+    // The field's button opens the connector in a popup.
+    c.find(Locator::Css(&format!("a[data-launch=\"{}\"]", case.button)))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    let popup = eventually("the popup opens", || async {
+        let windows = c.windows().await.unwrap();
+        (windows.len() == 2).then(|| windows.into_iter().find(|w| *w != main).unwrap())
+    })
+    .await;
+    c.switch_to_window(popup).await.unwrap();
+
+    // The picker, on a clean URL: no signature or token after the first redirect.
+    let search = c
+        .wait()
+        .at_most(PATIENCE)
+        .for_element(Locator::Id("search"))
+        .await
+        .expect("the picker page shows a search box");
+    let url = c.current_url().await.unwrap();
+    assert_eq!(url.path(), "/launch/session", "{url}");
+    assert_eq!(url.query(), None, "{url}");
+    search.send_keys(case.code).await.unwrap();
+    c.find(Locator::Id("search-button"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    // Wait for the search's own page, so the choice found below is not the old page's.
+    eventually("the search results page loads", || async {
+        let url = c.current_url().await.ok()?;
+        let searched = url.query().is_some_and(|q| q.contains("q="));
+        let ready = c.execute("return document.readyState", vec![]).await.ok()?;
+        (searched && ready == "complete").then_some(())
+    })
+    .await;
+    let choice = c
+        .wait()
+        .at_most(PATIENCE)
+        .for_element(Locator::Css(&format!(
+            "input[type=radio][name=code][value=\"{}\"]",
+            case.code
+        )))
+        .await
+        .expect("the searched value is offered");
+    choice.click().await.unwrap();
+
+    let png = c.screenshot().await.unwrap();
+    assert!(
+        png.starts_with(b"\x89PNG") && png.len() > 1000,
+        "a real PNG"
+    );
+    let file = artifacts_dir().join(format!("picker-{}.png", case.name));
+    std::fs::write(&file, &png).unwrap();
+    assert!(std::fs::metadata(&file).unwrap().len() > 0);
+
+    // Done writes, then the page closes the popup itself.
+    c.find(Locator::Id("done"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    eventually("the popup closes", || async {
+        (c.windows().await.unwrap().len() == 1).then_some(())
+    })
+    .await;
+    c.switch_to_window(main).await.unwrap();
+
+    // The report page notices, reloads, and shows the new value.
+    let selector = format!("[data-field=\"{}\"]", case.field);
+    eventually("the report page shows the new value", || async {
+        let element = c.find(Locator::Css(&selector)).await.ok()?;
+        let text = element.text().await.ok()?;
+        (text.trim() == case.code).then_some(())
+    })
+    .await;
+    let png = c.screenshot().await.unwrap();
+    std::fs::write(
+        artifacts_dir().join(format!("report-{}.png", case.name)),
+        png,
+    )
+    .unwrap();
+}
+
+fn the_one_write(world: &World) -> sim::RecordedWrite {
+    let writes = world.sim.writes();
+    assert_eq!(writes.len(), 1, "{writes:#?}");
+    let write = writes.into_iter().next().unwrap();
+    assert!(write.succeeded(), "{write:#?}");
+    write
+}
+
+#[tokio::test]
+async fn v4_entry_value_is_picked_in_a_popup_written_once_and_shown() {
+    let world = world().await;
+    let browser = browser().await;
+    let case = Case {
+        name: "v4-entry",
+        button: format!("v4-entry-{LUNCH}"),
+        field: format!("entry-{LUNCH}-custom12"),
+        code: "PRJ-7001",
+    };
+    pick_a_value_in_the_popup(&world, &browser, &case).await;
+    let write = the_one_write(&world);
+    assert_eq!(write.api, WriteApi::V4Expense);
+    assert_eq!(write.method, "PATCH");
+    assert_eq!(
+        write.path,
+        format!("/expensereports/v4/reports/{REPORT}/expenses/{LUNCH}")
+    );
+    assert_eq!(
+        write.body,
+        Some(
+            json!({"customData": [{"id": "custom12", "value": "PRJ-7001"}], "expenseSource": "OTHER"})
+        )
+    );
+    browser.client.close().await.unwrap();
+}
+
+#[tokio::test]
+async fn v4_report_header_value_is_picked_in_a_popup_written_once_and_shown() {
+    let world = world().await;
+    let browser = browser().await;
+    let case = Case {
+        name: "v4-header",
+        button: format!("v4-header-{REPORT}"),
+        field: format!("header-{REPORT}-custom12"),
+        code: "PRJ-7002",
+    };
+    pick_a_value_in_the_popup(&world, &browser, &case).await;
+    let write = the_one_write(&world);
+    assert_eq!(write.api, WriteApi::V4Report);
+    assert_eq!(write.method, "PATCH");
+    assert_eq!(
+        write.path,
+        format!("/expensereports/v4/users/{OWNER}/context/TRAVELER/reports/{REPORT}")
+    );
+    assert_eq!(
+        write.body,
+        Some(
+            json!({"customData": [{"id": "custom12", "value": "PRJ-7002"}], "reportSource": "OTHER"})
+        )
+    );
+    browser.client.close().await.unwrap();
+}
+
+#[tokio::test]
+async fn v4_allocation_value_is_picked_in_a_popup_written_once_and_shown() {
+    let world = world().await;
+    let browser = browser().await;
+    let case = Case {
+        name: "v4-allocation",
+        button: format!("v4-allocation-{ALLOCATION}"),
+        field: format!("allocation-{ALLOCATION}-custom12"),
+        code: "PRJ-7001",
+    };
+    pick_a_value_in_the_popup(&world, &browser, &case).await;
+    let write = the_one_write(&world);
+    assert_eq!(write.api, WriteApi::V4Allocation);
+    assert_eq!(write.method, "PATCH");
+    assert_eq!(
+        write.path,
+        format!(
+            "/expensereports/v4/users/{OWNER}/context/TRAVELER/reports/{REPORT}/allocations/{ALLOCATION}"
+        )
+    );
+    assert_eq!(
+        write.body,
+        Some(json!({
+            "allocation": {"customData": [{"id": "custom12", "value": "PRJ-7001"}]},
+            "expenseIds": [SUPPLIES],
+        }))
+    );
+    browser.client.close().await.unwrap();
+}
+
+#[tokio::test]
+async fn v1_entry_value_is_picked_in_a_popup_written_once_through_v3_and_shown() {
+    let world = world().await;
+    let browser = browser().await;
+    let case = Case {
+        name: "v1-entry",
+        button: format!("v1-entry-{LUNCH}"),
+        field: format!("entry-{LUNCH}-custom12"),
+        code: "PRJ-7002",
+    };
+    pick_a_value_in_the_popup(&world, &browser, &case).await;
+    let write = the_one_write(&world);
+    assert_eq!(write.api, WriteApi::V3Entry);
+    assert_eq!(write.method, "PUT");
+    assert_eq!(write.path, format!("/api/v3.0/expense/entries/{LUNCH_V3}"));
+    assert_eq!(write.body, Some(json!({"Custom12": "PRJ-7002"})));
+    browser.client.close().await.unwrap();
+}
