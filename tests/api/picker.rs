@@ -512,3 +512,46 @@ async fn the_page_speaks_the_users_language() {
         assert!(html.contains(&format!(r#"<html lang="{tag}">"#)), "{lang}");
     }
 }
+
+#[tokio::test]
+async fn a_slow_system_of_record_gets_a_clear_message_not_a_hanging_popup() {
+    use wiremock::matchers::{method, path};
+    use wiremock::{Mock, MockServer, ResponseTemplate};
+
+    let erp = MockServer::start().await;
+    Mock::given(method("GET"))
+        .and(path("/projects"))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .set_body_json(json!([{"code": "PRJ-1001", "label": "Apollo"}]))
+                .set_delay(std::time::Duration::from_secs(20)),
+        )
+        .mount(&erp)
+        .await;
+    let world = world_with(&format!(
+        "[values]\nsource = \"http\"\n[values.http]\nurl = \"{}/projects?q={{search}}&type={{expense_type}}\"\ntimeout = \"300ms\"\n",
+        erp.uri()
+    ))
+    .await;
+    let (cookie, _, _) = launched_entry(&world).await;
+    let response = world
+        .app
+        .client
+        .get(world.app.url("/launch/session"))
+        .header(header::COOKIE, &cookie)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::GATEWAY_TIMEOUT);
+    let html = response.text().await.unwrap();
+    assert!(
+        html.contains("The list of values did not answer in time"),
+        "{html}"
+    );
+    assert!(
+        html.contains(r#"id="search""#),
+        "the user can search again: {html}"
+    );
+    let requests = erp.received_requests().await.unwrap();
+    assert_eq!(requests[0].url.query(), Some("q=&type=LUNCH"));
+}
