@@ -12,7 +12,7 @@ use std::sync::Arc;
 use axum::Router;
 use axum::extract::{RawForm, RawQuery, State};
 use axum::http::{HeaderMap, StatusCode};
-use axum::response::Response;
+use axum::response::{Redirect, Response};
 use axum::routing::get;
 use serde::{Deserialize, Serialize};
 
@@ -34,7 +34,11 @@ pub const DONE_PATH: &str = "/launch/session/done";
 pub fn routes() -> Router<Arc<AppState>> {
     Router::new()
         .route(SESSION_PATH, get(page))
-        .route(DONE_PATH, axum::routing::post(done))
+        // A reload or bookmark of the Done address goes back to the picker (or its result).
+        .route(
+            DONE_PATH,
+            axum::routing::post(done).get(|| async { Redirect::to(SESSION_PATH) }),
+        )
 }
 
 #[derive(Debug, Default, Deserialize)]

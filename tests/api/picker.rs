@@ -280,6 +280,17 @@ async fn cancel_closes_the_popup_without_writing() {
     assert!(is_closing_page(&html), "{html}");
     assert!(html.contains("Nothing was changed"), "{html}");
     assert!(world.sim.writes().is_empty());
+    // Reloading the Done address (a GET) goes back to the picker instead of a blank 405.
+    let response = world
+        .app
+        .client
+        .get(world.app.url("/launch/session/done"))
+        .header(header::COOKIE, &cookie)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(response.url().path(), "/launch/session");
 }
 
 #[tokio::test]
