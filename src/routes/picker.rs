@@ -135,16 +135,23 @@ async fn done(
         return finished(&state, lang, Finished::Saved(&saved.value));
     }
 
-    let item = match read_item(&state, &id, &session.launch).await {
-        Ok(item) => item,
-        Err(failure) => return item_failure(&state, lang, &failure),
-    };
-    let view = View::new(&state, &session.launch, item.as_ref(), lang, &session.csrf);
     let kept = Form {
         q: form.q.trim(),
         selected: form.code.clone(),
         typed: form.value.clone().unwrap_or_default(),
     };
+    let item = match read_item(&state, &id, &session.launch).await {
+        Ok(item) => item,
+        Err(error) => {
+            // Concur failed before the write: the form comes back with the choice kept.
+            let view = View::new(&state, &session.launch, None, lang, &session.csrf);
+            let (status, notice) = write_failure(&error);
+            return view
+                .render(&state, status, kept, Some(notice.retry()))
+                .await;
+        }
+    };
+    let view = View::new(&state, &session.launch, item.as_ref(), lang, &session.csrf);
     let (Some(concur), Some(item)) = (&state.concur, item.as_ref()) else {
         tracing::error!("done refused: [concur] is not configured, so nothing can be written");
         return view

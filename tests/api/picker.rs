@@ -566,3 +566,34 @@ async fn a_slow_system_of_record_gets_a_clear_message_not_a_hanging_popup() {
     let requests = erp.received_requests().await.unwrap();
     assert_eq!(requests[0].url.query(), Some("q=&type=LUNCH"));
 }
+
+#[tokio::test]
+async fn concur_failing_to_read_the_item_at_done_keeps_the_choice_too() {
+    let world = world().await;
+    let (cookie, _, _) = launched_entry(&world).await;
+    let csrf = csrf_of(&session_page(&world, &cookie).await);
+    let form = [
+        ("csrf", csrf.as_str()),
+        ("action", "done"),
+        ("code", "PRJ-3003"),
+    ];
+    world.sim.set_faults(Faults {
+        fail_next: 20,
+        error_status: 503,
+        ..Faults::default()
+    });
+    let (status, html) = post_done(&world, &cookie, &form).await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{html}");
+    assert!(html.contains("Concur is not answering right now"), "{html}");
+    assert!(
+        html.contains(r#"value="PRJ-3003" required checked"#),
+        "{html}"
+    );
+    assert!(html.contains(r#"id="retry""#), "{html}");
+    assert!(world.sim.writes().is_empty());
+
+    world.sim.set_faults(Faults::default());
+    let (status, html) = post_done(&world, &cookie, &form).await;
+    assert_eq!(status, StatusCode::OK, "{html}");
+    assert_eq!(world.sim.successful_writes().len(), 1);
+}
