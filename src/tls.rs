@@ -202,9 +202,12 @@ pub fn spawn_reloader(
     let (tx, mut rx) = tokio::sync::mpsc::channel::<&'static str>(16);
     let watcher = if watch {
         let tx = tx.clone();
+        let names = watched_names(&cert_file, &key_file);
         let mut watcher =
             notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
-                if event.is_ok_and(|e| !e.kind.is_access()) {
+                if event.is_ok_and(|e| {
+                    !e.kind.is_access() && e.paths.iter().any(|p| concerns(&names, p))
+                }) {
                     let _ = tx.try_send("file change");
                 }
             })?;
@@ -248,6 +251,23 @@ pub fn spawn_reloader(
     }))
 }
 
+/// The file names whose changes matter: the certificate's and the key's.
+fn watched_names(cert_file: &Path, key_file: &Path) -> Vec<std::ffi::OsString> {
+    [cert_file, key_file]
+        .iter()
+        .filter_map(|f| f.file_name().map(ToOwned::to_owned))
+        .collect()
+}
+
+/// Whether a change to `path` may have changed the pair: the files themselves, or a
+/// Kubernetes secret volume's `..data` swap (its files are symlinks into `..data`). Other
+/// files sharing the directory (a state file, an editor's backup) do not reload.
+fn concerns(names: &[std::ffi::OsString], path: &Path) -> bool {
+    path.file_name().is_some_and(|name| {
+        names.iter().any(|n| n == name) || name.to_string_lossy().starts_with("..")
+    })
+}
+
 fn watch_dirs(cert_file: &Path, key_file: &Path) -> Vec<PathBuf> {
     let mut dirs: Vec<PathBuf> = [cert_file, key_file]
         .iter()
@@ -258,4 +278,25 @@ fn watch_dirs(cert_file: &Path, key_file: &Path) -> Vec<PathBuf> {
         .collect();
     dirs.dedup();
     dirs
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_the_pair_and_kubernetes_swaps_trigger_a_reload() {
+        let names = watched_names(Path::new("/c/fullchain.pem"), Path::new("/c/privkey.pem"));
+        for (path, reloads) in [
+            ("/c/fullchain.pem", true),
+            ("/c/privkey.pem", true),
+            ("/c/..data", true),
+            ("/c/..2026_11_23_10_00_00.123", true),
+            ("/c/fullchain.tmp", false),
+            ("/c/state", false),
+            ("/c/concur-token.json", false),
+        ] {
+            assert_eq!(concerns(&names, Path::new(path)), reloads, "{path}");
+        }
+    }
 }
