@@ -607,6 +607,16 @@ impl<'a> View<'a> {
             }
         }
         let lang = self.lang;
+        // The current value as the user knows it: a list field holds Concur's item id.
+        let current = self.current.as_deref().map(|current| {
+            choices
+                .iter()
+                .find(|c| c.code == current || c.list_item_id.as_deref() == Some(current))
+                .map_or_else(
+                    || current.to_owned(),
+                    |c| format!("{} · {}", c.code, c.label),
+                )
+        });
         let (notice_text, notice_detail, retry) = match &notice {
             Some(n) => {
                 let mut text = lang.text(n.key).to_owned();
@@ -661,7 +671,7 @@ impl<'a> View<'a> {
                 t: lang.catalog(),
                 launch: self.launch,
                 item: self.item.as_ref(),
-                current: self.current.as_deref(),
+                current: current.as_deref(),
                 field_id: self.field_id.as_deref(),
                 mode,
                 session_path: SESSION_PATH,

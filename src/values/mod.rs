@@ -188,6 +188,12 @@ impl Values {
         let filters = filters(&settings.filters, &mut problems);
         let backend = match settings.source {
             SourceKind::Inline => {
+                if settings.inline.is_empty() {
+                    tracing::warn!(
+                        "values.inline is empty: users will have nothing to pick; configure [values] \
+                         (inline values, a CSV file, an HTTP lookup or free text)"
+                    );
+                }
                 table::inline(&settings.inline, &mut problems).map(Backend::Static)
             }
             SourceKind::Csv => match &settings.csv.path {

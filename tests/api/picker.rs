@@ -597,3 +597,42 @@ async fn concur_failing_to_read_the_item_at_done_keeps_the_choice_too() {
     assert_eq!(status, StatusCode::OK, "{html}");
     assert_eq!(world.sim.successful_writes().len(), 1);
 }
+
+#[tokio::test]
+async fn a_connector_with_nothing_to_pick_says_so_at_start_up() {
+    let _app = crate::helpers::spawn_app().await;
+    assert!(
+        captured_logs().contains("values.inline is empty: users will have nothing to pick"),
+        "{}",
+        captured_logs()
+    );
+    let _world = world().await;
+    assert_eq!(
+        captured_logs().matches("values.inline is empty").count(),
+        1,
+        "a configured list does not warn"
+    );
+}
+
+#[tokio::test]
+async fn the_current_value_is_shown_with_its_label_and_preselected() {
+    let world = world_with(&format!(
+        "{VALUES}\n[[values.inline]]\ncode = \"PRJ-0001\"\nlabel = \"Facility renovation\"\n"
+    ))
+    .await;
+    let expense = &world.sim.snapshot().reports[0].expenses[1];
+    let minted = world
+        .sim
+        .mint_v4(&V4LaunchRequest::new(Source::Entry, &expense.id))
+        .unwrap();
+    let cookie = launch(&world, &minted.url).await.unwrap();
+    let html = session_page(&world, &cookie).await;
+    assert!(
+        html.contains(r#"id="current-value">PRJ-0001 · Facility renovation<"#),
+        "{html}"
+    );
+    assert!(
+        html.contains(r#"value="PRJ-0001" required checked"#),
+        "{html}"
+    );
+}
