@@ -10,9 +10,13 @@ use axum::http::{HeaderMap, HeaderValue, header};
 use rand::RngCore as _;
 use serde::{Deserialize, Serialize};
 
-use crate::concur::UserToken;
+use crate::concur::{ExpenseItem, UserToken};
 use crate::launch::LaunchContext;
 use crate::store::{SessionStore, StoreError};
+
+/// How long the picker reuses the item it read (searches re-render the page); Done always
+/// reads it afresh.
+pub const ITEM_FRESHNESS: Duration = Duration::from_secs(60);
 
 /// `__Host-` binds the cookie to exactly this host, HTTPS and path `/`.
 pub const COOKIE: &str = "__Host-concur-connector-session";
@@ -67,6 +71,8 @@ pub struct Opened {
 pub struct Sessions {
     store: Arc<dyn SessionStore>,
     user_tokens: moka::future::Cache<String, UserToken>,
+    /// The launched item as last read, per session, briefly: searching does not re-read it.
+    items: moka::future::Cache<String, ExpenseItem>,
     lifetime: Duration,
 }
 
@@ -76,9 +82,14 @@ impl Sessions {
             .max_capacity(max_entries)
             .time_to_live(lifetime)
             .build();
+        let items = moka::future::Cache::builder()
+            .max_capacity(max_entries)
+            .time_to_live(ITEM_FRESHNESS.min(lifetime))
+            .build();
         Self {
             store,
             user_tokens,
+            items,
             lifetime,
         }
     }
@@ -102,6 +113,19 @@ impl Sessions {
     /// The Concur user token exchanged at launch for this session, if any.
     pub async fn user_token(&self, id: &str) -> Option<UserToken> {
         self.user_tokens.get(id).await
+    }
+
+    /// The item read for this session within the last [`ITEM_FRESHNESS`], if any.
+    pub async fn recent_item(&self, id: &str) -> Option<ExpenseItem> {
+        self.items.get(id).await
+    }
+
+    /// Keeps the item just read for this session (or forgets it, after a write).
+    pub async fn remember_item(&self, id: &str, item: Option<&ExpenseItem>) {
+        match item {
+            Some(item) => self.items.insert(id.to_owned(), item.clone()).await,
+            None => self.items.invalidate(id).await,
+        }
     }
 
     /// The session behind the request's cookie, if any and not expired.

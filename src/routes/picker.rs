@@ -73,9 +73,15 @@ async fn page(
     if let Some(saved) = &session.saved {
         return finished(&state, lang, Finished::Saved(&saved.value));
     }
-    let item = match read_item(&state, &id, &session.launch).await {
-        Ok(item) => item,
-        Err(failure) => return item_failure(&state, lang, &failure),
+    let item = match state.sessions.recent_item(&id).await {
+        Some(item) => Some(item),
+        None => match read_item(&state, &id, &session.launch).await {
+            Ok(item) => {
+                state.sessions.remember_item(&id, item.as_ref()).await;
+                item
+            }
+            Err(failure) => return item_failure(&state, lang, &failure),
+        },
     };
     // A malformed query is just no search.
     let q = query
@@ -273,6 +279,8 @@ async fn done(
         &shown,
         &written,
     );
+    // Concur's copy has changed (or may have): the next page reads it again.
+    state.sessions.remember_item(&id, None).await;
     match written {
         Ok(_) => {
             session.saved = Some(Saved {

@@ -139,6 +139,14 @@ async fn search_runs_on_the_server_and_ignores_case() {
         .await
         .unwrap();
     assert!(html.contains(r#"id="no-results""#), "{html}");
+    // Searching re-renders the page from the item read a moment ago: one read from Concur.
+    let item_reads = world
+        .sim
+        .requests()
+        .iter()
+        .filter(|r| r.method == "GET" && r.path.contains("/expenses/"))
+        .count();
+    assert_eq!(item_reads, 1);
 }
 
 #[tokio::test]
