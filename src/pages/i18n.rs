@@ -50,9 +50,20 @@ impl Lang {
         &CATALOGS[self as usize]
     }
 
-    /// One message; `?` for an unknown key (a bug the tests catch).
+    /// One message; `?` for an unknown key (a bug: debug builds, and so the tests, panic).
     pub fn text(self, key: &str) -> &'static str {
-        self.catalog().get(key).copied().unwrap_or("?")
+        let text = self.catalog().get(key).copied();
+        debug_assert!(text.is_some(), "unknown message key {key}");
+        text.unwrap_or("?")
+    }
+
+    /// The language a raw launch query asks for (`language_code`, any name case); English
+    /// when absent (v1 launches never send one). Used before the launch is verified, only
+    /// to choose the words of a refusal.
+    pub fn of_query(raw_query: &str) -> Self {
+        form_urlencoded::parse(raw_query.as_bytes())
+            .find(|(name, _)| name.eq_ignore_ascii_case("language_code"))
+            .map_or(Lang::En, |(_, value)| Lang::from_code(&value))
     }
 
     /// Decimal comma for German and French, as users read amounts.
@@ -319,6 +330,114 @@ const MESSAGES: &[[&str; 4]] = &[
         "Le connecteur ne peut pas traiter cela pour le moment.",
     ],
     [
+        "launch_used_title",
+        "This link was already used",
+        "Dieser Link wurde bereits verwendet",
+        "Ce lien a déjà été utilisé",
+    ],
+    [
+        "launch_used_message",
+        "For your security, each launch from Concur works only once.",
+        "Zu Ihrer Sicherheit funktioniert jeder Aufruf aus Concur nur einmal.",
+        "Pour votre sécurité, chaque lancement depuis Concur ne fonctionne qu'une seule fois.",
+    ],
+    [
+        "wait_and_click_again",
+        "Close this window, wait a moment and click the field in Concur again.",
+        "Schließen Sie dieses Fenster, warten Sie einen Moment und klicken Sie erneut auf das Feld in Concur.",
+        "Fermez cette fenêtre, patientez un instant et cliquez à nouveau sur le champ dans Concur.",
+    ],
+    [
+        "not_allowed_title",
+        "This launch is not allowed",
+        "Dieser Aufruf ist nicht erlaubt",
+        "Ce lancement n'est pas autorisé",
+    ],
+    [
+        "not_your_launch",
+        "Concur did not confirm that this launch belongs to the signed-in user.",
+        "Concur hat nicht bestätigt, dass dieser Aufruf zum angemeldeten Benutzer gehört.",
+        "Concur n'a pas confirmé que ce lancement appartient à l'utilisateur connecté.",
+    ],
+    [
+        "concur_down_title",
+        "Concur is not answering",
+        "Concur antwortet nicht",
+        "Concur ne répond pas",
+    ],
+    [
+        "concur_down_message",
+        "The connector could not reach Concur to confirm this launch.",
+        "Der Connector konnte Concur nicht erreichen, um diesen Aufruf zu bestätigen.",
+        "Le connecteur n'a pas pu joindre Concur pour confirmer ce lancement.",
+    ],
+    [
+        "refused_title",
+        "Concur refused this launch",
+        "Concur hat diesen Aufruf abgelehnt",
+        "Concur a refusé ce lancement",
+    ],
+    [
+        "refused_message",
+        "Concur did not accept the launch's one-time authorization.",
+        "Concur hat die einmalige Autorisierung dieses Aufrufs nicht angenommen.",
+        "Concur n'a pas accepté l'autorisation à usage unique de ce lancement.",
+    ],
+    [
+        "refused_hint",
+        "Close this window and click the field in Concur again. If it keeps happening, ask your Concur administrator to check the connector's OAuth client.",
+        "Schließen Sie dieses Fenster und klicken Sie erneut auf das Feld in Concur. Passiert das wiederholt, bitten Sie Ihre Concur-Administration, den OAuth-Client des Connectors zu prüfen.",
+        "Fermez cette fenêtre et cliquez à nouveau sur le champ dans Concur. Si cela se reproduit, demandez à votre administrateur Concur de vérifier le client OAuth du connecteur.",
+    ],
+    [
+        "malformed_title",
+        "This launch link is incomplete",
+        "Dieser Aufruf-Link ist unvollständig",
+        "Ce lien de lancement est incomplet",
+    ],
+    [
+        "malformed_message",
+        "The address that opened this window is not a valid launch from Concur.",
+        "Die Adresse, die dieses Fenster geöffnet hat, ist kein gültiger Aufruf aus Concur.",
+        "L'adresse qui a ouvert cette fenêtre n'est pas un lancement valide depuis Concur.",
+    ],
+    [
+        "unverified_title",
+        "This launch could not be verified",
+        "Dieser Aufruf konnte nicht überprüft werden",
+        "Ce lancement n'a pas pu être vérifié",
+    ],
+    [
+        "unverified_message",
+        "The launch did not carry a valid signature from Concur.",
+        "Der Aufruf trug keine gültige Signatur von Concur.",
+        "Le lancement ne portait pas de signature valide de Concur.",
+    ],
+    [
+        "unverified_hint",
+        "Close this window and try again. If it keeps happening, ask your Concur administrator to check the connector's registration.",
+        "Schließen Sie dieses Fenster und versuchen Sie es erneut. Passiert das wiederholt, bitten Sie Ihre Concur-Administration, die Registrierung des Connectors zu prüfen.",
+        "Fermez cette fenêtre et réessayez. Si cela se reproduit, demandez à votre administrateur Concur de vérifier l'enregistrement du connecteur.",
+    ],
+    [
+        "host_message",
+        "The launch refers to an address this connector does not work with.",
+        "Der Aufruf verweist auf eine Adresse, mit der dieser Connector nicht arbeitet.",
+        "Le lancement renvoie à une adresse avec laquelle ce connecteur ne fonctionne pas.",
+    ],
+    [
+        "ask_admin_config",
+        "Ask your Concur administrator to check the connector's configuration.",
+        "Bitten Sie Ihre Concur-Administration, die Konfiguration des Connectors zu prüfen.",
+        "Demandez à votre administrateur Concur de vérifier la configuration du connecteur.",
+    ],
+    [
+        "launch_unavailable_message",
+        "The connector cannot process launches right now.",
+        "Der Connector kann gerade keine Aufrufe verarbeiten.",
+        "Le connecteur ne peut pas traiter de lancements pour le moment.",
+    ],
+    [
         "about_launch",
         "About this launch",
         "Über diesen Aufruf",
@@ -373,6 +492,10 @@ mod tests {
             assert_eq!(Lang::from_code(code), lang, "{code}");
         }
         assert_eq!(Lang::De.text("done"), "Fertig");
+        assert_eq!(Lang::of_query("a=1&Language_Code=fr-CA&b=2"), Lang::Fr);
+        assert_eq!(Lang::of_query("language_code=de%2DDE"), Lang::De);
+        assert_eq!(Lang::of_query("nonce=x"), Lang::En);
+        assert_eq!(Lang::of_query("%zz&&="), Lang::En);
         assert_eq!(Lang::Fr.text("cancel"), "Annuler");
     }
 

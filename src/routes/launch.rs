@@ -15,6 +15,7 @@ use axum::routing::get;
 use super::picker::SESSION_PATH;
 use crate::concur::{Failure, UserToken};
 use crate::launch::{self, ErrorClass, LaunchError, VerifiedLaunch, Version};
+use crate::pages::i18n::Lang;
 use crate::session::LaunchSession;
 use crate::startup::AppState;
 use crate::store::Freshness;
@@ -40,9 +41,10 @@ async fn launch_v1(State(state): State<Arc<AppState>>, RawQuery(query): RawQuery
 
 /// Extract, check, remember, hand over.
 async fn launch(state: &AppState, version: Version, raw_query: &str) -> Response {
+    let lang = Lang::of_query(raw_query);
     let mut verified = match verify(state, version, raw_query) {
         Ok(verified) => verified,
-        Err(error) => return refusal(state, version, raw_query, &error),
+        Err(error) => return refusal(state, lang, version, raw_query, &error),
     };
     let nonce_key = format!(
         "{}|{}",
@@ -60,23 +62,24 @@ async fn launch(state: &AppState, version: Version, raw_query: &str) -> Response
                 company = verified.company_domain(),
                 "launch refused: replayed nonce"
             );
-            return state.pages.error(
+            return state.pages.error_in(
+                lang,
                 StatusCode::FORBIDDEN,
-                "This link was already used",
-                "For your security, each launch from Concur works only once.",
-                Some("Close this window and click the field in Concur again."),
+                "launch_used_title",
+                "launch_used_message",
+                Some("click_again"),
             );
         }
-        Err(error) => return unavailable(state, &error),
+        Err(error) => return unavailable(state, lang, &error),
     }
-    let user_token = match exchange_auth_code(state, &mut verified).await {
+    let user_token = match exchange_auth_code(state, lang, &mut verified).await {
         Ok(token) => token,
         Err(response) => return response,
     };
     let session = LaunchSession::new(verified.context());
     let id = match state.sessions.create(&session, user_token).await {
         Ok(id) => id,
-        Err(error) => return unavailable(state, &error),
+        Err(error) => return unavailable(state, lang, &error),
     };
     tracing::info!(
         company = verified.company_domain(),
@@ -99,6 +102,7 @@ async fn launch(state: &AppState, version: Version, raw_query: &str) -> Response
 /// and ties it to the signed user through the `id_token`.
 async fn exchange_auth_code(
     state: &AppState,
+    lang: Lang,
     verified: &mut VerifiedLaunch,
 ) -> Result<Option<UserToken>, Response> {
     let (Some(concur), Some(code)) = (&state.concur, verified.take_client_auth_code()) else {
@@ -109,23 +113,26 @@ async fn exchange_auth_code(
         Err(error) => {
             tracing::warn!(%error, correlation_id = error.correlation_id(), "launch refused: auth code exchange failed");
             let page = match error.classify() {
-                Failure::Forbidden => state.pages.error(
+                Failure::Forbidden => state.pages.error_in(
+                    lang,
                     StatusCode::FORBIDDEN,
-                    "This launch is not allowed",
-                    "Concur did not confirm that this launch belongs to the signed-in user.",
-                    Some("Close this window and click the field in Concur again."),
+                    "not_allowed_title",
+                    "not_your_launch",
+                    Some("click_again"),
                 ),
-                Failure::Unavailable => state.pages.error(
+                Failure::Unavailable => state.pages.error_in(
+                    lang,
                     StatusCode::SERVICE_UNAVAILABLE,
-                    "Concur is not answering",
-                    "The connector could not reach Concur to confirm this launch.",
-                    Some("Close this window, wait a moment and click the field in Concur again."),
+                    "concur_down_title",
+                    "concur_down_message",
+                    Some("wait_and_click_again"),
                 ),
-                Failure::Validation(_) | Failure::Other => state.pages.error(
+                Failure::Validation(_) | Failure::Other => state.pages.error_in(
+                    lang,
                     StatusCode::BAD_GATEWAY,
-                    "Concur refused this launch",
-                    "Concur did not accept the launch's one-time authorization.",
-                    Some("Close this window and click the field in Concur again. If it keeps happening, ask your Concur administrator to check the connector's OAuth client."),
+                    "refused_title",
+                    "refused_message",
+                    Some("refused_hint"),
                 ),
             };
             Err(page)
@@ -146,7 +153,13 @@ fn verify(
 }
 
 /// Logs why (never a value from the query) and renders the page for the error's class.
-fn refusal(state: &AppState, version: Version, raw_query: &str, error: &LaunchError) -> Response {
+fn refusal(
+    state: &AppState,
+    lang: Lang,
+    version: Version,
+    raw_query: &str,
+    error: &LaunchError,
+) -> Response {
     tracing::warn!(version = ?version, %error, "launch refused");
     if state.launch.diagnostics && error.class() == ErrorClass::SignatureMismatch {
         let reading = match version {
@@ -164,32 +177,35 @@ fn refusal(state: &AppState, version: Version, raw_query: &str, error: &LaunchEr
     let (status, title, message, hint) = match error.class() {
         ErrorClass::Malformed => (
             StatusCode::BAD_REQUEST,
-            "This launch link is incomplete",
-            "The address that opened this window is not a valid launch from Concur.",
-            "Close this window and click the field in Concur again.",
+            "malformed_title",
+            "malformed_message",
+            "click_again",
         ),
         ErrorClass::SignatureMismatch => (
             StatusCode::UNAUTHORIZED,
-            "This launch could not be verified",
-            "The launch did not carry a valid signature from Concur.",
-            "Close this window and try again. If it keeps happening, ask your Concur administrator to check the connector's registration.",
+            "unverified_title",
+            "unverified_message",
+            "unverified_hint",
         ),
         ErrorClass::Forbidden => (
             StatusCode::FORBIDDEN,
-            "This launch is not allowed",
-            "The launch refers to an address this connector does not work with.",
-            "Ask your Concur administrator to check the connector's configuration.",
+            "not_allowed_title",
+            "host_message",
+            "ask_admin_config",
         ),
     };
-    state.pages.error(status, title, message, Some(hint))
+    state
+        .pages
+        .error_in(lang, status, title, message, Some(hint))
 }
 
-fn unavailable(state: &AppState, error: &crate::store::StoreError) -> Response {
+fn unavailable(state: &AppState, lang: Lang, error: &crate::store::StoreError) -> Response {
     tracing::error!(%error, "launch store unavailable");
-    state.pages.error(
+    state.pages.error_in(
+        lang,
         StatusCode::SERVICE_UNAVAILABLE,
-        "Temporarily unavailable",
-        "The connector cannot process launches right now.",
-        Some("Close this window, wait a moment and click the field in Concur again."),
+        "unavailable_title",
+        "launch_unavailable_message",
+        Some("wait_and_click_again"),
     )
 }

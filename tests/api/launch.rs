@@ -159,7 +159,11 @@ async fn launch_v4_rejects_a_replayed_nonce_with_a_page_that_says_what_to_do() {
     let replay = client.get(&url).send().await.unwrap();
     assert_eq!(replay.status(), StatusCode::FORBIDDEN);
     let html = replay.text().await.unwrap();
-    assert!(html.contains("click the field in Concur again"), "{html}");
+    // The launch asked for German (language_code=de): the refusal is in German too.
+    assert!(
+        html.contains("klicken Sie erneut auf das Feld in Concur"),
+        "{html}"
+    );
 }
 
 #[tokio::test]

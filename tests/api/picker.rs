@@ -644,3 +644,30 @@ async fn the_current_value_is_shown_with_its_label_and_preselected() {
         "{html}"
     );
 }
+
+#[tokio::test]
+async fn launch_refusals_speak_the_users_language_too() {
+    let world = world().await;
+    let report = &world.sim.snapshot().reports[0];
+    let mut request = V4LaunchRequest::new(Source::Entry, &report.expenses[0].id);
+    request.language_code = Some("de".to_owned());
+    let minted = world.sim.mint_v4(&request).unwrap();
+    launch(&world, &minted.url).await.unwrap();
+    let (status, html) = launch(&world, &minted.url).await.unwrap_err();
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    assert!(
+        html.contains("<h1>Dieser Link wurde bereits verwendet</h1>"),
+        "{html}"
+    );
+    assert!(html.contains(r#"<html lang="de">"#), "{html}");
+
+    request.language_code = Some("fr".to_owned());
+    let minted = world.sim.mint_v4(&request).unwrap();
+    let tampered = minted.url.replace("nonce=", "nonce=x");
+    let (status, html) = launch(&world, &tampered).await.unwrap_err();
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert!(
+        html.contains("<h1>Ce lancement n&#x27;a pas pu être vérifié</h1>"),
+        "{html}"
+    );
+}
