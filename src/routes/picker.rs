@@ -17,7 +17,7 @@ use axum::routing::get;
 use serde::{Deserialize, Serialize};
 
 use crate::concur::MAX_VALUE_CHARS;
-use crate::concur::{ConcurClient, ConcurError, ExpenseItem, Failure, UserToken};
+use crate::concur::{ConcurError, ExpenseItem, Failure, UserToken};
 use crate::launch::LaunchContext;
 use crate::pages::i18n::{Catalog, Lang};
 use crate::picker::{self, Entered};
@@ -340,17 +340,10 @@ async fn read_item(
         return Ok(None);
     };
     let token: Option<UserToken> = state.sessions.user_token(id).await;
-    read_with(concur, launch, token.as_ref()).await.map(Some)
-}
-
-async fn read_with(
-    concur: &ConcurClient,
-    launch: &LaunchContext,
-    token: Option<&UserToken>,
-) -> Result<ExpenseItem, ConcurError> {
     concur
-        .read_item(&launch.item_url, token, Some(&launch.language))
+        .read_item(&launch.item_url, token.as_ref(), Some(&launch.language))
         .await
+        .map(Some)
         .inspect_err(|error| {
             tracing::warn!(%error, correlation_id = error.correlation_id(), "reading the launched item failed");
         })
