@@ -17,6 +17,7 @@ use crate::picker::PickerSettings;
 use crate::session::Sessions;
 use crate::store::NonceStore;
 use crate::store::memory::{MemoryNonceStore, MemorySessionStore};
+use crate::store::redis::RedisStore;
 use crate::values::Values;
 use crate::{routes, tls};
 
@@ -33,6 +34,8 @@ pub struct AppState {
     pub picker: PickerSettings,
     /// Where the user's choices come from.
     pub values: Values,
+    /// The shared Redis store when `backend = "redis"`; `/readyz` pings it.
+    pub shared_store: Option<RedisStore>,
     /// False while draining for shutdown; `/readyz` reports it.
     pub ready: AtomicBool,
 }
@@ -43,9 +46,16 @@ impl AppState {
     pub fn build(settings: &Settings) -> Result<Self, Vec<ConfigProblem>> {
         let pages = Pages::new(settings.template_dir.as_deref())
             .map_err(|e| vec![ConfigProblem::new("pages.template_dir", e.to_string())])?;
+        let shared_store = match settings.store.backend {
+            StoreBackend::Redis => Some(redis_store(settings)?),
+            StoreBackend::Memory => None,
+        };
         let (nonces, sessions): (Arc<dyn NonceStore>, Arc<dyn crate::store::SessionStore>) =
-            match settings.store.backend {
-                StoreBackend::Memory => (
+            match (settings.store.backend, &shared_store) {
+                (StoreBackend::Redis, Some(redis)) => {
+                    (Arc::new(redis.clone()), Arc::new(redis.clone()))
+                }
+                _ => (
                     Arc::new(MemoryNonceStore::new(settings.store.max_entries)),
                     Arc::new(MemorySessionStore::new(settings.store.max_entries)),
                 ),
@@ -70,9 +80,26 @@ impl AppState {
             pages,
             picker: settings.picker.clone(),
             values,
+            shared_store,
             ready: AtomicBool::new(true),
         })
     }
+}
+
+/// The Redis store of `backend = "redis"`; it connects on first use, so this never waits.
+fn redis_store(settings: &Settings) -> Result<RedisStore, Vec<ConfigProblem>> {
+    let problem = |message: String| vec![ConfigProblem::new("store.redis_url", message)];
+    let redis = settings
+        .store
+        .redis
+        .as_ref()
+        .ok_or_else(|| problem("is required for backend = \"redis\"".to_owned()))?;
+    if tokio::runtime::Handle::try_current().is_err() {
+        return Err(problem(
+            "the Redis store needs a Tokio runtime to start in".to_owned(),
+        ));
+    }
+    RedisStore::new(redis).map_err(|e| problem(e.to_string()))
 }
 
 /// What went wrong before the server could start.

@@ -104,6 +104,8 @@ pub struct LaunchSettings {
 pub struct StoreSettings {
     pub backend: StoreBackend,
     pub max_entries: u64,
+    /// Set when `backend = "redis"`.
+    pub redis: Option<crate::store::redis::RedisSettings>,
 }
 
 /// The simulator started beside `serve` (`[simulator] enabled = true`, development only);
@@ -230,6 +232,7 @@ fn validate(raw: RawSettings) -> Result<Settings, Vec<ConfigProblem>> {
     if raw.store.max_entries == 0 {
         problems.push("store.max_entries", "must be greater than zero");
     }
+    let redis = redis_settings(&raw, &mut problems);
 
     let log = LogSettings {
         format: raw.log.format,
@@ -254,6 +257,7 @@ fn validate(raw: RawSettings) -> Result<Settings, Vec<ConfigProblem>> {
             store: StoreSettings {
                 backend: raw.store.backend,
                 max_entries: raw.store.max_entries,
+                redis,
             },
             concur,
             picker: raw.picker.clone(),
@@ -265,6 +269,41 @@ fn validate(raw: RawSettings) -> Result<Settings, Vec<ConfigProblem>> {
         }),
         _ => Err(problems.into_vec()),
     }
+}
+
+/// The Redis connection of `backend = "redis"` (nothing for the memory backend).
+fn redis_settings(
+    raw: &RawSettings,
+    problems: &mut Problems,
+) -> Option<crate::store::redis::RedisSettings> {
+    let s = &raw.store;
+    if s.backend != StoreBackend::Redis {
+        return None;
+    }
+    if s.redis_timeout.is_zero() {
+        problems.push("store.redis_timeout", "must be greater than zero");
+    }
+    let url = secret::resolve_required(
+        problems,
+        "store.redis_url",
+        s.redis_url.clone(),
+        s.redis_url_file.as_deref(),
+        Some("backend = \"redis\" needs the server, e.g. redis://127.0.0.1:6379/0"),
+    )?;
+    if let Err(message) = crate::store::redis::check_url(&url) {
+        let key = if s.redis_url_file.is_some() {
+            "store.redis_url_file"
+        } else {
+            "store.redis_url"
+        };
+        problems.push(key, message);
+        return None;
+    }
+    Some(crate::store::redis::RedisSettings {
+        url,
+        key_prefix: s.key_prefix.clone(),
+        timeout: s.redis_timeout,
+    })
 }
 
 fn connector_credentials(
@@ -528,6 +567,8 @@ mod tests {
             "username",
             "password",
             "password_file",
+            "redis_url",
+            "redis_url_file",
             "template_dir",
             "seed",
         ] {

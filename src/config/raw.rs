@@ -118,6 +118,15 @@ impl Default for RawLaunch {
 pub struct RawStore {
     pub backend: StoreBackend,
     pub max_entries: u64,
+    /// `redis://…` for `backend = "redis"`; may carry a password, so redacted when shown.
+    #[serde(serialize_with = "redacted")]
+    pub redis_url: Option<SecretString>,
+    pub redis_url_file: Option<PathBuf>,
+    /// Prepended to every Redis key.
+    pub key_prefix: String,
+    /// Upper bound on each Redis call, connecting included.
+    #[serde(with = "humantime_serde")]
+    pub redis_timeout: Duration,
 }
 
 impl Default for RawStore {
@@ -125,6 +134,10 @@ impl Default for RawStore {
         Self {
             backend: StoreBackend::Memory,
             max_entries: 1_000_000,
+            redis_url: None,
+            redis_url_file: None,
+            key_prefix: "concur-connector:".to_owned(),
+            redis_timeout: Duration::from_secs(2),
         }
     }
 }
@@ -136,6 +149,8 @@ pub enum StoreBackend {
     /// In this process: one instance only.
     #[default]
     Memory,
+    /// In Redis, shared by several instances (`store.redis_url`).
+    Redis,
 }
 
 #[derive(Debug, Clone, Default, Deserialize, Serialize)]

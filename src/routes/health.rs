@@ -21,11 +21,17 @@ async fn alive() -> &'static str {
     "ok"
 }
 
-/// Ready to serve: false while draining for shutdown, so the balancer stops sending work.
+/// Ready to serve: false while draining for shutdown, or while the shared store (Redis)
+/// does not answer a PING, so the balancer stops sending work.
 async fn ready(State(state): State<Arc<AppState>>) -> (StatusCode, &'static str) {
-    if state.ready.load(Ordering::Relaxed) {
-        (StatusCode::OK, "ready")
-    } else {
-        (StatusCode::SERVICE_UNAVAILABLE, "shutting down")
+    if !state.ready.load(Ordering::Relaxed) {
+        return (StatusCode::SERVICE_UNAVAILABLE, "shutting down");
     }
+    if let Some(store) = &state.shared_store
+        && let Err(error) = store.ping().await
+    {
+        tracing::warn!(%error, "readiness: the shared store does not answer");
+        return (StatusCode::SERVICE_UNAVAILABLE, "shared store unavailable");
+    }
+    (StatusCode::OK, "ready")
 }

@@ -5,6 +5,7 @@
 //! without touching them. Values are opaque bytes; [`crate::session`] owns their format.
 
 pub mod memory;
+pub mod redis;
 
 use std::time::Duration;
 
