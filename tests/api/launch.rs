@@ -8,15 +8,15 @@ use reqwest::{StatusCode, header};
 
 use crate::helpers::{PASSWORD, TestApp, USERNAME, captured_logs, session_cookie, spawn_app_with};
 
-const V4_PATH: &str = "/launchexternalurl/v4/form";
+pub(crate) const V4_PATH: &str = "/launchexternalurl/v4/form";
 const V1_PATH: &str = "/concur/form/v1.0/get";
-const SESSION_PATH: &str = "/launch/session";
+pub(crate) const SESSION_PATH: &str = "/launch/session";
 
 fn creds() -> ConnectorCredentials {
     ConnectorCredentials::new(USERNAME, config::secret(PASSWORD)).unwrap()
 }
 
-fn v4_launch(nonce: &str, source: Source) -> V4Launch {
+pub(crate) fn v4_launch(nonce: &str, source: Source) -> V4Launch {
     let item = match source {
         Source::Header => "",
         Source::Entry => "/expenses/84FCBB92BD4E5342B849DAC29FD163A1",
@@ -62,12 +62,12 @@ async fn send_launch(app: &TestApp, path: &str, query: &str) -> reqwest::Respons
         .unwrap()
 }
 
-fn v4_query(launch: &V4Launch) -> String {
+pub(crate) fn v4_query(launch: &V4Launch) -> String {
     sign::v4_query(launch, &creds(), Encoding::Rfc3986)
 }
 
 /// A client that does not follow redirects, so the hand-over can be inspected.
-fn manual(app: &TestApp) -> reqwest::Client {
+pub(crate) fn manual(app: &TestApp) -> reqwest::Client {
     app.pki
         .client_builder()
         .redirect(reqwest::redirect::Policy::none())

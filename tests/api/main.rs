@@ -8,6 +8,9 @@ mod independent_signer;
 mod launch;
 mod logging;
 mod picker;
+mod redis;
+#[path = "../support/redis_server.rs"]
+mod redis_server;
 mod test_connection;
 mod tls;
 mod with_simulator;
