@@ -634,4 +634,65 @@ mod tests {
             "{problems:?}"
         );
     }
+
+    fn with_store(vars: &[(&str, &str)]) -> Result<Settings, Vec<ConfigProblem>> {
+        let env = vars
+            .iter()
+            .map(|(k, v)| (format!("CONCUR_CONNECTOR__STORE__{k}"), (*v).to_owned()))
+            .collect();
+        load_with_env(&Origin::Embedded, Some(env))
+    }
+
+    #[test]
+    fn the_redis_backend_needs_a_url() {
+        let problems = with_store(&[("BACKEND", "redis")]).unwrap_err();
+        assert_eq!(problems[0].key, "store.redis_url", "{problems:?}");
+    }
+
+    #[test]
+    fn a_redis_url_is_checked_and_never_shown() {
+        let problems = with_store(&[
+            ("BACKEND", "redis"),
+            ("REDIS_URL", "rediss://:pw-4711@h:6380"),
+        ])
+        .unwrap_err();
+        assert_eq!(problems[0].key, "store.redis_url", "{problems:?}");
+        assert!(!problems[0].message.contains("pw-4711"), "{problems:?}");
+
+        let settings = with_store(&[
+            ("BACKEND", "redis"),
+            ("REDIS_URL", "redis://:pw-4711@127.0.0.1:6379/2"),
+        ])
+        .unwrap();
+        let redis = settings.store.redis.as_ref().unwrap();
+        assert_eq!(redis.key_prefix, "concur-connector:");
+        assert_eq!(redis.timeout, Duration::from_secs(2));
+        let shown = settings.redacted_toml();
+        assert!(!shown.contains("pw-4711"), "{shown}");
+        assert!(shown.contains("redis_url = \"[REDACTED]\""), "{shown}");
+    }
+
+    #[test]
+    fn a_redis_url_can_come_from_a_file() {
+        let mut file = tempfile::NamedTempFile::new().unwrap();
+        std::io::Write::write_all(&mut file, b"redis://127.0.0.1:6379/0\n").unwrap();
+        let path = file.path().to_str().unwrap();
+        let settings = with_store(&[
+            ("BACKEND", "redis"),
+            ("REDIS_URL_FILE", path),
+            ("KEY_PREFIX", "acme:"),
+            ("REDIS_TIMEOUT", "500ms"),
+        ])
+        .unwrap();
+        let redis = settings.store.redis.unwrap();
+        assert_eq!(redis.url.expose_secret(), "redis://127.0.0.1:6379/0");
+        assert_eq!(redis.key_prefix, "acme:");
+        assert_eq!(redis.timeout, Duration::from_millis(500));
+    }
+
+    #[test]
+    fn the_memory_backend_ignores_redis_keys() {
+        let settings = with_store(&[]).unwrap();
+        assert!(settings.store.redis.is_none());
+    }
 }
