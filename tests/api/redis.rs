@@ -76,3 +76,82 @@ async fn with_redis_down_a_launch_gets_a_503_page_and_the_instance_is_not_ready(
     let alive = app.client.get(app.url("/healthz")).send().await.unwrap();
     assert_eq!(alive.status(), StatusCode::OK);
 }
+
+/// Launched on A, picked and saved on B: one write; Done on A afterwards writes nothing more.
+#[tokio::test]
+async fn a_launch_on_one_instance_is_picked_and_saved_on_another_once() {
+    use concur_connector::sim::V4LaunchRequest;
+
+    use crate::with_simulator::{launch as launch_on, session_page, world_with};
+
+    let redis = RedisServer::start();
+    let values = "[[values.inline]]\ncode = \"PRJ-1001\"\nlabel = \"Apollo website relaunch\"\n";
+    let world = world_with(&format!("{values}\n{}", redis_store(&redis.url()))).await;
+    // B: the same configuration, its own company-token directory (one process per directory).
+    let own_state = tempfile::tempdir().unwrap();
+    let b_toml = world.app_toml.replace(
+        "state_dir = \"",
+        &format!(
+            "state_dir = \"{}\"\n# was: state_dir = \"",
+            own_state.path().display()
+        ),
+    );
+    let b = spawn_app_with(&b_toml).await;
+
+    let expense = world.sim.snapshot().reports[0].expenses[0].id.clone();
+    let minted = world
+        .sim
+        .mint_v4(&V4LaunchRequest::new(Source::Entry, &expense))
+        .unwrap();
+    let cookie = launch_on(&world, &minted.url).await.unwrap();
+
+    let page_on_b = b
+        .client
+        .get(b.url(SESSION_PATH))
+        .header(header::COOKIE, &cookie)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(page_on_b.status(), StatusCode::OK);
+    let html = page_on_b.text().await.unwrap();
+    assert!(html.contains("Blue Door Cafe"), "B reads the item: {html}");
+    assert!(html.contains(r#"value="PRJ-1001""#), "{html}");
+    let csrf = {
+        let start = html.find(r#"name="csrf" value=""#).unwrap() + 19;
+        html[start..start + 32].to_owned()
+    };
+    let form = [
+        ("csrf", csrf.as_str()),
+        ("action", "done"),
+        ("code", "PRJ-1001"),
+    ];
+    let done_on_b = b
+        .client
+        .post(b.url("/launch/session/done"))
+        .header(header::COOKIE, &cookie)
+        .form(&form)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(done_on_b.status(), StatusCode::OK);
+    assert_eq!(world.sim.successful_writes().len(), 1);
+
+    // Done again on A (a retried request landing elsewhere): the claim is shared, no write.
+    let done_on_a = world
+        .app
+        .client
+        .post(world.app.url("/launch/session/done"))
+        .header(header::COOKIE, &cookie)
+        .form(&form)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(done_on_a.status(), StatusCode::OK);
+    assert_eq!(world.sim.writes().len(), 1);
+    // And A's page, reloaded, shows the closing page the session now records.
+    assert!(
+        session_page(&world, &cookie)
+            .await
+            .contains(r#"id="done-page""#)
+    );
+}

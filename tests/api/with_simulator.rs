@@ -15,6 +15,8 @@ const REDIRECT: &str = "https://connector.test/launchexternalurl/v4/form";
 pub struct World {
     pub sim: RunningSim,
     pub app: TestApp,
+    /// The connector's extra TOML, to start another instance wired the same way.
+    pub app_toml: String,
     _sim_dir: tempfile::TempDir,
 }
 
@@ -60,10 +62,12 @@ state_dir = "{state}"
         ca = sim.ca_pem_path().display(),
         state = sim_dir.path().join("state").display(),
     );
-    let app = spawn_app_with(&format!("{extra}\n{extra_toml}")).await;
+    let app_toml = format!("{extra}\n{extra_toml}");
+    let app = spawn_app_with(&app_toml).await;
     World {
         sim,
         app,
+        app_toml,
         _sim_dir: sim_dir,
     }
 }
