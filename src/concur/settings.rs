@@ -7,8 +7,8 @@ use reqwest::{Certificate, Url};
 use secrecy::SecretString;
 use serde::{Deserialize, Serialize};
 
-use crate::config::Problems;
 use crate::config::secret::{is_blank, resolve, resolve_required};
+use crate::config::{Problems, web_url};
 
 use super::store::STATE_FILE_NAME;
 
@@ -253,25 +253,6 @@ impl ConcurSettings {
             retry_max_delay: self.retry_max_delay,
             token_refresh_margin: self.token_refresh_margin,
         })
-    }
-}
-
-/// Parses an absolute `https` URL; plain `http` passes with a warning (tests, simulators).
-fn web_url(problems: &mut Problems, key: &str, raw: &str) -> Option<Url> {
-    match Url::parse(raw.trim()) {
-        Ok(url) if url.scheme() == "https" => Some(url),
-        Ok(url) if url.scheme() == "http" => {
-            tracing::warn!(key, "plain http url configured; use https outside tests");
-            Some(url)
-        }
-        Ok(_) => {
-            problems.push(key, "must be an http(s) url");
-            None
-        }
-        Err(e) => {
-            problems.push(key, format!("is not a valid url: {e}"));
-            None
-        }
     }
 }
 

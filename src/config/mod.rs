@@ -127,6 +127,25 @@ pub struct LogSettings {
     pub level: String,
 }
 
+/// Parses an absolute `https` URL; plain `http` passes with a warning (tests, simulators).
+pub fn web_url(problems: &mut Problems, key: &str, raw: &str) -> Option<reqwest::Url> {
+    match reqwest::Url::parse(raw.trim()) {
+        Ok(url) if url.scheme() == "https" => Some(url),
+        Ok(url) if url.scheme() == "http" => {
+            tracing::warn!(key, "plain http url configured; use https outside tests");
+            Some(url)
+        }
+        Ok(_) => {
+            problems.push(key, "must be an http(s) url");
+            None
+        }
+        Err(e) => {
+            problems.push(key, format!("is not a valid url: {e}"));
+            None
+        }
+    }
+}
+
 /// Loads the settings from the process environment.
 pub fn load(origin: &Origin) -> Result<Settings, Vec<ConfigProblem>> {
     load_with_env(origin, None)

@@ -289,21 +289,7 @@ fn check_template(url: &str, problems: &mut Problems) -> Option<UrlTemplate> {
     let key = "values.http.url";
     let template = problems.take(key, UrlTemplate::parse(url))?;
     let sample = template.render("x", &ItemFacts::default());
-    match reqwest::Url::parse(&sample) {
-        Ok(parsed) if parsed.scheme() == "https" => Some(template),
-        Ok(parsed) if parsed.scheme() == "http" => {
-            tracing::warn!(key, "plain http url configured; use https outside tests");
-            Some(template)
-        }
-        Ok(_) => {
-            problems.push(key, "must be an http(s) url");
-            None
-        }
-        Err(e) => {
-            problems.push(key, format!("is not a valid url template: {e}"));
-            None
-        }
-    }
+    crate::config::web_url(problems, key, &sample).map(|_| template)
 }
 
 /// `Accept`, the configured extra headers and the bearer token, all but `Accept` marked
