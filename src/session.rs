@@ -31,6 +31,77 @@ pub struct LaunchSession {
     /// What Done saved in Concur, once it has; a second Done then writes nothing.
     #[serde(default)]
     pub saved: Option<Saved>,
+    /// The latest write Done started, while it runs or after it failed.
+    #[serde(default)]
+    pub attempt: Option<Attempt>,
+}
+
+/// One write started by Done. Its number is claimed once in the nonce store, so two Dones
+/// (two tabs, two instances) never start the same attempt; a failed attempt leaves the next
+/// number free, so a failure can never lock the session.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Attempt {
+    /// 1 for the first write of the session, then 2, 3, …
+    pub number: u32,
+    /// Unix time in milliseconds by which the write has certainly ended, even if the
+    /// instance running it died: a pending attempt past it counts as uncertain.
+    pub deadline_ms: u64,
+    /// What the user had in the form, shown again if the write fails.
+    pub form: KeptForm,
+    pub state: AttemptState,
+}
+
+/// The picker form as the user sent it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KeptForm {
+    pub q: String,
+    pub selected: Option<String>,
+    pub typed: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "state", rename_all = "snake_case")]
+pub enum AttemptState {
+    /// The write is running (on this or another instance).
+    Pending,
+    /// The write ended without saving; Retry starts the next attempt.
+    Failed(WriteFailure),
+}
+
+/// Why a write did not save, as the page shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WriteFailure {
+    /// The page's HTTP status.
+    pub status: u16,
+    /// The message key of the notice.
+    pub message: String,
+    /// Concur's own words, for a refused value.
+    pub detail: Option<String>,
+    /// Concur may have applied the write (a timeout, a lost connection, a 5xx): the next
+    /// attempt re-reads the item before it writes.
+    pub uncertain: bool,
+}
+
+impl Attempt {
+    /// Whether the attempt may still be running now.
+    pub fn is_running(&self, now_ms: u64) -> bool {
+        self.state == AttemptState::Pending && now_ms < self.deadline_ms
+    }
+
+    /// Whether Concur may hold the value although no success was recorded.
+    pub fn outcome_uncertain(&self, now_ms: u64) -> bool {
+        match &self.state {
+            AttemptState::Pending => now_ms >= self.deadline_ms,
+            AttemptState::Failed(failure) => failure.uncertain,
+        }
+    }
+}
+
+/// Milliseconds since the Unix epoch (session records are shared between instances).
+pub fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
 }
 
 /// A value written to Concur for this launch.
@@ -46,6 +117,7 @@ impl LaunchSession {
             launch,
             csrf: new_id(),
             saved: None,
+            attempt: None,
         }
     }
 
@@ -133,13 +205,8 @@ impl Sessions {
         let Some(id) = cookie_value(headers) else {
             return Ok(None);
         };
-        let Some(bytes) = self.store.get(&id).await? else {
-            return Ok(None);
-        };
         // A value we cannot read (an older format) counts as expired.
-        Ok(serde_json::from_slice(&bytes)
-            .ok()
-            .map(|session| Opened { id, session }))
+        Ok(self.load(&id).await?.map(|session| Opened { id, session }))
     }
 
     /// Stores a changed session under its id, keeping its expiry. False if it has expired.
@@ -147,6 +214,14 @@ impl Sessions {
         let value =
             serde_json::to_vec(session).map_err(|e| StoreError::Unavailable(e.to_string()))?;
         self.store.replace(id, value).await
+    }
+
+    /// The session with this id, if it exists and has not expired.
+    pub async fn load(&self, id: &str) -> Result<Option<LaunchSession>, StoreError> {
+        let Some(bytes) = self.store.get(id).await? else {
+            return Ok(None);
+        };
+        Ok(serde_json::from_slice(&bytes).ok())
     }
 
     /// How long a session lives: also how long a Done claim is held.

@@ -173,6 +173,16 @@ impl ConcurClient {
         })
     }
 
+    /// The longest a field write can take with its retries, a token renewal before it and
+    /// the one retry after a 401: the background write of Done is bounded by it.
+    pub fn write_budget(&self) -> Duration {
+        let c = &self.inner.config;
+        let one_call = (c.connect_timeout + c.request_timeout) * (c.max_retries + 1)
+            + c.retry_max_delay.max(MAX_RETRY_AFTER) * c.max_retries;
+        // A token call, the write, and the write again after a 401.
+        one_call * 3
+    }
+
     /// Builds the client with the file store in `config.state_dir`.
     pub fn with_file_store(config: ClientConfig) -> Result<Self, ConcurError> {
         let store = Arc::new(FileTokenStore::new(config.state_dir.clone()));

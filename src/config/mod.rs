@@ -247,7 +247,7 @@ fn validate(raw: RawSettings) -> Result<Settings, Vec<ConfigProblem>> {
     let launch = launch_settings(&raw, &mut problems);
     let concur = raw.concur.clone().and_then(|c| c.validate(&mut problems));
     let simulator = simulator_settings(&raw, bind, &mut problems);
-    raw.picker.check(&mut problems);
+    raw.picker.check(raw.server.request_timeout, &mut problems);
     if raw.store.max_entries == 0 {
         problems.push("store.max_entries", "must be greater than zero");
     }

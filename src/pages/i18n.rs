@@ -149,6 +149,30 @@ const MESSAGES: &[[&str; 4]] = &[
     ["retry", "Retry", "Erneut versuchen", "Réessayer"],
     ["saved_title", "Saved", "Gespeichert", "Enregistré"],
     [
+        "saving_title",
+        "Saving…",
+        "Wird gespeichert…",
+        "Enregistrement…",
+    ],
+    [
+        "saving_message",
+        "Concur is taking longer than usual. Your choice is being saved; this page shows the result as soon as Concur answers.",
+        "Concur braucht länger als sonst. Ihre Auswahl wird gespeichert; diese Seite zeigt das Ergebnis, sobald Concur antwortet.",
+        "Concur met plus de temps que d'habitude. Votre choix est en cours d'enregistrement ; cette page affiche le résultat dès que Concur répond.",
+    ],
+    [
+        "saving_hint",
+        "You do not need to do anything. If this page does not change, reload it.",
+        "Sie müssen nichts tun. Ändert sich diese Seite nicht, laden Sie sie neu.",
+        "Vous n'avez rien à faire. Si cette page ne change pas, rechargez-la.",
+    ],
+    [
+        "write_uncertain",
+        "Concur did not confirm whether the value was saved. Your choice is kept: Retry checks Concur first and never saves it twice.",
+        "Concur hat nicht bestätigt, ob der Wert gespeichert wurde. Ihre Auswahl bleibt erhalten: Erneut versuchen prüft zuerst Concur und speichert nie doppelt.",
+        "Concur n'a pas confirmé l'enregistrement de la valeur. Votre choix est conservé : Réessayer vérifie d'abord Concur et n'enregistre jamais deux fois.",
+    ],
+    [
         "saved_message",
         "{value} was saved in Concur.",
         "{value} wurde in Concur gespeichert.",

@@ -19,6 +19,7 @@ const TEMPLATES: &[(&str, &str)] = &[
     ("error.html", include_str!("../../templates/error.html")),
     ("picker.html", include_str!("../../templates/picker.html")),
     ("done.html", include_str!("../../templates/done.html")),
+    ("saving.html", include_str!("../../templates/saving.html")),
 ];
 
 /// The stylesheet every page links, served from `/assets/connector.css`.

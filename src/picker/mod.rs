@@ -3,6 +3,8 @@
 //!
 //! The routes in [`crate::routes::picker`] do the I/O; everything here is plain data.
 
+use std::time::Duration;
+
 use serde::{Deserialize, Serialize};
 
 use crate::concur::{CustomField, ExpenseItem, FieldValue, MAX_VALUE_CHARS};
@@ -19,13 +21,21 @@ pub const LAUNCHED_FROM: &str = "launched_from";
 pub struct PickerSettings {
     /// Which part of the chosen value is written to Concur.
     pub write: Written,
+    /// How long Done waits for Concur before it answers a "still saving" page that
+    /// refreshes itself; the write goes on in the background either way.
+    #[serde(with = "humantime_serde")]
+    pub done_wait: Duration,
     pub target: TargetSettings,
 }
+
+/// The default of `picker.done_wait`: well inside the default `server.request_timeout`.
+pub const DEFAULT_DONE_WAIT: Duration = Duration::from_secs(10);
 
 impl Default for PickerSettings {
     fn default() -> Self {
         Self {
             write: Written::Code,
+            done_wait: DEFAULT_DONE_WAIT,
             target: TargetSettings::default(),
         }
     }
@@ -64,8 +74,19 @@ impl Default for TargetSettings {
 }
 
 impl PickerSettings {
-    /// Checks the settings, naming each problem's key.
-    pub fn check(&self, problems: &mut Problems) {
+    /// Checks the settings, naming each problem's key. Done must answer before the server's
+    /// request timeout cuts the connection (which would leave the user an empty page).
+    pub fn check(&self, request_timeout: Duration, problems: &mut Problems) {
+        if self.done_wait.is_zero() || self.done_wait >= request_timeout {
+            problems.push(
+                "picker.done_wait",
+                format!(
+                    "must be greater than zero and less than server.request_timeout ({}), got {}",
+                    humantime::format_duration(request_timeout),
+                    humantime::format_duration(self.done_wait)
+                ),
+            );
+        }
         let t = &self.target;
         for (key, value) in [
             ("picker.target.header", Some(&t.header)),
@@ -185,6 +206,78 @@ pub fn field_value(
         });
     }
     Ok(FieldValue::Text(text))
+}
+
+/// What one Done writes, decided before anything is written.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WritePlan {
+    /// The field id, exactly as the item spells it.
+    pub field: String,
+    /// What is sent to Concur.
+    pub value: FieldValue,
+    /// What the user, the audit line and the session see as the saved value: the text
+    /// written to a text field (the code or the label, as configured), or the list item's
+    /// code for a list field.
+    pub shown: String,
+    /// The field's value before the write, as the audit line shows it.
+    pub old: Option<String>,
+}
+
+/// Why Done cannot write what was entered.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PlanError {
+    /// The administrator must act; the user is told the field is not set up.
+    #[error(transparent)]
+    Target(#[from] TargetError),
+    /// The user can fix it.
+    #[error("{0:?}")]
+    Invalid(Invalid),
+}
+
+/// The Done step's decisions, in one place: which field, what is sent, what is shown.
+pub fn plan_write(
+    settings: &PickerSettings,
+    launch: &LaunchContext,
+    item: &ExpenseItem,
+    entered: &Entered,
+) -> Result<WritePlan, PlanError> {
+    let field = target_field(&settings.target, launch, item)?;
+    let current = item.field(&field);
+    let value = field_value(entered, settings.write, current).map_err(PlanError::Invalid)?;
+    let shown = match (entered, &value) {
+        (Entered::Chosen(choice), FieldValue::ListItem { .. }) => choice.code.clone(),
+        (_, FieldValue::Text(text)) => text.clone(),
+        (Entered::Typed(text), FieldValue::ListItem { .. }) => text.clone(),
+    };
+    Ok(WritePlan {
+        field,
+        value,
+        shown,
+        old: current.and_then(|f| f.code.clone().or_else(|| f.value.clone())),
+    })
+}
+
+/// Whether `field` already holds `value` as Concur shows it after a write (a text field
+/// its text; a list field the list item, by id (v4) or code (v3, v1.1)).
+pub fn holds(field: Option<&CustomField>, value: &FieldValue) -> bool {
+    let Some(field) = field else {
+        return false;
+    };
+    match value {
+        FieldValue::Text(text) => field.value.as_deref() == Some(text.as_str()),
+        FieldValue::ListItem { item_id, code } => {
+            let by_id = item_id.as_deref().is_some_and(|id| {
+                field.value.as_deref() == Some(id) || field.list_item_id.as_deref() == Some(id)
+            });
+            let by_code = code.as_deref().is_some_and(|c| {
+                field
+                    .code
+                    .as_deref()
+                    .is_some_and(|f| f.eq_ignore_ascii_case(c))
+            });
+            by_id || by_code
+        }
+    }
 }
 
 #[cfg(test)]
@@ -337,16 +430,83 @@ mod tests {
     }
 
     #[test]
+    fn the_plan_shows_what_concur_receives() {
+        let entry = item(Source::Entry, &[("custom9", true), ("custom12", false)]);
+        let choice = Entered::Chosen(Choice {
+            code: "PRJ-1".to_owned(),
+            label: "Apollo".to_owned(),
+            list_item_id: Some("L1".to_owned()),
+        });
+        let mut settings = PickerSettings {
+            write: Written::Label,
+            ..PickerSettings::default()
+        };
+        let plan = plan_write(&settings, &launch("V4", Some("custom12")), &entry, &choice).unwrap();
+        assert_eq!(plan.field, "custom12");
+        assert_eq!(plan.value, FieldValue::Text("Apollo".to_owned()));
+        assert_eq!(plan.shown, "Apollo", "the label written is the label shown");
+        // A list field receives the list item and shows its code, whatever `write` says.
+        let plan = plan_write(&settings, &launch("V4", Some("custom9")), &entry, &choice).unwrap();
+        assert_eq!(plan.shown, "PRJ-1");
+        settings.write = Written::Code;
+        let plan = plan_write(&settings, &launch("V4", Some("custom12")), &entry, &choice).unwrap();
+        assert_eq!(plan.shown, "PRJ-1");
+        assert_eq!(
+            plan_write(&settings, &launch("V4", Some("custom40")), &entry, &choice),
+            Err(PlanError::Target(TargetError::UnknownField(
+                "custom40".to_owned()
+            )))
+        );
+    }
+
+    #[test]
+    fn a_field_holds_a_value_as_each_api_shows_it() {
+        let text = CustomField {
+            value: Some("PRJ-1".to_owned()),
+            ..CustomField::default()
+        };
+        assert!(holds(Some(&text), &FieldValue::Text("PRJ-1".to_owned())));
+        assert!(!holds(Some(&text), &FieldValue::Text("prj-1".to_owned())));
+        assert!(!holds(None, &FieldValue::Text("PRJ-1".to_owned())));
+        let v4_list = CustomField {
+            value: Some("L1".to_owned()),
+            is_list: true,
+            ..CustomField::default()
+        };
+        let v3_list = CustomField {
+            code: Some("CC-1".to_owned()),
+            is_list: true,
+            ..CustomField::default()
+        };
+        let item = |id: &str, code: &str| FieldValue::ListItem {
+            item_id: Some(id.to_owned()),
+            code: Some(code.to_owned()),
+        };
+        assert!(holds(Some(&v4_list), &item("L1", "CC-1")));
+        assert!(!holds(Some(&v4_list), &item("L2", "CC-2")));
+        assert!(holds(Some(&v3_list), &item("L9", "cc-1")));
+        assert!(!holds(Some(&v3_list), &item("L9", "CC-2")));
+    }
+
+    #[test]
     fn settings_name_bad_keys() {
         let mut bad = PickerSettings::default();
         bad.target.entry = "amount".to_owned();
         bad.target.v1 = Some(LAUNCHED_FROM.to_owned());
         let mut problems = Problems::default();
-        bad.check(&mut problems);
+        bad.done_wait = Duration::from_secs(30);
+        bad.check(Duration::from_secs(30), &mut problems);
         let keys: Vec<String> = problems.into_vec().into_iter().map(|p| p.key).collect();
-        assert_eq!(keys, ["picker.target.entry", "picker.target.v1"]);
+        assert_eq!(
+            keys,
+            [
+                "picker.done_wait",
+                "picker.target.entry",
+                "picker.target.v1"
+            ]
+        );
         let mut problems = Problems::default();
-        PickerSettings::default().check(&mut problems);
+        PickerSettings::default().check(Duration::from_secs(30), &mut problems);
         assert!(problems.is_empty());
     }
 }

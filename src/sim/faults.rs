@@ -38,6 +38,9 @@ pub struct Faults {
     pub write_error_status: u16,
     /// Concur's message for refused writes with status 400.
     pub write_error_message: String,
+    /// Field writes (v4 PATCH, v3 PUT) are applied at once but answered this many
+    /// milliseconds later: Concur saved the value while the caller may have given up.
+    pub write_answer_delay_ms: u64,
 }
 
 /// What the fault knobs decided for one call.

@@ -321,6 +321,12 @@ async fn concur_surface(State(sim): State<SimHandle>, request: Request, next: Ne
     };
     let note = response.extensions().get::<RequestNote>();
     sim.record_request(&method, &path, response.status().as_u16(), note, injected);
+    // Applied and recorded first, answered late: a caller that gives up meanwhile cannot
+    // undo the write.
+    let answer_delay = sim.lock().faults.knobs.write_answer_delay_ms;
+    if answer_delay > 0 && family.is_api() && matches!(method.as_str(), "PATCH" | "PUT") {
+        tokio::time::sleep(Duration::from_millis(answer_delay)).await;
+    }
     response
 }
 

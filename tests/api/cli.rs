@@ -71,6 +71,12 @@ async fn invalid_configurations_exit_with_status_2_naming_the_key() {
     type Case<'a> = (&'a str, Vec<(&'a str, &'a str)>, &'a str, &'a str);
     let cases: Vec<Case> = vec![
         (
+            "[picker]\ndone_wait = \"30s\"\n",
+            vec![("CONCUR_CONNECTOR__SERVER__REQUEST_TIMEOUT", "30s")],
+            "picker.done_wait",
+            "Done would wait as long as the request may take",
+        ),
+        (
             "",
             vec![("CONCUR_CONNECTOR__CONNECTOR__PASSWORD", "short")],
             "connector.password",

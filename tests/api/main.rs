@@ -11,6 +11,7 @@ mod picker;
 mod redis;
 #[path = "../support/redis_server.rs"]
 mod redis_server;
+mod saving;
 mod test_connection;
 mod tls;
 mod with_simulator;

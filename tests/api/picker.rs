@@ -9,7 +9,7 @@ use crate::helpers::captured_logs;
 use crate::with_simulator::{World, launch, session_page, world_with};
 
 /// Three projects: one for every expense, one for travel, one for meals.
-const VALUES: &str = r#"
+pub(crate) const VALUES: &str = r#"
 [[values.inline]]
 code = "PRJ-1001"
 label = "Apollo website relaunch"
@@ -30,7 +30,7 @@ async fn world() -> World {
 }
 
 /// The first report's first expense (a LUNCH) and its launch cookie.
-async fn launched_entry(world: &World) -> (String, String, String) {
+pub(crate) async fn launched_entry(world: &World) -> (String, String, String) {
     let seed = world.sim.snapshot();
     let report = &seed.reports[0];
     let expense = &report.expenses[0];
@@ -43,7 +43,7 @@ async fn launched_entry(world: &World) -> (String, String, String) {
 }
 
 /// The CSRF token of a picker page.
-fn csrf_of(html: &str) -> String {
+pub(crate) fn csrf_of(html: &str) -> String {
     let start = html
         .find(r#"name="csrf" value=""#)
         .expect("the form has a csrf field")
@@ -51,7 +51,11 @@ fn csrf_of(html: &str) -> String {
     html[start..start + 32].to_owned()
 }
 
-async fn post_done(world: &World, cookie: &str, form: &[(&str, &str)]) -> (StatusCode, String) {
+pub(crate) async fn post_done(
+    world: &World,
+    cookie: &str,
+    form: &[(&str, &str)],
+) -> (StatusCode, String) {
     let response = world
         .app
         .client
@@ -65,7 +69,7 @@ async fn post_done(world: &World, cookie: &str, form: &[(&str, &str)]) -> (Statu
     (status, response.text().await.unwrap())
 }
 
-async fn choose(world: &World, cookie: &str, code: &str) -> (StatusCode, String) {
+pub(crate) async fn choose(world: &World, cookie: &str, code: &str) -> (StatusCode, String) {
     let csrf = csrf_of(&session_page(world, cookie).await);
     post_done(
         world,
@@ -75,7 +79,7 @@ async fn choose(world: &World, cookie: &str, code: &str) -> (StatusCode, String)
     .await
 }
 
-fn is_closing_page(html: &str) -> bool {
+pub(crate) fn is_closing_page(html: &str) -> bool {
     html.contains(r#"id="done-page""#) && html.contains(r#"<script src="/assets/close.js">"#)
 }
 
@@ -483,8 +487,25 @@ async fn v1_launches_without_a_configured_field_cannot_save_and_say_so() {
         .mint_v1(&V1LaunchRequest::new(&expense.id))
         .unwrap();
     let cookie = launch(&world, &minted.url).await.unwrap();
-    let (status, html) = choose(&world, &cookie, "PRJ-1001").await;
-    assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR, "{html}");
+    // The picker says so at once, and offers no Done.
+    let html = session_page(&world, &cookie).await;
+    assert!(html.contains("not set up for saving"), "{html}");
+    assert!(
+        html.contains(r#"id="done" class="primary" disabled"#),
+        "{html}"
+    );
+    // A Done posted anyway is an administrator's mistake, answered 409, never a 5xx.
+    let (status, html) = post_done(
+        &world,
+        &cookie,
+        &[
+            ("csrf", &csrf_of(&html)),
+            ("action", "done"),
+            ("code", "PRJ-1001"),
+        ],
+    )
+    .await;
+    assert_eq!(status, StatusCode::CONFLICT, "{html}");
     assert!(html.contains("not set up for saving"), "{html}");
     assert!(world.sim.writes().is_empty());
 }

@@ -26,6 +26,11 @@ async fn world() -> World {
 
 /// The connector wired to a fresh simulator, plus `extra` TOML (e.g. `[picker]`, `[values]`).
 pub async fn world_with(extra_toml: &str) -> World {
+    world_with_concur("", extra_toml).await
+}
+
+/// Like [`world_with`], with `concur_keys` (e.g. `request_timeout = "1s"`) added to `[concur]`.
+pub async fn world_with_concur(concur_keys: &str, extra_toml: &str) -> World {
     concur_connector::tls::install_default_provider();
     let sim_dir = tempfile::tempdir().unwrap();
     let creds = ConnectorCredentials::new(USERNAME, config::secret(PASSWORD)).unwrap();
@@ -55,6 +60,7 @@ company_id = "{company}"
 company_request_token = "test-company-request-token"
 extra_ca_file = "{ca}"
 state_dir = "{state}"
+{concur_keys}
 "#,
         host = sim.base_url().host_str().unwrap(),
         client_id = sim::DEFAULT_CLIENT_ID,
