@@ -146,7 +146,7 @@ async fn an_unknown_key_type_and_a_self_signed_certificate_are_refused_with_stat
     let key = dir.path().join("privkey.pem");
 
     // Only the PEM label and a truncated header, not a key; spelled in parts so that
-    // `git grep 'PRIVATE KEY-----'` keeps finding no key in the repository.
+    // a search of the repository for PEM private-key markers finds none.
     let label = "DSA PRIVATE KEY";
     std::fs::write(
         &key,
