@@ -252,7 +252,7 @@ fn assess_ca(
         .and_then(|pem| KeyPair::from_pem(pem).ok());
     let key_spki = key
         .as_ref()
-        .map(|key| rcgen::PublicKeyData::subject_public_key_info(key));
+        .map(rcgen::PublicKeyData::subject_public_key_info);
     if hex(&ca_der) == LEAKED_CA_CERT_SHA256
         || hex(ca.public_key().raw) == LEAKED_CA_SPKI_SHA256
         || key_spki
