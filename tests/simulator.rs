@@ -1823,7 +1823,7 @@ async fn a_restart_keeps_a_fitting_leaf_and_reissues_for_other_names() {
     again.shutdown().await.unwrap();
 
     // Another name: a new leaf, from the same CA, that the first client trusts.
-    let other = sim::start(restart(vec!["demo.test".to_owned()]))
+    let other = sim::start(restart(vec!["demo.localhost".to_owned()]))
         .await
         .unwrap();
     assert_ne!(std::fs::read(&cert).unwrap(), first);

