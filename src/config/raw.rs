@@ -133,7 +133,7 @@ impl Default for RawStore {
     fn default() -> Self {
         Self {
             backend: StoreBackend::Memory,
-            max_entries: 1_000_000,
+            max_entries: 100_000,
             redis_url: None,
             redis_url_file: None,
             key_prefix: "concur-connector:".to_owned(),

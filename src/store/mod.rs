@@ -24,6 +24,14 @@ pub enum Freshness {
 pub enum StoreError {
     #[error("the shared store is unavailable: {0}")]
     Unavailable(String),
+    /// The in-memory store holds `store.max_entries` live entries; none is dropped early.
+    #[error(
+        "the {what} is full ({max_entries} live entries, store.max_entries): refusing new entries rather than forgetting one before its time"
+    )]
+    Full {
+        what: &'static str,
+        max_entries: usize,
+    },
 }
 
 /// Remembers nonces for the replay window.
