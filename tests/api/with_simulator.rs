@@ -26,6 +26,11 @@ async fn world() -> World {
 
 /// The connector wired to a fresh simulator, plus `extra` TOML (e.g. `[picker]`, `[values]`).
 pub async fn world_with(extra_toml: &str) -> World {
+    world_with_launch("", extra_toml).await
+}
+
+/// Like [`world_with`], with `launch_toml` added to the connector's `[launch]` table.
+pub async fn world_with_launch(launch_toml: &str, extra_toml: &str) -> World {
     concur_connector::tls::install_default_provider();
     let sim_dir = tempfile::tempdir().unwrap();
     let creds = ConnectorCredentials::new(USERNAME, config::secret(PASSWORD)).unwrap();
@@ -44,6 +49,7 @@ pub async fn world_with(extra_toml: &str) -> World {
         r#"
 [launch]
 allowed_item_hosts = ["{host}"]
+{launch_toml}
 [concur]
 client_id = "{client_id}"
 client_secret = "{client_secret}"
