@@ -403,7 +403,8 @@ async fn exchange_with_claims(edit: impl FnOnce(&mut serde_json::Value)) -> Conc
 
 #[tokio::test]
 async fn an_id_token_for_another_client_is_refused() {
-    let err = exchange_with_claims(|c| c["aud"] = "99999999-2222-4333-8444-555555555555".into()).await;
+    let err =
+        exchange_with_claims(|c| c["aud"] = "99999999-2222-4333-8444-555555555555".into()).await;
     assert!(matches!(err, ConcurError::IdTokenInvalid(_)), "{err:?}");
     let err = exchange_with_claims(|c| c["aud"] = serde_json::Value::Null).await;
     assert!(matches!(err, ConcurError::IdTokenInvalid(_)), "{err:?}");
@@ -417,7 +418,10 @@ async fn an_id_token_from_another_issuer_is_refused() {
         serde_json::Value::Null,
     ] {
         let err = exchange_with_claims(|c| c["iss"] = iss.clone()).await;
-        assert!(matches!(err, ConcurError::IdTokenInvalid(_)), "{iss}: {err:?}");
+        assert!(
+            matches!(err, ConcurError::IdTokenInvalid(_)),
+            "{iss}: {err:?}"
+        );
     }
 }
 

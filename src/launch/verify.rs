@@ -1000,9 +1000,7 @@ mod tests {
         let cases: [(&str, fn(&mut V4Launch)); 5] = [
             ("company_domain", |l| l.company_domain.clear()),
             ("logged_in_user_id", |l| l.logged_in_user_id = "jane".into()),
-            ("report_owner_user_id", |l| {
-                l.report_owner_user_id.push('0')
-            }),
+            ("report_owner_user_id", |l| l.report_owner_user_id.push('0')),
             ("nonce", |l| l.nonce.clear()),
             ("company_domain", |l| l.company_domain = "  ".into()),
         ];
@@ -1016,7 +1014,10 @@ mod tests {
             }
         }
         for (name, change) in [
-            ("xcompanydomain", (|l| l.company_domain.clear()) as fn(&mut V1Launch)),
+            (
+                "xcompanydomain",
+                (|l| l.company_domain.clear()) as fn(&mut V1Launch),
+            ),
             ("xuserid", |l| l.user_id.clear()),
             ("nonce", |l| l.nonce.clear()),
         ] {

@@ -37,7 +37,10 @@ impl Query {
                     value.to_owned()
                 } else {
                     // The simulator encodes RFC 3986 style: `+` is a literal plus.
-                    percent_decode_str(value).decode_utf8().unwrap().into_owned()
+                    percent_decode_str(value)
+                        .decode_utf8()
+                        .unwrap()
+                        .into_owned()
                 };
                 (name.to_owned(), value)
             })
@@ -245,13 +248,20 @@ async fn a_launch_for_a_company_outside_launch_company_domains_is_refused() {
 
 #[tokio::test]
 async fn launch_company_domains_admits_the_listed_company_in_any_case() {
-    let world = world_with_launch("company_domains = [\"other.example\", \"ACMECORP.com\"]\n", "").await;
+    let world = world_with_launch(
+        "company_domains = [\"other.example\", \"ACMECORP.com\"]\n",
+        "",
+    )
+    .await;
     let seed = world.sim.snapshot();
     let minted = world
         .sim
         .mint_v4(&V4LaunchRequest::new(Source::Header, &seed.reports[0].id))
         .unwrap();
-    assert_eq!(Query::parse(&minted.url).get("company_domain"), "acmecorp.com");
+    assert_eq!(
+        Query::parse(&minted.url).get("company_domain"),
+        "acmecorp.com"
+    );
     let response = send(&world, &Query::parse(&minted.url).to_path()).await;
     assert_eq!(response.status(), StatusCode::SEE_OTHER);
 }
@@ -288,4 +298,41 @@ async fn the_company_token_fallback_accepts_a_v4_launch_without_code_when_allowe
     let response = send(&world, &without_code.to_path()).await;
     assert_eq!(response.status(), StatusCode::SEE_OTHER);
     assert_eq!(world.sim.token_grants("authorization_code"), 0);
+}
+
+#[tokio::test]
+async fn a_v4_launch_whose_code_comes_without_a_valid_id_token_is_refused() {
+    use concur_connector::sim::{Faults, IdTokenFault};
+    let world = world_with("").await;
+    let seed = world.sim.snapshot();
+    let report = &seed.reports[0];
+    for fault in [
+        IdTokenFault::Missing,
+        IdTokenFault::WrongAudience,
+        IdTokenFault::WrongIssuer,
+        IdTokenFault::Expired,
+    ] {
+        world.sim.set_faults(Faults {
+            bad_id_token_next: 1,
+            id_token_fault: fault,
+            ..Faults::default()
+        });
+        let minted = world
+            .sim
+            .mint_v4(&V4LaunchRequest::new(Source::Header, &report.id))
+            .unwrap();
+        let response = send(&world, &Query::parse(&minted.url).to_path()).await;
+        assert_eq!(response.status(), StatusCode::FORBIDDEN, "{fault:?}");
+        assert!(response.headers().get(header::SET_COOKIE).is_none());
+        let html = response.text().await.unwrap();
+        assert!(html.contains("<h1>"), "{fault:?}: {html}");
+    }
+    assert_eq!(world.sim.token_grants("authorization_code"), 4);
+    // The simulator's own id_tokens (iss: its origin, aud: the client id) are accepted.
+    let minted = world
+        .sim
+        .mint_v4(&V4LaunchRequest::new(Source::Header, &report.id))
+        .unwrap();
+    let response = send(&world, &Query::parse(&minted.url).to_path()).await;
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
 }
