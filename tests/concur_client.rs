@@ -398,7 +398,7 @@ async fn exchange_with_claims(edit: impl FnOnce(&mut serde_json::Value)) -> Conc
     h.client()
         .exchange_auth_code(&secret("code-claims"), USER_ID)
         .await
-        .unwrap_err()
+        .expect_err("the id_token must be refused")
 }
 
 #[tokio::test]

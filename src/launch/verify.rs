@@ -997,7 +997,8 @@ mod tests {
 
     #[test]
     fn refuses_signed_values_without_their_documented_shape() {
-        let cases: [(&str, fn(&mut V4Launch)); 5] = [
+        type Change = fn(&mut V4Launch);
+        let cases: [(&str, Change); 5] = [
             ("company_domain", |l| l.company_domain.clear()),
             ("logged_in_user_id", |l| l.logged_in_user_id = "jane".into()),
             ("report_owner_user_id", |l| l.report_owner_user_id.push('0')),
