@@ -373,15 +373,92 @@ async fn an_unreachable_jwks_refuses_rather_than_accepts() {
 }
 
 #[tokio::test]
-async fn an_auth_code_without_id_token_is_accepted_unbound() {
+async fn an_auth_code_without_id_token_is_refused() {
     let h = Harness::start().await;
     mount_code_exchange(&h, "code-5", "user-access", None).await;
-    let user = h
+    let err = h
         .client()
         .exchange_auth_code(&secret("code-5"), USER_ID)
         .await
+        .unwrap_err();
+    assert!(matches!(err, ConcurError::IdTokenInvalid(_)), "{err:?}");
+    assert_eq!(err.classify(), Failure::Forbidden);
+}
+
+/// Answers the code exchange with an `id_token` for `USER_ID` whose claims `edit` changed.
+async fn exchange_with_claims(edit: impl FnOnce(&mut serde_json::Value)) -> ConcurError {
+    let h = Harness::start().await;
+    mount_jwks(&h.server, signer()).await;
+    let mut body = token_body("user-access", "r", None);
+    body["id_token"] = signer().id_token_with(USER_ID, edit).into();
+    token_mock("authorization_code")
+        .respond_with(ResponseTemplate::new(200).set_body_json(body))
+        .mount(&h.server)
+        .await;
+    h.client()
+        .exchange_auth_code(&secret("code-claims"), USER_ID)
+        .await
+        .expect_err("the id_token must be refused")
+}
+
+#[tokio::test]
+async fn an_id_token_for_another_client_is_refused() {
+    let err =
+        exchange_with_claims(|c| c["aud"] = "99999999-2222-4333-8444-555555555555".into()).await;
+    assert!(matches!(err, ConcurError::IdTokenInvalid(_)), "{err:?}");
+    let err = exchange_with_claims(|c| c["aud"] = serde_json::Value::Null).await;
+    assert!(matches!(err, ConcurError::IdTokenInvalid(_)), "{err:?}");
+}
+
+#[tokio::test]
+async fn an_id_token_from_another_issuer_is_refused() {
+    for iss in [
+        serde_json::Value::from("https://login.evil.example"),
+        serde_json::Value::from("https://us2.api.concursolutions.com.evil.example"),
+        serde_json::Value::Null,
+    ] {
+        let err = exchange_with_claims(|c| c["iss"] = iss.clone()).await;
+        assert!(
+            matches!(err, ConcurError::IdTokenInvalid(_)),
+            "{iss}: {err:?}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn an_expired_id_token_is_refused_beyond_the_clock_skew() {
+    let now = jsonwebtoken::get_current_timestamp();
+    let err = exchange_with_claims(|c| c["exp"] = (now - 600).into()).await;
+    assert!(matches!(err, ConcurError::IdTokenInvalid(_)), "{err:?}");
+    let err = exchange_with_claims(|c| c["exp"] = serde_json::Value::Null).await;
+    assert!(matches!(err, ConcurError::IdTokenInvalid(_)), "{err:?}");
+}
+
+#[tokio::test]
+async fn an_id_token_without_subject_is_refused() {
+    let err = exchange_with_claims(|c| c["sub"] = serde_json::Value::Null).await;
+    assert!(matches!(err, ConcurError::IdTokenInvalid(_)), "{err:?}");
+}
+
+#[tokio::test]
+async fn an_id_token_issued_by_the_configured_auth_base_is_accepted() {
+    let h = Harness::start().await;
+    mount_jwks(&h.server, signer()).await;
+    let mut body = token_body("user-access", "r", None);
+    let origin = h.server.uri();
+    body["id_token"] = signer()
+        .id_token_with(USER_ID, |c| c["iss"] = origin.clone().into())
+        .into();
+    token_mock("authorization_code")
+        .respond_with(ResponseTemplate::new(200).set_body_json(body))
+        .mount(&h.server)
+        .await;
+    let user = h
+        .client()
+        .exchange_auth_code(&secret("code-own-iss"), USER_ID)
+        .await
         .unwrap();
-    assert_eq!(user.subject(), None);
+    assert_eq!(user.subject(), Some(USER_ID));
 }
 
 #[tokio::test]

@@ -504,6 +504,20 @@ fn awkward_text() -> impl Strategy<Value = String> {
     proptest::string::string_regex("[a-zA-Z0-9+&=%$ ?#/.,;:@!*'()~_éß€漢😀-]{0,24}").unwrap()
 }
 
+/// Awkward text with at least one character that is not white space (company domains,
+/// nonces and v1 user ids must not be blank).
+fn awkward_non_blank() -> impl Strategy<Value = String> {
+    awkward_text().prop_filter("not blank", |s| !s.trim().is_empty())
+}
+
+/// A UUID in random letter case (v4 user ids).
+fn uuid_text() -> impl Strategy<Value = String> {
+    proptest::string::string_regex(
+        "[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}",
+    )
+    .unwrap()
+}
+
 fn encoding() -> impl Strategy<Value = Encoding> {
     prop_oneof![
         Just(Encoding::Rfc3986 { lower_hex: false }),
@@ -558,12 +572,12 @@ proptest! {
     #[test]
     fn v4_random_values_round_trip_through_every_encoding(
         (user, pass) in credentials(),
-        domain in awkward_text(),
-        logged_in in awkward_text(),
-        owner in awkward_text(),
+        domain in awkward_non_blank(),
+        logged_in in uuid_text(),
+        owner in uuid_text(),
         employee in awkward_text(),
         item_tail in awkward_text(),
-        nonce in awkward_text(),
+        nonce in awkward_non_blank(),
         custom in "[a-zA-Z0-9 +&=%é]{1,12}",
         encoding in encoding(),
         style in base64_style(),
@@ -591,7 +605,11 @@ proptest! {
         prop_assert_eq!(verified.company_domain(), domain.as_str());
         prop_assert_eq!(verified.user_id(), logged_in.as_str());
         prop_assert_eq!(verified.report_owner_user_id(), Some(owner.as_str()));
-        prop_assert_eq!(verified.report_owner_employee_id(), Some(employee.as_str()));
+        // An empty employee id is signed as the empty string and carried as absent.
+        prop_assert_eq!(
+            verified.report_owner_employee_id(),
+            Some(employee.as_str()).filter(|e| !e.is_empty())
+        );
         prop_assert_eq!(verified.nonce(), nonce.as_str());
         prop_assert_eq!(verified.item_url(), &reqwest::Url::parse(&item_url).unwrap());
         // Unsigned values decode with the reading that verified, which is only fully
@@ -607,10 +625,10 @@ proptest! {
     #[test]
     fn v1_random_values_round_trip_through_every_encoding(
         (user, pass) in credentials(),
-        domain in awkward_text(),
-        user_id in awkward_text(),
+        domain in awkward_non_blank(),
+        user_id in awkward_non_blank(),
         item_tail in awkward_text(),
-        nonce in awkward_text(),
+        nonce in awkward_non_blank(),
         encoding in encoding(),
         style in base64_style(),
         order in Just((0..5).collect::<Vec<usize>>()).prop_shuffle(),

@@ -199,9 +199,11 @@ impl ConcurClient {
     /// the auth base, with the configured `redirect_uri`). Call it once per launch and keep
     /// the result in the launch session: the code is single-use.
     ///
-    /// When Concur returns an `id_token`, its RS256 signature is verified against the JWKS
-    /// and its `sub` must equal `expected_user_id` (the signed `logged_in_user_id`, compared
-    /// case-insensitively), else [`ConcurError::IdentityMismatch`]. An unreachable JWKS is
+    /// The response must carry an `id_token` (else [`ConcurError::IdTokenInvalid`]): its RS256
+    /// signature is verified against the JWKS, with `exp`, `aud` (the client id) and `iss`
+    /// (a Concur geolocation or a configured base URL), and its `sub` must equal
+    /// `expected_user_id` (the signed `logged_in_user_id`, compared case-insensitively), else
+    /// [`ConcurError::IdentityMismatch`]. An unreachable JWKS is
     /// [`ConcurError::JwksUnavailable`]: an unverifiable `id_token` is never accepted.
     #[tracing::instrument(name = "concur.exchange_auth_code", skip_all)]
     pub async fn exchange_auth_code(
@@ -220,20 +222,20 @@ impl ConcurClient {
         let response = self
             .token_grant(&config.auth_base_url, &form, "authorization_code")
             .await?;
-        let subject = match &response.id_token {
-            Some(id_token) => {
-                let subject = self.verify_id_token(id_token.expose_secret()).await?;
-                if !subject.eq_ignore_ascii_case(expected_user_id.trim()) {
-                    tracing::warn!("id token subject differs from the launching user");
-                    return Err(ConcurError::IdentityMismatch);
-                }
-                Some(subject)
-            }
-            None => {
-                tracing::debug!("authorization-code grant returned no id token");
-                None
-            }
+        // Without an id_token nothing says whose code this was: the code is unsigned, so it
+        // could be another user's, pasted into this launch.
+        let Some(id_token) = &response.id_token else {
+            tracing::warn!("authorization-code grant returned no id token");
+            return Err(ConcurError::IdTokenInvalid(
+                "the token response carries no id_token".into(),
+            ));
         };
+        let subject = self.verify_id_token(id_token.expose_secret()).await?;
+        if !subject.eq_ignore_ascii_case(expected_user_id.trim()) {
+            tracing::warn!("id token subject differs from the launching user");
+            return Err(ConcurError::IdentityMismatch);
+        }
+        let subject = Some(subject);
         Ok(UserToken {
             expires_at: Instant::now() + response.lifetime(),
             geolocation: response.geolocation_url(),
@@ -586,12 +588,19 @@ impl ConcurClient {
     // ------------------------------------------------------------ id token
 
     async fn verify_id_token(&self, id_token: &str) -> Result<String, ConcurError> {
+        let config = &self.inner.config;
+        let extra_issuers = [&config.auth_base_url, &config.api_base_url]
+            .map(|url| url.origin().ascii_serialization());
+        let expected = id_token::Expected {
+            audience: &config.client_id,
+            extra_issuers: &extra_issuers,
+        };
         let keys = self.jwks(false).await?;
-        match id_token::verify(id_token, &keys) {
+        match id_token::verify(id_token, &keys, &expected) {
             Ok(subject) => Ok(subject),
             Err(Rejection::UnknownKey) => {
                 let keys = self.jwks(true).await?;
-                id_token::verify(id_token, &keys).map_err(|r| match r {
+                id_token::verify(id_token, &keys, &expected).map_err(|r| match r {
                     Rejection::UnknownKey => {
                         ConcurError::IdTokenInvalid("signed with a key not in the jwks".into())
                     }

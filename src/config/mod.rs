@@ -98,6 +98,23 @@ pub struct LaunchSettings {
     pub item_urls: crate::launch::ItemUrlPolicy,
     /// On a signature mismatch, log which known wrong reading would have matched.
     pub diagnostics: bool,
+    /// `launch.company_domains`, lower-cased; empty means any company.
+    pub company_domains: Vec<String>,
+    /// `launch.allow_company_token_fallback`: a v4 launch without `client_auth_code` is
+    /// accepted (and served with the company token) even though `[concur]` is configured.
+    pub allow_company_token_fallback: bool,
+}
+
+impl LaunchSettings {
+    /// Whether a launch for this (signed) company domain may proceed. Domains compare
+    /// ASCII-case-insensitively; an empty allow-list admits every company.
+    pub fn company_allowed(&self, company_domain: &str) -> bool {
+        self.company_domains.is_empty()
+            || self
+                .company_domains
+                .iter()
+                .any(|d| d.eq_ignore_ascii_case(company_domain))
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -184,6 +201,7 @@ fn read_raw(
         .separator("__")
         .list_separator(",")
         .with_list_parse_key("launch.allowed_item_hosts")
+        .with_list_parse_key("launch.company_domains")
         .source(env);
     builder
         .add_source(environment)
@@ -441,6 +459,14 @@ fn launch_settings(raw: &RawSettings, problems: &mut Problems) -> LaunchSettings
             );
         }
     }
+    for domain in &l.company_domains {
+        if domain.trim().is_empty() || domain.trim() != domain {
+            problems.push(
+                "launch.company_domains",
+                format!("`{domain}` is not a company domain (give them as Concur sends them, e.g. acmecorp.com)"),
+            );
+        }
+    }
     LaunchSettings {
         v4_path,
         v1_path,
@@ -450,6 +476,12 @@ fn launch_settings(raw: &RawSettings, problems: &mut Problems) -> LaunchSettings
             l.allowed_item_hosts.iter().cloned(),
         ),
         diagnostics: l.diagnostics,
+        company_domains: l
+            .company_domains
+            .iter()
+            .map(|d| d.to_ascii_lowercase())
+            .collect(),
+        allow_company_token_fallback: l.allow_company_token_fallback,
     }
 }
 

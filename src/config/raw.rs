@@ -96,6 +96,11 @@ pub struct RawLaunch {
     pub session_lifetime: Duration,
     pub allowed_item_hosts: Vec<String>,
     pub diagnostics: bool,
+    /// When non-empty, only launches for these company domains are accepted.
+    pub company_domains: Vec<String>,
+    /// With `[concur]` configured, accept a v4 launch without `client_auth_code` and use the
+    /// company token for it (weaker: nothing then ties the user to Concur's login).
+    pub allow_company_token_fallback: bool,
 }
 
 impl Default for RawLaunch {
@@ -109,6 +114,8 @@ impl Default for RawLaunch {
             session_lifetime: Duration::from_secs(30 * 60),
             allowed_item_hosts: Vec::new(),
             diagnostics: false,
+            company_domains: Vec::new(),
+            allow_company_token_fallback: false,
         }
     }
 }

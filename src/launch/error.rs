@@ -68,6 +68,16 @@ pub enum LaunchError {
         reason: &'static str,
     },
 
+    /// Status 400. A signed value matched the MAC but lacks its documented shape (a v4 user id
+    /// that is not a UUID, an empty company domain or nonce). The MAC covers the values
+    /// concatenated without separators, so characters can be moved from one signed value to
+    /// its neighbour without breaking it; the shape checks refuse most such shifted splits.
+    #[error("signed parameter {name} is invalid: {reason}")]
+    InvalidSignedValue {
+        name: &'static str,
+        reason: &'static str,
+    },
+
     /// Status 403. The signed item URL points outside the allowed hosts, so no token may go there.
     #[error("item url refused: {0}")]
     ItemUrlNotAllowed(#[from] ItemUrlError),
@@ -82,7 +92,8 @@ impl LaunchError {
             | LaunchError::MissingParameter(_)
             | LaunchError::DuplicateParameter(_)
             | LaunchError::BadSignatureEncoding
-            | LaunchError::InvalidParameter { .. } => ErrorClass::Malformed,
+            | LaunchError::InvalidParameter { .. }
+            | LaunchError::InvalidSignedValue { .. } => ErrorClass::Malformed,
             LaunchError::BadSignatureLength { .. } | LaunchError::SignatureMismatch => {
                 ErrorClass::SignatureMismatch
             }

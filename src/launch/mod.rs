@@ -7,6 +7,7 @@ mod error;
 mod item_url;
 mod params;
 mod query;
+mod shape;
 pub mod sign;
 mod verify;
 

@@ -21,7 +21,7 @@ use sha2::Sha256;
 
 use super::item_url::ItemUrlPolicy;
 use super::query::{self, ValueEncoding};
-use super::{LaunchError, Source, Version, params};
+use super::{LaunchError, Source, Version, params, shape};
 use crate::credentials::ConnectorCredentials;
 
 /// Standard alphabet with optional padding; the URL-safe alphabet is mapped onto it first.
@@ -117,6 +117,8 @@ pub struct VerifiedLaunch {
     client_auth_code: Option<SecretString>,
     language: String,
     transport: Transport,
+    /// The MAC bytes that matched, for [`VerifiedLaunch::replay_key`].
+    mac: Vec<u8>,
 }
 
 impl VerifiedLaunch {
@@ -140,7 +142,9 @@ impl VerifiedLaunch {
         self.report_owner_user_id.as_deref()
     }
 
-    /// v4 `report_owner_employee_id`, signed, free text; `None` on v1.
+    /// v4 `report_owner_employee_id`, signed, free text; `None` on v1 and when Concur sent it
+    /// empty (Concur does not document that case: the MAC then covers the empty string, the
+    /// launch is accepted, and the empty text is not passed on as if it were an id).
     pub fn report_owner_employee_id(&self) -> Option<&str> {
         self.report_owner_employee_id.as_deref()
     }
@@ -150,9 +154,28 @@ impl VerifiedLaunch {
         &self.item_url
     }
 
-    /// The signed nonce; the replay store keys on (company domain, nonce). Never log it.
+    /// The signed nonce. Never log it.
     pub fn nonce(&self) -> &str {
         &self.nonce
+    }
+
+    /// The key under which the replay store remembers this launch: the version and the hex
+    /// of the MAC that matched.
+    ///
+    /// Not the (company domain, nonce) pair: the MAC covers the signed values concatenated
+    /// without separators, so a character moved from one value to its neighbour (say from
+    /// the user id to the company domain) keeps the signature valid while changing the
+    /// domain, and each such split would count as a fresh launch. The MAC bytes cannot be
+    /// changed without the connector's password, and every reading of one launch (either
+    /// percent-encoding, either base64 alphabet, with or without padding) yields the same
+    /// bytes, so one genuine launch has exactly one key.
+    pub fn replay_key(&self) -> String {
+        let version = match self.version {
+            Version::V1 => "v1",
+            Version::V4 => "v4",
+        };
+        let hex: String = self.mac.iter().map(|b| format!("{b:02x}")).collect();
+        format!("{version}|{hex}")
     }
 
     /// v4 `source` (unsigned, or inferred from the item URL); always `Entry` on v1.
@@ -296,12 +319,17 @@ pub fn verify_v4(
         unsigned(v4_index::CLIENT_AUTH_CODE)?.map(|code| SecretString::from(code.into_owned()));
 
     let [company_domain, user_id, owner_id, employee_id, _item, nonce] = matched.values;
+    shape::non_blank("company_domain", &company_domain)?;
+    shape::uuid("logged_in_user_id", &user_id)?;
+    shape::uuid("report_owner_user_id", &owner_id)?;
+    shape::non_blank("nonce", &nonce)?;
     Ok(VerifiedLaunch {
         version: Version::V4,
         company_domain,
         user_id,
         report_owner_user_id: Some(owner_id),
-        report_owner_employee_id: Some(employee_id),
+        // Free text chosen by the client: any value, the empty one included, is accepted.
+        report_owner_employee_id: Some(employee_id).filter(|id| !id.is_empty()),
         item_url,
         nonce,
         source,
@@ -311,6 +339,7 @@ pub fn verify_v4(
         client_auth_code,
         language,
         transport: matched.transport,
+        mac: matched.mac,
     })
 }
 
@@ -327,6 +356,11 @@ pub fn verify_v1(
     let item_url = hosts.check(&matched.item_url)?;
 
     let [company_domain, user_id, _item, nonce] = matched.values;
+    // v1 `xuserid` is a login id (free text, often an e-mail address), so it only has to
+    // be present; shifted splits of v1 launches are stopped by the replay key.
+    shape::non_blank("xcompanydomain", &company_domain)?;
+    shape::non_blank("xuserid", &user_id)?;
+    shape::non_blank("nonce", &nonce)?;
     Ok(VerifiedLaunch {
         version: Version::V1,
         company_domain,
@@ -342,6 +376,7 @@ pub fn verify_v1(
         client_auth_code: None,
         language: params::DEFAULT_LANGUAGE.to_owned(),
         transport: matched.transport,
+        mac: matched.mac,
     })
 }
 
@@ -357,6 +392,8 @@ struct Matched<const N: usize> {
     /// Fully decoded, whichever reading matched.
     item_url: String,
     transport: Transport,
+    /// The signature's bytes, equal to the MAC of `values`.
+    mac: Vec<u8>,
 }
 
 impl<'q> Parsed<'q> {
@@ -450,7 +487,7 @@ impl<'q> Parsed<'q> {
             let mut mac = keyed.clone();
             parts.iter().for_each(|part| mac.update(part));
             if mac.verify_slice(&signature).is_ok() {
-                return Ok(reading.into_matched(self.spec.item));
+                return Ok(reading.into_matched(self.spec.item, signature));
             }
         }
         Err(LaunchError::SignatureMismatch)
@@ -515,7 +552,7 @@ struct Reading<'q> {
 }
 
 impl Reading<'_> {
-    fn into_matched<const N: usize>(self, item: usize) -> Matched<N> {
+    fn into_matched<const N: usize>(self, item: usize, mac: Vec<u8>) -> Matched<N> {
         let value = &self.values[item];
         let item_url = if self.still_encoded && !self.decoded_twice {
             // Concur signed the still-encoded text; the API call needs the real URL. A `+`
@@ -535,6 +572,7 @@ impl Reading<'_> {
                 encoding: self.encoding,
                 item_url_encoded_twice: self.still_encoded,
             },
+            mac,
         }
     }
 }
@@ -559,7 +597,7 @@ pub(super) fn message_parts<'a>(
 mod tests {
     use super::*;
     use crate::launch::ErrorClass;
-    use crate::launch::sign::{Encoding, v4_query};
+    use crate::launch::sign::{Encoding, V1Launch, V4Launch, v4_query};
     use crate::launch::vectors::*;
 
     fn concur() -> ItemUrlPolicy {
@@ -895,6 +933,121 @@ mod tests {
             v1_with_v4_creds.unwrap_err(),
             LaunchError::SignatureMismatch
         );
+    }
+
+    /// `query` re-signed for `launch`, then given the signature of `signed_for`.
+    fn with_signature_of(launch: &V4Launch, signed_for: &V4Launch) -> String {
+        let q = v4_query(launch, &ex2_creds(), Encoding::Rfc3986);
+        let original = v4_query(signed_for, &ex2_creds(), Encoding::Rfc3986);
+        let sig = |q: &str| {
+            q.split('&')
+                .find_map(|p| p.strip_prefix("signature="))
+                .unwrap()
+                .to_owned()
+        };
+        with_raw(&q, "signature", &sig(&original))
+    }
+
+    #[test]
+    fn a_character_moved_between_signed_values_keeps_the_mac_and_the_replay_key() {
+        let original = ex2_launch();
+        let mut shifted = original.clone();
+        // `acmecorp.com` + `32c2…` signs the same bytes as `acmecorp.com3` + `2c2…`.
+        shifted.company_domain.push('3');
+        shifted.logged_in_user_id.remove(0);
+        let q = with_signature_of(&shifted, &original);
+        // The user id is no longer a UUID, so this one is refused outright ...
+        assert_eq!(
+            v4(&q).unwrap_err(),
+            LaunchError::InvalidSignedValue {
+                name: "logged_in_user_id",
+                reason: "must be a UUID (8-4-4-4-12 hexadecimal digits)"
+            }
+        );
+        assert_eq!(v4(&q).unwrap_err().class(), ErrorClass::Malformed);
+        // ... and where the shapes allow a shift (v1's free-text user id), the replay key
+        // stays the one of the genuine launch.
+        let genuine = verify_v1(query(EX1_URL), &ex1_creds(), &concur()).unwrap();
+        let mut v1 = ex1_launch();
+        v1.company_domain.push('j');
+        v1.user_id.remove(0);
+        let v1_q = crate::launch::sign::v1_query(&v1, &ex1_creds(), Encoding::Rfc3986);
+        let moved = verify_v1(&v1_q, &ex1_creds(), &concur()).unwrap();
+        assert_eq!(moved.company_domain(), "acmecorp.comj");
+        assert_eq!(moved.replay_key(), genuine.replay_key());
+    }
+
+    #[test]
+    fn the_replay_key_is_the_mac_and_the_same_for_every_reading_of_one_launch() {
+        let rfc = v4(query(EX2_URL)).unwrap();
+        assert_eq!(
+            rfc.replay_key(),
+            "v4|ff775ce574da520d9d6f389556ef879c8a18c0afa7a9de0193f9322d7392e9b6"
+        );
+        let url_safe = v4(&with_raw(query(EX2_URL), "signature", EX2_SIG_F_URL_SAFE)).unwrap();
+        let form = v4(&v4_query(&ex2_launch(), &ex2_creds(), Encoding::Form)).unwrap();
+        assert_eq!(url_safe.replay_key(), rfc.replay_key());
+        assert_eq!(form.replay_key(), rfc.replay_key());
+        let other = v4(query(EX3_URL)).unwrap();
+        assert_ne!(other.replay_key(), rfc.replay_key());
+        let v1 = verify_v1(query(EX1_URL), &ex1_creds(), &concur()).unwrap();
+        assert!(v1.replay_key().starts_with("v1|"), "{}", v1.replay_key());
+        assert_eq!(v1.replay_key().len(), 3 + 40);
+    }
+
+    #[test]
+    fn refuses_signed_values_without_their_documented_shape() {
+        type Change = fn(&mut V4Launch);
+        let cases: [(&str, Change); 5] = [
+            ("company_domain", |l| l.company_domain.clear()),
+            ("logged_in_user_id", |l| l.logged_in_user_id = "jane".into()),
+            ("report_owner_user_id", |l| l.report_owner_user_id.push('0')),
+            ("nonce", |l| l.nonce.clear()),
+            ("company_domain", |l| l.company_domain = "  ".into()),
+        ];
+        for (expected, change) in cases {
+            let mut launch = ex2_launch();
+            change(&mut launch);
+            let q = v4_query(&launch, &ex2_creds(), Encoding::Rfc3986);
+            match v4(&q) {
+                Err(LaunchError::InvalidSignedValue { name, .. }) => assert_eq!(name, expected),
+                other => panic!("{expected}: {other:?}"),
+            }
+        }
+        for (name, change) in [
+            (
+                "xcompanydomain",
+                (|l| l.company_domain.clear()) as fn(&mut V1Launch),
+            ),
+            ("xuserid", |l| l.user_id.clear()),
+            ("nonce", |l| l.nonce.clear()),
+        ] {
+            let mut launch = ex1_launch();
+            change(&mut launch);
+            let q = crate::launch::sign::v1_query(&launch, &ex1_creds(), Encoding::Rfc3986);
+            match verify_v1(&q, &ex1_creds(), &concur()) {
+                Err(LaunchError::InvalidSignedValue { name: got, .. }) => assert_eq!(got, name),
+                other => panic!("{name}: {other:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn accepts_upper_case_uuids_without_changing_their_case() {
+        let mut launch = ex2_launch();
+        launch.logged_in_user_id = launch.logged_in_user_id.to_uppercase();
+        let q = v4_query(&launch, &ex2_creds(), Encoding::Rfc3986);
+        assert_eq!(v4(&q).unwrap().user_id(), EX2_USER_ID.to_uppercase());
+    }
+
+    #[test]
+    fn accepts_an_empty_employee_id_and_carries_it_as_absent() {
+        let mut launch = ex2_launch();
+        launch.report_owner_employee_id.clear();
+        let q = v4_query(&launch, &ex2_creds(), Encoding::Rfc3986);
+        let verified = v4(&q).unwrap();
+        assert_eq!(verified.report_owner_employee_id(), None);
+        assert_eq!(verified.context().report_owner_employee_id, None);
     }
 
     #[test]

@@ -450,6 +450,18 @@ const MESSAGES: &[[&str; 4]] = &[
         "Le lancement renvoie à une adresse avec laquelle ce connecteur ne fonctionne pas.",
     ],
     [
+        "company_message",
+        "This connector does not work for your company.",
+        "Dieser Connector arbeitet nicht für Ihr Unternehmen.",
+        "Ce connecteur ne fonctionne pas pour votre entreprise.",
+    ],
+    [
+        "no_auth_code_message",
+        "The launch did not carry Concur's one-time authorization for your user.",
+        "Der Aufruf enthielt keine einmalige Autorisierung von Concur für Ihren Benutzer.",
+        "Le lancement ne contenait pas l'autorisation à usage unique de Concur pour votre utilisateur.",
+    ],
+    [
         "ask_admin_config",
         "Ask your Concur administrator to check the connector's configuration.",
         "Bitten Sie Ihre Concur-Administration, die Konfiguration des Connectors zu prüfen.",

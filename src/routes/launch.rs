@@ -46,14 +46,38 @@ async fn launch(state: &AppState, version: Version, raw_query: &str) -> Response
         Ok(verified) => verified,
         Err(error) => return refusal(state, lang, version, raw_query, &error),
     };
-    let nonce_key = format!(
-        "{}|{}",
-        verified.company_domain().to_ascii_lowercase(),
-        verified.nonce()
-    );
+    if !state.launch.company_allowed(verified.company_domain()) {
+        tracing::warn!(
+            company = verified.company_domain(),
+            "launch refused: company not in launch.company_domains"
+        );
+        return state.pages.error_in(
+            lang,
+            StatusCode::FORBIDDEN,
+            "not_allowed_title",
+            "company_message",
+            Some("ask_admin_config"),
+        );
+    }
+    if code_exchange_required(state, &verified) && verified.client_auth_code().is_none() {
+        tracing::warn!(
+            company = verified.company_domain(),
+            "launch refused: no client_auth_code (set launch.allow_company_token_fallback to accept such launches with the company token)"
+        );
+        return state.pages.error_in(
+            lang,
+            StatusCode::BAD_REQUEST,
+            "malformed_title",
+            "no_auth_code_message",
+            Some("click_again"),
+        );
+    }
+    // Keyed on the MAC, not on (company domain, nonce): the MAC covers the signed values
+    // without separators, so characters moved between neighbouring values keep it valid and
+    // would make a used launch look fresh under any key built from those values.
     match state
         .nonces
-        .remember(&nonce_key, state.launch.replay_window)
+        .remember(&verified.replay_key(), state.launch.replay_window)
         .await
     {
         Ok(Freshness::Fresh) => {}
@@ -96,6 +120,15 @@ async fn launch(state: &AppState, version: Version, raw_query: &str) -> Response
         ],
     )
         .into_response()
+}
+
+/// Whether this launch must carry a `client_auth_code`: v4 launches when Concur is
+/// configured, unless the operator accepted the company-token fallback. Without the code
+/// nothing ties the launch to a Concur login, so the signed user ids would be all there is.
+fn code_exchange_required(state: &AppState, verified: &VerifiedLaunch) -> bool {
+    verified.version() == Version::V4
+        && state.concur.is_some()
+        && !state.launch.allow_company_token_fallback
 }
 
 /// Exchanges the v4 `client_auth_code` once, right after verification (it is single-use),

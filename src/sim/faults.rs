@@ -38,9 +38,29 @@ pub struct Faults {
     pub write_error_status: u16,
     /// Concur's message for refused writes with status 400.
     pub write_error_message: String,
+    /// The next N authorization-code grants succeed but with the `id_token` spoilt as
+    /// `id_token_fault` says (to test that the connector refuses such launches).
+    pub bad_id_token_next: u32,
+    /// How `bad_id_token_next` spoils the `id_token`.
+    pub id_token_fault: IdTokenFault,
     /// Field writes (v4 PATCH, v3 PUT) are applied at once but answered this many
     /// milliseconds later: Concur saved the value while the caller may have given up.
     pub write_answer_delay_ms: u64,
+}
+
+/// What is wrong with a spoilt `id_token`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum IdTokenFault {
+    /// The token response carries no `id_token`.
+    #[default]
+    Missing,
+    /// `aud` is another client id.
+    WrongAudience,
+    /// `iss` is not a Concur geolocation (nor the simulator).
+    WrongIssuer,
+    /// `exp` lies an hour in the past.
+    Expired,
 }
 
 /// What the fault knobs decided for one call.
@@ -88,6 +108,17 @@ impl FaultState {
             knobs.write_error_message.clone()
         };
         Some((status, message))
+    }
+
+    /// Whether the `id_token` of this authorization-code grant is spoilt, and how; consumes
+    /// `bad_id_token_next`.
+    pub fn take_id_token_fault(&mut self) -> Option<IdTokenFault> {
+        let knobs = &mut self.knobs;
+        if knobs.bad_id_token_next == 0 {
+            return None;
+        }
+        knobs.bad_id_token_next -= 1;
+        Some(knobs.id_token_fault)
     }
 
     /// Decides one call and consumes the "next N" counters it used. Precedence: token

@@ -76,7 +76,7 @@ use self::state::Settings;
 use self::tokens::JwtSigner;
 use crate::credentials::ConnectorCredentials;
 
-pub use self::faults::Faults;
+pub use self::faults::{Faults, IdTokenFault};
 pub use self::launch::{MintError, MintedLaunch, QueryEncoding, V1LaunchRequest, V4LaunchRequest};
 pub use self::record::{Principal, RecordedRequest, RecordedWrite, WriteApi};
 pub use self::seed::{Seed, SeedError};

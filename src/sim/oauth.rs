@@ -13,6 +13,7 @@ use axum::routing::{get, post};
 use serde_json::{Value, json};
 
 use super::error::OAuthError;
+use super::faults::IdTokenFault;
 use super::record::{Principal, RequestNote};
 use super::state::SimHandle;
 use super::tokens::{Claims, epoch_seconds};
@@ -121,7 +122,12 @@ fn grant(
         "client_credentials" => Principal::App,
         _ => return Err(OAuthError::code(60, geo)),
     };
-    let body = issue(sim, &principal)
+    let id_token_fault = if grant_type == "authorization_code" {
+        sim.lock().faults.take_id_token_fault()
+    } else {
+        None
+    };
+    let body = issue(sim, &principal, id_token_fault)
         .map_err(|_| OAuthError::unavailable(axum::http::StatusCode::INTERNAL_SERVER_ERROR, geo))?;
     Ok((principal, body))
 }
@@ -129,7 +135,11 @@ fn grant(
 /// Mints the tokens of a successful grant and answers as §10.4 shows: `expires_in` as a
 /// string, `geolocation` = the simulator, `refresh_expires_in` (epoch) for company tokens,
 /// no refresh or id token for the client-credentials grant.
-fn issue(sim: &SimHandle, principal: &Principal) -> anyhow::Result<Value> {
+fn issue(
+    sim: &SimHandle,
+    principal: &Principal,
+    id_token_fault: Option<IdTokenFault>,
+) -> anyhow::Result<Value> {
     let settings = sim.settings();
     let now = SystemTime::now();
     let iat = epoch_seconds(now);
@@ -169,11 +179,21 @@ fn issue(sim: &SimHandle, principal: &Principal) -> anyhow::Result<Value> {
     let refresh = (*principal != Principal::App).then(|| uuid::Uuid::new_v4().to_string());
     if let Some(refresh) = &refresh {
         body["refresh_token"] = json!(refresh);
-        body["id_token"] = json!(
-            sim.shared
-                .signer
-                .sign(&claims(uuid::Uuid::new_v4().to_string()))?
-        );
+        let mut id_claims = claims(uuid::Uuid::new_v4().to_string());
+        match id_token_fault {
+            None | Some(IdTokenFault::Missing) => {}
+            Some(IdTokenFault::WrongAudience) => {
+                id_claims.aud = "99999999-9999-4999-8999-999999999999";
+            }
+            Some(IdTokenFault::WrongIssuer) => id_claims.iss = "https://login.evil.example",
+            Some(IdTokenFault::Expired) => {
+                id_claims.exp = iat.saturating_sub(3600);
+                id_claims.nbf = iat.saturating_sub(7200);
+            }
+        }
+        if id_token_fault != Some(IdTokenFault::Missing) {
+            body["id_token"] = json!(sim.shared.signer.sign(&id_claims)?);
+        }
     }
     let refresh_expires = now + settings.lifetimes.refresh_token;
     if *principal == Principal::Company {

@@ -6,6 +6,7 @@ mod helpers;
 #[path = "../support/independent_signer.rs"]
 mod independent_signer;
 mod launch;
+mod launch_integrity;
 mod logging;
 mod picker;
 mod redis;

@@ -26,11 +26,22 @@ async fn world() -> World {
 
 /// The connector wired to a fresh simulator, plus `extra` TOML (e.g. `[picker]`, `[values]`).
 pub async fn world_with(extra_toml: &str) -> World {
-    world_with_concur("", extra_toml).await
+    world_with_tables("", "", extra_toml).await
+}
+
+/// Like [`world_with`], with `launch_toml` added to the connector's `[launch]` table.
+pub async fn world_with_launch(launch_toml: &str, extra_toml: &str) -> World {
+    world_with_tables(launch_toml, "", extra_toml).await
 }
 
 /// Like [`world_with`], with `concur_keys` (e.g. `request_timeout = "1s"`) added to `[concur]`.
 pub async fn world_with_concur(concur_keys: &str, extra_toml: &str) -> World {
+    world_with_tables("", concur_keys, extra_toml).await
+}
+
+/// The connector wired to a fresh simulator, with keys added to its `[launch]` and
+/// `[concur]` tables and `extra_toml` after them.
+async fn world_with_tables(launch_toml: &str, concur_keys: &str, extra_toml: &str) -> World {
     concur_connector::tls::install_default_provider();
     let sim_dir = tempfile::tempdir().unwrap();
     let creds = ConnectorCredentials::new(USERNAME, config::secret(PASSWORD)).unwrap();
@@ -49,6 +60,7 @@ pub async fn world_with_concur(concur_keys: &str, extra_toml: &str) -> World {
         r#"
 [launch]
 allowed_item_hosts = ["{host}"]
+{launch_toml}
 [concur]
 client_id = "{client_id}"
 client_secret = "{client_secret}"

@@ -293,18 +293,31 @@ impl Signer {
         json!({ "keys": [jwk] })
     }
 
-    /// An RS256 `id_token` for `sub`, valid for an hour.
+    /// An RS256 `id_token` for `sub`, issued to `CLIENT_ID` by Concur's us2 geolocation,
+    /// valid for an hour.
     pub fn id_token(&self, sub: &str) -> String {
+        self.id_token_with(sub, |_| {})
+    }
+
+    /// Like [`Signer::id_token`], with the claims changed by `edit` (set a value to `null`
+    /// to drop the claim).
+    pub fn id_token_with(&self, sub: &str, edit: impl FnOnce(&mut Value)) -> String {
         let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::RS256);
         header.kid = Some(self.kid.clone());
         let now = jsonwebtoken::get_current_timestamp();
-        let claims = json!({
+        let mut claims = json!({
             "sub": sub,
+            "aud": CLIENT_ID,
             "concur.type": "user",
             "iss": "https://us2.api.concursolutions.com",
             "iat": now,
+            "nbf": now,
             "exp": now + 3600,
         });
+        edit(&mut claims);
+        if let Some(map) = claims.as_object_mut() {
+            map.retain(|_, v| !v.is_null());
+        }
         jsonwebtoken::encode(&header, &claims, &self.encoding).expect("sign")
     }
 }
