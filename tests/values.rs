@@ -9,21 +9,22 @@ use std::path::Path;
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
-use concur_connector::config::{self, Origin};
+use concur_connector::config::{self, Mode, Origin};
 use concur_connector::values::{Choice, ItemFacts, LookupError, Values, ValuesSettings};
 use serde_json::json;
 use wiremock::matchers::{bearer_token, method, path, query_param};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
-/// `[values]` written as in the configuration file.
+/// `[values]` written as in the configuration file, checked as in development mode (the
+/// wiremock lookups speak plain http, which production refuses).
 fn values(toml_text: &str) -> Values {
     let settings: ValuesSettings = toml::from_str(toml_text).expect("valid [values] toml");
-    Values::from_settings(&settings).expect("valid values settings")
+    Values::from_settings(&settings, Mode::Development).expect("valid values settings")
 }
 
 fn problem_keys(toml_text: &str) -> Vec<String> {
     let settings: ValuesSettings = toml::from_str(toml_text).expect("valid [values] toml");
-    Values::from_settings(&settings)
+    Values::from_settings(&settings, Mode::Development)
         .err()
         .unwrap_or_default()
         .into_iter()
@@ -197,7 +198,7 @@ async fn the_config_file_and_environment_reach_the_values() {
         "2".to_owned(),
     )]);
     let settings = config::load_with_env(&Origin::File(file), Some(env)).unwrap();
-    let values = Values::from_settings(&settings.values).unwrap();
+    let values = Values::from_settings(&settings.values, Mode::of(settings.development)).unwrap();
     assert_eq!(values.max_results(), 2);
     let got = values.search("", &item(Some("AIRFR"))).await.unwrap();
     assert_eq!(codes(&got), ["PRJ-1001", "PRJ-1002"]);
@@ -206,7 +207,7 @@ async fn the_config_file_and_environment_reach_the_values() {
 #[tokio::test]
 async fn the_development_profile_has_demo_projects_filtered_by_expense_type() {
     let settings = config::load_with_env(&Origin::Embedded, Some(HashMap::new())).unwrap();
-    let values = Values::from_settings(&settings.values).unwrap();
+    let values = Values::from_settings(&settings.values, Mode::of(settings.development)).unwrap();
     let all = values.search("", &item(None)).await.unwrap();
     assert_eq!(all.len(), 9);
     assert_eq!(
@@ -380,7 +381,7 @@ fn a_missing_or_invalid_csv_at_start_up_is_a_config_problem() {
             file.display().to_string()
         ))
         .unwrap();
-        let problems = Values::from_settings(&settings).unwrap_err();
+        let problems = Values::from_settings(&settings, Mode::Production).unwrap_err();
         assert_eq!(problems[0].key, "values.csv.path");
         assert!(
             problems[0].message.contains(&file.display().to_string()),

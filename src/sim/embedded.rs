@@ -18,7 +18,7 @@ use reqwest::Url;
 
 use super::{RunningSim, SimConfig, SimTls};
 use crate::concur::{ConcurSettings, STATE_FILE_NAME};
-use crate::config::{Problems, Settings, TlsSettings, secret};
+use crate::config::{Mode, Problems, Settings, TlsSettings, secret};
 use crate::launch::ItemUrlPolicy;
 
 /// The host name the demo uses for both servers (the certificates name it).
@@ -92,7 +92,8 @@ pub async fn start(settings: &mut Settings) -> anyhow::Result<Option<RunningSim>
             ..ConcurSettings::default()
         };
         let mut problems = Problems::default();
-        let client = concur.validate(&mut problems);
+        // The simulator speaks https, so the production rules hold for it too.
+        let client = concur.validate(&mut problems, Mode::of(settings.development));
         match client {
             Some(client) if problems.is_empty() => settings.concur = Some(client),
             _ => anyhow::bail!(

@@ -62,7 +62,8 @@ state_dir = "{state}"
         ca = sim.ca_pem_path().display(),
         state = sim_dir.path().join("state").display(),
     );
-    let app_toml = format!("{extra}\n{extra_toml}");
+    let (top, extra_toml) = crate::helpers::split_top_level(extra_toml);
+    let app_toml = format!("{top}\n{extra}\n{extra_toml}");
     let app = spawn_app_with(&app_toml).await;
     World {
         sim,

@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex, OnceLock};
 use concur_connector::concur::{
     ClientConfig, ConcurClient, ConcurError, ConcurSettings, ExpenseItem, STATE_FILE_NAME,
 };
-use concur_connector::config::Problems;
+use concur_connector::config::{Mode, Problems};
 use serde_json::{Value, json};
 use wiremock::matchers::{body_string_contains, header, method, path};
 use wiremock::{Match, Mock, MockBuilder, MockServer, Request, ResponseTemplate};
@@ -63,12 +63,13 @@ pub fn settings(base: &str, state_dir: &Path) -> Value {
     })
 }
 
-/// Validates settings the way start-up does.
+/// Validates settings the way start-up does in development mode (wiremock speaks plain http,
+/// which production refuses).
 pub fn config(settings: Value) -> ClientConfig {
     let settings: ConcurSettings = serde_json::from_value(settings).expect("settings parse");
     let mut problems = Problems::default();
     settings
-        .validate(&mut problems)
+        .validate(&mut problems, Mode::Development)
         .unwrap_or_else(|| panic!("settings invalid: {:?}", problems.into_vec()))
 }
 
