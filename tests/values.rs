@@ -446,6 +446,51 @@ async fn the_http_lookup_substitutes_encoded_placeholders_and_maps_the_answer() 
 }
 
 #[tokio::test]
+async fn search_text_never_changes_the_path_the_http_lookup_requests() {
+    let server = MockServer::start().await;
+    Mock::given(method("GET"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!([])))
+        .mount(&server)
+        .await;
+    let values = values(&format!(
+        "source = \"http\"\n[http]\nurl = \"{}/projects/{{search}}/items\"\n",
+        server.uri()
+    ));
+    for search in ["../admin", "a/b", "..%2Fadmin", "?x=1#y"] {
+        values.search(search, &item(None)).await.unwrap();
+    }
+    let paths: Vec<String> = server
+        .received_requests()
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.url.path().to_owned())
+        .collect();
+    assert_eq!(
+        paths,
+        [
+            "/projects/..%2Fadmin/items",
+            "/projects/a%2Fb/items",
+            "/projects/..%252Fadmin/items",
+            "/projects/%3Fx%3D1%23y/items",
+        ]
+    );
+    // `.` and `..` would be resolved by the URL parser: nothing is requested, nothing found.
+    for search in [".", ".."] {
+        assert!(values.search(search, &item(None)).await.unwrap().is_empty());
+    }
+    assert_eq!(server.received_requests().await.unwrap().len(), 4);
+}
+
+#[test]
+fn a_placeholder_in_the_lookups_host_is_refused_at_start_up() {
+    assert_eq!(
+        problem_keys("source = \"http\"\n[http]\nurl = \"https://{search}.erp.example/p\"\n"),
+        ["values.http.url"]
+    );
+}
+
+#[tokio::test]
 async fn http_values_are_filtered_by_the_elements_attributes() {
     let server = MockServer::start().await;
     Mock::given(method("GET"))

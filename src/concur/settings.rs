@@ -41,6 +41,10 @@ pub struct ConcurSettings {
     /// Initial API geolocation, used for the first refresh-token grant until a token response
     /// names the geolocation. Default: `auth_base_url`.
     pub api_base_url: Option<String>,
+    /// Hosts besides `*.concursolutions.com` a token response's `geolocation` may name
+    /// (test servers, the simulator): `host` allows port 443, `host:port` that port.
+    /// Default: none.
+    pub allowed_geolocation_hosts: Vec<String>,
     /// JWKS used to verify `id_token` signatures.
     /// Default `https://www-us.api.concursolutions.com/oauth2/v0/jwks`.
     pub jwks_url: String,
@@ -89,6 +93,7 @@ impl Default for ConcurSettings {
             redirect_uri: None,
             auth_base_url: DEFAULT_AUTH_BASE_URL.to_owned(),
             api_base_url: None,
+            allowed_geolocation_hosts: Vec::new(),
             jwks_url: DEFAULT_JWKS_URL.to_owned(),
             refresh_token: None,
             refresh_token_file: None,
@@ -128,6 +133,8 @@ pub struct ClientConfig {
     pub auth_base_url: Url,
     /// Base for the first refresh-token grant before any geolocation is known.
     pub api_base_url: Url,
+    /// Where a token response's `geolocation` may point.
+    pub geolocations: super::GeolocationPolicy,
     pub jwks_url: Url,
     /// `None` when the state directory already holds a token (the state file wins anyway).
     pub company_grant: Option<CompanyGrant>,
@@ -190,6 +197,12 @@ impl ConcurSettings {
             None => auth_base_url.clone(),
         };
         let jwks_url = web_url(problems, "concur.jwks_url", &self.jwks_url, mode);
+        for host in &self.allowed_geolocation_hosts {
+            if let Err(message) = crate::launch::check_allowed_host(host) {
+                problems.push("concur.allowed_geolocation_hosts", message);
+            }
+        }
+        let geolocations = super::GeolocationPolicy::new(&self.allowed_geolocation_hosts, mode);
 
         let company_grant = company_grant(
             problems,
@@ -243,6 +256,7 @@ impl ConcurSettings {
             redirect_uri: redirect_uri?,
             auth_base_url: auth_base_url?,
             api_base_url: api_base_url?,
+            geolocations,
             jwks_url: jwks_url?,
             company_grant: company_grant?,
             state_dir: self.state_dir,

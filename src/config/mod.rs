@@ -472,15 +472,8 @@ fn launch_settings(raw: &RawSettings, problems: &mut Problems) -> LaunchSettings
         }
     }
     for host in &l.allowed_item_hosts {
-        let valid = !host.is_empty()
-            && host
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | ':' | '[' | ']'));
-        if !valid {
-            problems.push(
-                "launch.allowed_item_hosts",
-                format!("`{host}` is not a host name (give names like sim.example.com or 127.0.0.1, no scheme or path)"),
-            );
+        if let Err(message) = crate::launch::check_allowed_host(host) {
+            problems.push("launch.allowed_item_hosts", message);
         }
     }
     LaunchSettings {

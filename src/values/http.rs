@@ -164,7 +164,11 @@ impl HttpSource {
         search: &str,
         facts: &ItemFacts,
     ) -> Result<Arc<Vec<Entry>>, LookupError> {
-        let url = self.template.render(search, facts);
+        let Some(url) = self.template.render(search, facts) else {
+            // A `.` or `..` path segment would leave the configured path: nothing can match.
+            tracing::debug!("a value would be a dot segment of the lookup path; nothing looked up");
+            return Ok(Arc::new(Vec::new()));
+        };
         match &self.cache {
             Some(cache) => cache
                 .try_get_with_by_ref(&url, self.fetch(&url))
@@ -289,7 +293,9 @@ impl Mapping {
 fn check_template(url: &str, mode: Mode, problems: &mut Problems) -> Option<UrlTemplate> {
     let key = "values.http.url";
     let template = problems.take(key, UrlTemplate::parse(url))?;
-    let sample = template.render("x", &ItemFacts::default());
+    let sample = template
+        .render("x", &ItemFacts::default())
+        .unwrap_or_default();
     crate::config::web_url(problems, key, &sample, mode).map(|_| template)
 }
 

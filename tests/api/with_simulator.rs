@@ -50,13 +50,18 @@ client_secret = "{client_secret}"
 redirect_uri = "{REDIRECT}"
 auth_base_url = "{base}"
 api_base_url = "{base}"
+allowed_geolocation_hosts = ["{host}"]
 jwks_url = "{base}/oauth2/v0/jwks"
 company_id = "{company}"
 company_request_token = "test-company-request-token"
 extra_ca_file = "{ca}"
 state_dir = "{state}"
 "#,
-        host = sim.base_url().host_str().unwrap(),
+        host = format!(
+            "{}:{}",
+            sim.base_url().host_str().unwrap(),
+            sim.base_url().port().unwrap()
+        ),
         client_id = sim::DEFAULT_CLIENT_ID,
         client_secret = sim::DEFAULT_CLIENT_SECRET,
         ca = sim.ca_pem_path().display(),

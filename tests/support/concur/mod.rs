@@ -44,13 +44,25 @@ pub fn v4_allocation_path() -> String {
     )
 }
 
-/// Settings pointing everything at `base`, with short timeouts and backoffs.
+/// `host:port` of a base URL, as `allowed_geolocation_hosts` wants it.
+pub fn host_port(base: &str) -> String {
+    let url = reqwest::Url::parse(base).expect("base url");
+    format!(
+        "{}:{}",
+        url.host_str().expect("host"),
+        url.port_or_known_default().expect("port")
+    )
+}
+
+/// Settings pointing everything at `base` (also an allowed geolocation), with short
+/// timeouts and backoffs.
 pub fn settings(base: &str, state_dir: &Path) -> Value {
     json!({
         "client_id": CLIENT_ID,
         "client_secret": CLIENT_SECRET,
         "redirect_uri": REDIRECT_URI,
         "auth_base_url": base,
+        "allowed_geolocation_hosts": [host_port(base)],
         "jwks_url": format!("{base}{JWKS_PATH}"),
         "refresh_token": SEED_REFRESH,
         "state_dir": state_dir,
