@@ -189,7 +189,7 @@ async fn the_config_file_and_environment_reach_the_values() {
     std::fs::write(
         &file,
         format!(
-            "development = true\n[tls]\nenabled = false\n[connector]\nusername = \"TestConnectorUser\"\npassword = \"another-s3cret-password\"\n[values]\nmax_results = 7\n{PROJECTS}"
+            "development = true\n[server]\nbind = \"127.0.0.1:8443\"\n[tls]\nenabled = false\n[connector]\nusername = \"TestConnectorUser\"\npassword = \"another-s3cret-password\"\n[values]\nmax_results = 7\n{PROJECTS}"
         ),
     )
     .unwrap();
@@ -706,7 +706,7 @@ fn check_config_output_redacts_the_token_and_headers() {
     let file = dir.path().join("connector.toml");
     std::fs::write(
         &file,
-        "development = true\n[tls]\nenabled = false\n[connector]\nusername = \"TestConnectorUser\"\npassword = \"another-s3cret-password\"\n[values]\nsource = \"http\"\n[values.http]\nurl = \"https://erp.example/p?q={search}\"\nbearer_token = \"erp-token-123\"\nheaders = { X-Api-Key = \"api-key-456\" }\n",
+        "development = true\n[server]\nbind = \"127.0.0.1:8443\"\n[tls]\nenabled = false\n[connector]\nusername = \"TestConnectorUser\"\npassword = \"another-s3cret-password\"\n[values]\nsource = \"http\"\n[values.http]\nurl = \"https://erp.example/p?q={search}\"\nbearer_token = \"erp-token-123\"\nheaders = { X-Api-Key = \"api-key-456\" }\n",
     )
     .unwrap();
     let settings = config::load_with_env(&Origin::File(file), Some(HashMap::new())).unwrap();
