@@ -28,6 +28,9 @@ COPY --from=build /src/target/release/concur-connector /usr/local/bin/concur-con
 COPY config/example.toml /etc/concur-connector/example.toml
 USER connector
 WORKDIR /var/lib/concur-connector
+# The image never runs on the development defaults: without /etc/concur-connector/config.toml
+# `serve` exits 2 (`--config: ... does not exist`), and should the variable be cleared, the
+# embedded development profile refuses the public bind address below (exit 2, `server.bind`).
 ENV CONCUR_CONNECTOR_CONFIG=/etc/concur-connector/config.toml \
     CONCUR_CONNECTOR__SERVER__BIND=0.0.0.0:8443
 VOLUME ["/etc/concur-connector", "/var/lib/concur-connector/state"]

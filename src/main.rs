@@ -160,6 +160,9 @@ async fn simulate(args: &SimulateArgs) -> ExitCode {
         Ok(settings) => settings,
         Err(problems) => return report(&problems),
     };
+    if let Err(problems) = simulator_guards(&settings, args.bind) {
+        return report(&problems);
+    }
     telemetry::init(&settings.log, std::io::stderr);
     let started = async {
         let connector_url = reqwest::Url::parse(&args.connector_url)?;
@@ -208,17 +211,19 @@ async fn simulate(args: &SimulateArgs) -> ExitCode {
     }
     let base = running.base_url().to_string();
     let base = base.trim_end_matches('/');
-    let host = running
-        .base_url()
-        .host_str()
-        .unwrap_or("127.0.0.1")
-        .to_owned();
+    // Both lists want host:port: the simulator does not listen on the https default port.
+    let host = format!(
+        "{}:{}",
+        running.base_url().host_str().unwrap_or("127.0.0.1"),
+        running.base_url().port_or_known_default().unwrap_or(443)
+    );
     println!(
         "Concur simulator on {base}\n\n\
          Point the connector at it (add to its configuration):\n\n\
          [launch]\nallowed_item_hosts = [\"{host}\"]\n\n\
          [concur]\nclient_id = \"{client_id}\"\nclient_secret = \"{client_secret}\"\n\
          redirect_uri = \"{redirect}\"\nauth_base_url = \"{base}\"\napi_base_url = \"{base}\"\n\
+         allowed_geolocation_hosts = [\"{host}\"]\n\
          jwks_url = \"{base}/oauth2/v0/jwks\"\ncompany_id = \"{company}\"\n\
          company_request_token = \"{token}\"\nextra_ca_file = \"{ca}\"\n\n\
          One-time launch URLs (mint more: POST {base}/_sim/launch/v4 or /v1):",
@@ -245,6 +250,35 @@ async fn simulate(args: &SimulateArgs) -> ExitCode {
             eprintln!("simulator stopped with an error: {error:#}");
             ExitCode::FAILURE
         }
+    }
+}
+
+/// The simulator signs launches with the connector's credentials and hands out tokens to
+/// anyone who asks: it runs with a development configuration on a loopback address only.
+fn simulator_guards(
+    settings: &Settings,
+    bind: std::net::SocketAddr,
+) -> Result<(), Vec<ConfigProblem>> {
+    let mut problems = Vec::new();
+    if !settings.development {
+        problems.push(ConfigProblem::new(
+            "development",
+            "the simulator runs with a development configuration only (development = true, or \
+             no --config for the embedded one), never with a production configuration",
+        ));
+    }
+    if !bind.ip().is_loopback() {
+        problems.push(ConfigProblem::new(
+            "--bind",
+            format!(
+                "{bind} is not a loopback address; the simulator listens on 127.0.0.1 or [::1] only"
+            ),
+        ));
+    }
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        Err(problems)
     }
 }
 

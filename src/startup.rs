@@ -60,7 +60,10 @@ impl AppState {
                     Arc::new(MemorySessionStore::new(settings.store.max_entries)),
                 ),
             };
-        let values = Values::from_settings(&settings.values)?;
+        let values = Values::from_settings(
+            &settings.values,
+            crate::config::Mode::of(settings.development),
+        )?;
         let concur = settings
             .concur
             .clone()

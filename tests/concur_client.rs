@@ -238,7 +238,10 @@ async fn api_calls_go_to_the_tokens_geolocation() {
         .mount(&h.server)
         .await;
 
-    let client = h.client();
+    let mut settings = h.settings();
+    settings["allowed_geolocation_hosts"] =
+        json!([host_port(&h.server.uri()), host_port(&geo.uri())]);
+    let client = h.client_with(settings);
     client.ensure_company_token().await.unwrap();
     let item = client.read_item(&h.v3_e1_url(), None, None).await.unwrap();
     let written = client
@@ -251,6 +254,81 @@ async fn api_calls_go_to_the_tokens_geolocation() {
         .await
         .unwrap();
     assert_eq!(written.status, 200);
+}
+
+#[tokio::test]
+async fn a_token_response_naming_an_untrusted_geolocation_is_refused() {
+    // Not listed in allowed_geolocation_hosts: a test server of its own that must see nothing.
+    let stranger = MockServer::start().await;
+    for geolocation in [
+        "http://us2.api.concursolutions.com".to_owned(),
+        "https://evil.example.com".to_owned(),
+        stranger.uri(),
+    ] {
+        let h = Harness::start().await;
+        token_mock("refresh_token")
+            .respond_with(token_response(
+                "company-access",
+                "rotated",
+                Some(&geolocation),
+            ))
+            .expect(1)
+            .mount(&h.server)
+            .await;
+        let err = h.read_v3_e1().await.unwrap_err();
+        assert!(
+            matches!(&err, ConcurError::UntrustedGeolocation { geolocation: g, .. } if *g == geolocation),
+            "{geolocation}: {err:?}"
+        );
+        assert!(err.to_string().contains(&geolocation), "{err}");
+        assert_eq!(err.classify(), Failure::Other);
+        // Only the token request was made; the item was not read, nothing was saved.
+        assert_eq!(h.server.received_requests().await.unwrap().len(), 1);
+        assert!(!h.state.path().join(STATE_FILE_NAME).exists());
+    }
+    assert!(stranger.received_requests().await.unwrap().is_empty());
+
+    // A user token naming the stranger is refused too.
+    let h = Harness::start().await;
+    token_mock("authorization_code")
+        .respond_with(token_response(
+            "user-access",
+            "user-refresh",
+            Some(&stranger.uri()),
+        ))
+        .expect(1)
+        .mount(&h.server)
+        .await;
+    let err = h
+        .client()
+        .exchange_auth_code(&secret("code-1"), USER_ID)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, ConcurError::UntrustedGeolocation { .. }),
+        "{err:?}"
+    );
+    assert!(stranger.received_requests().await.unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn a_saved_geolocation_that_is_no_longer_trusted_is_ignored() {
+    let h = Harness::start().await;
+    let stranger = MockServer::start().await;
+    std::fs::write(
+        h.state.path().join(STATE_FILE_NAME),
+        json!({"version": 1, "refresh_token": SEED_REFRESH, "geolocation": stranger.uri()})
+            .to_string(),
+    )
+    .unwrap();
+    // The refresh goes to the configured base instead.
+    refresh_grant(SEED_REFRESH)
+        .respond_with(token_response("company-access", SEED_REFRESH, None))
+        .expect(1)
+        .mount(&h.server)
+        .await;
+    h.client().ensure_company_token().await.unwrap();
+    assert!(stranger.received_requests().await.unwrap().is_empty());
 }
 
 #[tokio::test]

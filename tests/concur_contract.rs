@@ -115,6 +115,7 @@ impl Ctx {
             "auth_base_url": geo,
             "api_base_url": geo,
             "jwks_url": format!("{geo}{JWKS_PATH}"),
+            "allowed_geolocation_hosts": [support::host_port(geo)],
             "state_dir": state_dir,
             "extra_ca_file": self.sim.ca_pem_path(),
             "connect_timeout": "2s",

@@ -49,7 +49,7 @@ fn connector_creds(user: &str, pass: &str) -> ConnectorCredentials {
 }
 
 fn hosts() -> ItemUrlPolicy {
-    ItemUrlPolicy::with_extra_hosts(["127.0.0.1", "localhost"])
+    ItemUrlPolicy::with_extra_hosts(["127.0.0.1:8443", "localhost"])
 }
 
 fn v4_entry() -> concur::Launch {

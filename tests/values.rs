@@ -9,21 +9,22 @@ use std::path::Path;
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
-use concur_connector::config::{self, Origin};
+use concur_connector::config::{self, Mode, Origin};
 use concur_connector::values::{Choice, ItemFacts, LookupError, Values, ValuesSettings};
 use serde_json::json;
 use wiremock::matchers::{bearer_token, method, path, query_param};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
-/// `[values]` written as in the configuration file.
+/// `[values]` written as in the configuration file, checked as in development mode (the
+/// wiremock lookups speak plain http, which production refuses).
 fn values(toml_text: &str) -> Values {
     let settings: ValuesSettings = toml::from_str(toml_text).expect("valid [values] toml");
-    Values::from_settings(&settings).expect("valid values settings")
+    Values::from_settings(&settings, Mode::Development).expect("valid values settings")
 }
 
 fn problem_keys(toml_text: &str) -> Vec<String> {
     let settings: ValuesSettings = toml::from_str(toml_text).expect("valid [values] toml");
-    Values::from_settings(&settings)
+    Values::from_settings(&settings, Mode::Development)
         .err()
         .unwrap_or_default()
         .into_iter()
@@ -188,7 +189,7 @@ async fn the_config_file_and_environment_reach_the_values() {
     std::fs::write(
         &file,
         format!(
-            "development = true\n[tls]\nenabled = false\n[connector]\nusername = \"TestConnectorUser\"\npassword = \"another-s3cret-password\"\n[values]\nmax_results = 7\n{PROJECTS}"
+            "development = true\n[server]\nbind = \"127.0.0.1:8443\"\n[tls]\nenabled = false\n[connector]\nusername = \"TestConnectorUser\"\npassword = \"another-s3cret-password\"\n[values]\nmax_results = 7\n{PROJECTS}"
         ),
     )
     .unwrap();
@@ -197,7 +198,7 @@ async fn the_config_file_and_environment_reach_the_values() {
         "2".to_owned(),
     )]);
     let settings = config::load_with_env(&Origin::File(file), Some(env)).unwrap();
-    let values = Values::from_settings(&settings.values).unwrap();
+    let values = Values::from_settings(&settings.values, Mode::of(settings.development)).unwrap();
     assert_eq!(values.max_results(), 2);
     let got = values.search("", &item(Some("AIRFR"))).await.unwrap();
     assert_eq!(codes(&got), ["PRJ-1001", "PRJ-1002"]);
@@ -206,7 +207,7 @@ async fn the_config_file_and_environment_reach_the_values() {
 #[tokio::test]
 async fn the_development_profile_has_demo_projects_filtered_by_expense_type() {
     let settings = config::load_with_env(&Origin::Embedded, Some(HashMap::new())).unwrap();
-    let values = Values::from_settings(&settings.values).unwrap();
+    let values = Values::from_settings(&settings.values, Mode::of(settings.development)).unwrap();
     let all = values.search("", &item(None)).await.unwrap();
     assert_eq!(all.len(), 9);
     assert_eq!(
@@ -380,7 +381,7 @@ fn a_missing_or_invalid_csv_at_start_up_is_a_config_problem() {
             file.display().to_string()
         ))
         .unwrap();
-        let problems = Values::from_settings(&settings).unwrap_err();
+        let problems = Values::from_settings(&settings, Mode::Production).unwrap_err();
         assert_eq!(problems[0].key, "values.csv.path");
         assert!(
             problems[0].message.contains(&file.display().to_string()),
@@ -441,6 +442,51 @@ async fn the_http_lookup_substitutes_encoded_placeholders_and_maps_the_answer() 
     assert_eq!(
         requests[0].url.query(),
         Some("q=R%26D%20tools&type=AIRFR&company=acme.example&cc=CC%20100")
+    );
+}
+
+#[tokio::test]
+async fn search_text_never_changes_the_path_the_http_lookup_requests() {
+    let server = MockServer::start().await;
+    Mock::given(method("GET"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!([])))
+        .mount(&server)
+        .await;
+    let values = values(&format!(
+        "source = \"http\"\n[http]\nurl = \"{}/projects/{{search}}/items\"\n",
+        server.uri()
+    ));
+    for search in ["../admin", "a/b", "..%2Fadmin", "?x=1#y"] {
+        values.search(search, &item(None)).await.unwrap();
+    }
+    let paths: Vec<String> = server
+        .received_requests()
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.url.path().to_owned())
+        .collect();
+    assert_eq!(
+        paths,
+        [
+            "/projects/..%2Fadmin/items",
+            "/projects/a%2Fb/items",
+            "/projects/..%252Fadmin/items",
+            "/projects/%3Fx%3D1%23y/items",
+        ]
+    );
+    // `.` and `..` would be resolved by the URL parser: nothing is requested, nothing found.
+    for search in [".", ".."] {
+        assert!(values.search(search, &item(None)).await.unwrap().is_empty());
+    }
+    assert_eq!(server.received_requests().await.unwrap().len(), 4);
+}
+
+#[test]
+fn a_placeholder_in_the_lookups_host_is_refused_at_start_up() {
+    assert_eq!(
+        problem_keys("source = \"http\"\n[http]\nurl = \"https://{search}.erp.example/p\"\n"),
+        ["values.http.url"]
     );
 }
 
@@ -660,7 +706,7 @@ fn check_config_output_redacts_the_token_and_headers() {
     let file = dir.path().join("connector.toml");
     std::fs::write(
         &file,
-        "development = true\n[tls]\nenabled = false\n[connector]\nusername = \"TestConnectorUser\"\npassword = \"another-s3cret-password\"\n[values]\nsource = \"http\"\n[values.http]\nurl = \"https://erp.example/p?q={search}\"\nbearer_token = \"erp-token-123\"\nheaders = { X-Api-Key = \"api-key-456\" }\n",
+        "development = true\n[server]\nbind = \"127.0.0.1:8443\"\n[tls]\nenabled = false\n[connector]\nusername = \"TestConnectorUser\"\npassword = \"another-s3cret-password\"\n[values]\nsource = \"http\"\n[values.http]\nurl = \"https://erp.example/p?q={search}\"\nbearer_token = \"erp-token-123\"\nheaders = { X-Api-Key = \"api-key-456\" }\n",
     )
     .unwrap();
     let settings = config::load_with_env(&Origin::File(file), Some(HashMap::new())).unwrap();

@@ -238,7 +238,7 @@ impl ConcurClient {
         let subject = Some(subject);
         Ok(UserToken {
             expires_at: Instant::now() + response.lifetime(),
-            geolocation: response.geolocation_url(),
+            geolocation: response.geolocation_url(&config.geolocations)?,
             access_token: response.access_token,
             subject,
         })
@@ -407,14 +407,27 @@ impl ConcurClient {
             .access
             .as_ref()
             .map(|a| a.geolocation.clone())
-            .or_else(|| {
-                state
-                    .credentials
-                    .as_ref()
-                    .and_then(|c| c.geolocation.as_deref())
-                    .and_then(super::token::parse_geolocation)
-            })
+            .or_else(|| self.saved_geolocation(state.credentials.as_ref()))
             .unwrap_or_else(|| self.inner.config.api_base_url.clone())
+    }
+
+    /// The geolocation of the saved token state, if it is still trusted. One the policy
+    /// refuses (an edited state file, or a host removed from the configuration) is ignored
+    /// with a warning: the configured `api_base_url` is used instead.
+    fn saved_geolocation(&self, saved: Option<&CompanyCredentials>) -> Option<Url> {
+        let raw = saved?.geolocation.as_deref()?;
+        let url = super::token::parse_geolocation(raw)?;
+        match self.inner.config.geolocations.check(&url) {
+            Ok(()) => Some(url),
+            Err(reason) => {
+                tracing::warn!(
+                    geolocation = raw,
+                    reason,
+                    "ignoring the saved concur geolocation; using concur.api_base_url"
+                );
+                None
+            }
+        }
     }
 
     async fn renew_company_token(
@@ -433,10 +446,8 @@ impl ConcurClient {
 
         let response = match &state.credentials {
             Some(saved) => {
-                let base = saved
-                    .geolocation
-                    .as_deref()
-                    .and_then(super::token::parse_geolocation)
+                let base = self
+                    .saved_geolocation(Some(saved))
                     .unwrap_or_else(|| config.api_base_url.clone());
                 let result = self.refresh_grant(&base, &saved.refresh_token).await;
                 match result {
@@ -508,13 +519,10 @@ impl ConcurClient {
     ) -> Result<AccessToken, ConcurError> {
         let config = &self.inner.config;
         let previous = state.credentials.as_ref();
+        // Checked before anything of the response is kept or used.
         let geolocation = response
-            .geolocation_url()
-            .or_else(|| {
-                previous
-                    .and_then(|c| c.geolocation.as_deref())
-                    .and_then(super::token::parse_geolocation)
-            })
+            .geolocation_url(&config.geolocations)?
+            .or_else(|| self.saved_geolocation(previous))
             .unwrap_or_else(|| config.api_base_url.clone());
         let refresh_token = response
             .refresh_token

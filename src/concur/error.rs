@@ -66,6 +66,12 @@ pub enum ConcurError {
     /// unverified).
     #[error("cannot verify the id token: jwks unavailable: {0}")]
     JwksUnavailable(Box<ConcurError>),
+    /// A token response named a geolocation (the API base every later call and token goes
+    /// to) outside the trusted hosts; the response is refused and nothing is sent there.
+    #[error(
+        "concur's token response names the geolocation `{geolocation}`, which is refused: {reason}"
+    )]
+    UntrustedGeolocation { geolocation: String, reason: String },
     /// The token state could not be read or written.
     #[error(transparent)]
     Store(#[from] StoreError),

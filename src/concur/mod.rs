@@ -26,5 +26,5 @@ pub use store::{
     CompanyCredentials, FileTokenStore, MemoryTokenStore, STATE_FILE_NAME, StoreError, StoreFuture,
     TokenStore,
 };
-pub use token::UserToken;
+pub use token::{GeolocationPolicy, UserToken};
 pub use write::{FieldValue, MAX_VALUE_CHARS};

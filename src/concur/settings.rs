@@ -8,7 +8,7 @@ use secrecy::SecretString;
 use serde::{Deserialize, Serialize};
 
 use crate::config::secret::{is_blank, resolve, resolve_required};
-use crate::config::{Problems, web_url};
+use crate::config::{Mode, Problems, web_url};
 
 use super::store::STATE_FILE_NAME;
 
@@ -41,6 +41,10 @@ pub struct ConcurSettings {
     /// Initial API geolocation, used for the first refresh-token grant until a token response
     /// names the geolocation. Default: `auth_base_url`.
     pub api_base_url: Option<String>,
+    /// Hosts besides `*.concursolutions.com` a token response's `geolocation` may name
+    /// (test servers, the simulator): `host` allows port 443, `host:port` that port.
+    /// Default: none.
+    pub allowed_geolocation_hosts: Vec<String>,
     /// JWKS used to verify `id_token` signatures.
     /// Default `https://www-us.api.concursolutions.com/oauth2/v0/jwks`.
     pub jwks_url: String,
@@ -89,6 +93,7 @@ impl Default for ConcurSettings {
             redirect_uri: None,
             auth_base_url: DEFAULT_AUTH_BASE_URL.to_owned(),
             api_base_url: None,
+            allowed_geolocation_hosts: Vec::new(),
             jwks_url: DEFAULT_JWKS_URL.to_owned(),
             refresh_token: None,
             refresh_token_file: None,
@@ -128,6 +133,8 @@ pub struct ClientConfig {
     pub auth_base_url: Url,
     /// Base for the first refresh-token grant before any geolocation is known.
     pub api_base_url: Url,
+    /// Where a token response's `geolocation` may point.
+    pub geolocations: super::GeolocationPolicy,
     pub jwks_url: Url,
     /// `None` when the state directory already holds a token (the state file wins anyway).
     pub company_grant: Option<CompanyGrant>,
@@ -148,17 +155,18 @@ const MAX_REFRESH_MARGIN: Duration = Duration::from_secs(30 * 60);
 impl ConcurSettings {
     /// Converts the settings into a [`ClientConfig`], recording a problem per bad key.
     ///
-    /// Returns `None` when any problem was found. Plain-`http` URLs are accepted (tests and
-    /// local simulators use them) with a warning; item URLs are checked by the launch module.
-    pub fn validate(self, problems: &mut Problems) -> Option<ClientConfig> {
+    /// Returns `None` when any problem was found. Plain-`http` URLs are accepted with a
+    /// warning in development mode (tests and local simulators use them) and refused in
+    /// production; item URLs are checked by the launch module.
+    pub fn validate(self, problems: &mut Problems, mode: Mode) -> Option<ClientConfig> {
         let mut local = Problems::default();
-        let config = self.convert(&mut local);
+        let config = self.convert(&mut local, mode);
         let clean = local.is_empty();
         problems.extend(local.into_vec());
         config.filter(|_| clean)
     }
 
-    fn convert(self, problems: &mut Problems) -> Option<ClientConfig> {
+    fn convert(self, problems: &mut Problems, mode: Mode) -> Option<ClientConfig> {
         let client_id = match self.client_id.as_deref().map(str::trim) {
             Some(id) if !id.is_empty() => Some(id.to_owned()),
             _ => {
@@ -174,7 +182,7 @@ impl ConcurSettings {
             None,
         );
         let redirect_uri = match self.redirect_uri.as_deref() {
-            Some(raw) => web_url(problems, "concur.redirect_uri", raw),
+            Some(raw) => web_url(problems, "concur.redirect_uri", raw, mode),
             None => {
                 problems.push(
                     "concur.redirect_uri",
@@ -183,12 +191,18 @@ impl ConcurSettings {
                 None
             }
         };
-        let auth_base_url = web_url(problems, "concur.auth_base_url", &self.auth_base_url);
+        let auth_base_url = web_url(problems, "concur.auth_base_url", &self.auth_base_url, mode);
         let api_base_url = match self.api_base_url.as_deref() {
-            Some(raw) => web_url(problems, "concur.api_base_url", raw),
+            Some(raw) => web_url(problems, "concur.api_base_url", raw, mode),
             None => auth_base_url.clone(),
         };
-        let jwks_url = web_url(problems, "concur.jwks_url", &self.jwks_url);
+        let jwks_url = web_url(problems, "concur.jwks_url", &self.jwks_url, mode);
+        for host in &self.allowed_geolocation_hosts {
+            if let Err(message) = crate::launch::check_allowed_host(host) {
+                problems.push("concur.allowed_geolocation_hosts", message);
+            }
+        }
+        let geolocations = super::GeolocationPolicy::new(&self.allowed_geolocation_hosts, mode);
 
         let company_grant = company_grant(
             problems,
@@ -242,6 +256,7 @@ impl ConcurSettings {
             redirect_uri: redirect_uri?,
             auth_base_url: auth_base_url?,
             api_base_url: api_base_url?,
+            geolocations,
             jwks_url: jwks_url?,
             company_grant: company_grant?,
             state_dir: self.state_dir,
@@ -386,7 +401,9 @@ mod tests {
     #[test]
     fn a_minimal_table_gets_the_documented_defaults() {
         let mut problems = Problems::default();
-        let config = settings(minimal()).validate(&mut problems).unwrap();
+        let config = settings(minimal())
+            .validate(&mut problems, Mode::Production)
+            .unwrap();
         assert!(problems.is_empty());
         assert_eq!(
             config.auth_base_url.as_str(),
@@ -423,7 +440,7 @@ mod tests {
             ..ConcurSettings::default()
         };
         let mut problems = Problems::default();
-        assert!(s.validate(&mut problems).is_none());
+        assert!(s.validate(&mut problems, Mode::Production).is_none());
         assert_eq!(
             keys(problems),
             [
@@ -460,7 +477,12 @@ mod tests {
                 value[k] = v.clone();
             }
             let mut problems = Problems::default();
-            assert!(settings(value).validate(&mut problems).is_none(), "{name}");
+            assert!(
+                settings(value)
+                    .validate(&mut problems, Mode::Production)
+                    .is_none(),
+                "{name}"
+            );
             assert_eq!(keys(problems), [key], "{name}");
         }
     }
@@ -472,7 +494,9 @@ mod tests {
         value["company_id"] = "company-uuid".into();
         value["company_request_token"] = "request-token".into();
         let mut problems = Problems::default();
-        let config = settings(value).validate(&mut problems).unwrap();
+        let config = settings(value)
+            .validate(&mut problems, Mode::Production)
+            .unwrap();
         assert!(matches!(
             config.company_grant,
             Some(CompanyGrant::RequestToken { ref company_id, .. }) if company_id == "company-uuid"
@@ -487,7 +511,9 @@ mod tests {
         value["refresh_token"] = serde_json::Value::Null;
         value["state_dir"] = dir.path().to_str().unwrap().into();
         let mut problems = Problems::default();
-        let config = settings(value).validate(&mut problems).unwrap();
+        let config = settings(value)
+            .validate(&mut problems, Mode::Production)
+            .unwrap();
         assert!(config.company_grant.is_none());
     }
 
@@ -501,7 +527,11 @@ mod tests {
         value["token_refresh_margin"] = "31m".into();
         value["extra_ca_file"] = "/nonexistent/ca.pem".into();
         let mut problems = Problems::default();
-        assert!(settings(value).validate(&mut problems).is_none());
+        assert!(
+            settings(value)
+                .validate(&mut problems, Mode::Production)
+                .is_none()
+        );
         let mut got = keys(problems);
         got.sort();
         assert_eq!(
@@ -518,11 +548,22 @@ mod tests {
     }
 
     #[test]
-    fn plain_http_is_allowed_for_tests() {
+    fn plain_http_is_allowed_in_development_only() {
         let mut value = minimal();
         value["auth_base_url"] = "http://127.0.0.1:8080".into();
         let mut problems = Problems::default();
-        assert!(settings(value).validate(&mut problems).is_some());
+        assert!(
+            settings(value.clone())
+                .validate(&mut problems, Mode::Development)
+                .is_some()
+        );
+        assert!(problems.is_empty());
+        assert!(
+            settings(value)
+                .validate(&mut problems, Mode::Production)
+                .is_none()
+        );
+        assert_eq!(keys(problems), ["concur.auth_base_url"]);
     }
 
     #[test]
@@ -537,12 +578,18 @@ mod tests {
         let mut value = minimal();
         value["extra_ca_file"] = good.to_str().unwrap().into();
         let mut problems = Problems::default();
-        let config = settings(value.clone()).validate(&mut problems).unwrap();
+        let config = settings(value.clone())
+            .validate(&mut problems, Mode::Production)
+            .unwrap();
         assert_eq!(config.extra_roots.len(), 1);
 
         value["extra_ca_file"] = bad.to_str().unwrap().into();
         let mut problems = Problems::default();
-        assert!(settings(value).validate(&mut problems).is_none());
+        assert!(
+            settings(value)
+                .validate(&mut problems, Mode::Production)
+                .is_none()
+        );
         assert_eq!(keys(problems), ["concur.extra_ca_file"]);
     }
 

@@ -7,7 +7,9 @@ use reqwest::Url;
 use secrecy::SecretString;
 use serde::Deserialize;
 
-use super::error::StringOrNumber;
+use super::error::{ConcurError, StringOrNumber};
+use crate::config::Mode;
+use crate::launch::ItemUrlPolicy;
 
 /// Access tokens live one hour; assume so when Concur omits `expires_in`.
 const DEFAULT_LIFETIME: Duration = Duration::from_secs(3600);
@@ -47,20 +49,78 @@ impl TokenResponse {
             .and_then(StringOrNumber::as_u64)
     }
 
-    /// The geolocation as a base URL; a malformed one is ignored with a warning.
-    pub fn geolocation_url(&self) -> Option<Url> {
-        let raw = self.geolocation.as_deref()?;
-        parse_geolocation(raw)
+    /// The geolocation as a base URL, checked against `policy`: a malformed one is ignored
+    /// with a warning, a well-formed one the policy refuses fails the whole response (the
+    /// tokens would be sent there next).
+    pub fn geolocation_url(&self, policy: &GeolocationPolicy) -> Result<Option<Url>, ConcurError> {
+        let Some(raw) = self.geolocation.as_deref() else {
+            return Ok(None);
+        };
+        let Some(url) = parse_geolocation(raw) else {
+            return Ok(None);
+        };
+        policy
+            .check(&url)
+            .map(|()| Some(url))
+            .map_err(|reason| ConcurError::UntrustedGeolocation {
+                geolocation: raw.trim().to_owned(),
+                reason,
+            })
     }
 }
 
+/// Parses a geolocation; `None` (with a warning) when it is no absolute URL with a host.
 pub(crate) fn parse_geolocation(raw: &str) -> Option<Url> {
     match Url::parse(raw.trim()) {
-        Ok(url) if matches!(url.scheme(), "https" | "http") && url.host().is_some() => Some(url),
+        Ok(url) if url.host().is_some() => Some(url),
         _ => {
             tracing::warn!(geolocation = raw, "ignoring a malformed geolocation");
             None
         }
+    }
+}
+
+/// Where a token response's `geolocation` may point: Concur's API base for every later
+/// call, so the company and user tokens go there. `https` on port 443 of a
+/// `*.concursolutions.com` host, or a host (`host` for port 443, `host:port`) listed in
+/// `concur.allowed_geolocation_hosts`; plain `http` only in development mode and only for a
+/// listed host (local test servers).
+#[derive(Debug, Clone)]
+pub struct GeolocationPolicy {
+    hosts: ItemUrlPolicy,
+    mode: Mode,
+}
+
+impl GeolocationPolicy {
+    pub fn new<I, S>(extra_hosts: I, mode: Mode) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<str>,
+    {
+        Self {
+            hosts: ItemUrlPolicy::with_extra_hosts(extra_hosts),
+            mode,
+        }
+    }
+
+    /// `Err` says why `url` is not an acceptable geolocation.
+    pub fn check(&self, url: &Url) -> Result<(), String> {
+        let listed = url.host_str().is_some_and(|h| self.hosts.lists_host(h));
+        match url.scheme() {
+            "https" => {}
+            "http" if listed && self.mode == Mode::Development => {}
+            "http" if listed => {
+                return Err(
+                    "its scheme is not https (plain http is accepted for a listed host \
+                            in development mode only)"
+                        .to_owned(),
+                );
+            }
+            _ => return Err("its scheme is not https".to_owned()),
+        }
+        self.hosts
+            .check_authority(url)
+            .map_err(|e| format!("{e} (concur.allowed_geolocation_hosts)"))
     }
 }
 
@@ -171,10 +231,83 @@ mod tests {
         assert_eq!(r.refresh_expires_at(), Some(1_790_000_000));
     }
 
+    fn concur_only() -> GeolocationPolicy {
+        GeolocationPolicy::new(Vec::<String>::new(), Mode::Production)
+    }
+
+    fn response(geolocation: &str) -> TokenResponse {
+        serde_json::from_value(serde_json::json!({"access_token": "a", "geolocation": geolocation}))
+            .unwrap()
+    }
+
     #[test]
     fn a_malformed_geolocation_is_ignored() {
         let r: TokenResponse =
             serde_json::from_str(r#"{"access_token":"a","geolocation":"not a url"}"#).unwrap();
-        assert!(r.geolocation_url().is_none());
+        assert!(r.geolocation_url(&concur_only()).unwrap().is_none());
+    }
+
+    #[test]
+    fn a_concur_geolocation_is_accepted() {
+        for geo in [
+            "https://us2.api.concursolutions.com",
+            "https://EU2.api.concursolutions.com:443/",
+        ] {
+            let url = response(geo).geolocation_url(&concur_only()).unwrap();
+            assert!(url.is_some(), "{geo}");
+        }
+    }
+
+    #[test]
+    fn an_untrusted_geolocation_fails_the_response() {
+        let listed = GeolocationPolicy::new(["127.0.0.1:8080", "sim.test"], Mode::Production);
+        for (geo, why) in [
+            ("http://us2.api.concursolutions.com", "plain http"),
+            ("https://evil.example.com", "another domain"),
+            (
+                "https://us2.api.concursolutions.com.evil.example",
+                "concur as a prefix",
+            ),
+            ("https://us2.api.concursolutions.com:8443", "another port"),
+            ("https://x@us2.api.concursolutions.com", "user info"),
+            ("ftp://us2.api.concursolutions.com", "another scheme"),
+            (
+                "http://127.0.0.1:8080",
+                "plain http to a listed host in production",
+            ),
+            ("https://sim.test:9443", "a listed host on an unlisted port"),
+        ] {
+            let error = response(geo).geolocation_url(&listed).unwrap_err();
+            assert!(
+                matches!(&error, ConcurError::UntrustedGeolocation { geolocation, .. } if geolocation == geo),
+                "{why}: {error:?}"
+            );
+        }
+        assert!(
+            response("https://127.0.0.1:8080")
+                .geolocation_url(&listed)
+                .is_ok()
+        );
+        assert!(
+            response("https://sim.test/")
+                .geolocation_url(&listed)
+                .is_ok()
+        );
+    }
+
+    #[test]
+    fn development_mode_accepts_plain_http_for_a_listed_host_only() {
+        let dev = GeolocationPolicy::new(["127.0.0.1:8080"], Mode::Development);
+        assert!(
+            response("http://127.0.0.1:8080")
+                .geolocation_url(&dev)
+                .is_ok()
+        );
+        for geo in [
+            "http://127.0.0.1:8081",
+            "http://us2.api.concursolutions.com",
+        ] {
+            assert!(response(geo).geolocation_url(&dev).is_err(), "{geo}");
+        }
     }
 }

@@ -144,13 +144,41 @@ pub struct LogSettings {
     pub level: String,
 }
 
-/// Parses an absolute `https` URL; plain `http` passes with a warning (tests, simulators).
-pub fn web_url(problems: &mut Problems, key: &str, raw: &str) -> Option<reqwest::Url> {
+/// Production or development: which safety checks apply.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// No `development = true`: every outgoing URL must be `https`.
+    Production,
+    /// `development = true`: plain `http` is accepted (with a warning) for local test servers.
+    Development,
+}
+
+impl Mode {
+    pub fn of(development: bool) -> Self {
+        if development {
+            Mode::Development
+        } else {
+            Mode::Production
+        }
+    }
+}
+
+/// Parses an absolute `https` URL. Plain `http` passes with a warning in development mode
+/// (tests, local simulators) and is refused in production, where a token or a search would
+/// travel in clear text.
+pub fn web_url(problems: &mut Problems, key: &str, raw: &str, mode: Mode) -> Option<reqwest::Url> {
     match reqwest::Url::parse(raw.trim()) {
         Ok(url) if url.scheme() == "https" => Some(url),
-        Ok(url) if url.scheme() == "http" => {
+        Ok(url) if url.scheme() == "http" && mode == Mode::Development => {
             tracing::warn!(key, "plain http url configured; use https outside tests");
             Some(url)
+        }
+        Ok(url) if url.scheme() == "http" => {
+            problems.push(
+                key,
+                "must be an https url (plain http is accepted in development mode only)",
+            );
+            None
         }
         Ok(_) => {
             problems.push(key, "must be an http(s) url");
@@ -246,6 +274,17 @@ fn validate(raw: RawSettings) -> Result<Settings, Vec<ConfigProblem>> {
             )
         }),
     );
+    if development && bind.is_some_and(|b| !b.ip().is_loopback()) {
+        problems.push(
+            "server.bind",
+            format!(
+                "`{}` is not a loopback address; development mode (public credentials, \
+                 self-signed certificate) listens on 127.0.0.1 or [::1] only: bind one of \
+                 those, or give a production configuration (--config) without development = true",
+                raw.server.bind
+            ),
+        );
+    }
     if raw.server.request_timeout.is_zero() {
         problems.push("server.request_timeout", "must be greater than zero");
     }
@@ -263,7 +302,10 @@ fn validate(raw: RawSettings) -> Result<Settings, Vec<ConfigProblem>> {
 
     let tls = tls_settings(&raw, &mut problems);
     let launch = launch_settings(&raw, &mut problems);
-    let concur = raw.concur.clone().and_then(|c| c.validate(&mut problems));
+    let concur = raw
+        .concur
+        .clone()
+        .and_then(|c| c.validate(&mut problems, Mode::of(development)));
     let simulator = simulator_settings(&raw, bind, &mut problems);
     raw.picker.check(raw.server.request_timeout, &mut problems);
     if raw.store.max_entries == 0 {
@@ -448,15 +490,8 @@ fn launch_settings(raw: &RawSettings, problems: &mut Problems) -> LaunchSettings
         }
     }
     for host in &l.allowed_item_hosts {
-        let valid = !host.is_empty()
-            && host
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | ':' | '[' | ']'));
-        if !valid {
-            problems.push(
-                "launch.allowed_item_hosts",
-                format!("`{host}` is not a host name (give names like sim.example.com or 127.0.0.1, no scheme or path)"),
-            );
+        if let Err(message) = crate::launch::check_allowed_host(host) {
+            problems.push("launch.allowed_item_hosts", message);
         }
     }
     for domain in &l.company_domains {
@@ -507,6 +542,16 @@ fn simulator_settings(
             .parse::<SocketAddr>()
             .map_err(|e| format!("`{}` is not an address like 127.0.0.1:9443: {e}", s.bind)),
     );
+    if bind.is_some_and(|b| !b.ip().is_loopback()) {
+        problems.push(
+            "simulator.bind",
+            format!(
+                "`{}` is not a loopback address; the simulator signs launches with the \
+                 connector's credentials and listens on 127.0.0.1 or [::1] only",
+                s.bind
+            ),
+        );
+    }
     if let Some(server) = server_bind {
         if server.port() == 0 {
             problems.push(
@@ -684,6 +729,43 @@ mod tests {
             ["server.bind", "connector.password", "log.level"],
             "{problems:?}"
         );
+    }
+
+    fn embedded_with(vars: &[(&str, &str)]) -> Result<Settings, Vec<ConfigProblem>> {
+        let env = vars
+            .iter()
+            .map(|(k, v)| (format!("CONCUR_CONNECTOR__{k}"), (*v).to_owned()))
+            .collect();
+        load_with_env(&Origin::Embedded, Some(env))
+    }
+
+    #[test]
+    fn development_mode_listens_on_loopback_only() {
+        for bind in ["0.0.0.0:8443", "[::]:8443", "192.0.2.10:8443"] {
+            let problems = embedded_with(&[("SERVER__BIND", bind)]).unwrap_err();
+            let keys: Vec<_> = problems.iter().map(|p| p.key.as_str()).collect();
+            assert_eq!(keys, ["server.bind"], "{bind}: {problems:?}");
+        }
+        for bind in ["127.0.0.1:8443", "[::1]:8443", "127.0.0.2:8443"] {
+            assert!(embedded_with(&[("SERVER__BIND", bind)]).is_ok(), "{bind}");
+        }
+        let problems = embedded_with(&[("SIMULATOR__BIND", "0.0.0.0:9443")]).unwrap_err();
+        assert_eq!(problems[0].key, "simulator.bind", "{problems:?}");
+    }
+
+    #[test]
+    fn production_may_listen_anywhere() {
+        let settings = embedded_with(&[
+            ("DEVELOPMENT", "false"),
+            ("SERVER__BIND", "0.0.0.0:8443"),
+            ("SIMULATOR__ENABLED", "false"),
+            ("TLS__ENABLED", "false"),
+            ("CONNECTOR__USERNAME", "ProductionUser"),
+            ("CONNECTOR__PASSWORD", "a-production-password"),
+        ])
+        .unwrap();
+        assert!(!settings.development);
+        assert_eq!(settings.server.bind.to_string(), "0.0.0.0:8443");
     }
 
     fn with_store(vars: &[(&str, &str)]) -> Result<Settings, Vec<ConfigProblem>> {

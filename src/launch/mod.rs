@@ -16,7 +16,7 @@ mod vectors;
 
 pub use diagnose::{WrongReading, diagnose_v1, diagnose_v4};
 pub use error::{ErrorClass, LaunchError};
-pub use item_url::{ItemUrlError, ItemUrlPolicy};
+pub use item_url::{ItemUrlError, ItemUrlPolicy, check_allowed_host};
 pub use params::DEFAULT_LANGUAGE;
 pub use query::{MAX_QUERY_LEN, ValueEncoding};
 pub use verify::{LaunchContext, Transport, VerifiedLaunch, verify_v1, verify_v4};

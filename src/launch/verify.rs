@@ -910,7 +910,7 @@ mod tests {
     fn checks_the_item_url_host_only_after_the_signature() {
         let foreign = with_raw(query(EX2_URL), "item_url", "https%3A%2F%2Fevil.com%2Fx");
         assert_eq!(v4(&foreign).unwrap_err(), LaunchError::SignatureMismatch);
-        let local = ItemUrlPolicy::with_extra_hosts(["127.0.0.1"]);
+        let local = ItemUrlPolicy::with_extra_hosts(["127.0.0.1:8443"]);
         let mut launch = ex2_launch();
         launch.item_url = "https://127.0.0.1:8443/expensereports/v4/reports/R/expenses/E".into();
         let q = v4_query(&launch, &ex2_creds(), Encoding::Rfc3986);

@@ -18,7 +18,7 @@ use reqwest::Url;
 
 use super::{RunningSim, SimConfig, SimTls};
 use crate::concur::{ConcurSettings, STATE_FILE_NAME};
-use crate::config::{Problems, Settings, TlsSettings, secret};
+use crate::config::{Mode, Problems, Settings, TlsSettings, secret};
 use crate::launch::ItemUrlPolicy;
 
 /// The host name the demo uses for both servers (the certificates name it).
@@ -65,6 +65,12 @@ pub async fn start(settings: &mut Settings) -> anyhow::Result<Option<RunningSim>
         .await
         .context("starting the Concur simulator")?;
 
+    // The simulator's item URLs and token geolocations carry its port, which an allowed
+    // host must name.
+    let sim_host = format!(
+        "{HOST}:{}",
+        running.base_url().port_or_known_default().unwrap_or(443)
+    );
     share_certificate(settings, &simulator.certs);
     if settings.concur.is_none() {
         let base = running.base_url().as_str().trim_end_matches('/').to_owned();
@@ -84,6 +90,7 @@ pub async fn start(settings: &mut Settings) -> anyhow::Result<Option<RunningSim>
             redirect_uri: Some(redirect_uri),
             auth_base_url: base.clone(),
             api_base_url: Some(base.clone()),
+            allowed_geolocation_hosts: vec![sim_host.clone()],
             jwks_url: format!("{base}/oauth2/v0/jwks"),
             company_id: Some(company_id),
             company_request_token: Some(secret(&request_token)),
@@ -92,7 +99,8 @@ pub async fn start(settings: &mut Settings) -> anyhow::Result<Option<RunningSim>
             ..ConcurSettings::default()
         };
         let mut problems = Problems::default();
-        let client = concur.validate(&mut problems);
+        // The simulator speaks https, so the production rules hold for it too.
+        let client = concur.validate(&mut problems, Mode::of(settings.development));
         match client {
             Some(client) if problems.is_empty() => settings.concur = Some(client),
             _ => anyhow::bail!(
@@ -106,9 +114,9 @@ pub async fn start(settings: &mut Settings) -> anyhow::Result<Option<RunningSim>
             ),
         }
     }
-    let hosts = settings.launch.item_urls.extra_hosts().to_vec();
-    settings.launch.item_urls =
-        ItemUrlPolicy::with_extra_hosts(hosts.iter().map(String::as_str).chain([HOST]));
+    let mut hosts = settings.launch.item_urls.extra_hosts();
+    hosts.push(sim_host);
+    settings.launch.item_urls = ItemUrlPolicy::with_extra_hosts(hosts);
     Ok(Some(running))
 }
 

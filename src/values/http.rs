@@ -12,8 +12,8 @@ use serde_json::Value;
 use super::table::{Entry, attribute_values, scalar};
 use super::template::UrlTemplate;
 use super::{Choice, HttpSettings, ItemFacts, LookupError};
-use crate::config::Problems;
 use crate::config::secret;
+use crate::config::{Mode, Problems};
 
 /// A larger answer is refused: the picker shows at most 100 values.
 const MAX_BODY_BYTES: usize = 4 * 1024 * 1024;
@@ -74,6 +74,7 @@ impl HttpSource {
     pub fn new(
         settings: &HttpSettings,
         attributes: Vec<String>,
+        mode: Mode,
         problems: &mut Problems,
     ) -> Option<Self> {
         let before = problems.len();
@@ -85,7 +86,7 @@ impl HttpSource {
                 );
                 None
             }
-            Some(url) => check_template(url, problems),
+            Some(url) => check_template(url, mode, problems),
         };
         let headers = headers(settings, problems);
         if settings.timeout.is_zero() {
@@ -163,7 +164,11 @@ impl HttpSource {
         search: &str,
         facts: &ItemFacts,
     ) -> Result<Arc<Vec<Entry>>, LookupError> {
-        let url = self.template.render(search, facts);
+        let Some(url) = self.template.render(search, facts) else {
+            // A `.` or `..` path segment would leave the configured path: nothing can match.
+            tracing::debug!("a value would be a dot segment of the lookup path; nothing looked up");
+            return Ok(Arc::new(Vec::new()));
+        };
         match &self.cache {
             Some(cache) => cache
                 .try_get_with_by_ref(&url, self.fetch(&url))
@@ -284,12 +289,14 @@ impl Mapping {
     }
 }
 
-/// Parses the template and checks that it yields an http(s) URL.
-fn check_template(url: &str, problems: &mut Problems) -> Option<UrlTemplate> {
+/// Parses the template and checks that it yields an https URL (http in development mode).
+fn check_template(url: &str, mode: Mode, problems: &mut Problems) -> Option<UrlTemplate> {
     let key = "values.http.url";
     let template = problems.take(key, UrlTemplate::parse(url))?;
-    let sample = template.render("x", &ItemFacts::default());
-    crate::config::web_url(problems, key, &sample).map(|_| template)
+    let sample = template
+        .render("x", &ItemFacts::default())
+        .unwrap_or_default();
+    crate::config::web_url(problems, key, &sample, mode).map(|_| template)
 }
 
 /// `Accept`, the configured extra headers and the bearer token, all but `Accept` marked
@@ -477,7 +484,7 @@ mod tests {
 
     fn problem_keys(settings: &HttpSettings) -> Vec<String> {
         let mut problems = Problems::default();
-        let source = HttpSource::new(settings, Vec::new(), &mut problems);
+        let source = HttpSource::new(settings, Vec::new(), Mode::Production, &mut problems);
         let problems = problems.into_vec();
         assert_eq!(source.is_none(), !problems.is_empty());
         problems.into_iter().map(|p| p.key).collect()

@@ -176,8 +176,11 @@ impl std::fmt::Debug for Values {
 impl Values {
     /// Checks `[values]` and prepares the source: converts the inline list, reads the CSV
     /// file and starts watching it, or builds the HTTP client. Every problem is reported
-    /// under its `values.*` key.
-    pub fn from_settings(settings: &ValuesSettings) -> Result<Self, Vec<ConfigProblem>> {
+    /// under its `values.*` key. In production the HTTP source's URL must be `https`.
+    pub fn from_settings(
+        settings: &ValuesSettings,
+        mode: crate::config::Mode,
+    ) -> Result<Self, Vec<ConfigProblem>> {
         let mut problems = Problems::default();
         if !(1..=MAX_RESULTS).contains(&settings.max_results) {
             problems.push(
@@ -213,7 +216,7 @@ impl Values {
             },
             SourceKind::Http => {
                 let attributes = filters.iter().map(|f| f.attribute.clone()).collect();
-                http::HttpSource::new(&settings.http, attributes, &mut problems)
+                http::HttpSource::new(&settings.http, attributes, mode, &mut problems)
                     .map(|h| Backend::Http(Box::new(h)))
             }
             SourceKind::FreeText => Some(Backend::FreeText),
@@ -535,11 +538,14 @@ mod tests {
             },
             ..ValuesSettings::default()
         };
-        assert!(Values::from_settings(&settings).is_ok(), "{url}");
+        assert!(
+            Values::from_settings(&settings, crate::config::Mode::Production).is_ok(),
+            "{url}"
+        );
     }
 
     fn problems_of(settings: &ValuesSettings) -> Vec<String> {
-        Values::from_settings(settings)
+        Values::from_settings(settings, crate::config::Mode::Production)
             .err()
             .unwrap_or_default()
             .into_iter()
@@ -549,7 +555,9 @@ mod tests {
 
     #[test]
     fn the_defaults_are_a_valid_empty_inline_list() {
-        let values = Values::from_settings(&ValuesSettings::default()).unwrap();
+        let values =
+            Values::from_settings(&ValuesSettings::default(), crate::config::Mode::Production)
+                .unwrap();
         assert_eq!(values.source_kind(), SourceKind::Inline);
         assert_eq!(values.max_results(), 100);
         assert_eq!(

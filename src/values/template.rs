@@ -48,6 +48,23 @@ impl UrlTemplate {
         if !rest.is_empty() {
             parts.push(Part::Literal(rest.to_owned()));
         }
+        // The scheme and the host come from the operator only: a value must never choose
+        // where the lookup (and its bearer token) goes.
+        let fixed = match parts.first() {
+            Some(Part::Literal(text)) => text.as_str(),
+            _ => "",
+        };
+        let authority_is_literal = fixed
+            .split_once("://")
+            .is_some_and(|(_, rest)| rest.contains(['/', '?', '#']));
+        let has_placeholder = parts.iter().any(|p| !matches!(p, Part::Literal(_)));
+        if has_placeholder && !authority_is_literal {
+            return Err(
+                "has a placeholder in its scheme or host; placeholders may only \
+                        appear in the path or query (e.g. https://erp.example/projects/{search})"
+                    .to_owned(),
+            );
+        }
         Ok(Self(parts))
     }
 
@@ -57,9 +74,16 @@ impl UrlTemplate {
     }
 
     /// The URL for a search on an item; a fact the item lacks becomes empty.
-    pub fn render(&self, search: &str, facts: &ItemFacts) -> String {
+    ///
+    /// Values never change the path's structure: they are percent-encoded (a `/`, `?`, `#`
+    /// or `%` cannot start a segment, the query or a fragment), and `None` is returned when
+    /// a path segment holding a value would be `.` or `..`, which URL parsers resolve
+    /// (even when written `%2e`), climbing out of the configured path.
+    pub fn render(&self, search: &str, facts: &ItemFacts) -> Option<String> {
         let mut url = String::new();
+        let mut inserted = Vec::new();
         for part in &self.0 {
+            let start = url.len();
             match part {
                 Part::Literal(text) => url.push_str(text),
                 Part::Search => url.extend(utf8_percent_encode(search, COMPONENT)),
@@ -67,9 +91,39 @@ impl UrlTemplate {
                     url.extend(utf8_percent_encode(facts.get(key).unwrap_or(""), COMPONENT));
                 }
             }
+            if !matches!(part, Part::Literal(_)) {
+                inserted.push(start..url.len());
+            }
         }
-        url
+        (!changes_the_path(&url, &inserted)).then_some(url)
     }
+}
+
+/// True when a path segment that holds an inserted value is a dot segment.
+fn changes_the_path(url: &str, inserted: &[std::ops::Range<usize>]) -> bool {
+    let Some(path_start) = url
+        .find("://")
+        .and_then(|i| url[i + 3..].find(['/', '\\']).map(|j| i + 3 + j))
+    else {
+        return false;
+    };
+    let path_end = url[path_start..]
+        .find(['?', '#'])
+        .map_or(url.len(), |i| path_start + i);
+    let mut segment_start = path_start + 1;
+    // URL parsers read `\` as `/` in http(s) paths.
+    for segment in url[path_start + 1..path_end].split(['/', '\\']) {
+        let range = segment_start..segment_start + segment.len();
+        segment_start = range.end + 1;
+        let holds_value = inserted
+            .iter()
+            .any(|r| !r.is_empty() && r.start < range.end && r.end > range.start);
+        let decoded = segment.to_ascii_lowercase().replace("%2e", ".");
+        if holds_value && (decoded == "." || decoded == "..") {
+            return true;
+        }
+    }
+    false
 }
 
 fn placeholder(name: &str) -> Result<Part, String> {
@@ -120,7 +174,7 @@ mod tests {
             ]),
         );
         assert_eq!(
-            url,
+            url.unwrap(),
             "https://erp.example/projects?q=R%26D%2050%25%2Fa%2Bb%3Dc%23x%20%C3%A9&type=AIRFR&cc=CC%20100&u=jane.doe%40example.com"
         );
     }
@@ -128,14 +182,17 @@ mod tests {
     #[test]
     fn a_missing_fact_becomes_empty() {
         let t = UrlTemplate::parse("https://h/p/{report_id}?t={expense_type}").unwrap();
-        assert_eq!(t.render("", &ItemFacts::default()), "https://h/p/?t=");
+        assert_eq!(
+            t.render("", &ItemFacts::default()).unwrap(),
+            "https://h/p/?t="
+        );
     }
 
     #[test]
     fn field_placeholders_are_case_insensitive() {
         let t = UrlTemplate::parse("https://h/?c={Field.Custom9}").unwrap();
         assert_eq!(
-            t.render("", &facts(&[("field.custom9", "x")])),
+            t.render("", &facts(&[("field.custom9", "x")])).unwrap(),
             "https://h/?c=x"
         );
     }
@@ -160,8 +217,58 @@ mod tests {
         let t = UrlTemplate::parse("https://h/all.json").unwrap();
         assert!(!t.uses_search());
         assert_eq!(
-            t.render("ignored", &ItemFacts::default()),
+            t.render("ignored", &ItemFacts::default()).unwrap(),
             "https://h/all.json"
         );
+    }
+
+    #[test]
+    fn values_never_change_the_paths_structure() {
+        let t = UrlTemplate::parse("https://h/api/{search}/items?q={search}").unwrap();
+        let none = ItemFacts::default();
+        for (search, url) in [
+            ("../admin", "https://h/api/..%2Fadmin/items?q=..%2Fadmin"),
+            ("a/b", "https://h/api/a%2Fb/items?q=a%2Fb"),
+            ("a?b#c", "https://h/api/a%3Fb%23c/items?q=a%3Fb%23c"),
+            ("%2e%2e", "https://h/api/%252e%252e/items?q=%252e%252e"),
+            ("...", "https://h/api/.../items?q=..."),
+            ("x.", "https://h/api/x./items?q=x."),
+        ] {
+            assert_eq!(t.render(search, &none).as_deref(), Some(url), "{search}");
+        }
+        for search in [".", ".."] {
+            assert_eq!(t.render(search, &none), None, "{search}");
+        }
+        // Dots in the query are harmless; so is a dot next to a literal that keeps it apart.
+        let query_only = UrlTemplate::parse("https://h/api?q={search}").unwrap();
+        assert_eq!(
+            query_only.render("..", &none).as_deref(),
+            Some("https://h/api?q=..")
+        );
+        // A value completing a literal dot into `..` is caught, as is `%2e` spelling.
+        let dotted = UrlTemplate::parse("https://h/api/.{search}/x").unwrap();
+        assert_eq!(dotted.render(".", &none), None);
+        let backslash = UrlTemplate::parse("https://h/api\\{search}").unwrap();
+        assert_eq!(backslash.render("..", &none), None);
+        let encoded = UrlTemplate::parse("https://h/api/%2E{search}").unwrap();
+        assert_eq!(encoded.render(".", &none), None);
+        assert!(encoded.render("x", &none).is_some());
+    }
+
+    #[test]
+    fn placeholders_may_not_choose_the_scheme_or_host() {
+        for template in [
+            "{search}",
+            "https://{search}/p",
+            "https://erp.example{search}/p",
+            "https://erp.example:{report_id}/p",
+            "http{search}://erp.example/p",
+            "https://user:{search}@erp.example/p",
+        ] {
+            let error = UrlTemplate::parse(template).unwrap_err();
+            assert!(error.contains("scheme or host"), "{template}: {error}");
+        }
+        assert!(UrlTemplate::parse("https://erp.example/{search}").is_ok());
+        assert!(UrlTemplate::parse("https://erp.example?q={search}").is_ok());
     }
 }

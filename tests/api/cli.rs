@@ -125,6 +125,22 @@ async fn invalid_configurations_exit_with_status_2_naming_the_key() {
             "simulator.enabled",
             "the simulator outside development",
         ),
+        (
+            "[concur]\nclient_id = \"11111111-2222-4333-8444-555555555555\"\n\
+             client_secret = \"66666666-7777-4888-9999-aaaaaaaaaaaa\"\n\
+             redirect_uri = \"https://leu.example.com/launchexternalurl/v4/form\"\n\
+             refresh_token = \"seed-refresh-token\"\n\
+             auth_base_url = \"http://glz.api.concursolutions.com\"\n",
+            vec![],
+            "concur.auth_base_url",
+            "a plain http concur url in production",
+        ),
+        (
+            "[values]\nsource = \"http\"\n[values.http]\nurl = \"http://erp.example/p?q={search}\"\n",
+            vec![],
+            "values.http.url",
+            "a plain http value source in production",
+        ),
     ];
     for (extra, env, key, why) in cases {
         let (_dir, path) = write_config(&pki, extra);
@@ -433,4 +449,97 @@ async fn serve_replaces_a_local_copy_of_the_leaked_development_ca_and_says_why()
     assert_ne!(replaced, leaked);
     assert!(replaced.contains("BEGIN CERTIFICATE"));
     assert_eq!(git(dir.path(), &["status", "--porcelain"]), "");
+}
+
+#[tokio::test]
+async fn development_mode_refuses_a_public_address() {
+    // The container's case: no configuration file (the embedded development profile with its
+    // public credentials) and a bind address on every interface.
+    let dir = tempfile::tempdir().unwrap();
+    let output = run(
+        &["serve"],
+        &[
+            (
+                "CONCUR_CONNECTOR__SERVER__BIND",
+                &format!("0.0.0.0:{}", free_port()),
+            ),
+            ("CONCUR_CONNECTOR__SIMULATOR__BIND", "127.0.0.1:0"),
+            (
+                "CONCUR_CONNECTOR__TLS__CERT_FILE",
+                &dir.path().join("c.pem").display().to_string(),
+            ),
+            (
+                "CONCUR_CONNECTOR__TLS__KEY_FILE",
+                &dir.path().join("k.pem").display().to_string(),
+            ),
+        ],
+    )
+    .await;
+    assert_eq!(output.status.code(), Some(2), "{}", stderr(&output));
+    assert!(
+        stderr(&output).contains("server.bind: `0.0.0.0:"),
+        "{}",
+        stderr(&output)
+    );
+    assert!(stderr(&output).contains("loopback"), "{}", stderr(&output));
+    assert!(
+        !dir.path().join("c.pem").exists(),
+        "nothing was prepared before the refusal"
+    );
+
+    // A development file with a public address is refused the same way.
+    let pki = TestPki::new("cli");
+    let (_dir, path) = write_config(&pki, "development = true\n");
+    let output = run(
+        &["check-config", "--config", path.to_str().unwrap()],
+        &[("CONCUR_CONNECTOR__SERVER__BIND", "[::]:8443")],
+    )
+    .await;
+    assert_eq!(output.status.code(), Some(2), "{}", stderr(&output));
+    assert!(
+        stderr(&output).contains("server.bind:"),
+        "{}",
+        stderr(&output)
+    );
+}
+
+#[tokio::test]
+async fn the_simulator_refuses_a_production_configuration_or_a_public_address() {
+    let pki = TestPki::new("cli");
+    let (dir, path) = write_config(&pki, "");
+    let certs = dir.path().join("sim-certs");
+    let certs = certs.to_str().unwrap();
+    let output = run(
+        &[
+            "simulate",
+            "--config",
+            path.to_str().unwrap(),
+            "--bind",
+            "127.0.0.1:0",
+            "--certs",
+            certs,
+        ],
+        &[],
+    )
+    .await;
+    assert_eq!(output.status.code(), Some(2), "{}", stderr(&output));
+    assert!(
+        stderr(&output)
+            .contains("development: the simulator runs with a development configuration only"),
+        "{}",
+        stderr(&output)
+    );
+
+    // The embedded development profile, but on every interface.
+    let output = run(&["simulate", "--bind", "0.0.0.0:0", "--certs", certs], &[]).await;
+    assert_eq!(output.status.code(), Some(2), "{}", stderr(&output));
+    assert!(
+        stderr(&output).contains("--bind: 0.0.0.0:0 is not a loopback address"),
+        "{}",
+        stderr(&output)
+    );
+    assert!(
+        !dir.path().join("sim-certs").exists(),
+        "no certificate was generated before the refusal"
+    );
 }

@@ -98,16 +98,33 @@ impl Drop for TestApp {
     }
 }
 
+/// Splits TOML into its top-level keys (the lines before the first `[table]`, such as
+/// `development = true`) and the rest, so the keys can be placed before any table.
+pub fn split_top_level(toml: &str) -> (String, String) {
+    let lines: Vec<&str> = toml.lines().collect();
+    let first_table = lines
+        .iter()
+        .position(|l| l.trim_start().starts_with('['))
+        .unwrap_or(lines.len());
+    (
+        lines[..first_table].join("\n"),
+        lines[first_table..].join("\n"),
+    )
+}
+
 /// Writes a production-style config (CA-signed certificate, test credentials) plus `extra`
-/// TOML lines, and returns the directory and the config path.
+/// TOML lines, and returns the directory and the config path. Top-level keys at the start
+/// of `extra` (e.g. `development = true`) stay top-level.
 pub fn write_config(pki: &TestPki, extra: &str) -> (tempfile::TempDir, PathBuf) {
     let dir = tempfile::tempdir().unwrap();
     let cert = dir.path().join("fullchain.pem");
     let key = dir.path().join("privkey.pem");
     pki.install(&cert, &key);
     let path = dir.path().join("config.toml");
+    let (top, extra) = split_top_level(extra);
     let toml = format!(
         r#"
+{top}
 [server]
 bind = "127.0.0.1:0"
 [tls]

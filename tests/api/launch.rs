@@ -451,3 +451,33 @@ async fn launches_signed_by_an_independent_implementation_land_on_the_session_pa
         );
     }
 }
+
+#[tokio::test]
+async fn an_item_url_on_another_port_needs_its_host_and_port_listed() {
+    let on_8443 = |nonce: &str| {
+        let mut launch = v4_launch(nonce, Source::Entry);
+        launch.item_url = launch.item_url.replace(
+            "https://us2.api.concursolutions.com/",
+            "https://items.test:8443/",
+        );
+        launch
+    };
+    // Listed without a port: port 443 only.
+    let app = spawn_app_with("[launch]\nallowed_item_hosts = [\"items.test\"]\n").await;
+    let response = send_launch(&app, V4_PATH, &v4_query(&on_8443("n-port-1"))).await;
+    assert_eq!(response.status(), StatusCode::FORBIDDEN);
+    assert!(response.headers().get(header::SET_COOKIE).is_none());
+    // A Concur host on another port is refused just the same.
+    let mut concur_8443 = v4_launch("n-port-2", Source::Entry);
+    concur_8443.item_url = concur_8443.item_url.replace(
+        "us2.api.concursolutions.com/",
+        "us2.api.concursolutions.com:8443/",
+    );
+    let response = send_launch(&app, V4_PATH, &v4_query(&concur_8443)).await;
+    assert_eq!(response.status(), StatusCode::FORBIDDEN);
+
+    // Listed as host:port: accepted.
+    let app = spawn_app_with("[launch]\nallowed_item_hosts = [\"items.test:8443\"]\n").await;
+    let response = send_launch(&app, V4_PATH, &v4_query(&on_8443("n-port-3"))).await;
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+}

@@ -568,8 +568,9 @@ async fn a_slow_system_of_record_gets_a_clear_message_not_a_hanging_popup() {
         )
         .mount(&erp)
         .await;
+    // Development mode: wiremock speaks plain http, which production refuses.
     let world = world_with(&format!(
-        "[values]\nsource = \"http\"\n[values.http]\nurl = \"{}/projects?q={{search}}&type={{expense_type}}\"\ntimeout = \"300ms\"\n",
+        "development = true\n[values]\nsource = \"http\"\n[values.http]\nurl = \"{}/projects?q={{search}}&type={{expense_type}}\"\ntimeout = \"300ms\"\n",
         erp.uri()
     ))
     .await;

@@ -67,6 +67,7 @@ client_secret = "{client_secret}"
 redirect_uri = "{REDIRECT}"
 auth_base_url = "{base}"
 api_base_url = "{base}"
+allowed_geolocation_hosts = ["{host}"]
 jwks_url = "{base}/oauth2/v0/jwks"
 company_id = "{company}"
 company_request_token = "test-company-request-token"
@@ -74,13 +75,18 @@ extra_ca_file = "{ca}"
 state_dir = "{state}"
 {concur_keys}
 "#,
-        host = sim.base_url().host_str().unwrap(),
+        host = format!(
+            "{}:{}",
+            sim.base_url().host_str().unwrap(),
+            sim.base_url().port().unwrap()
+        ),
         client_id = sim::DEFAULT_CLIENT_ID,
         client_secret = sim::DEFAULT_CLIENT_SECRET,
         ca = sim.ca_pem_path().display(),
         state = sim_dir.path().join("state").display(),
     );
-    let app_toml = format!("{extra}\n{extra_toml}");
+    let (top, extra_toml) = crate::helpers::split_top_level(extra_toml);
+    let app_toml = format!("{top}\n{extra}\n{extra_toml}");
     let app = spawn_app_with(&app_toml).await;
     World {
         sim,

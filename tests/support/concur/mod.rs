@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex, OnceLock};
 use concur_connector::concur::{
     ClientConfig, ConcurClient, ConcurError, ConcurSettings, ExpenseItem, STATE_FILE_NAME,
 };
-use concur_connector::config::Problems;
+use concur_connector::config::{Mode, Problems};
 use serde_json::{Value, json};
 use wiremock::matchers::{body_string_contains, header, method, path};
 use wiremock::{Match, Mock, MockBuilder, MockServer, Request, ResponseTemplate};
@@ -44,13 +44,25 @@ pub fn v4_allocation_path() -> String {
     )
 }
 
-/// Settings pointing everything at `base`, with short timeouts and backoffs.
+/// `host:port` of a base URL, as `allowed_geolocation_hosts` wants it.
+pub fn host_port(base: &str) -> String {
+    let url = reqwest::Url::parse(base).expect("base url");
+    format!(
+        "{}:{}",
+        url.host_str().expect("host"),
+        url.port_or_known_default().expect("port")
+    )
+}
+
+/// Settings pointing everything at `base` (also an allowed geolocation), with short
+/// timeouts and backoffs.
 pub fn settings(base: &str, state_dir: &Path) -> Value {
     json!({
         "client_id": CLIENT_ID,
         "client_secret": CLIENT_SECRET,
         "redirect_uri": REDIRECT_URI,
         "auth_base_url": base,
+        "allowed_geolocation_hosts": [host_port(base)],
         "jwks_url": format!("{base}{JWKS_PATH}"),
         "refresh_token": SEED_REFRESH,
         "state_dir": state_dir,
@@ -63,12 +75,13 @@ pub fn settings(base: &str, state_dir: &Path) -> Value {
     })
 }
 
-/// Validates settings the way start-up does.
+/// Validates settings the way start-up does in development mode (wiremock speaks plain http,
+/// which production refuses).
 pub fn config(settings: Value) -> ClientConfig {
     let settings: ConcurSettings = serde_json::from_value(settings).expect("settings parse");
     let mut problems = Problems::default();
     settings
-        .validate(&mut problems)
+        .validate(&mut problems, Mode::Development)
         .unwrap_or_else(|| panic!("settings invalid: {:?}", problems.into_vec()))
 }
 
