@@ -290,12 +290,11 @@ async fn a_token_response_naming_an_untrusted_geolocation_is_refused() {
 
     // A user token naming the stranger is refused too.
     let h = Harness::start().await;
+    mount_jwks(&h.server, signer()).await;
+    let mut body = token_body("user-access", "user-refresh", Some(&stranger.uri()));
+    body["id_token"] = signer().id_token(USER_ID).into();
     token_mock("authorization_code")
-        .respond_with(token_response(
-            "user-access",
-            "user-refresh",
-            Some(&stranger.uri()),
-        ))
+        .respond_with(ResponseTemplate::new(200).set_body_json(body))
         .expect(1)
         .mount(&h.server)
         .await;
