@@ -236,6 +236,14 @@ impl Application {
                 }
             });
         }
+        // Floods of bad requests are logged as counts: report them even when they stop.
+        tokio::spawn(async {
+            let mut every = tokio::time::interval(crate::telemetry::LOG_INTERVAL);
+            loop {
+                every.tick().await;
+                crate::telemetry::flush_rate_limited_logs();
+            }
+        });
         Ok(Self {
             listener,
             local_addr,

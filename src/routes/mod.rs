@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
-use axum::http::{HeaderName, HeaderValue, StatusCode, header};
+use axum::http::{HeaderValue, StatusCode, header};
 use tower::ServiceBuilder;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
@@ -28,7 +28,7 @@ pub const MAX_BODY_BYTES: usize = 64 * 1024;
 
 /// The whole application: routes plus the cross-cutting layers.
 pub fn router(state: Arc<AppState>, request_timeout: Duration) -> Router {
-    let request_id = HeaderName::from_static("x-request-id");
+    let request_id = telemetry::REQUEST_ID;
     let security_headers = ServiceBuilder::new()
         .layer(SetResponseHeaderLayer::if_not_present(
             header::STRICT_TRANSPORT_SECURITY,
@@ -69,6 +69,9 @@ pub fn router(state: Arc<AppState>, request_timeout: Duration) -> Router {
                     header::AUTHORIZATION,
                     header::COOKIE,
                 ]))
+                .layer(axum::middleware::map_request(
+                    telemetry::take_client_request_id,
+                ))
                 .layer(SetRequestIdLayer::new(request_id.clone(), MakeRequestUuid))
                 .layer(
                     TraceLayer::new_for_http()

@@ -41,7 +41,9 @@ async fn test_connection(
             plain(StatusCode::OK, "OK")
         }
         _ => {
-            tracing::warn!("test connection refused: missing or wrong basic credentials");
+            if crate::telemetry::AUTH_FAILURES.admit() {
+                tracing::warn!("test connection refused: missing or wrong basic credentials");
+            }
             let mut response = plain(StatusCode::UNAUTHORIZED, "Unauthorized");
             response.headers_mut().insert(
                 header::WWW_AUTHENTICATE,

@@ -44,3 +44,176 @@ async fn logs_record_requests_by_route_and_never_contain_secrets() {
         assert!(!logs.contains(secret), "log output contains {secret:?}");
     }
 }
+
+#[tokio::test]
+async fn a_flood_of_failed_authentications_writes_a_handful_of_lines_not_one_per_request() {
+    let app = spawn_app().await;
+    let path = "/system/v1.0/testconnection";
+    for i in 0..300 {
+        let response = app
+            .client
+            .get(app.url(path))
+            .basic_auth(USERNAME, Some(format!("wrong-password-{i}")))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), reqwest::StatusCode::UNAUTHORIZED);
+    }
+    let logs = captured_logs();
+    let refusals = logs.matches("test connection refused").count();
+    let finished_401 = logs
+        .lines()
+        .filter(|l| l.contains("request finished") && l.contains(r#""status":401"#))
+        .count();
+    assert!((1..=5).contains(&refusals), "{refusals} refusal lines");
+    assert!(
+        (1..=5).contains(&finished_401),
+        "{finished_401} access lines"
+    );
+    // The right credentials are still served and logged as usual.
+    let ok = app
+        .client
+        .get(app.url(path))
+        .basic_auth(USERNAME, Some(PASSWORD))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(ok.status(), reqwest::StatusCode::OK);
+    assert!(captured_logs().contains(r#""status":200"#));
+}
+
+#[tokio::test]
+async fn a_clients_request_id_never_replaces_the_servers() {
+    let app = spawn_app().await;
+    let forged = "abc} method=FAKE route=/admin";
+    let response = app
+        .client
+        .get(app.url("/healthz"))
+        .header("x-request-id", forged)
+        .send()
+        .await
+        .unwrap();
+    let id = response.headers()["x-request-id"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert_ne!(id, forged);
+    assert!(
+        uuid::Uuid::parse_str(&id).is_ok(),
+        "the server's own id: {id}"
+    );
+    let logs = captured_logs();
+    assert!(!logs.contains("method=FAKE"), "{logs}");
+    assert!(logs.contains(&id), "the server's id is logged: {logs}");
+
+    // A well-formed client id is kept, beside the server's.
+    let response = app
+        .client
+        .get(app.url("/healthz"))
+        .header("x-request-id", "trace-4711")
+        .send()
+        .await
+        .unwrap();
+    assert_ne!(response.headers()["x-request-id"], "trace-4711");
+    assert!(
+        captured_logs().contains(r#""client_request_id":"trace-4711""#),
+        "{}",
+        captured_logs()
+    );
+}
+
+/// The real binary with text logs: a signed launch value carrying a newline and a forged log
+/// line stays on the one line that logs it.
+#[tokio::test]
+async fn a_forged_newline_in_a_signed_value_never_splits_a_text_log_line() {
+    use tokio::io::AsyncBufReadExt as _;
+
+    use crate::helpers::{TestPki, binary, write_config};
+    use crate::independent_signer::{self as signer, Base64Style, Creds, Encoding};
+
+    let pki = TestPki::new("text-logs");
+    let (_dir, path) = write_config(&pki, "");
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut child = tokio::process::Command::new(binary())
+        .args(["serve", "--config", path.to_str().unwrap()])
+        .env("CONCUR_CONNECTOR__LOG__FORMAT", "text")
+        .env(
+            "CONCUR_CONNECTOR__SERVER__BIND",
+            format!("127.0.0.1:{port}"),
+        )
+        .env_remove("RUST_LOG")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut lines = tokio::io::BufReader::new(child.stdout.take().unwrap()).lines();
+    let base = format!("https://127.0.0.1:{port}");
+    let client = pki
+        .client_builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    // Wait for the listener.
+    for _ in 0..200 {
+        if client.get(format!("{base}/healthz")).send().await.is_ok() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+
+    let forged =
+        "2026-01-01T00:00:00.000000Z  INFO audit: concur field write outcome=written company=evil";
+    let mut launch = signer::v4(
+        "https://us2.api.concursolutions.com/expensereports/v4/reports/R1/expenses/E1",
+        "ENTRY",
+    );
+    launch.set("company_domain", &format!("acmecorp.com\n{forged}"));
+    let creds = Creds {
+        username: USERNAME.to_owned(),
+        password: PASSWORD.to_owned(),
+    };
+    let query = launch.query(
+        &creds,
+        Encoding::Rfc3986 { lower_hex: false },
+        Base64Style::StandardPadded,
+    );
+    let response = client
+        .get(format!("{base}/launchexternalurl/v4/form?{query}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), reqwest::StatusCode::SEE_OTHER);
+
+    let mut seen = Vec::new();
+    let found = tokio::time::timeout(std::time::Duration::from_secs(20), async {
+        while let Some(line) = lines.next_line().await.unwrap() {
+            let done = line.contains("launch verified");
+            seen.push(line);
+            if done {
+                return true;
+            }
+        }
+        false
+    })
+    .await
+    .unwrap_or(false);
+    child.start_kill().unwrap();
+    assert!(found, "no launch line: {seen:#?}");
+    for line in &seen {
+        assert!(
+            !line.starts_with("2026-01-01T00:00:00"),
+            "a forged line: {seen:#?}"
+        );
+        assert!(
+            !line.contains('\u{1b}'),
+            "no colour codes in text logs: {line}"
+        );
+    }
+    let launched = seen.iter().find(|l| l.contains("launch verified")).unwrap();
+    assert!(launched.contains(r"acmecorp.com\n2026-01-01"), "{launched}");
+}
