@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use axum::Router;
 use axum::extract::{RawQuery, State};
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 
@@ -31,12 +31,38 @@ pub fn routes(state: &AppState) -> Router<Arc<AppState>> {
     router
 }
 
-async fn launch_v4(State(state): State<Arc<AppState>>, RawQuery(query): RawQuery) -> Response {
-    launch(&state, Version::V4, query.as_deref().unwrap_or_default()).await
+async fn launch_v4(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    RawQuery(query): RawQuery,
+) -> Response {
+    match query.as_deref().filter(|q| !q.is_empty()) {
+        Some(query) => launch(&state, Version::V4, query).await,
+        None => probe(&state, &headers, Version::V4).await,
+    }
 }
 
-async fn launch_v1(State(state): State<Arc<AppState>>, RawQuery(query): RawQuery) -> Response {
-    launch(&state, Version::V1, query.as_deref().unwrap_or_default()).await
+async fn launch_v1(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    RawQuery(query): RawQuery,
+) -> Response {
+    match query.as_deref().filter(|q| !q.is_empty()) {
+        Some(query) => launch(&state, Version::V1, query).await,
+        None => probe(&state, &headers, Version::V1).await,
+    }
+}
+
+/// A request without a query. Concur's Test Connection may probe a service's configured
+/// endpoint with the connector's Basic credentials (docs/protocol.md §2): that gets the
+/// same `200 OK` as test connection. Anything else is a launch with nothing in it.
+async fn probe(state: &AppState, headers: &HeaderMap, version: Version) -> Response {
+    match super::test_connection::basic_credentials(headers) {
+        Some((user, password)) if state.credentials.matches(&user, &password) => {
+            super::test_connection::plain(StatusCode::OK, "OK")
+        }
+        _ => launch(state, version, "").await,
+    }
 }
 
 /// Extract, check, remember, hand over.
@@ -46,55 +72,8 @@ async fn launch(state: &AppState, version: Version, raw_query: &str) -> Response
         Ok(verified) => verified,
         Err(error) => return refusal(state, lang, version, raw_query, &error),
     };
-    if !state.launch.company_allowed(verified.company_domain()) {
-        tracing::warn!(
-            company = verified.company_domain(),
-            "launch refused: company not in launch.company_domains"
-        );
-        return state.pages.error_in(
-            lang,
-            StatusCode::FORBIDDEN,
-            "not_allowed_title",
-            "company_message",
-            Some("ask_admin_config"),
-        );
-    }
-    if code_exchange_required(state, &verified) && verified.client_auth_code().is_none() {
-        tracing::warn!(
-            company = verified.company_domain(),
-            "launch refused: no client_auth_code (set launch.allow_company_token_fallback to accept such launches with the company token)"
-        );
-        return state.pages.error_in(
-            lang,
-            StatusCode::BAD_REQUEST,
-            "malformed_title",
-            "no_auth_code_message",
-            Some("click_again"),
-        );
-    }
-    // Keyed on the MAC, not on (company domain, nonce): the MAC covers the signed values
-    // without separators, so characters moved between neighbouring values keep it valid and
-    // would make a used launch look fresh under any key built from those values.
-    match state
-        .nonces
-        .remember(&verified.replay_key(), state.launch.replay_window)
-        .await
-    {
-        Ok(Freshness::Fresh) => {}
-        Ok(Freshness::Replayed) => {
-            tracing::warn!(
-                company = verified.company_domain(),
-                "launch refused: replayed nonce"
-            );
-            return state.pages.error_in(
-                lang,
-                StatusCode::FORBIDDEN,
-                "launch_used_title",
-                "launch_used_message",
-                Some("click_again"),
-            );
-        }
-        Err(error) => return unavailable(state, lang, &error),
+    if let Err(refused) = admit(state, &verified).await {
+        return refused.render(state, lang);
     }
     let user_token = match exchange_auth_code(state, lang, &mut verified).await {
         Ok(token) => token,
@@ -120,6 +99,93 @@ async fn launch(state: &AppState, version: Version, raw_query: &str) -> Response
         ],
     )
         .into_response()
+}
+
+/// Why a verified launch is not let in, as its page says it.
+enum Refused {
+    Page {
+        status: StatusCode,
+        title: &'static str,
+        message: &'static str,
+        hint: &'static str,
+    },
+    Store(crate::store::StoreError),
+}
+
+impl Refused {
+    fn page(
+        status: StatusCode,
+        title: &'static str,
+        message: &'static str,
+        hint: &'static str,
+    ) -> Self {
+        Refused::Page {
+            status,
+            title,
+            message,
+            hint,
+        }
+    }
+
+    fn render(self, state: &AppState, lang: Lang) -> Response {
+        match self {
+            Refused::Page {
+                status,
+                title,
+                message,
+                hint,
+            } => state
+                .pages
+                .error_in(lang, status, title, message, Some(hint)),
+            Refused::Store(error) => unavailable(state, lang, &error),
+        }
+    }
+}
+
+/// The checks after the signature: the company, the auth code, and once per launch.
+async fn admit(state: &AppState, verified: &VerifiedLaunch) -> Result<(), Refused> {
+    let company = verified.company_domain();
+    if !state.launch.company_allowed(company) {
+        tracing::warn!(
+            company,
+            "launch refused: company not in launch.company_domains"
+        );
+        return Err(Refused::page(
+            StatusCode::FORBIDDEN,
+            "not_allowed_title",
+            "company_message",
+            "ask_admin_config",
+        ));
+    }
+    if code_exchange_required(state, verified) && verified.client_auth_code().is_none() {
+        tracing::warn!(
+            company,
+            "launch refused: no client_auth_code (set launch.allow_company_token_fallback to accept such launches with the company token)"
+        );
+        return Err(Refused::page(
+            StatusCode::BAD_REQUEST,
+            "malformed_title",
+            "no_auth_code_message",
+            "click_again",
+        ));
+    }
+    // Keyed on the MAC, not on (company domain, nonce): the MAC covers the signed values
+    // without separators, so characters moved between neighbouring values keep it valid and
+    // would make a used launch look fresh under any key built from those values.
+    let window = state.launch.replay_window;
+    match state.nonces.remember(&verified.replay_key(), window).await {
+        Ok(Freshness::Fresh) => Ok(()),
+        Ok(Freshness::Replayed) => {
+            tracing::warn!(company, "launch refused: replayed nonce");
+            Err(Refused::page(
+                StatusCode::FORBIDDEN,
+                "launch_used_title",
+                "launch_used_message",
+                "click_again",
+            ))
+        }
+        Err(error) => Err(Refused::Store(error)),
+    }
 }
 
 /// Whether this launch must carry a `client_auth_code`: v4 launches when Concur is

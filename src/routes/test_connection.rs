@@ -55,7 +55,7 @@ async fn test_connection(
 }
 
 /// A `text/plain` body with an explicit length: Concur rejects chunked responses.
-fn plain(status: StatusCode, body: &'static str) -> Response {
+pub(crate) fn plain(status: StatusCode, body: &'static str) -> Response {
     (
         status,
         [

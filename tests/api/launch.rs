@@ -481,3 +481,30 @@ async fn an_item_url_on_another_port_needs_its_host_and_port_listed() {
     let response = send_launch(&app, V4_PATH, &v4_query(&on_8443("n-port-3"))).await;
     assert_eq!(response.status(), StatusCode::SEE_OTHER);
 }
+
+#[tokio::test]
+async fn concurs_test_connection_probing_a_launch_endpoint_gets_200() {
+    let app = crate::helpers::spawn_app().await;
+    for path in ["/launchexternalurl/v4/form", "/concur/form/v1.0/get"] {
+        let probed = app
+            .client
+            .get(app.url(path))
+            .basic_auth(crate::helpers::USERNAME, Some(crate::helpers::PASSWORD))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(probed.status(), reqwest::StatusCode::OK, "{path}");
+        assert_eq!(probed.text().await.unwrap(), "OK");
+        // Without the credentials it is an empty launch, refused as before.
+        let anonymous = app.client.get(app.url(path)).send().await.unwrap();
+        assert_eq!(anonymous.status(), reqwest::StatusCode::BAD_REQUEST, "{path}");
+        let wrong = app
+            .client
+            .get(app.url(path))
+            .basic_auth(crate::helpers::USERNAME, Some("not-the-password"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(wrong.status(), reqwest::StatusCode::BAD_REQUEST, "{path}");
+    }
+}

@@ -10,7 +10,7 @@ use serde_json::json;
 
 use crate::helpers::captured_logs;
 use crate::picker::{VALUES, csrf_of, is_closing_page, launched_entry, post_done};
-use crate::with_simulator::{World, launch, session_page, world_with, world_with_concur};
+use crate::with_simulator::{World, launch, popup, session_page, world_with, world_with_concur};
 
 fn done_form(csrf: &str, code: &str) -> Vec<(String, String)> {
     [("csrf", csrf), ("action", "done"), ("code", code)]
@@ -22,19 +22,6 @@ fn done_form(csrf: &str, code: &str) -> Vec<(String, String)> {
 async fn post(world: &World, cookie: &str, form: &[(String, String)]) -> (StatusCode, String) {
     let pairs: Vec<(&str, &str)> = form.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
     post_done(world, cookie, &pairs).await
-}
-
-/// The session page, whatever its status.
-async fn popup(world: &World, cookie: &str) -> (StatusCode, String) {
-    let response = world
-        .app
-        .client
-        .get(world.app.url("/launch/session"))
-        .header(header::COOKIE, cookie)
-        .send()
-        .await
-        .unwrap();
-    (response.status(), response.text().await.unwrap())
 }
 
 /// Reloads the popup as its "still saving" page does, until it stops saying so.

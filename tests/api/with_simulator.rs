@@ -118,7 +118,8 @@ pub async fn launch(world: &World, minted_url: &str) -> Result<String, (StatusCo
     Ok(crate::helpers::session_cookie(&response))
 }
 
-pub async fn session_page(world: &World, cookie: &str) -> String {
+/// The popup's session page, whatever its status.
+pub async fn popup(world: &World, cookie: &str) -> (StatusCode, String) {
     let page = world
         .app
         .client
@@ -127,8 +128,14 @@ pub async fn session_page(world: &World, cookie: &str) -> String {
         .send()
         .await
         .unwrap();
-    assert_eq!(page.status(), StatusCode::OK);
-    page.text().await.unwrap()
+    (page.status(), page.text().await.unwrap())
+}
+
+/// The popup's session page, which must answer 200.
+pub async fn session_page(world: &World, cookie: &str) -> String {
+    let (status, html) = popup(world, cookie).await;
+    assert_eq!(status, StatusCode::OK, "{html}");
+    html
 }
 
 #[tokio::test]
