@@ -4,6 +4,8 @@
 pub mod cli;
 /// The Concur web-services client: tokens, reading the launched item, writing a field.
 pub mod concur;
+/// Connection bounds: how many at once, overflow for health probes, idle timeout.
+pub mod conn;
 /// Typed settings: defaults, TOML file, environment; validated once at start-up.
 pub mod config;
 /// The connector's registered user name and password.
