@@ -129,7 +129,10 @@ impl Activity {
 
     /// When the connection went idle, or `None` while a request is in progress.
     fn idle_since(&self) -> Option<Instant> {
-        let since = *self.idle_since.lock().unwrap_or_else(PoisonError::into_inner);
+        let since = *self
+            .idle_since
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
         (self.in_flight.load(Ordering::SeqCst) == 0).then_some(since)
     }
 }
@@ -286,5 +289,77 @@ where
             drop(in_flight);
             response
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+
+    use super::*;
+
+    const IDLE: Duration = Duration::from_secs(60);
+
+    fn tracked(
+        idle: Duration,
+    ) -> (
+        Tracked<tokio::io::DuplexStream>,
+        tokio::io::DuplexStream,
+        Arc<Activity>,
+    ) {
+        let (server, client) = tokio::io::duplex(1024);
+        let permit = Arc::new(Semaphore::new(1)).try_acquire_owned().unwrap();
+        let activity = Arc::new(Activity::new());
+        (
+            Tracked::new(server, permit, activity.clone(), idle),
+            client,
+            activity,
+        )
+    }
+
+    #[test]
+    fn within_the_bound_served_then_a_small_overflow_then_refused() {
+        let acceptor = BoundedAcceptor::new(2, IDLE);
+        let mut held = Vec::new();
+        for expected in [ConnectionClass::Normal, ConnectionClass::Normal] {
+            let (class, permit, idle) = acceptor.admit().unwrap();
+            assert_eq!((class, idle), (expected, IDLE));
+            held.push(permit);
+        }
+        for _ in 0..OVERFLOW_CONNECTIONS {
+            let (class, permit, idle) = acceptor.admit().unwrap();
+            assert_eq!((class, idle), (ConnectionClass::Overflow, OVERFLOW_IDLE));
+            held.push(permit);
+        }
+        assert!(acceptor.admit().is_err(), "beyond the overflow: refused");
+        // A connection that ends gives its place back: the next one is served normally.
+        drop(held.remove(0));
+        assert_eq!(acceptor.admit().unwrap().0, ConnectionClass::Normal);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_connection_without_a_request_in_progress_ends_after_the_idle_timeout() {
+        let (mut server, mut client, _) = tracked(IDLE);
+        client.write_all(b"ping").await.unwrap();
+        let mut buf = [0u8; 4];
+        server.read_exact(&mut buf).await.unwrap();
+        let error = server.read(&mut buf).await.unwrap_err();
+        assert_eq!(error.kind(), io::ErrorKind::TimedOut);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_request_in_progress_keeps_the_connection_open_however_long_it_takes() {
+        let (mut server, _client, activity) = tracked(IDLE);
+        let request = activity.start();
+        let mut buf = [0u8; 4];
+        let still_open = tokio::time::timeout(IDLE * 10, server.read(&mut buf)).await;
+        assert!(
+            still_open.is_err(),
+            "the read must still wait: {still_open:?}"
+        );
+        // Once it is answered, the idle timeout counts from then.
+        drop(request);
+        let error = server.read(&mut buf).await.unwrap_err();
+        assert_eq!(error.kind(), io::ErrorKind::TimedOut);
     }
 }

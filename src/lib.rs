@@ -4,10 +4,10 @@
 pub mod cli;
 /// The Concur web-services client: tokens, reading the launched item, writing a field.
 pub mod concur;
-/// Connection bounds: how many at once, overflow for health probes, idle timeout.
-pub mod conn;
 /// Typed settings: defaults, TOML file, environment; validated once at start-up.
 pub mod config;
+/// Connection bounds: how many at once, overflow for health probes, idle timeout.
+pub mod conn;
 /// The connector's registered user name and password.
 pub mod credentials;
 /// The Launch External URL protocol: parsing, verification and signing (pure).

@@ -55,7 +55,11 @@ pub async fn guard(State(guard): State<Guard>, request: Request, next: Next) -> 
     let reader = Reader::of(&request);
     let http1 = request.version() <= Version::HTTP_11;
     let mut response = if class == ConnectionClass::Overflow && reader != Reader::Probe {
-        unavailable(&guard.state, reader, "the server is busy; try again shortly")
+        unavailable(
+            &guard.state,
+            reader,
+            "the server is busy; try again shortly",
+        )
     } else {
         let mut answer_now = guard.state.answer_now.subscribe();
         let shutting_down = async move {
