@@ -791,6 +791,39 @@ mod tests {
     }
 
     #[test]
+    fn connection_bounds_of_zero_are_refused_naming_the_key() {
+        for (var, value, key) in [
+            ("SERVER__MAX_CONNECTIONS", "0", "server.max_connections"),
+            (
+                "SERVER__HEADER_READ_TIMEOUT",
+                "0s",
+                "server.header_read_timeout",
+            ),
+            ("SERVER__IDLE_TIMEOUT", "0s", "server.idle_timeout"),
+            (
+                "SERVER__HTTP2_MAX_CONCURRENT_STREAMS",
+                "0",
+                "server.http2_max_concurrent_streams",
+            ),
+            (
+                "SERVER__HTTP2_KEEP_ALIVE_INTERVAL",
+                "0s",
+                "server.http2_keep_alive_interval",
+            ),
+        ] {
+            let problems = embedded_with(&[(var, value)]).unwrap_err();
+            let keys: Vec<_> = problems.iter().map(|p| p.key.as_str()).collect();
+            assert_eq!(keys, [key], "{problems:?}");
+        }
+        let settings = embedded_with(&[("SERVER__MAX_CONNECTIONS", "5")]).unwrap();
+        assert_eq!(settings.server.connections.max_connections, 5);
+        assert_eq!(
+            settings.server.connections.header_read_timeout,
+            Duration::from_secs(10)
+        );
+    }
+
+    #[test]
     fn development_mode_listens_on_loopback_only() {
         for bind in ["0.0.0.0:8443", "[::]:8443", "192.0.2.10:8443"] {
             let problems = embedded_with(&[("SERVER__BIND", bind)]).unwrap_err();
