@@ -6,6 +6,8 @@ pub mod cli;
 pub mod concur;
 /// Typed settings: defaults, TOML file, environment; validated once at start-up.
 pub mod config;
+/// Connection bounds: how many at once, overflow for health probes, idle timeout.
+pub mod conn;
 /// The connector's registered user name and password.
 pub mod credentials;
 /// The Launch External URL protocol: parsing, verification and signing (pure).

@@ -7,10 +7,14 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use axum_server::Handle;
-use axum_server::tls_rustls::RustlsConfig;
+use axum_server::tls_rustls::{RustlsAcceptor, RustlsConfig};
+use hyper_util::rt::TokioTimer;
 
 use crate::concur::ConcurClient;
-use crate::config::{ConfigProblem, LaunchSettings, Settings, StoreBackend, TlsSettings};
+use crate::config::{
+    ConfigProblem, ConnectionSettings, LaunchSettings, Settings, StoreBackend, TlsSettings,
+};
+use crate::conn::BoundedAcceptor;
 use crate::credentials::ConnectorCredentials;
 use crate::pages::Pages;
 use crate::picker::PickerSettings;
@@ -38,6 +42,9 @@ pub struct AppState {
     pub shared_store: Option<RedisStore>,
     /// False while draining for shutdown; `/readyz` reports it.
     pub ready: AtomicBool,
+    /// Set shortly before the shutdown deadline: requests still running are answered 503
+    /// then, rather than cut off without an answer.
+    pub answer_now: tokio::sync::watch::Sender<bool>,
 }
 
 impl AppState {
@@ -85,6 +92,7 @@ impl AppState {
             values,
             shared_store,
             ready: AtomicBool::new(true),
+            answer_now: tokio::sync::watch::Sender::new(false),
         })
     }
 }
@@ -287,26 +295,48 @@ impl Application {
             );
             stopper.stop();
         });
+        let limits = &self.settings.server.connections;
+        let bounded = BoundedAcceptor::new(limits.max_connections, limits.idle_timeout);
+        let mut server = axum_server::from_tcp(self.listener)?
+            .handle(self.handle)
+            // Covers the wait for the first bytes too, before the protocol is known.
+            .first_request_timeout(limits.header_read_timeout);
+        configure_http(server.http_builder(), limits);
         match self.tls {
             Some(tls) => {
-                let served = axum_server::from_tcp_rustls(self.listener, tls.rustls)?
-                    .handle(self.handle)
-                    .serve(app)
-                    .await;
+                let acceptor = RustlsAcceptor::new(tls.rustls).acceptor(bounded);
+                let served = server.acceptor(acceptor).serve(app).await;
                 tls.reloader.abort();
                 served?;
             }
-            None => {
-                axum_server::from_tcp(self.listener)?
-                    .handle(self.handle)
-                    .serve(app)
-                    .await?;
-            }
+            None => server.acceptor(bounded).serve(app).await?,
         }
         tracing::info!("server stopped");
         Ok(())
     }
 }
+
+/// HTTP/1.1 and HTTP/2 timeouts and bounds from `[server]`.
+fn configure_http(
+    builder: &mut hyper_util::server::conn::auto::Builder<hyper_util::rt::TokioExecutor>,
+    limits: &ConnectionSettings,
+) {
+    builder
+        .http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(limits.header_read_timeout)
+        .keep_alive(true);
+    builder
+        .http2()
+        .timer(TokioTimer::new())
+        .max_concurrent_streams(limits.http2_max_concurrent_streams)
+        .keep_alive_interval(limits.http2_keep_alive_interval)
+        .keep_alive_timeout(limits.http2_keep_alive_timeout);
+}
+
+/// How long before the shutdown deadline requests still running are answered, so that the
+/// answer is written before the connections close (at most half the deadline).
+const ANSWER_MARGIN: Duration = Duration::from_secs(1);
 
 /// Stops a running [`Application`] gracefully.
 #[derive(Clone)]
@@ -317,10 +347,22 @@ pub struct ShutdownHandle {
 }
 
 impl ShutdownHandle {
-    /// Marks the server not ready, stops accepting, and gives open requests the drain deadline.
+    /// Marks the server not ready, stops accepting, and gives open requests the drain
+    /// deadline; shortly before it, requests still running are answered 503, so that each
+    /// gets an answer before the remaining connections are closed.
     pub fn stop(&self) {
-        self.state.ready.store(false, Ordering::Relaxed);
+        if !self.state.ready.swap(false, Ordering::Relaxed) {
+            return;
+        }
         self.handle.graceful_shutdown(Some(self.grace));
+        let state = self.state.clone();
+        let answer_at = self.grace.saturating_sub(ANSWER_MARGIN.min(self.grace / 2));
+        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+            runtime.spawn(async move {
+                tokio::time::sleep(answer_at).await;
+                state.answer_now.send_replace(true);
+            });
+        }
     }
 }
 

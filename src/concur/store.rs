@@ -303,6 +303,30 @@ mod tests {
         assert_eq!(leftovers, vec![std::ffi::OsString::from(STATE_FILE_NAME)]);
     }
 
+    /// A save writes a new file and renames it over the old one: the old file's contents are
+    /// never rewritten in place, so a crash or a stop mid-save leaves either the old state or
+    /// the new one, never half of one.
+    #[tokio::test]
+    async fn a_save_replaces_the_state_file_whole_never_rewriting_it_in_place() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = FileTokenStore::new(dir.path());
+        store.save(&credentials("first")).await.unwrap();
+        // A second name for the first file's inode sees any in-place write.
+        let old = dir.path().join("old-inode");
+        std::fs::hard_link(store.path(), &old).unwrap();
+        let before = std::fs::read(&old).unwrap();
+
+        store.save(&credentials("second")).await.unwrap();
+
+        assert_eq!(
+            std::fs::read(&old).unwrap(),
+            before,
+            "the old file was rewritten"
+        );
+        let loaded = store.load().await.unwrap().unwrap();
+        assert_eq!(loaded.refresh_token.expose_secret(), "second");
+    }
+
     #[cfg(unix)]
     #[tokio::test]
     async fn the_state_file_is_private() {

@@ -67,6 +67,24 @@ pub struct ServerSettings {
     pub bind: SocketAddr,
     pub request_timeout: Duration,
     pub shutdown_timeout: Duration,
+    /// How the server bounds its connections.
+    pub connections: ConnectionSettings,
+}
+
+/// Bounds on connections: how long a client may take, how many may be open at once.
+#[derive(Debug, Clone)]
+pub struct ConnectionSettings {
+    /// A request's headers must arrive within this; an HTTP/1.1 connection kept alive
+    /// waits this long for the next request.
+    pub header_read_timeout: Duration,
+    /// A connection with no request in progress for this long is closed.
+    pub idle_timeout: Duration,
+    /// Connections served normally at the same time; a few more get only the health
+    /// endpoints, the rest are closed at once.
+    pub max_connections: usize,
+    pub http2_max_concurrent_streams: u32,
+    pub http2_keep_alive_interval: Duration,
+    pub http2_keep_alive_timeout: Duration,
 }
 
 /// How the listener speaks TLS.
@@ -288,6 +306,31 @@ fn validate(raw: RawSettings) -> Result<Settings, Vec<ConfigProblem>> {
     if raw.server.request_timeout.is_zero() {
         problems.push("server.request_timeout", "must be greater than zero");
     }
+    for (key, value) in [
+        ("server.header_read_timeout", raw.server.header_read_timeout),
+        ("server.idle_timeout", raw.server.idle_timeout),
+        (
+            "server.http2_keep_alive_interval",
+            raw.server.http2_keep_alive_interval,
+        ),
+        (
+            "server.http2_keep_alive_timeout",
+            raw.server.http2_keep_alive_timeout,
+        ),
+    ] {
+        if value.is_zero() {
+            problems.push(key, "must be greater than zero");
+        }
+    }
+    if raw.server.max_connections == 0 {
+        problems.push("server.max_connections", "must be greater than zero");
+    }
+    if raw.server.http2_max_concurrent_streams == 0 {
+        problems.push(
+            "server.http2_max_concurrent_streams",
+            "must be greater than zero",
+        );
+    }
 
     let credentials = connector_credentials(&raw, &mut problems);
     let uses_development_credentials = credentials.as_ref().is_some_and(is_development_credentials);
@@ -328,6 +371,14 @@ fn validate(raw: RawSettings) -> Result<Settings, Vec<ConfigProblem>> {
                 bind,
                 request_timeout: raw.server.request_timeout,
                 shutdown_timeout: raw.server.shutdown_timeout,
+                connections: ConnectionSettings {
+                    header_read_timeout: raw.server.header_read_timeout,
+                    idle_timeout: raw.server.idle_timeout,
+                    max_connections: raw.server.max_connections,
+                    http2_max_concurrent_streams: raw.server.http2_max_concurrent_streams,
+                    http2_keep_alive_interval: raw.server.http2_keep_alive_interval,
+                    http2_keep_alive_timeout: raw.server.http2_keep_alive_timeout,
+                },
             },
             tls,
             credentials,
@@ -737,6 +788,39 @@ mod tests {
             .map(|(k, v)| (format!("CONCUR_CONNECTOR__{k}"), (*v).to_owned()))
             .collect();
         load_with_env(&Origin::Embedded, Some(env))
+    }
+
+    #[test]
+    fn connection_bounds_of_zero_are_refused_naming_the_key() {
+        for (var, value, key) in [
+            ("SERVER__MAX_CONNECTIONS", "0", "server.max_connections"),
+            (
+                "SERVER__HEADER_READ_TIMEOUT",
+                "0s",
+                "server.header_read_timeout",
+            ),
+            ("SERVER__IDLE_TIMEOUT", "0s", "server.idle_timeout"),
+            (
+                "SERVER__HTTP2_MAX_CONCURRENT_STREAMS",
+                "0",
+                "server.http2_max_concurrent_streams",
+            ),
+            (
+                "SERVER__HTTP2_KEEP_ALIVE_INTERVAL",
+                "0s",
+                "server.http2_keep_alive_interval",
+            ),
+        ] {
+            let problems = embedded_with(&[(var, value)]).unwrap_err();
+            let keys: Vec<_> = problems.iter().map(|p| p.key.as_str()).collect();
+            assert_eq!(keys, [key], "{problems:?}");
+        }
+        let settings = embedded_with(&[("SERVER__MAX_CONNECTIONS", "5")]).unwrap();
+        assert_eq!(settings.server.connections.max_connections, 5);
+        assert_eq!(
+            settings.server.connections.header_read_timeout,
+            Duration::from_secs(10)
+        );
     }
 
     #[test]

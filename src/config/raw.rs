@@ -37,6 +37,16 @@ pub struct RawServer {
     pub request_timeout: Duration,
     #[serde(with = "humantime_serde")]
     pub shutdown_timeout: Duration,
+    #[serde(with = "humantime_serde")]
+    pub header_read_timeout: Duration,
+    #[serde(with = "humantime_serde")]
+    pub idle_timeout: Duration,
+    pub max_connections: usize,
+    pub http2_max_concurrent_streams: u32,
+    #[serde(with = "humantime_serde")]
+    pub http2_keep_alive_interval: Duration,
+    #[serde(with = "humantime_serde")]
+    pub http2_keep_alive_timeout: Duration,
 }
 
 impl Default for RawServer {
@@ -45,6 +55,12 @@ impl Default for RawServer {
             bind: "0.0.0.0:8443".to_owned(),
             request_timeout: Duration::from_secs(30),
             shutdown_timeout: Duration::from_secs(20),
+            header_read_timeout: Duration::from_secs(10),
+            idle_timeout: Duration::from_secs(60),
+            max_connections: 1024,
+            http2_max_concurrent_streams: 100,
+            http2_keep_alive_interval: Duration::from_secs(20),
+            http2_keep_alive_timeout: Duration::from_secs(20),
         }
     }
 }

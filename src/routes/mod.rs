@@ -1,6 +1,7 @@
 //! HTTP routes, one file per route family, and the router that joins them.
 
 pub mod assets;
+pub mod guard;
 pub mod health;
 pub mod launch;
 pub mod picker;
@@ -11,13 +12,12 @@ use std::time::Duration;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::http::{HeaderValue, header};
 use tower::ServiceBuilder;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::sensitive_headers::SetSensitiveRequestHeadersLayer;
 use tower_http::set_header::SetResponseHeaderLayer;
-use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 
 use crate::startup::AppState;
@@ -55,6 +55,10 @@ pub fn router(state: Arc<AppState>, request_timeout: Duration) -> Router {
             HeaderValue::from_static("DENY"),
         ));
 
+    let guard = guard::Guard {
+        state: state.clone(),
+        request_timeout,
+    };
     Router::new()
         .merge(test_connection::routes())
         .merge(launch::routes(&state))
@@ -82,9 +86,6 @@ pub fn router(state: Arc<AppState>, request_timeout: Duration) -> Router {
                 .layer(PropagateRequestIdLayer::new(request_id))
                 .layer(CatchPanicLayer::new())
                 .layer(security_headers)
-                .layer(TimeoutLayer::with_status_code(
-                    StatusCode::REQUEST_TIMEOUT,
-                    request_timeout,
-                )),
+                .layer(axum::middleware::from_fn_with_state(guard, guard::guard)),
         )
 }

@@ -116,6 +116,15 @@ pub fn split_top_level(toml: &str) -> (String, String) {
 /// TOML lines, and returns the directory and the config path. Top-level keys at the start
 /// of `extra` (e.g. `development = true`) stay top-level.
 pub fn write_config(pki: &TestPki, extra: &str) -> (tempfile::TempDir, PathBuf) {
+    write_config_with_server(pki, "", extra)
+}
+
+/// [`write_config`] with `server` lines added to the `[server]` table.
+pub fn write_config_with_server(
+    pki: &TestPki,
+    server: &str,
+    extra: &str,
+) -> (tempfile::TempDir, PathBuf) {
     let dir = tempfile::tempdir().unwrap();
     let cert = dir.path().join("fullchain.pem");
     let key = dir.path().join("privkey.pem");
@@ -127,6 +136,7 @@ pub fn write_config(pki: &TestPki, extra: &str) -> (tempfile::TempDir, PathBuf) 
 {top}
 [server]
 bind = "127.0.0.1:0"
+{server}
 [tls]
 cert_file = "{cert}"
 key_file = "{key}"
@@ -147,10 +157,15 @@ level = "debug"
 /// Starts the real server on a random port; `extra` adds TOML (sections may repeat keys
 /// only if they are new).
 pub async fn spawn_app_with(extra: &str) -> TestApp {
+    spawn_app_with_server("", extra).await
+}
+
+/// [`spawn_app_with`] with `server` lines added to the `[server]` table.
+pub async fn spawn_app_with_server(server: &str, extra: &str) -> TestApp {
     init_logs();
     tls::install_default_provider();
     let pki = TestPki::new("spawned");
-    let (dir, path) = write_config(&pki, extra);
+    let (dir, path) = write_config_with_server(&pki, server, extra);
     let settings = config::load_with_env(&Origin::File(path), Some(Default::default()))
         .expect("test configuration is valid");
     let app = Application::build(settings).await.expect("app builds");

@@ -497,7 +497,11 @@ async fn concurs_test_connection_probing_a_launch_endpoint_gets_200() {
         assert_eq!(probed.text().await.unwrap(), "OK");
         // Without the credentials it is an empty launch, refused as before.
         let anonymous = app.client.get(app.url(path)).send().await.unwrap();
-        assert_eq!(anonymous.status(), reqwest::StatusCode::BAD_REQUEST, "{path}");
+        assert_eq!(
+            anonymous.status(),
+            reqwest::StatusCode::BAD_REQUEST,
+            "{path}"
+        );
         let wrong = app
             .client
             .get(app.url(path))

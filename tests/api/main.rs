@@ -2,6 +2,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod cli;
+mod connections;
 mod helpers;
 #[path = "../support/independent_signer.rs"]
 mod independent_signer;

@@ -1,0 +1,117 @@
+//! The outermost answer of every request: overflow connections get only the health
+//! endpoints, a request that runs past `server.request_timeout` is answered 408, and one
+//! still running when the shutdown deadline comes close is answered 503. Every such answer
+//! has a body: a short text for Concur's calls and the probes, a page for the browser.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::{Request, State};
+use axum::http::{HeaderValue, StatusCode, Version, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+
+use crate::conn::ConnectionClass;
+use crate::pages::i18n::Lang;
+use crate::startup::AppState;
+
+/// Seconds a client is asked to wait before trying again after a 503.
+const RETRY_AFTER_SECS: &str = "5";
+
+#[derive(Clone)]
+pub struct Guard {
+    pub state: Arc<AppState>,
+    pub request_timeout: Duration,
+}
+
+/// Who reads the answer: a program (Concur's server-to-server calls, probes, assets) or a
+/// person in a browser window.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Reader {
+    Probe,
+    Program,
+    Person(Lang),
+}
+
+impl Reader {
+    fn of(request: &Request) -> Self {
+        let path = request.uri().path();
+        if path == "/healthz" || path == "/readyz" {
+            Reader::Probe
+        } else if path.starts_with("/system/") || path.starts_with("/assets/") {
+            Reader::Program
+        } else {
+            Reader::Person(Lang::of_query(request.uri().query().unwrap_or_default()))
+        }
+    }
+}
+
+pub async fn guard(State(guard): State<Guard>, request: Request, next: Next) -> Response {
+    let class = request
+        .extensions()
+        .get::<ConnectionClass>()
+        .copied()
+        .unwrap_or(ConnectionClass::Normal);
+    let reader = Reader::of(&request);
+    let http1 = request.version() <= Version::HTTP_11;
+    let mut response = if class == ConnectionClass::Overflow && reader != Reader::Probe {
+        unavailable(
+            &guard.state,
+            reader,
+            "the server is busy; try again shortly",
+        )
+    } else {
+        let mut answer_now = guard.state.answer_now.subscribe();
+        let shutting_down = async move {
+            if answer_now.wait_for(|now| *now).await.is_err() {
+                std::future::pending::<()>().await;
+            }
+        };
+        tokio::select! {
+            response = next.run(request) => response,
+            () = tokio::time::sleep(guard.request_timeout) => {
+                tracing::warn!("request timed out");
+                answer(
+                    &guard.state,
+                    reader,
+                    StatusCode::REQUEST_TIMEOUT,
+                    "the request took too long; try again",
+                )
+            }
+            () = shutting_down => {
+                tracing::warn!("request still running at the shutdown deadline");
+                unavailable(&guard.state, reader, "the server is shutting down; try again shortly")
+            }
+        }
+    };
+    // HTTP/2 has no Connection header; an overflow HTTP/2 connection ends by its short
+    // idle timeout instead.
+    if class == ConnectionClass::Overflow && http1 {
+        response
+            .headers_mut()
+            .insert(header::CONNECTION, HeaderValue::from_static("close"));
+    }
+    response
+}
+
+fn unavailable(state: &AppState, reader: Reader, text: &'static str) -> Response {
+    let mut response = answer(state, reader, StatusCode::SERVICE_UNAVAILABLE, text);
+    response.headers_mut().insert(
+        header::RETRY_AFTER,
+        HeaderValue::from_static(RETRY_AFTER_SECS),
+    );
+    response
+}
+
+fn answer(state: &AppState, reader: Reader, status: StatusCode, text: &'static str) -> Response {
+    match reader {
+        Reader::Probe | Reader::Program => (status, text).into_response(),
+        Reader::Person(lang) => state.pages.error_in(
+            lang,
+            status,
+            "unavailable_title",
+            "unavailable_message",
+            Some("reload_hint"),
+        ),
+    }
+}
