@@ -25,13 +25,12 @@ fi
 
 # No sanitizer: the code is safe Rust (`unsafe` is forbidden), so what we look for are
 # panics, hangs and runaway memory; coverage instrumentation stays on.
-fuzz=(cargo fuzz --fuzz-dir fuzz)
-"${fuzz[@]}" build -s none
+cargo fuzz build --fuzz-dir fuzz -s none
 
 if [ $# -gt 0 ]; then
     targets=("$@")
 else
-    mapfile -t targets < <("${fuzz[@]}" list)
+    mapfile -t targets < <(cargo fuzz list --fuzz-dir fuzz)
 fi
 
 mkdir -p target/fuzz-logs
@@ -45,7 +44,7 @@ for target in "${targets[@]}"; do
     log="target/fuzz-logs/$target.log"
     echo "fuzzing $target for ${seconds}s (log: $log)"
     status=0
-    "${fuzz[@]}" run -s none "$target" "$corpus" "fuzz/seeds/$target" -- \
+    cargo fuzz run --fuzz-dir fuzz -s none "$target" "$corpus" "fuzz/seeds/$target" -- \
         -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 -max_len=65536 \
         -print_final_stats=1 -artifact_prefix="$artifacts/" >"$log" 2>&1 || status=$?
     execs="$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -n 1)"
