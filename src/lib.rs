@@ -10,6 +10,9 @@ pub mod config;
 pub mod conn;
 /// The connector's registered user name and password.
 pub mod credentials;
+/// Entry points for the fuzz targets in `fuzz/` (not an API).
+#[doc(hidden)]
+pub mod fuzzing;
 /// The Launch External URL protocol: parsing, verification and signing (pure).
 pub mod launch;
 /// HTML pages from auto-escaping, operator-overridable templates.

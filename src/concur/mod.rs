@@ -28,3 +28,7 @@ pub use store::{
 };
 pub use token::{GeolocationPolicy, UserToken};
 pub use write::{FieldValue, MAX_VALUE_CHARS};
+
+// For the fuzz targets (`crate::fuzzing`).
+pub(crate) use parse::{Format, parse_item, xml_error};
+pub(crate) use token::TokenResponse;

@@ -13,6 +13,10 @@ use crate::launch::ItemUrlPolicy;
 
 /// Access tokens live one hour; assume so when Concur omits `expires_in`.
 const DEFAULT_LIFETIME: Duration = Duration::from_secs(3600);
+/// The longest lifetime believed, however long `expires_in` claims: Concur's access tokens
+/// live an hour, and an absurd value (`1e300`) would otherwise overflow the expiry time
+/// and panic. A token claiming more is simply renewed after a day.
+const MAX_LIFETIME: Duration = Duration::from_secs(24 * 3600);
 /// Warn this long before the company refresh token stops working.
 pub(crate) const REFRESH_EXPIRY_WARNING: Duration = Duration::from_secs(14 * 24 * 3600);
 
@@ -41,6 +45,7 @@ impl TokenResponse {
             .and_then(StringOrNumber::as_u64)
             .map(Duration::from_secs)
             .unwrap_or(DEFAULT_LIFETIME)
+            .min(MAX_LIFETIME)
     }
 
     pub fn refresh_expires_at(&self) -> Option<u64> {
@@ -214,6 +219,21 @@ mod tests {
         ] {
             let r: TokenResponse = serde_json::from_str(body).unwrap();
             assert_eq!(r.lifetime(), Duration::from_secs(1800), "{body}");
+        }
+    }
+
+    #[test]
+    fn an_absurd_expires_in_is_capped_so_expiry_times_cannot_overflow() {
+        // The first body is the input the token_response fuzz target found.
+        for body in [
+            r#"{"access_token":"a","expires_in":18099999999999999999999999999999990}"#,
+            r#"{"access_token":"a","expires_in":"18446744073709551615"}"#,
+            r#"{"access_token":"a","expires_in":1e300}"#,
+        ] {
+            let r: TokenResponse = serde_json::from_str(body).unwrap();
+            assert_eq!(r.lifetime(), MAX_LIFETIME, "{body}");
+            let now = Instant::now();
+            assert!(now.checked_add(r.lifetime()).is_some(), "{body}");
         }
     }
 

@@ -19,6 +19,7 @@ pub use error::{ErrorClass, LaunchError};
 pub use item_url::{ItemUrlError, ItemUrlPolicy, check_allowed_host};
 pub use params::DEFAULT_LANGUAGE;
 pub use query::{MAX_QUERY_LEN, ValueEncoding};
+pub(crate) use verify::read_query;
 pub use verify::{LaunchContext, Transport, VerifiedLaunch, verify_v1, verify_v4};
 
 use serde::{Deserialize, Serialize};

@@ -380,6 +380,30 @@ pub fn verify_v1(
     })
 }
 
+/// Reads `raw_query` the way both verifiers do, up to the MAC check, decoding every value
+/// both ways; the outcome is thrown away. Exists for the fuzz targets (`crate::fuzzing`).
+pub(crate) fn read_query(raw_query: &str) {
+    let _ = query::pick(raw_query, V4.names);
+    for spec in [&V4, &V1] {
+        let Ok(parsed) = Parsed::new(spec, raw_query) else {
+            continue;
+        };
+        let _ = parsed.signature();
+        for encoding in ValueEncoding::ALL {
+            let _ = parsed.signed_values(encoding);
+            for index in 0..spec.names.len() {
+                let _ = parsed.decoded(index, encoding);
+            }
+        }
+        if let Ok(readings) = parsed.readings() {
+            assert!(
+                !readings.is_empty(),
+                "a readable query has at least one reading"
+            );
+        }
+    }
+}
+
 /// The raw values of one launch query, with every signed value and the signature present.
 pub(super) struct Parsed<'q> {
     spec: &'static Spec,

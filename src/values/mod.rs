@@ -21,6 +21,8 @@ use crate::config::{ConfigProblem, Problems};
 use crate::launch::LaunchContext;
 
 pub use csv_file::MULTI_VALUE_SEPARATOR;
+// For the fuzz targets (`crate::fuzzing`).
+pub(crate) use csv_file::parse as parse_csv;
 pub use settings::{CsvSettings, HttpSettings, InlineValue, SourceKind, ValuesSettings};
 
 use table::{Entry, Filter};

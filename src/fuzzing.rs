@@ -1,0 +1,315 @@
+//! Entry points for the `cargo fuzz` targets in `fuzz/`; nothing else calls them.
+//!
+//! Each function takes the fuzzer's bytes, feeds them to one parser that reads input from
+//! outside the process (a launch query, a Concur response body, a request header, the
+//! values CSV) and checks what any result must satisfy. A panic here is a bug: the
+//! parsers must answer every input with a value or an error. The module only forwards to
+//! the crate's private parsers, so they can stay private.
+
+use std::time::Instant;
+
+use axum::http::{HeaderMap, HeaderValue, header};
+use reqwest::Url;
+use secrecy::SecretString;
+
+use crate::concur::Format;
+use crate::concur::{ApiError, ItemRef, TokenResponse, parse_item, xml_error};
+use crate::credentials::ConnectorCredentials;
+use crate::launch::sign::{self, Encoding, V1Launch, V4Launch};
+use crate::launch::{self, ItemUrlPolicy, LaunchError, Source};
+
+/// The published credentials of the protocol's worked examples: the seed launch URLs are
+/// signed with them, so mutations of their unsigned parameters still verify.
+const V1_USER: &str = "AcmeConnector01";
+const V1_PASS: &str = "S3cr3t-Pa$$w0rd!";
+const V4_USER: &str = "LaunchConnectorUser";
+const V4_PASS: &str = "Tr0ub4dor&3-Horse";
+
+/// The extra item URL hosts the simulator and the tests use.
+const EXTRA_HOSTS: [&str; 3] = ["127.0.0.1", "localhost", "::1"];
+
+fn creds(user: &str, pass: &str) -> ConnectorCredentials {
+    ConnectorCredentials::new(user, SecretString::from(pass.to_owned()))
+        .expect("the example credentials are valid")
+}
+
+fn policy() -> ItemUrlPolicy {
+    ItemUrlPolicy::with_extra_hosts(EXTRA_HOSTS)
+}
+
+/// The raw launch query parser: names, duplicates, both percent-decoding readings.
+pub fn launch_query(data: &[u8]) {
+    if let Ok(raw) = std::str::from_utf8(data) {
+        launch::read_query(raw);
+    }
+}
+
+/// v4 and v1 verification (and the wrong-reading diagnosis run after a mismatch) of a raw
+/// query string.
+pub fn launch_verify(data: &[u8]) {
+    let Ok(raw) = std::str::from_utf8(data) else {
+        return;
+    };
+    let raw = raw.split_once('?').map_or(raw, |(_, query)| query);
+    let policy = policy();
+    for (creds, v4) in [
+        (creds(V4_USER, V4_PASS), true),
+        (creds(V1_USER, V1_PASS), false),
+    ] {
+        let verified = if v4 {
+            launch::verify_v4(raw, &creds, &policy)
+        } else {
+            launch::verify_v1(raw, &creds, &policy)
+        };
+        match verified {
+            Ok(launch) => {
+                assert!(
+                    policy.check(launch.item_url().as_str()).is_ok(),
+                    "a verified item url passes the policy again"
+                );
+                let context = launch.context();
+                let json = serde_json::to_string(&context).expect("a context serialises");
+                let back: launch::LaunchContext =
+                    serde_json::from_str(&json).expect("a serialised context reads back");
+                assert_eq!(back, context);
+            }
+            Err(LaunchError::SignatureMismatch) => {
+                let _ = if v4 {
+                    launch::diagnose_v4(raw, &creds)
+                } else {
+                    launch::diagnose_v1(raw, &creds)
+                };
+            }
+            Err(_) => {}
+        }
+    }
+}
+
+/// Splits the fuzzer's bytes into a flag byte and text fields separated by newlines.
+struct Fields<'a> {
+    flags: u8,
+    parts: std::str::Split<'a, char>,
+}
+
+impl<'a> Fields<'a> {
+    fn new(data: &'a [u8]) -> Option<Self> {
+        let (&flags, rest) = data.split_first()?;
+        let text = std::str::from_utf8(rest).ok()?;
+        Some(Self {
+            flags,
+            parts: text.split('\n'),
+        })
+    }
+
+    fn next(&mut self) -> String {
+        self.parts.next().unwrap_or_default().to_owned()
+    }
+
+    fn flag(&self, bit: u8) -> bool {
+        self.flags & (1 << bit) != 0
+    }
+}
+
+/// Launches built from arbitrary values and signed exactly as Concur does must verify
+/// (unless the item URL or an unsigned value is refused) and give the values back.
+pub fn launch_signed(data: &[u8]) {
+    let Some(mut fields) = Fields::new(data) else {
+        return;
+    };
+    let encoding = if fields.flag(0) {
+        Encoding::Form
+    } else {
+        Encoding::Rfc3986
+    };
+    let mut item_url = fields.next();
+    if fields.flag(1) {
+        item_url = format!("https://us2.api.concursolutions.com/{item_url}");
+    }
+    let policy = policy();
+    if fields.flag(2) {
+        let creds = creds(V1_USER, V1_PASS);
+        let signed = V1Launch {
+            company_domain: fields.next(),
+            user_id: fields.next(),
+            item_url,
+            nonce: fields.next(),
+        };
+        let raw = sign::v1_query(&signed, &creds, encoding);
+        match launch::verify_v1(&raw, &creds, &policy) {
+            Ok(got) => {
+                assert_eq!(got.company_domain(), signed.company_domain);
+                assert_eq!(got.user_id(), signed.user_id);
+                assert_eq!(got.nonce(), signed.nonce);
+            }
+            Err(error) => assert_acceptable(&error, &raw),
+        }
+    } else {
+        let creds = creds(V4_USER, V4_PASS);
+        let optional = |fields: &mut Fields<'_>, bit: u8| {
+            let value = fields.next();
+            fields.flag(bit).then_some(value)
+        };
+        let source = match fields.flags >> 6 {
+            0 => Source::Header,
+            1 => Source::Entry,
+            _ => Source::Allocation,
+        };
+        let signed = V4Launch {
+            company_domain: fields.next(),
+            logged_in_user_id: fields.next(),
+            report_owner_user_id: fields.next(),
+            report_owner_employee_id: fields.next(),
+            item_url,
+            nonce: fields.next(),
+            custom_field_launched_from: optional(&mut fields, 3),
+            source,
+            expense_ids: fields
+                .next()
+                .split(',')
+                .filter(|id| !id.is_empty())
+                .map(str::to_owned)
+                .collect(),
+            is_mobile: fields.flag(4),
+            client_auth_code: optional(&mut fields, 5),
+            language_code: Some(fields.next()).filter(|l| !l.is_empty()),
+        };
+        let raw = sign::v4_query(&signed, &creds, encoding);
+        match launch::verify_v4(&raw, &creds, &policy) {
+            Ok(got) => {
+                assert_eq!(got.company_domain(), signed.company_domain);
+                assert_eq!(got.user_id(), signed.logged_in_user_id);
+                assert_eq!(
+                    got.report_owner_user_id(),
+                    Some(signed.report_owner_user_id.as_str())
+                );
+                assert_eq!(
+                    got.report_owner_employee_id(),
+                    Some(signed.report_owner_employee_id.as_str())
+                );
+                assert_eq!(got.nonce(), signed.nonce);
+                assert_eq!(got.source(), signed.source);
+                assert_eq!(got.is_mobile(), signed.is_mobile);
+            }
+            Err(error) => assert_acceptable(&error, &raw),
+        }
+    }
+}
+
+/// A correctly signed launch may be refused for its content, never for its signature or
+/// its encoding.
+fn assert_acceptable(error: &LaunchError, raw: &str) {
+    assert!(
+        matches!(
+            error,
+            LaunchError::QueryTooLong { .. }
+                | LaunchError::InvalidParameter { .. }
+                | LaunchError::ItemUrlNotAllowed(_)
+        ),
+        "a correctly signed launch was refused with {error:?}: {raw}"
+    );
+}
+
+/// The item URL allow-list and the item URL shapes.
+pub fn item_url(data: &[u8]) {
+    let Ok(url) = std::str::from_utf8(data) else {
+        return;
+    };
+    for policy in [ItemUrlPolicy::concur_only(), policy()] {
+        if let Ok(checked) = policy.check(url) {
+            assert_eq!(checked.scheme(), "https");
+            assert!(checked.username().is_empty() && checked.password().is_none());
+            let host = checked.host_str().expect("an allowed url has a host");
+            let host = host.trim_start_matches('[').trim_end_matches(']');
+            assert!(
+                host.ends_with(".concursolutions.com")
+                    || policy.extra_hosts().iter().any(|h| h == host),
+                "{host} passed"
+            );
+            assert!(
+                policy.check(checked.as_str()).is_ok(),
+                "a checked url stays allowed"
+            );
+        }
+    }
+    if let Some(item) = ItemRef::parse(url) {
+        let _ = (item.api(), item.kind(), item.report_id());
+    }
+}
+
+fn item_ref(url: &str) -> ItemRef {
+    ItemRef::parse(url).expect("a recognised item url")
+}
+
+/// The v1.1 expense entry XML reader (and the v1.1 XML error body).
+pub fn item_v11_xml(data: &[u8]) {
+    let location = item_ref(
+        "https://www.concursolutions.com/api/expense/expensereport/v1.1/report/R1/entry/E1",
+    );
+    let _ = Format::detect(None, data);
+    let _ = parse_item(&location, Format::Xml, data);
+    let _ = xml_error(data);
+}
+
+/// The v3 expense entry JSON reader.
+pub fn item_v3_json(data: &[u8]) {
+    let location = item_ref("https://us.api.concursolutions.com/api/v3.0/expense/entries/E1");
+    let _ = parse_item(&location, Format::Json, data);
+}
+
+/// The v4 expense, report and allocation JSON readers; the first byte picks which.
+pub fn item_v4_json(data: &[u8]) {
+    let Some((&which, body)) = data.split_first() else {
+        return;
+    };
+    let base = "https://us2.api.concursolutions.com/expensereports/v4/users/U1/context/TRAVELER/reports/R1";
+    let location = match which % 3 {
+        0 => item_ref(base),
+        1 => item_ref(&format!("{base}/expenses/E1")),
+        _ => item_ref(&format!("{base}/allocations/A1")),
+    };
+    let _ = parse_item(&location, Format::Json, body);
+}
+
+/// The OAuth2 token response, read and turned into expiry times as the client does.
+pub fn token_response(data: &[u8]) {
+    let Ok(response) = serde_json::from_slice::<TokenResponse>(data) else {
+        return;
+    };
+    // As the client computes a user token's expiry and a company token's renewal time.
+    let lifetime = response.lifetime();
+    let now = Instant::now();
+    let _ = now + lifetime;
+    let _ = now + lifetime - (lifetime / 2);
+    let _ = response.refresh_expires_at();
+    if let Some(url) = response.geolocation_url() {
+        assert!(matches!(url.scheme(), "https" | "http"));
+        assert!(Url::parse(url.as_str()).is_ok());
+    }
+}
+
+/// Concur's error bodies: OAuth, v4 and v3 JSON shapes and the v1.1 XML `Error`.
+pub fn error_body(data: &[u8]) {
+    let error = ApiError::from_body("fuzz", 400, data);
+    let _ = error.user_message();
+}
+
+/// The `Authorization: Basic` header of the test-connection route.
+pub fn basic_auth(data: &[u8]) {
+    let Ok(value) = HeaderValue::from_bytes(data) else {
+        return;
+    };
+    let mut headers = HeaderMap::new();
+    headers.insert(header::AUTHORIZATION, value);
+    if let Some((user, _password)) = crate::routes::test_connection::basic_credentials(&headers) {
+        assert!(!user.contains(':'), "the user name ends at the first colon");
+    }
+}
+
+/// The values CSV loader.
+pub fn values_csv(data: &[u8]) {
+    if let Ok(entries) = crate::values::parse_csv(data) {
+        for entry in entries.iter() {
+            assert!(!entry.choice.code.is_empty(), "an accepted row has a code");
+        }
+    }
+}
