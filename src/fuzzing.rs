@@ -13,7 +13,7 @@ use reqwest::Url;
 use secrecy::SecretString;
 
 use crate::concur::Format;
-use crate::concur::{ApiError, ItemRef, TokenResponse, parse_item, xml_error};
+use crate::concur::{ApiError, GeolocationPolicy, ItemRef, TokenResponse, parse_item, xml_error};
 use crate::credentials::ConnectorCredentials;
 use crate::launch::sign::{self, Encoding, V1Launch, V4Launch};
 use crate::launch::{self, ItemUrlPolicy, LaunchError, Source};
@@ -281,8 +281,10 @@ pub fn token_response(data: &[u8]) {
     let _ = now + lifetime;
     let _ = now + lifetime - (lifetime / 2);
     let _ = response.refresh_expires_at();
-    if let Some(url) = response.geolocation_url() {
-        assert!(matches!(url.scheme(), "https" | "http"));
+    // Only https on a Concur host (or a listed one) may come back as the API base.
+    let policy = GeolocationPolicy::new(["sim.localhost:8443"], crate::config::Mode::Production);
+    if let Ok(Some(url)) = response.geolocation_url(&policy) {
+        assert_eq!(url.scheme(), "https");
         assert!(Url::parse(url.as_str()).is_ok());
     }
 }
