@@ -1,5 +1,5 @@
 //! The HTTP source: a JSON lookup against the customer's system of record, with a short
-//! cache keyed by the final URL.
+//! cache keyed by the final URL and bounded in bytes (`values.http.cache_max_bytes`).
 
 use std::path::Path;
 use std::sync::Arc;
@@ -15,9 +15,11 @@ use super::{Choice, HttpSettings, ItemFacts, LookupError};
 use crate::config::secret;
 use crate::config::{Mode, Problems};
 
-/// A larger answer is refused: the picker shows at most 100 values.
-const MAX_BODY_BYTES: usize = 4 * 1024 * 1024;
-const MAX_CACHED_URLS: u64 = 10_000;
+/// What moka itself keeps per cached entry besides the key and the value, roughly.
+const CACHE_ENTRY_OVERHEAD: usize = 160;
+
+/// The cached answer for one URL: the mapped values.
+type Answer = Arc<Vec<Entry>>;
 
 /// Where a mapped field is found in an element.
 #[derive(Debug, Clone)]
@@ -64,9 +66,11 @@ pub(crate) struct HttpSource {
     client: reqwest::Client,
     template: UrlTemplate,
     timeout: Duration,
+    /// `values.http.max_response_bytes`: a longer body is refused, never read whole.
+    max_response_bytes: u64,
     mapping: Mapping,
-    /// `None` when `cache_ttl` is zero.
-    cache: Option<moka::future::Cache<String, Arc<Vec<Entry>>>>,
+    /// `None` when `cache_ttl` is zero. Weighed in bytes, see [`weight`].
+    cache: Option<moka::future::Cache<String, Answer>>,
 }
 
 impl HttpSource {
@@ -91,6 +95,15 @@ impl HttpSource {
         let headers = headers(settings, problems);
         if settings.timeout.is_zero() {
             problems.push("values.http.timeout", "must be greater than zero");
+        }
+        if settings.max_response_bytes == 0 {
+            problems.push("values.http.max_response_bytes", "must be greater than zero");
+        }
+        if settings.cache_max_bytes == 0 && !settings.cache_ttl.is_zero() {
+            problems.push(
+                "values.http.cache_max_bytes",
+                "must be greater than zero (cache_ttl = \"0s\" switches the cache off)",
+            );
         }
         if !settings.items.is_empty() && !settings.items.starts_with('/') {
             problems.push(
@@ -134,7 +147,8 @@ impl HttpSource {
         };
         let cache = (!settings.cache_ttl.is_zero()).then(|| {
             moka::future::Cache::builder()
-                .max_capacity(MAX_CACHED_URLS)
+                .weigher(|url: &String, answer: &Answer| weight(url, answer))
+                .max_capacity(settings.cache_max_bytes)
                 .time_to_live(settings.cache_ttl)
                 .build()
         });
@@ -142,6 +156,7 @@ impl HttpSource {
             client,
             template: template?,
             timeout: settings.timeout,
+            max_response_bytes: settings.max_response_bytes,
             mapping: Mapping {
                 items: settings.items.clone(),
                 code: FieldPath::new(settings.code.trim()),
@@ -163,7 +178,8 @@ impl HttpSource {
         &self,
         search: &str,
         facts: &ItemFacts,
-    ) -> Result<Arc<Vec<Entry>>, LookupError> {
+    ) -> Result<Answer, LookupError> {
+        let search = super::search_text(search);
         let Some(url) = self.template.render(search, facts) else {
             // A `.` or `..` path segment would leave the configured path: nothing can match.
             tracing::debug!("a value would be a dot segment of the lookup path; nothing looked up");
@@ -183,7 +199,7 @@ impl HttpSource {
         self.template.uses_search()
     }
 
-    async fn fetch(&self, url: &str) -> Result<Arc<Vec<Entry>>, LookupError> {
+    async fn fetch(&self, url: &str) -> Result<Answer, LookupError> {
         let started = std::time::Instant::now();
         let result = tokio::time::timeout(self.timeout, self.request(url))
             .await
@@ -223,12 +239,16 @@ impl HttpSource {
                 reason: format!("the lookup service answered {status}"),
             });
         }
+        let limit = self.max_response_bytes;
+        let too_large = || LookupError::TooLarge { limit };
+        // A declared length says it at once; else (or if it lies) the count of what arrived.
+        if response.content_length().is_some_and(|length| length > limit) {
+            return Err(too_large());
+        }
         let mut body = Vec::new();
         while let Some(chunk) = response.chunk().await.map_err(send_error)? {
-            if body.len() + chunk.len() > MAX_BODY_BYTES {
-                return Err(LookupError::BadResponse {
-                    reason: format!("the answer is larger than {MAX_BODY_BYTES} bytes"),
-                });
+            if (body.len() + chunk.len()) as u64 > limit {
+                return Err(too_large());
             }
             body.extend_from_slice(&chunk);
         }
@@ -237,6 +257,16 @@ impl HttpSource {
         })?;
         self.mapping.entries(&json)
     }
+}
+
+/// What a cached answer costs in bytes: the URL, the values as held in memory and the
+/// cache's own bookkeeping (saturating at `u32::MAX`, moka's weight type).
+fn weight(url: &str, answer: &[Entry]) -> u32 {
+    let bytes = CACHE_ENTRY_OVERHEAD
+        + url.len()
+        + std::mem::size_of::<Vec<Entry>>()
+        + answer.iter().map(Entry::memory_bytes).sum::<usize>();
+    u32::try_from(bytes).unwrap_or(u32::MAX)
 }
 
 impl Mapping {

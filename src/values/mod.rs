@@ -28,6 +28,19 @@ use table::{Entry, Filter};
 /// Most values one search may return (the page shows at most this many).
 pub const MAX_RESULTS: usize = 100;
 
+/// Most characters of search text used (the search box takes as many); the rest is cut
+/// before any lookup.
+pub const MAX_SEARCH_CHARS: usize = 100;
+
+/// The search text as it is used: trimmed, then cut to [`MAX_SEARCH_CHARS`] characters.
+pub fn search_text(search: &str) -> &str {
+    let search = search.trim();
+    match search.char_indices().nth(MAX_SEARCH_CHARS) {
+        Some((end, _)) => search[..end].trim_end(),
+        None => search,
+    }
+}
+
 /// The fact keys besides `field.<id>`, usable in `[values.match]` and URL placeholders.
 pub const FACT_KEYS: &[&str] = &[
     "company",
@@ -136,6 +149,12 @@ pub enum LookupError {
     /// The answer was not JSON or lacked the configured fields.
     #[error("the value lookup service gave an unusable answer: {reason}")]
     BadResponse { reason: String },
+    /// The answer's body was longer than `values.http.max_response_bytes`.
+    #[error(
+        "the value lookup answer is larger than values.http.max_response_bytes ({limit} bytes); \
+         narrow the lookup or raise the setting"
+    )]
+    TooLarge { limit: u64 },
 }
 
 impl LookupError {
@@ -145,6 +164,7 @@ impl LookupError {
             LookupError::Timeout { .. } => "lookup_timeout",
             LookupError::Unavailable { .. } => "lookup_unavailable",
             LookupError::BadResponse { .. } => "lookup_bad_response",
+            LookupError::TooLarge { .. } => "lookup_too_large",
         }
     }
 }
@@ -231,7 +251,8 @@ impl Values {
         }
     }
 
-    /// Values whose code or label contains `search` (case-insensitive; blank = all) and
+    /// Values whose code or label contains `search` (case-insensitive; blank = all; only its
+    /// first [`MAX_SEARCH_CHARS`] characters count) and
     /// that are allowed for this item per `[values.match]`, at most
     /// [`max_results`](Self::max_results), in source order. Always empty for free text.
     pub async fn search(
@@ -239,6 +260,7 @@ impl Values {
         search: &str,
         facts: &ItemFacts,
     ) -> Result<Vec<Choice>, LookupError> {
+        let search = search_text(search);
         let cap = self.max_results;
         Ok(match &self.backend {
             Backend::Static(entries) => table::search(entries, search, &self.filters, facts, cap),
