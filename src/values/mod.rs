@@ -7,6 +7,7 @@
 
 mod csv_file;
 mod http;
+mod rate;
 mod settings;
 mod table;
 mod template;
@@ -21,6 +22,7 @@ use crate::config::{ConfigProblem, Problems};
 use crate::launch::LaunchContext;
 
 pub use csv_file::MULTI_VALUE_SEPARATOR;
+pub use rate::Refused;
 pub use settings::{CsvSettings, HttpSettings, InlineValue, SourceKind, ValuesSettings};
 
 use table::{Entry, Filter};
@@ -181,6 +183,7 @@ pub struct Values {
     backend: Backend,
     filters: Vec<Filter>,
     max_results: usize,
+    limiter: rate::SearchLimiter,
 }
 
 impl std::fmt::Debug for Values {
@@ -209,6 +212,8 @@ impl Values {
             );
         }
         let filters = filters(&settings.filters, &mut problems);
+        let limiter =
+            rate::SearchLimiter::new(settings.search_rate, settings.search_burst, &mut problems);
         let backend = match settings.source {
             SourceKind::Inline => {
                 if settings.inline.is_empty() {
@@ -241,11 +246,12 @@ impl Values {
             }
             SourceKind::FreeText => Some(Backend::FreeText),
         };
-        match backend {
-            Some(backend) if problems.is_empty() => Ok(Self {
+        match (backend, limiter) {
+            (Some(backend), Some(limiter)) if problems.is_empty() => Ok(Self {
                 backend,
                 filters,
                 max_results: settings.max_results,
+                limiter,
             }),
             _ => Err(problems.into_vec()),
         }
@@ -300,6 +306,13 @@ impl Values {
             }
             Backend::FreeText => free_text(code),
         })
+    }
+
+    /// Counts one search of this launch session against `values.search_rate` and
+    /// `values.search_burst`; `Err` when the session searches faster (nothing is looked up
+    /// then). Sessions do not share their allowance.
+    pub async fn admit_search(&self, session_id: &str) -> Result<(), Refused> {
+        self.limiter.admit(session_id).await
     }
 
     pub fn max_results(&self) -> usize {
