@@ -499,6 +499,68 @@ mod tests {
         }
     }
 
+    fn answer(n: usize, text_len: usize) -> Answer {
+        Arc::new(
+            (0..n)
+                .map(|i| {
+                    Entry::new(Choice {
+                        code: format!("{i:0text_len$}"),
+                        label: "x".repeat(text_len),
+                        list_item_id: None,
+                    })
+                })
+                .collect(),
+        )
+    }
+
+    #[test]
+    fn an_answer_weighs_what_its_values_hold() {
+        let small = weight("https://h/p?q=a", &answer(10, 10));
+        let large = weight("https://h/p?q=a", &answer(10, 1000));
+        // Code and label, each also kept lower-cased: four copies of the text per value.
+        assert!(large - small >= 10 * 4 * 990, "{small} {large}");
+        let long_url = weight(&format!("https://h/p?q=a{}", "b".repeat(500)), &answer(10, 10));
+        assert_eq!(long_url - small, 500, "the key counts too");
+        assert!(weight("u", &[]) > 0);
+    }
+
+    #[tokio::test]
+    async fn the_cache_never_holds_more_than_cache_max_bytes() {
+        let mut s = settings("https://h/p?q={search}");
+        s.cache_max_bytes = 200_000;
+        let mut problems = Problems::default();
+        let source = HttpSource::new(&s, Vec::new(), Mode::Production, &mut problems).unwrap();
+        let cache = source.cache.as_ref().unwrap();
+        let one = answer(50, 100);
+        let each = u64::from(weight("https://h/p?q=search-000", &one));
+        assert!(each > 20_000, "{each}");
+        for i in 0..300 {
+            cache.insert(format!("https://h/p?q=search-{i:03}"), one.clone()).await;
+            cache.run_pending_tasks().await;
+            assert!(
+                cache.weighted_size() <= s.cache_max_bytes,
+                "after {i}: {} bytes",
+                cache.weighted_size()
+            );
+        }
+        assert!(cache.entry_count() <= s.cache_max_bytes / each);
+        assert!(cache.entry_count() > 0, "answers within the bound are kept");
+    }
+
+    #[test]
+    fn zero_bounds_are_refused() {
+        let mut s = settings("https://h/p?q={search}");
+        s.cache_max_bytes = 0;
+        s.max_response_bytes = 0;
+        assert_eq!(
+            problem_keys(&s),
+            ["values.http.max_response_bytes", "values.http.cache_max_bytes"]
+        );
+        s.max_response_bytes = 1;
+        s.cache_ttl = Duration::ZERO;
+        assert!(problem_keys(&s).is_empty(), "no cache, no cache bound");
+    }
+
     #[test]
     fn logged_urls_lose_their_query() {
         assert_eq!(without_query("https://h/p?q=secret#f"), "https://h/p");

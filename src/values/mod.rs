@@ -522,6 +522,25 @@ mod tests {
         assert_eq!(unavailable.user_message_key(), "lookup_unavailable");
         let bad = LookupError::BadResponse { reason: "x".into() };
         assert_eq!(bad.user_message_key(), "lookup_bad_response");
+        let large = LookupError::TooLarge { limit: 1024 };
+        assert_eq!(large.user_message_key(), "lookup_too_large");
+        assert!(
+            large
+                .to_string()
+                .contains("values.http.max_response_bytes (1024 bytes)"),
+            "{large}"
+        );
+    }
+
+    #[test]
+    fn search_text_is_trimmed_and_cut_to_100_characters() {
+        assert_eq!(search_text("  apollo "), "apollo");
+        let long = "ü".repeat(150);
+        assert_eq!(search_text(&long).chars().count(), MAX_SEARCH_CHARS);
+        assert_eq!(search_text(&long), "ü".repeat(100), "characters, not bytes");
+        let exact = "x".repeat(100);
+        assert_eq!(search_text(&exact), exact);
+        assert_eq!(search_text(&format!("{} y", "x".repeat(99))), "x".repeat(99));
     }
 
     #[test]
