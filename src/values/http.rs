@@ -97,7 +97,10 @@ impl HttpSource {
             problems.push("values.http.timeout", "must be greater than zero");
         }
         if settings.max_response_bytes == 0 {
-            problems.push("values.http.max_response_bytes", "must be greater than zero");
+            problems.push(
+                "values.http.max_response_bytes",
+                "must be greater than zero",
+            );
         }
         if settings.cache_max_bytes == 0 && !settings.cache_ttl.is_zero() {
             problems.push(
@@ -174,11 +177,7 @@ impl HttpSource {
 
     /// All entries the backend returns for this search and item (cached per URL; failures
     /// are not cached). Concurrent identical lookups share one request.
-    pub async fn entries(
-        &self,
-        search: &str,
-        facts: &ItemFacts,
-    ) -> Result<Answer, LookupError> {
+    pub async fn entries(&self, search: &str, facts: &ItemFacts) -> Result<Answer, LookupError> {
         let search = super::search_text(search);
         let Some(url) = self.template.render(search, facts) else {
             // A `.` or `..` path segment would leave the configured path: nothing can match.
@@ -242,7 +241,10 @@ impl HttpSource {
         let limit = self.max_response_bytes;
         let too_large = || LookupError::TooLarge { limit };
         // A declared length says it at once; else (or if it lies) the count of what arrived.
-        if response.content_length().is_some_and(|length| length > limit) {
+        if response
+            .content_length()
+            .is_some_and(|length| length > limit)
+        {
             return Err(too_large());
         }
         let mut body = Vec::new();
@@ -519,7 +521,10 @@ mod tests {
         let large = weight("https://h/p?q=a", &answer(10, 1000));
         // Code and label, each also kept lower-cased: four copies of the text per value.
         assert!(large - small >= 10 * 4 * 990, "{small} {large}");
-        let long_url = weight(&format!("https://h/p?q=a{}", "b".repeat(500)), &answer(10, 10));
+        let long_url = weight(
+            &format!("https://h/p?q=a{}", "b".repeat(500)),
+            &answer(10, 10),
+        );
         assert_eq!(long_url - small, 500, "the key counts too");
         assert!(weight("u", &[]) > 0);
     }
@@ -535,7 +540,9 @@ mod tests {
         let each = u64::from(weight("https://h/p?q=search-000", &one));
         assert!(each > 20_000, "{each}");
         for i in 0..300 {
-            cache.insert(format!("https://h/p?q=search-{i:03}"), one.clone()).await;
+            cache
+                .insert(format!("https://h/p?q=search-{i:03}"), one.clone())
+                .await;
             cache.run_pending_tasks().await;
             assert!(
                 cache.weighted_size() <= s.cache_max_bytes,
@@ -554,7 +561,10 @@ mod tests {
         s.max_response_bytes = 0;
         assert_eq!(
             problem_keys(&s),
-            ["values.http.max_response_bytes", "values.http.cache_max_bytes"]
+            [
+                "values.http.max_response_bytes",
+                "values.http.cache_max_bytes"
+            ]
         );
         s.max_response_bytes = 1;
         s.cache_ttl = Duration::ZERO;

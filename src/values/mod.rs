@@ -540,7 +540,10 @@ mod tests {
         assert_eq!(search_text(&long), "ü".repeat(100), "characters, not bytes");
         let exact = "x".repeat(100);
         assert_eq!(search_text(&exact), exact);
-        assert_eq!(search_text(&format!("{} y", "x".repeat(99))), "x".repeat(99));
+        assert_eq!(
+            search_text(&format!("{} y", "x".repeat(99))),
+            "x".repeat(99)
+        );
     }
 
     #[test]

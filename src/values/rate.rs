@@ -81,7 +81,9 @@ impl SearchLimiter {
                 }))
             })
             .await;
-        let mut bucket = bucket.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mut bucket = bucket
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
         self.take(&mut bucket, Instant::now())
     }
 
@@ -154,7 +156,11 @@ mod tests {
     fn bad_settings_are_named() {
         for (rate, burst, want) in [
             (0.0, 1, vec!["values.search_rate"]),
-            (f64::NAN, 0, vec!["values.search_rate", "values.search_burst"]),
+            (
+                f64::NAN,
+                0,
+                vec!["values.search_rate", "values.search_burst"],
+            ),
             (-1.0, 5, vec!["values.search_rate"]),
             (1.0, 0, vec!["values.search_burst"]),
         ] {

@@ -711,7 +711,11 @@ async fn a_session_searching_too_fast_gets_429_with_its_search_box_and_others_ar
         async move { request.send().await.unwrap() }
     };
     for q in ["apollo", "berlin", "catering"] {
-        assert_eq!(search(cookie.clone(), q).await.status(), StatusCode::OK, "{q}");
+        assert_eq!(
+            search(cookie.clone(), q).await.status(),
+            StatusCode::OK,
+            "{q}"
+        );
     }
     for _ in 0..2 {
         let refused = search(cookie.clone(), "pilot").await;
@@ -723,10 +727,7 @@ async fn a_session_searching_too_fast_gets_429_with_its_search_box_and_others_ar
             .unwrap();
         assert!(retry_after >= 1, "{retry_after}");
         let html = refused.text().await.unwrap();
-        assert!(
-            html.contains("Too many searches in a short time"),
-            "{html}"
-        );
+        assert!(html.contains("Too many searches in a short time"), "{html}");
         assert!(
             html.contains(r#"id="search""#) && html.contains(r#"value="pilot""#),
             "the search box stays, with the search: {html}"
@@ -748,7 +749,13 @@ async fn a_session_searching_too_fast_gets_429_with_its_search_box_and_others_ar
     let (other, _, _) = launched_entry(&world).await;
     let response = search(other, "catering").await;
     assert_eq!(response.status(), StatusCode::OK);
-    assert!(response.text().await.unwrap().contains(r#"value="PRJ-3003""#));
+    assert!(
+        response
+            .text()
+            .await
+            .unwrap()
+            .contains(r#"value="PRJ-3003""#)
+    );
 }
 
 #[tokio::test]

@@ -129,13 +129,12 @@ async fn page(
                 "searches refused: this session searches faster than values.search_rate allows"
             );
         }
-        let mut response = view
-            .render_unsearched(
-                &state,
-                StatusCode::TOO_MANY_REQUESTS,
-                &form,
-                Notice::key("search_rate_limited"),
-            );
+        let mut response = view.render_unsearched(
+            &state,
+            StatusCode::TOO_MANY_REQUESTS,
+            &form,
+            Notice::key("search_rate_limited"),
+        );
         let seconds = refused.retry_after.as_secs_f64().ceil().max(1.0) as u64;
         response
             .headers_mut()
