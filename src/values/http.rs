@@ -185,10 +185,20 @@ impl HttpSource {
             return Ok(Arc::new(Vec::new()));
         };
         match &self.cache {
-            Some(cache) => cache
-                .try_get_with_by_ref(&url, self.fetch(&url))
-                .await
-                .map_err(|e| (*e).clone()),
+            Some(cache) => {
+                let entry = cache
+                    .entry_by_ref(&url)
+                    .or_try_insert_with(self.fetch(&url))
+                    .await
+                    .map_err(|e| (*e).clone())?;
+                if entry.is_fresh() {
+                    // moka evicts lazily, once every 64 writes: answers of a megabyte each
+                    // would pile up far beyond cache_max_bytes meanwhile. A new answer
+                    // cost a lookup anyway; evicting now keeps the bound.
+                    cache.run_pending_tasks().await;
+                }
+                Ok(entry.into_value())
+            }
             None => self.fetch(&url).await,
         }
     }
@@ -552,6 +562,35 @@ mod tests {
         }
         assert!(cache.entry_count() <= s.cache_max_bytes / each);
         assert!(cache.entry_count() > 0, "answers within the bound are kept");
+    }
+
+    #[tokio::test]
+    async fn lookups_keep_the_cache_within_its_bytes_without_waiting_for_moka() {
+        use wiremock::{Mock, MockServer, ResponseTemplate, matchers::method};
+        let server = MockServer::start().await;
+        let values: Vec<_> = (0..50)
+            .map(|i| json!({"code": format!("C-{i:03}"), "label": "l".repeat(100)}))
+            .collect();
+        Mock::given(method("GET"))
+            .respond_with(ResponseTemplate::new(200).set_body_json(values))
+            .mount(&server)
+            .await;
+        let mut s = settings(&format!("{}/p?q={{search}}", server.uri()));
+        s.cache_max_bytes = 200_000;
+        let mut problems = Problems::default();
+        let source = HttpSource::new(&s, Vec::new(), Mode::Development, &mut problems).unwrap();
+        let facts = ItemFacts::default();
+        let mut each = 0;
+        for i in 0..100 {
+            let answer = source.entries(&format!("s{i:03}"), &facts).await.unwrap();
+            each = u64::from(weight(&format!("{}/p?q=s000", server.uri()), &answer));
+        }
+        // What the cache holds right now, evicted or not by its maintenance.
+        let held = source.cache.as_ref().unwrap().iter().count() as u64;
+        assert!(
+            held <= s.cache_max_bytes / each,
+            "{held} answers of {each} bytes"
+        );
     }
 
     #[test]
