@@ -7,8 +7,8 @@
 # Usage: scripts/bench-hostile.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
-cargo build --release --locked --bin concur-connector
-cargo run --release --locked --example hostile -- target/release/concur-connector
-if [ -f examples/search_flood.rs ]; then
-    cargo run --release --locked --example search_flood -- target/release/concur-connector
-fi
+cargo build --release --locked --bin concur-connector --example hostile --example search_flood
+echo "== connections and failed authentications"
+target/release/examples/hostile target/release/concur-connector
+echo "== search flood against the HTTP value source"
+target/release/examples/search_flood

@@ -759,3 +759,101 @@ fn capture_logs() -> Logs {
     })
     .clone()
 }
+
+// ---------------------------------------------------------------- http bounds
+
+#[tokio::test]
+async fn an_answer_over_max_response_bytes_is_refused_with_its_own_message() {
+    let server = MockServer::start().await;
+    let big: Vec<_> = (0..400)
+        .map(|i| json!({"code": format!("P-{i}"), "label": "x".repeat(40)}))
+        .collect();
+    Mock::given(method("GET"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!(big)))
+        .mount(&server)
+        .await;
+    let values = http_values(&server, "max_response_bytes = 8192\n");
+    let error = values.search("p", &item(None)).await.unwrap_err();
+    assert!(
+        matches!(error, LookupError::TooLarge { limit: 8192 }),
+        "{error:?}"
+    );
+    assert_eq!(error.user_message_key(), "lookup_too_large");
+    assert!(
+        error.to_string().contains("values.http.max_response_bytes"),
+        "the log line names the setting: {error}"
+    );
+    // The same answer within a larger bound is read.
+    let values = http_values(&server, "max_response_bytes = 1048576\n");
+    assert_eq!(values.search("P-399", &item(None)).await.unwrap().len(), 1);
+}
+
+/// A backend that answers 200 with a chunked body that never ends (no Content-Length).
+async fn endless_backend() -> String {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        while let Ok((mut socket, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                let mut request = [0u8; 4096];
+                let _ = socket.read(&mut request).await;
+                let head = "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ntransfer-encoding: chunked\r\n\r\n";
+                if socket.write_all(head.as_bytes()).await.is_err() {
+                    return;
+                }
+                let piece = format!("{:x}\r\n{}\r\n", 4096, "[".repeat(4096));
+                // Stops when the client hangs up.
+                while socket.write_all(piece.as_bytes()).await.is_ok() {}
+            });
+        }
+    });
+    format!("http://{address}")
+}
+
+#[tokio::test]
+async fn an_endless_answer_is_cut_off_at_max_response_bytes_not_buffered() {
+    let uri = endless_backend().await;
+    let values = values(&format!(
+        "source = \"http\"\n[http]\nurl = \"{uri}/projects?q={{search}}\"\ntimeout = \"30s\"\nmax_response_bytes = 65536\n"
+    ));
+    let error = values.search("a", &item(None)).await.unwrap_err();
+    assert!(
+        matches!(error, LookupError::TooLarge { limit: 65536 }),
+        "{error:?}"
+    );
+}
+
+#[tokio::test]
+async fn the_search_text_sent_to_the_backend_is_cut_to_100_characters() {
+    let server = MockServer::start().await;
+    Mock::given(method("GET"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(projects_body()))
+        .mount(&server)
+        .await;
+    let values = http_values(&server, POINTERS);
+    let typed = format!("  {}{}", "é".repeat(100), "z".repeat(5000));
+    values.search(&typed, &item(None)).await.unwrap();
+    values.resolve(&typed, &item(None)).await.unwrap();
+    let requests = server.received_requests().await.unwrap();
+    assert!(requests.len() >= 2);
+    for request in requests {
+        let (_, q) = request
+            .url
+            .query_pairs()
+            .find(|(k, _)| k == "q")
+            .expect("the search is sent");
+        assert!(q.chars().count() <= 100, "{} characters", q.chars().count());
+        assert!(q.is_empty() || q == "é".repeat(100), "{q}");
+    }
+}
+
+#[test]
+fn search_rate_settings_take_integers_and_refuse_zero() {
+    assert!(problem_keys("search_rate = 5\nsearch_burst = 3\n").is_empty());
+    assert!(problem_keys("search_rate = 0.5\n").is_empty());
+    assert_eq!(
+        problem_keys("search_rate = 0\nsearch_burst = 0\n"),
+        ["values.search_rate", "values.search_burst"]
+    );
+}

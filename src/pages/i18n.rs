@@ -294,6 +294,18 @@ const MESSAGES: &[[&str; 4]] = &[
         "La liste des valeurs a envoyé une réponse illisible pour le connecteur. Contactez votre administrateur.",
     ],
     [
+        "lookup_too_large",
+        "The list of values sent more than the connector accepts. Search for something more specific, or ask your administrator.",
+        "Die Werteliste hat mehr gesendet, als der Connector annimmt. Suchen Sie genauer, oder wenden Sie sich an Ihre Administration.",
+        "La liste des valeurs a envoyé plus que ce que le connecteur accepte. Précisez la recherche ou contactez votre administrateur.",
+    ],
+    [
+        "search_rate_limited",
+        "Too many searches in a short time. Wait a moment, then search again.",
+        "Zu viele Suchen in kurzer Zeit. Warten Sie einen Moment und suchen Sie dann erneut.",
+        "Trop de recherches en peu de temps. Patientez un instant, puis relancez la recherche.",
+    ],
+    [
         "not_configured",
         "This field is not set up for saving yet. Ask your Concur administrator.",
         "Dieses Feld ist noch nicht zum Speichern eingerichtet. Wenden Sie sich an Ihre Concur-Administration.",

@@ -1,5 +1,5 @@
 //! The HTTP source: a JSON lookup against the customer's system of record, with a short
-//! cache keyed by the final URL.
+//! cache keyed by the final URL and bounded in bytes (`values.http.cache_max_bytes`).
 
 use std::path::Path;
 use std::sync::Arc;
@@ -15,9 +15,11 @@ use super::{Choice, HttpSettings, ItemFacts, LookupError};
 use crate::config::secret;
 use crate::config::{Mode, Problems};
 
-/// A larger answer is refused: the picker shows at most 100 values.
-const MAX_BODY_BYTES: usize = 4 * 1024 * 1024;
-const MAX_CACHED_URLS: u64 = 10_000;
+/// What moka itself keeps per cached entry besides the key and the value, roughly.
+const CACHE_ENTRY_OVERHEAD: usize = 160;
+
+/// The cached answer for one URL: the mapped values.
+type Answer = Arc<Vec<Entry>>;
 
 /// Where a mapped field is found in an element.
 #[derive(Debug, Clone)]
@@ -64,9 +66,11 @@ pub(crate) struct HttpSource {
     client: reqwest::Client,
     template: UrlTemplate,
     timeout: Duration,
+    /// `values.http.max_response_bytes`: a longer body is refused, never read whole.
+    max_response_bytes: u64,
     mapping: Mapping,
-    /// `None` when `cache_ttl` is zero.
-    cache: Option<moka::future::Cache<String, Arc<Vec<Entry>>>>,
+    /// `None` when `cache_ttl` is zero. Weighed in bytes, see [`weight`].
+    cache: Option<moka::future::Cache<String, Answer>>,
 }
 
 impl HttpSource {
@@ -91,6 +95,18 @@ impl HttpSource {
         let headers = headers(settings, problems);
         if settings.timeout.is_zero() {
             problems.push("values.http.timeout", "must be greater than zero");
+        }
+        if settings.max_response_bytes == 0 {
+            problems.push(
+                "values.http.max_response_bytes",
+                "must be greater than zero",
+            );
+        }
+        if settings.cache_max_bytes == 0 && !settings.cache_ttl.is_zero() {
+            problems.push(
+                "values.http.cache_max_bytes",
+                "must be greater than zero (cache_ttl = \"0s\" switches the cache off)",
+            );
         }
         if !settings.items.is_empty() && !settings.items.starts_with('/') {
             problems.push(
@@ -134,7 +150,8 @@ impl HttpSource {
         };
         let cache = (!settings.cache_ttl.is_zero()).then(|| {
             moka::future::Cache::builder()
-                .max_capacity(MAX_CACHED_URLS)
+                .weigher(|url: &String, answer: &Answer| weight(url, answer))
+                .max_capacity(settings.cache_max_bytes)
                 .time_to_live(settings.cache_ttl)
                 .build()
         });
@@ -142,6 +159,7 @@ impl HttpSource {
             client,
             template: template?,
             timeout: settings.timeout,
+            max_response_bytes: settings.max_response_bytes,
             mapping: Mapping {
                 items: settings.items.clone(),
                 code: FieldPath::new(settings.code.trim()),
@@ -159,21 +177,28 @@ impl HttpSource {
 
     /// All entries the backend returns for this search and item (cached per URL; failures
     /// are not cached). Concurrent identical lookups share one request.
-    pub async fn entries(
-        &self,
-        search: &str,
-        facts: &ItemFacts,
-    ) -> Result<Arc<Vec<Entry>>, LookupError> {
+    pub async fn entries(&self, search: &str, facts: &ItemFacts) -> Result<Answer, LookupError> {
+        let search = super::search_text(search);
         let Some(url) = self.template.render(search, facts) else {
             // A `.` or `..` path segment would leave the configured path: nothing can match.
             tracing::debug!("a value would be a dot segment of the lookup path; nothing looked up");
             return Ok(Arc::new(Vec::new()));
         };
         match &self.cache {
-            Some(cache) => cache
-                .try_get_with_by_ref(&url, self.fetch(&url))
-                .await
-                .map_err(|e| (*e).clone()),
+            Some(cache) => {
+                let entry = cache
+                    .entry_by_ref(&url)
+                    .or_try_insert_with(self.fetch(&url))
+                    .await
+                    .map_err(|e| (*e).clone())?;
+                if entry.is_fresh() {
+                    // moka evicts lazily, once every 64 writes: answers of a megabyte each
+                    // would pile up far beyond cache_max_bytes meanwhile. A new answer
+                    // cost a lookup anyway; evicting now keeps the bound.
+                    cache.run_pending_tasks().await;
+                }
+                Ok(entry.into_value())
+            }
             None => self.fetch(&url).await,
         }
     }
@@ -183,7 +208,7 @@ impl HttpSource {
         self.template.uses_search()
     }
 
-    async fn fetch(&self, url: &str) -> Result<Arc<Vec<Entry>>, LookupError> {
+    async fn fetch(&self, url: &str) -> Result<Answer, LookupError> {
         let started = std::time::Instant::now();
         let result = tokio::time::timeout(self.timeout, self.request(url))
             .await
@@ -223,12 +248,19 @@ impl HttpSource {
                 reason: format!("the lookup service answered {status}"),
             });
         }
+        let limit = self.max_response_bytes;
+        let too_large = || LookupError::TooLarge { limit };
+        // A declared length says it at once; else (or if it lies) the count of what arrived.
+        if response
+            .content_length()
+            .is_some_and(|length| length > limit)
+        {
+            return Err(too_large());
+        }
         let mut body = Vec::new();
         while let Some(chunk) = response.chunk().await.map_err(send_error)? {
-            if body.len() + chunk.len() > MAX_BODY_BYTES {
-                return Err(LookupError::BadResponse {
-                    reason: format!("the answer is larger than {MAX_BODY_BYTES} bytes"),
-                });
+            if (body.len() + chunk.len()) as u64 > limit {
+                return Err(too_large());
             }
             body.extend_from_slice(&chunk);
         }
@@ -237,6 +269,16 @@ impl HttpSource {
         })?;
         self.mapping.entries(&json)
     }
+}
+
+/// What a cached answer costs in bytes: the URL, the values as held in memory and the
+/// cache's own bookkeeping (saturating at `u32::MAX`, moka's weight type).
+fn weight(url: &str, answer: &[Entry]) -> u32 {
+    let bytes = CACHE_ENTRY_OVERHEAD
+        + url.len()
+        + std::mem::size_of::<Vec<Entry>>()
+        + answer.iter().map(Entry::memory_bytes).sum::<usize>();
+    u32::try_from(bytes).unwrap_or(u32::MAX)
 }
 
 impl Mapping {
@@ -467,6 +509,105 @@ mod tests {
                 "{answer}: {error}"
             );
         }
+    }
+
+    fn answer(n: usize, text_len: usize) -> Answer {
+        Arc::new(
+            (0..n)
+                .map(|i| {
+                    Entry::new(Choice {
+                        code: format!("{i:0text_len$}"),
+                        label: "x".repeat(text_len),
+                        list_item_id: None,
+                    })
+                })
+                .collect(),
+        )
+    }
+
+    #[test]
+    fn an_answer_weighs_what_its_values_hold() {
+        let small = weight("https://h/p?q=a", &answer(10, 10));
+        let large = weight("https://h/p?q=a", &answer(10, 1000));
+        // Code and label, each also kept lower-cased: four copies of the text per value.
+        assert!(large - small >= 10 * 4 * 990, "{small} {large}");
+        let long_url = weight(
+            &format!("https://h/p?q=a{}", "b".repeat(500)),
+            &answer(10, 10),
+        );
+        assert_eq!(long_url - small, 500, "the key counts too");
+        assert!(weight("u", &[]) > 0);
+    }
+
+    #[tokio::test]
+    async fn the_cache_never_holds_more_than_cache_max_bytes() {
+        let mut s = settings("https://h/p?q={search}");
+        s.cache_max_bytes = 200_000;
+        let mut problems = Problems::default();
+        let source = HttpSource::new(&s, Vec::new(), Mode::Production, &mut problems).unwrap();
+        let cache = source.cache.as_ref().unwrap();
+        let one = answer(50, 100);
+        let each = u64::from(weight("https://h/p?q=search-000", &one));
+        assert!(each > 20_000, "{each}");
+        for i in 0..300 {
+            cache
+                .insert(format!("https://h/p?q=search-{i:03}"), one.clone())
+                .await;
+            cache.run_pending_tasks().await;
+            assert!(
+                cache.weighted_size() <= s.cache_max_bytes,
+                "after {i}: {} bytes",
+                cache.weighted_size()
+            );
+        }
+        assert!(cache.entry_count() <= s.cache_max_bytes / each);
+        assert!(cache.entry_count() > 0, "answers within the bound are kept");
+    }
+
+    #[tokio::test]
+    async fn lookups_keep_the_cache_within_its_bytes_without_waiting_for_moka() {
+        use wiremock::{Mock, MockServer, ResponseTemplate, matchers::method};
+        let server = MockServer::start().await;
+        let values: Vec<_> = (0..50)
+            .map(|i| json!({"code": format!("C-{i:03}"), "label": "l".repeat(100)}))
+            .collect();
+        Mock::given(method("GET"))
+            .respond_with(ResponseTemplate::new(200).set_body_json(values))
+            .mount(&server)
+            .await;
+        let mut s = settings(&format!("{}/p?q={{search}}", server.uri()));
+        s.cache_max_bytes = 200_000;
+        let mut problems = Problems::default();
+        let source = HttpSource::new(&s, Vec::new(), Mode::Development, &mut problems).unwrap();
+        let facts = ItemFacts::default();
+        let mut each = 0;
+        for i in 0..100 {
+            let answer = source.entries(&format!("s{i:03}"), &facts).await.unwrap();
+            each = u64::from(weight(&format!("{}/p?q=s000", server.uri()), &answer));
+        }
+        // What the cache holds right now, evicted or not by its maintenance.
+        let held = source.cache.as_ref().unwrap().iter().count() as u64;
+        assert!(
+            held <= s.cache_max_bytes / each,
+            "{held} answers of {each} bytes"
+        );
+    }
+
+    #[test]
+    fn zero_bounds_are_refused() {
+        let mut s = settings("https://h/p?q={search}");
+        s.cache_max_bytes = 0;
+        s.max_response_bytes = 0;
+        assert_eq!(
+            problem_keys(&s),
+            [
+                "values.http.max_response_bytes",
+                "values.http.cache_max_bytes"
+            ]
+        );
+        s.max_response_bytes = 1;
+        s.cache_ttl = Duration::ZERO;
+        assert!(problem_keys(&s).is_empty(), "no cache, no cache bound");
     }
 
     #[test]

@@ -7,6 +7,7 @@
 
 mod csv_file;
 mod http;
+mod rate;
 mod settings;
 mod table;
 mod template;
@@ -23,12 +24,26 @@ use crate::launch::LaunchContext;
 pub use csv_file::MULTI_VALUE_SEPARATOR;
 // For the fuzz targets (`crate::fuzzing`).
 pub(crate) use csv_file::parse as parse_csv;
+pub use rate::Refused;
 pub use settings::{CsvSettings, HttpSettings, InlineValue, SourceKind, ValuesSettings};
 
 use table::{Entry, Filter};
 
 /// Most values one search may return (the page shows at most this many).
 pub const MAX_RESULTS: usize = 100;
+
+/// Most characters of search text used (the search box takes as many); the rest is cut
+/// before any lookup.
+pub const MAX_SEARCH_CHARS: usize = 100;
+
+/// The search text as it is used: trimmed, then cut to [`MAX_SEARCH_CHARS`] characters.
+pub fn search_text(search: &str) -> &str {
+    let search = search.trim();
+    match search.char_indices().nth(MAX_SEARCH_CHARS) {
+        Some((end, _)) => search[..end].trim_end(),
+        None => search,
+    }
+}
 
 /// The fact keys besides `field.<id>`, usable in `[values.match]` and URL placeholders.
 pub const FACT_KEYS: &[&str] = &[
@@ -138,6 +153,12 @@ pub enum LookupError {
     /// The answer was not JSON or lacked the configured fields.
     #[error("the value lookup service gave an unusable answer: {reason}")]
     BadResponse { reason: String },
+    /// The answer's body was longer than `values.http.max_response_bytes`.
+    #[error(
+        "the value lookup answer is larger than values.http.max_response_bytes ({limit} bytes); \
+         narrow the lookup or raise the setting"
+    )]
+    TooLarge { limit: u64 },
 }
 
 impl LookupError {
@@ -147,6 +168,7 @@ impl LookupError {
             LookupError::Timeout { .. } => "lookup_timeout",
             LookupError::Unavailable { .. } => "lookup_unavailable",
             LookupError::BadResponse { .. } => "lookup_bad_response",
+            LookupError::TooLarge { .. } => "lookup_too_large",
         }
     }
 }
@@ -163,6 +185,7 @@ pub struct Values {
     backend: Backend,
     filters: Vec<Filter>,
     max_results: usize,
+    limiter: rate::SearchLimiter,
 }
 
 impl std::fmt::Debug for Values {
@@ -191,6 +214,8 @@ impl Values {
             );
         }
         let filters = filters(&settings.filters, &mut problems);
+        let limiter =
+            rate::SearchLimiter::new(settings.search_rate, settings.search_burst, &mut problems);
         let backend = match settings.source {
             SourceKind::Inline => {
                 if settings.inline.is_empty() {
@@ -223,17 +248,19 @@ impl Values {
             }
             SourceKind::FreeText => Some(Backend::FreeText),
         };
-        match backend {
-            Some(backend) if problems.is_empty() => Ok(Self {
+        match (backend, limiter) {
+            (Some(backend), Some(limiter)) if problems.is_empty() => Ok(Self {
                 backend,
                 filters,
                 max_results: settings.max_results,
+                limiter,
             }),
             _ => Err(problems.into_vec()),
         }
     }
 
-    /// Values whose code or label contains `search` (case-insensitive; blank = all) and
+    /// Values whose code or label contains `search` (case-insensitive; blank = all; only its
+    /// first [`MAX_SEARCH_CHARS`] characters count) and
     /// that are allowed for this item per `[values.match]`, at most
     /// [`max_results`](Self::max_results), in source order. Always empty for free text.
     pub async fn search(
@@ -241,6 +268,7 @@ impl Values {
         search: &str,
         facts: &ItemFacts,
     ) -> Result<Vec<Choice>, LookupError> {
+        let search = search_text(search);
         let cap = self.max_results;
         Ok(match &self.backend {
             Backend::Static(entries) => table::search(entries, search, &self.filters, facts, cap),
@@ -280,6 +308,13 @@ impl Values {
             }
             Backend::FreeText => free_text(code),
         })
+    }
+
+    /// Counts one search of this launch session against `values.search_rate` and
+    /// `values.search_burst`; `Err` when the session searches faster (nothing is looked up
+    /// then). Sessions do not share their allowance.
+    pub async fn admit_search(&self, session_id: &str) -> Result<(), Refused> {
+        self.limiter.admit(session_id).await
     }
 
     pub fn max_results(&self) -> usize {
@@ -489,6 +524,28 @@ mod tests {
         assert_eq!(unavailable.user_message_key(), "lookup_unavailable");
         let bad = LookupError::BadResponse { reason: "x".into() };
         assert_eq!(bad.user_message_key(), "lookup_bad_response");
+        let large = LookupError::TooLarge { limit: 1024 };
+        assert_eq!(large.user_message_key(), "lookup_too_large");
+        assert!(
+            large
+                .to_string()
+                .contains("values.http.max_response_bytes (1024 bytes)"),
+            "{large}"
+        );
+    }
+
+    #[test]
+    fn search_text_is_trimmed_and_cut_to_100_characters() {
+        assert_eq!(search_text("  apollo "), "apollo");
+        let long = "ü".repeat(150);
+        assert_eq!(search_text(&long).chars().count(), MAX_SEARCH_CHARS);
+        assert_eq!(search_text(&long), "ü".repeat(100), "characters, not bytes");
+        let exact = "x".repeat(100);
+        assert_eq!(search_text(&exact), exact);
+        assert_eq!(
+            search_text(&format!("{} y", "x".repeat(99))),
+            "x".repeat(99)
+        );
     }
 
     #[test]

@@ -16,6 +16,11 @@ pub struct ValuesSettings {
     pub source: SourceKind,
     /// Most values one search returns, 1 to 100. Default `100`.
     pub max_results: usize,
+    /// Searches one launch session may run per second, on average. Default `2`.
+    pub search_rate: f64,
+    /// Searches one launch session may run in a quick burst before `search_rate` applies.
+    /// Default `10`.
+    pub search_burst: u32,
     /// `attribute = "fact key"`: a value passes when it has no such attribute, or one of the
     /// attribute's values equals the item's fact (case-insensitively). Default
     /// `{ expense_types = "expense_type" }`; an empty `[values.match]` table filters nothing.
@@ -34,6 +39,8 @@ impl Default for ValuesSettings {
         Self {
             source: SourceKind::Inline,
             max_results: super::MAX_RESULTS,
+            search_rate: 2.0,
+            search_burst: 10,
             filters: BTreeMap::from([("expense_types".to_owned(), "expense_type".to_owned())]),
             inline: Vec::new(),
             csv: CsvSettings::default(),
@@ -118,6 +125,11 @@ pub struct HttpSettings {
     /// How long an answer is reused for the same URL; `0s` switches the cache off. Default `60s`.
     #[serde(with = "humantime_serde")]
     pub cache_ttl: Duration,
+    /// Most memory the cached answers take, in bytes (the values as held, plus the URL);
+    /// the least useful answers are evicted beyond it. Default `4194304` (4 MiB).
+    pub cache_max_bytes: u64,
+    /// A larger answer body is refused (never read whole). Default `1048576` (1 MiB).
+    pub max_response_bytes: u64,
     /// JSON pointer to the array of values in the answer; `""` is the answer itself.
     pub items: String,
     /// Key (or JSON pointer starting with `/`) of the code in each element. Default `code`.
@@ -139,6 +151,8 @@ impl Default for HttpSettings {
             bearer_token_file: None,
             timeout: Duration::from_secs(3),
             cache_ttl: Duration::from_secs(60),
+            cache_max_bytes: 4 * 1024 * 1024,
+            max_response_bytes: 1024 * 1024,
             items: String::new(),
             code: "code".to_owned(),
             label: "label".to_owned(),

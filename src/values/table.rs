@@ -43,6 +43,25 @@ impl Entry {
         }
     }
 
+    /// About how many bytes this entry takes in memory (its own size and what its strings
+    /// and attribute lists hold), for weighing cached answers.
+    pub fn memory_bytes(&self) -> usize {
+        let text = |s: &String| s.capacity();
+        let choice = &self.choice;
+        let mut bytes = std::mem::size_of::<Self>()
+            + text(&choice.code)
+            + text(&choice.label)
+            + choice.list_item_id.as_ref().map_or(0, text)
+            + text(&self.code_lower)
+            + text(&self.label_lower);
+        for (name, values) in &self.attributes {
+            // A B-tree node slot per attribute: its key, its list and some overhead.
+            bytes += 64 + text(name) + values.capacity() * std::mem::size_of::<String>();
+            bytes += values.iter().map(text).sum::<usize>();
+        }
+        bytes
+    }
+
     /// `search` must already be trimmed and lower-case.
     fn matches_text(&self, search: &str) -> bool {
         search.is_empty() || self.code_lower.contains(search) || self.label_lower.contains(search)

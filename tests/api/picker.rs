@@ -693,3 +693,109 @@ async fn launch_refusals_speak_the_users_language_too() {
         "{html}"
     );
 }
+
+#[tokio::test]
+async fn a_session_searching_too_fast_gets_429_with_its_search_box_and_others_are_unaffected() {
+    // Three searches at once, then one per 1000 s: the test never waits for a refill.
+    let world = world_with(&format!(
+        "[values]\nsearch_rate = 0.001\nsearch_burst = 3\n{VALUES}"
+    ))
+    .await;
+    let (cookie, _, _) = launched_entry(&world).await;
+    let search = |cookie: String, q: &'static str| {
+        let request = world
+            .app
+            .client
+            .get(world.app.url(&format!("/launch/session?q={q}")))
+            .header(header::COOKIE, cookie);
+        async move { request.send().await.unwrap() }
+    };
+    for q in ["apollo", "berlin", "catering"] {
+        assert_eq!(
+            search(cookie.clone(), q).await.status(),
+            StatusCode::OK,
+            "{q}"
+        );
+    }
+    for _ in 0..2 {
+        let refused = search(cookie.clone(), "pilot").await;
+        assert_eq!(refused.status(), StatusCode::TOO_MANY_REQUESTS);
+        let retry_after: u64 = refused.headers()[header::RETRY_AFTER]
+            .to_str()
+            .unwrap()
+            .parse()
+            .unwrap();
+        assert!(retry_after >= 1, "{retry_after}");
+        let html = refused.text().await.unwrap();
+        assert!(html.contains("Too many searches in a short time"), "{html}");
+        assert!(
+            html.contains(r#"id="search""#) && html.contains(r#"value="pilot""#),
+            "the search box stays, with the search: {html}"
+        );
+        assert!(
+            !html.contains(r#"value="PRJ-3003""#),
+            "nothing was looked up: {html}"
+        );
+    }
+    let logs = captured_logs();
+    assert_eq!(
+        logs.matches("searches refused: this session searches faster")
+            .count(),
+        1,
+        "one log line per run of refusals: {logs}"
+    );
+
+    // Another session has its own allowance.
+    let (other, _, _) = launched_entry(&world).await;
+    let response = search(other, "catering").await;
+    assert_eq!(response.status(), StatusCode::OK);
+    assert!(
+        response
+            .text()
+            .await
+            .unwrap()
+            .contains(r#"value="PRJ-3003""#)
+    );
+}
+
+#[tokio::test]
+async fn a_long_search_is_cut_to_100_characters_before_the_lookup() {
+    use wiremock::matchers::method;
+    use wiremock::{Mock, MockServer, ResponseTemplate};
+
+    let erp = MockServer::start().await;
+    Mock::given(method("GET"))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .set_body_json(json!([{"code": "PRJ-1001", "label": "Apollo"}])),
+        )
+        .mount(&erp)
+        .await;
+    let world = world_with(&format!(
+        "development = true\n[values]\nsource = \"http\"\n[values.http]\nurl = \"{}/projects?q={{search}}\"\n",
+        erp.uri()
+    ))
+    .await;
+    let (cookie, _, _) = launched_entry(&world).await;
+    let long = format!("{}{}", "a".repeat(100), "b".repeat(3000));
+    let response = world
+        .app
+        .client
+        .get(world.app.url(&format!("/launch/session?q={long}")))
+        .header(header::COOKIE, &cookie)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let html = response.text().await.unwrap();
+    assert!(
+        html.contains(&format!(r#"value="{}""#, "a".repeat(100))),
+        "the box shows what was searched"
+    );
+    let requests = erp.received_requests().await.unwrap();
+    assert!(!requests.is_empty());
+    for request in requests {
+        let query = request.url.query().unwrap_or_default();
+        assert_eq!(query, format!("q={}", "a".repeat(100)));
+    }
+}

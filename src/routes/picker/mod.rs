@@ -14,7 +14,7 @@ use std::sync::Arc;
 
 use axum::Router;
 use axum::extract::{RawForm, RawQuery, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{Redirect, Response};
 use axum::routing::get;
 use serde::Deserialize;
@@ -67,7 +67,7 @@ struct DoneForm {
 impl DoneForm {
     fn kept(&self) -> KeptForm {
         KeptForm {
-            q: self.q.trim().to_owned(),
+            q: values::search_text(&self.q).to_owned(),
             selected: self.code.clone(),
             typed: self.value.clone().unwrap_or_default(),
         }
@@ -110,13 +110,37 @@ async fn page(
                 .unwrap_or_default()
                 .q;
             let form = KeptForm {
-                q: q.trim().to_owned(),
+                q: values::search_text(&q).to_owned(),
                 selected: view.current().map(str::to_owned),
                 typed: String::new(),
             };
             (StatusCode::OK, form, None)
         }
     };
+    // Every view of the list runs a lookup: a session searching too fast gets the page
+    // without one, and the search box to try again in a moment.
+    if !state.values.is_free_text()
+        && let Err(refused) = state.values.admit_search(&id).await
+    {
+        if refused.first {
+            tracing::info!(
+                company = %session.launch.company_domain,
+                retry_after_ms = refused.retry_after.as_millis() as u64,
+                "searches refused: this session searches faster than values.search_rate allows"
+            );
+        }
+        let mut response = view.render_unsearched(
+            &state,
+            StatusCode::TOO_MANY_REQUESTS,
+            &form,
+            Notice::key("search_rate_limited"),
+        );
+        let seconds = refused.retry_after.as_secs_f64().ceil().max(1.0) as u64;
+        response
+            .headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+        return response;
+    }
     view.render(&state, status, &form, notice).await
 }
 

@@ -149,11 +149,35 @@ impl<'a> View<'a> {
         form: &KeptForm,
         notice: Option<Notice>,
     ) -> Response {
-        let (mut status, mut notice) = (status, notice);
+        let mut notice = notice;
         if self.unsavable().is_some() {
             notice = Some(Notice::key("not_configured"));
         }
-        let (choices, truncated, lookup) = self.choices(state, form).await;
+        let found = self.choices(state, form).await;
+        self.render_with(state, status, form, notice, found)
+    }
+
+    /// The picker page without a lookup (no values listed), e.g. when the session searched
+    /// too often: `notice` says why, and the search box stays to try again.
+    pub fn render_unsearched(
+        &self,
+        state: &AppState,
+        status: StatusCode,
+        form: &KeptForm,
+        notice: Notice,
+    ) -> Response {
+        self.render_with(state, status, form, Some(notice), (Vec::new(), false, None))
+    }
+
+    fn render_with(
+        &self,
+        state: &AppState,
+        status: StatusCode,
+        form: &KeptForm,
+        notice: Option<Notice>,
+        (choices, truncated, lookup): (Vec<Choice>, bool, Option<LookupError>),
+    ) -> Response {
+        let (mut status, mut notice) = (status, notice);
         if notice.is_none()
             && let Some(error) = lookup
         {
