@@ -215,29 +215,37 @@ fn free_port() -> u16 {
         .port()
 }
 
-#[tokio::test]
-async fn serve_on_the_embedded_defaults_starts_the_simulator_and_prints_one_url_to_open() {
-    use tokio::io::AsyncBufReadExt as _;
-    let dir = tempfile::tempdir().unwrap();
-    let connector_port = free_port();
+/// `serve` on the embedded defaults in `dir`, the connector on `connector_port` and the
+/// simulator on a free port, without the test process's own `CONCUR_CONNECTOR*` settings;
+/// the banner goes to a piped stderr.
+fn embedded_serve(dir: &std::path::Path, connector_port: u16) -> Command {
     let mut command = Command::new(binary());
+    for (key, _) in std::env::vars() {
+        if key.starts_with("CONCUR_CONNECTOR") {
+            command.env_remove(key);
+        }
+    }
     command
         .arg("serve")
-        .current_dir(dir.path())
+        .current_dir(dir)
         .env_remove("RUST_LOG")
         .env(
             "CONCUR_CONNECTOR__SERVER__BIND",
             format!("127.0.0.1:{connector_port}"),
         )
         .env("CONCUR_CONNECTOR__SIMULATOR__BIND", "127.0.0.1:0")
-        .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::piped())
         .kill_on_drop(true);
-    for (key, _) in std::env::vars() {
-        if key.starts_with("CONCUR_CONNECTOR") {
-            command.env_remove(key);
-        }
-    }
+    command
+}
+
+#[tokio::test]
+async fn serve_on_the_embedded_defaults_starts_the_simulator_and_prints_one_url_to_open() {
+    use tokio::io::AsyncBufReadExt as _;
+    let dir = tempfile::tempdir().unwrap();
+    let connector_port = free_port();
+    let mut command = embedded_serve(dir.path(), connector_port);
+    command.stdout(std::process::Stdio::null());
     let mut child = command.spawn().unwrap();
     let mut lines = tokio::io::BufReader::new(child.stderr.take().unwrap()).lines();
     let mut seen = Vec::new();
@@ -350,24 +358,8 @@ fn git(dir: &std::path::Path, args: &[&str]) -> String {
 /// it with SIGTERM. Returns its log (stdout) and banner (stderr) lines.
 async fn serve_embedded_once(dir: &std::path::Path) -> (Vec<String>, Vec<String>) {
     use tokio::io::AsyncBufReadExt as _;
-    let mut command = Command::new(binary());
-    command
-        .arg("serve")
-        .current_dir(dir)
-        .env_remove("RUST_LOG")
-        .env(
-            "CONCUR_CONNECTOR__SERVER__BIND",
-            format!("127.0.0.1:{}", free_port()),
-        )
-        .env("CONCUR_CONNECTOR__SIMULATOR__BIND", "127.0.0.1:0")
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .kill_on_drop(true);
-    for (key, _) in std::env::vars() {
-        if key.starts_with("CONCUR_CONNECTOR") {
-            command.env_remove(key);
-        }
-    }
+    let mut command = embedded_serve(dir, free_port());
+    command.stdout(std::process::Stdio::piped());
     let mut child = command.spawn().unwrap();
     let mut logs = tokio::io::BufReader::new(child.stdout.take().unwrap()).lines();
     let logs = tokio::spawn(async move {
