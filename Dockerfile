@@ -11,8 +11,8 @@ COPY Cargo.toml Cargo.lock ./
 COPY src src
 COPY config config
 COPY templates templates
-# Cargo.toml names the benchmark target; cargo wants its file present to read the manifest.
-COPY benches benches
+# The workspace's member crates (the wire formats the connector links).
+COPY crates crates
 RUN cargo build --release --locked --bin concur-connector
 
 FROM debian:bookworm-slim

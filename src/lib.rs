@@ -8,10 +8,11 @@ pub mod concur;
 pub mod config;
 /// Connection bounds: how many at once, overflow for health probes, idle timeout.
 pub mod conn;
-/// The connector's registered user name and password.
-pub mod credentials;
-/// The Launch External URL protocol: parsing, verification and signing (pure).
-pub mod launch;
+/// The connector's registered user name and password (from `concur-protocol`).
+pub use concur_protocol::credentials;
+/// The Launch External URL protocol: parsing, verification and signing (pure; from
+/// `concur-protocol`).
+pub use concur_protocol::launch;
 /// HTML pages from auto-escaping, operator-overridable templates.
 pub mod pages;
 /// What the user picks and where it is written: settings and the Done step's decisions.

@@ -1,6 +1,6 @@
 //! Launch verification against a second, independent implementation of Concur's signing.
 //!
-//! The signer below shares no code with `concur_connector::launch`: its own message
+//! The signer below shares no code with `concur_protocol::launch`: its own message
 //! building, key derivation, percent-encoders and base64, and HMAC from aws-lc-rs instead
 //! of RustCrypto. A mistake made identically in the production signer and verifier
 //! cannot hide from it.
@@ -9,8 +9,8 @@
     reason = "a test binary: a panic in a helper is a failed test"
 )]
 
-use concur_connector::credentials::ConnectorCredentials;
-use concur_connector::launch::{
+use concur_protocol::credentials::ConnectorCredentials;
+use concur_protocol::launch::{
     ItemUrlError, ItemUrlPolicy, LaunchError, Source, ValueEncoding, VerifiedLaunch, Version,
     verify_v1, verify_v4,
 };
@@ -611,7 +611,7 @@ proptest! {
             Some(employee.as_str()).filter(|e| !e.is_empty())
         );
         prop_assert_eq!(verified.nonce(), nonce.as_str());
-        prop_assert_eq!(verified.item_url(), &reqwest::Url::parse(&item_url).unwrap());
+        prop_assert_eq!(verified.item_url(), &url::Url::parse(&item_url).unwrap());
         // Unsigned values decode with the reading that verified, which is only fully
         // determined when a signed value distinguishes the two.
         if encoding != Encoding::Form || !custom.contains(' ') || launch.signed.iter().any(|(_, v)| v.contains(' ')) {
@@ -648,7 +648,7 @@ proptest! {
         prop_assert_eq!(verified.company_domain(), domain.as_str());
         prop_assert_eq!(verified.user_id(), user_id.as_str());
         prop_assert_eq!(verified.nonce(), nonce.as_str());
-        prop_assert_eq!(verified.item_url(), &reqwest::Url::parse(&item_url).unwrap());
+        prop_assert_eq!(verified.item_url(), &url::Url::parse(&item_url).unwrap());
     }
 
     #[test]
@@ -672,7 +672,7 @@ proptest! {
 
         let verified = verify_v4_query(&query)
             .map_err(|e| TestCaseError::fail(format!("{e} for {query}")))?;
-        prop_assert_eq!(verified.item_url(), &reqwest::Url::parse(&item_url).unwrap());
+        prop_assert_eq!(verified.item_url(), &url::Url::parse(&item_url).unwrap());
         prop_assert!(verified.transport().item_url_encoded_twice);
     }
 

@@ -3,7 +3,7 @@
 //! Anyone can change these values without breaking the signature (trap T11), so they are
 //! checked for shape only; nothing here may decide access.
 
-use reqwest::Url;
+use url::Url;
 
 use super::{LaunchError, Source};
 

@@ -6,7 +6,7 @@
 //! passes; another port passes only when the configuration lists that `host:port`.
 //! The same list shape serves the Concur client's check of token `geolocation`s.
 
-use reqwest::Url;
+use url::Url;
 
 /// Concur's API and legacy web hosts all live below this domain.
 const CONCUR_SUFFIX: &str = ".concursolutions.com";
@@ -152,7 +152,7 @@ impl ItemUrlPolicy {
     }
 
     /// The checks after the scheme: no user info, an allowed host, an allowed port.
-    pub(crate) fn check_authority(&self, url: &Url) -> Result<(), ItemUrlError> {
+    pub fn check_authority(&self, url: &Url) -> Result<(), ItemUrlError> {
         if !url.username().is_empty() || url.password().is_some() {
             return Err(ItemUrlError::HasUserInfo);
         }
@@ -175,7 +175,7 @@ impl ItemUrlPolicy {
     }
 
     /// True when the configuration names this host (on any port), as opposed to Concur's domain.
-    pub(crate) fn lists_host(&self, host: &str) -> bool {
+    pub fn lists_host(&self, host: &str) -> bool {
         let host = normalise_host(host);
         self.extra_hosts.iter().any(|h| h.host == host)
     }

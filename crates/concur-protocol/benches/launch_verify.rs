@@ -7,8 +7,8 @@
 use std::hint::black_box;
 use std::time::Duration;
 
-use concur_connector::credentials::ConnectorCredentials;
-use concur_connector::launch::{ItemUrlPolicy, verify_v1, verify_v4};
+use concur_protocol::credentials::ConnectorCredentials;
+use concur_protocol::launch::{ItemUrlPolicy, verify_v1, verify_v4};
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use hmac::{Hmac, KeyInit, Mac};
 use secrecy::SecretString;

@@ -12,12 +12,12 @@ use base64::Engine as _;
 use base64::alphabet;
 use base64::engine::{DecodePaddingMode, GeneralPurpose, GeneralPurposeConfig};
 use hmac::{Hmac, KeyInit, Mac};
-use reqwest::Url;
 use secrecy::zeroize::Zeroizing;
 use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
 use sha1::Sha1;
 use sha2::Sha256;
+use url::Url;
 
 use super::item_url::ItemUrlPolicy;
 use super::query::{self, ValueEncoding};
