@@ -162,24 +162,8 @@ pub struct LogSettings {
     pub level: String,
 }
 
-/// Production or development: which safety checks apply.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Mode {
-    /// No `development = true`: every outgoing URL must be `https`.
-    Production,
-    /// `development = true`: plain `http` is accepted (with a warning) for local test servers.
-    Development,
-}
-
-impl Mode {
-    pub fn of(development: bool) -> Self {
-        if development {
-            Mode::Development
-        } else {
-            Mode::Production
-        }
-    }
-}
+/// Production or development: which safety checks apply (shared with the Concur client).
+pub use concur_client::Mode;
 
 /// Parses an absolute `https` URL. Plain `http` passes with a warning in development mode
 /// (tests, local simulators) and is refused in production, where a token or a search would

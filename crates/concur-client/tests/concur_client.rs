@@ -5,10 +5,10 @@ mod support;
 
 use std::time::Duration;
 
-use concur_connector::concur::{
+use concur_client::{
     ConcurError, Failure, FieldValue, ItemApi, ItemRef, STATE_FILE_NAME, UserToken,
 };
-use concur_connector::launch::Source;
+use concur_protocol::launch::Source;
 use secrecy::SecretString;
 use serde_json::json;
 use support::*;
@@ -814,10 +814,7 @@ async fn a_body_of_the_wrong_shape_is_a_typed_error() {
 
 // ================================================================== writes
 
-async fn read_v4_expense(
-    h: &Harness,
-    user: Option<&UserToken>,
-) -> concur_connector::concur::ExpenseItem {
+async fn read_v4_expense(h: &Harness, user: Option<&UserToken>) -> concur_client::ExpenseItem {
     get(v4_expense_path())
         .respond_with(ResponseTemplate::new(200).set_body_json(v4_expense_body()))
         .mount(&h.server)
@@ -1403,7 +1400,7 @@ async fn an_unreachable_concur_is_a_connect_error() {
         listener.local_addr().unwrap().port()
     };
     let state = tempfile::tempdir().unwrap();
-    let client = concur_connector::concur::ConcurClient::with_file_store(config(settings(
+    let client = concur_client::ConcurClient::with_file_store(config(settings(
         &format!("http://127.0.0.1:{port}"),
         state.path(),
     )))

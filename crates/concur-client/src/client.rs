@@ -11,11 +11,11 @@ use secrecy::{ExposeSecret, SecretString};
 use serde_json::Value;
 use tokio::sync::Mutex;
 
+use super::config::{ClientConfig, CompanyGrant};
 use super::error::{ApiError, ConcurError};
 use super::id_token::{self, Rejection, VerifyingKey};
 use super::item::{ExpenseItem, ItemApi, ItemRef, origin_of};
 use super::parse::{Format, parse_item};
-use super::settings::{ClientConfig, CompanyGrant};
 use super::store::{CompanyCredentials, FileTokenStore, TokenStore};
 use super::token::{AccessToken, TokenResponse, UserToken, warn_if_refresh_expires_soon};
 use super::write::{self, FieldValue, WriteToken};

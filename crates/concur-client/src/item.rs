@@ -2,7 +2,7 @@
 
 use serde::Serialize;
 
-use crate::launch::Source;
+use concur_protocol::launch::Source;
 
 pub use concur_protocol::item::{ItemApi, ItemRef, V4Report};
 

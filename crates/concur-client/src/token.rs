@@ -9,7 +9,7 @@ use serde::Deserialize;
 
 use super::error::{ConcurError, StringOrNumber};
 use crate::config::Mode;
-use crate::launch::ItemUrlPolicy;
+use concur_protocol::launch::ItemUrlPolicy;
 
 /// Access tokens live one hour; assume so when Concur omits `expires_in`.
 const DEFAULT_LIFETIME: Duration = Duration::from_secs(3600);
