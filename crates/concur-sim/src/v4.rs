@@ -15,7 +15,7 @@ use super::record::{Principal, WriteApi};
 use super::seed::{Expense, MAX_VALUE_CHARS, Report, Seed};
 use super::state::SimHandle;
 use super::write::{self, WriteCall};
-use crate::launch::Source;
+use concur_protocol::launch::Source;
 
 const FAMILY: Family = Family::V4;
 

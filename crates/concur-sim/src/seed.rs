@@ -52,7 +52,7 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
-use crate::launch::Source;
+use concur_protocol::launch::Source;
 
 /// Concur's limit for a custom field value (v4 `customData.value`, v3 `CustomField.Value`).
 pub const MAX_VALUE_CHARS: usize = 48;

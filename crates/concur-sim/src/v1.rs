@@ -15,7 +15,7 @@ use super::read::{self, ReadCall};
 use super::record::Principal;
 use super::seed::{Expense, Report, Seed, legacy_slot};
 use super::state::SimHandle;
-use crate::launch::Source;
+use concur_protocol::launch::Source;
 
 const FAMILY: Family = Family::V1;
 pub(crate) const NAMESPACE: &str =

@@ -13,7 +13,7 @@ use super::faults::{Decision, FaultState, Faults};
 use super::record::{Principal, RecordedRequest, RecordedWrite, RequestNote, WriteApi};
 use super::seed::Seed;
 use super::tokens::{JwtSigner, Rejected, TokenStore};
-use crate::credentials::ConnectorCredentials;
+use concur_protocol::credentials::ConnectorCredentials;
 
 /// How long the simulator's credentials live.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -6,8 +6,8 @@ use serde::{Deserialize, Serialize};
 
 use super::seed::{Seed, User};
 use super::state::SimHandle;
-use crate::launch::Source;
-use crate::launch::sign::{Encoding, V1Launch, V4Launch, v1_query, v4_query};
+use concur_protocol::launch::Source;
+use concur_protocol::launch::sign::{Encoding, V1Launch, V4Launch, v1_query, v4_query};
 
 /// How the launch query string encodes its values (Concur's encoder is undocumented, T1).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]

@@ -8,9 +8,10 @@ use std::time::Duration;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
-use concur_connector::credentials::ConnectorCredentials;
-use concur_connector::launch::Source;
-use concur_connector::sim::{
+use concur_protocol::credentials::ConnectorCredentials;
+use concur_protocol::launch::Source;
+use concur_sim as sim;
+use concur_sim::{
     self, Faults, MintedLaunch, Principal, QueryEncoding, RunningSim, SimConfig, SimTls,
     V1LaunchRequest, V4LaunchRequest, WriteApi,
 };

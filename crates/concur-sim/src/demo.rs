@@ -37,7 +37,7 @@ use serde::{Deserialize, Serialize};
 use super::launch::{MintError, V1LaunchRequest, V4LaunchRequest};
 use super::seed::{Expense, Field, Report, Seed, User};
 use super::state::SimHandle;
-use crate::launch::Source;
+use concur_protocol::launch::Source;
 
 const TEMPLATES: &[(&str, &str)] = &[
     ("base.html", include_str!("demo/base.html")),

@@ -443,7 +443,7 @@ mod tests {
     use super::*;
     use x509_parser::extensions::GeneralName;
 
-    const LEAKED_CA_PEM: &str = include_str!("../../tests/fixtures/leaked-ca.pem");
+    const LEAKED_CA_PEM: &str = include_str!("../tests/fixtures/leaked-ca.pem");
 
     fn parse(pem: &[u8]) -> CertificateDer<'static> {
         CertificateDer::from_pem_slice(pem).unwrap()
