@@ -13,7 +13,8 @@ COPY config config
 COPY templates templates
 # The workspace's member crates (the wire formats the connector links).
 COPY crates crates
-RUN cargo build --release --locked --bin concur-connector
+# Without the default `simulator` feature: the image holds no simulator code.
+RUN cargo build --release --locked --no-default-features --bin concur-connector
 
 FROM debian:bookworm-slim
 # ca-certificates: Concur's API certificates are verified against the system roots.

@@ -22,6 +22,7 @@ pub mod routes;
 /// Launch sessions behind a cookie, after the signed launch.
 pub mod session;
 /// A simulator of the SAP Concur services the connector uses (OAuth2, Expense v4/v3/v1.1).
+#[cfg(feature = "simulator")]
 pub mod sim;
 /// Wiring: listener, TLS, state, graceful shutdown.
 pub mod startup;

@@ -152,6 +152,7 @@ pub struct SimulatorSettings {
     /// Directory of the simulator's CA and certificate (and the demo's Concur token state).
     pub certs: PathBuf,
     /// The data set: the file given as `simulator.seed`, else the built-in one.
+    #[cfg(feature = "simulator")]
     pub seed: crate::sim::Seed,
 }
 
@@ -564,6 +565,14 @@ fn simulator_settings(
     if !s.enabled {
         return None;
     }
+    if cfg!(not(feature = "simulator")) {
+        problems.push(
+            "simulator.enabled",
+            "this build has no Concur simulator (built without the `simulator` feature); set \
+             simulator.enabled = false, or give --config with a production configuration",
+        );
+        return None;
+    }
     if !raw.development {
         problems.push(
             "simulator.enabled",
@@ -597,6 +606,7 @@ fn simulator_settings(
             problems.push("simulator.bind", "must use another port than server.bind");
         }
     }
+    #[cfg(feature = "simulator")]
     let seed = match &s.seed {
         None => Some(crate::sim::Seed::builtin()),
         Some(path) => problems.take(
@@ -607,6 +617,7 @@ fn simulator_settings(
     Some(SimulatorSettings {
         bind: bind?,
         certs: s.certs.clone(),
+        #[cfg(feature = "simulator")]
         seed: seed?,
     })
 }
