@@ -11,9 +11,10 @@ COPY Cargo.toml Cargo.lock ./
 COPY src src
 COPY config config
 COPY templates templates
-# Cargo.toml names the benchmark target; cargo wants its file present to read the manifest.
-COPY benches benches
-RUN cargo build --release --locked --bin concur-connector
+# The workspace's member crates (the wire formats the connector links).
+COPY crates crates
+# Without the default `simulator` feature: the image holds no simulator code.
+RUN cargo build --release --locked --no-default-features --bin concur-connector
 
 FROM debian:bookworm-slim
 # ca-certificates: Concur's API certificates are verified against the system roots.

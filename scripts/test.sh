@@ -25,4 +25,4 @@ if ! cargo nextest --version >/dev/null 2>&1; then
     cargo install cargo-nextest --locked
 fi
 
-cargo nextest run --all-targets --no-fail-fast "$@"
+cargo nextest run --workspace --all-targets --no-fail-fast "$@"

@@ -26,9 +26,11 @@ pub enum Command {
     /// Print a launch URL signed exactly as Concur signs it, to try a deployment end to end.
     SignLaunch(Box<SignLaunchArgs>),
     /// Run the Concur simulator (OAuth2 and Expense APIs over HTTPS) for demos and tests.
+    #[cfg(feature = "simulator")]
     Simulate(SimulateArgs),
 }
 
+#[cfg(feature = "simulator")]
 #[derive(Debug, clap::Args)]
 pub struct SimulateArgs {
     /// The connector's configuration: its credentials sign the simulated launches.

@@ -8,13 +8,14 @@ pub mod concur;
 pub mod config;
 /// Connection bounds: how many at once, overflow for health probes, idle timeout.
 pub mod conn;
-/// The connector's registered user name and password.
-pub mod credentials;
 /// Entry points for the fuzz targets in `fuzz/` (not an API).
 #[doc(hidden)]
 pub mod fuzzing;
-/// The Launch External URL protocol: parsing, verification and signing (pure).
-pub mod launch;
+/// The connector's registered user name and password (from `concur-protocol`).
+pub use concur_protocol::credentials;
+/// The Launch External URL protocol: parsing, verification and signing (pure; from
+/// `concur-protocol`).
+pub use concur_protocol::launch;
 /// HTML pages from auto-escaping, operator-overridable templates.
 pub mod pages;
 /// What the user picks and where it is written: settings and the Done step's decisions.
@@ -24,6 +25,7 @@ pub mod routes;
 /// Launch sessions behind a cookie, after the signed launch.
 pub mod session;
 /// A simulator of the SAP Concur services the connector uses (OAuth2, Expense v4/v3/v1.1).
+#[cfg(feature = "simulator")]
 pub mod sim;
 /// Wiring: listener, TLS, state, graceful shutdown.
 pub mod startup;

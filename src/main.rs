@@ -3,7 +3,9 @@
 use std::process::ExitCode;
 
 use clap::Parser as _;
-use concur_connector::cli::{Cli, Command, ConfigArg, SignLaunchArgs, SimulateArgs};
+#[cfg(feature = "simulator")]
+use concur_connector::cli::SimulateArgs;
+use concur_connector::cli::{Cli, Command, ConfigArg, SignLaunchArgs};
 use concur_connector::config::{self, ConfigProblem, Settings};
 use concur_connector::startup::{self, Application, StartupError};
 use concur_connector::{telemetry, tls};
@@ -18,16 +20,21 @@ async fn main() -> ExitCode {
         Command::Serve(args) => serve(&args).await,
         Command::CheckConfig(args) => check_config(&args),
         Command::SignLaunch(args) => sign_launch(&args),
+        #[cfg(feature = "simulator")]
         Command::Simulate(args) => simulate(&args).await,
     }
 }
 
 async fn serve(args: &ConfigArg) -> ExitCode {
-    let mut settings = match config::load(&args.origin()) {
+    let settings = match config::load(&args.origin()) {
         Ok(settings) => settings,
         Err(problems) => return report(&problems),
     };
+    // The embedded simulator's wiring points the `[concur]` settings at it.
+    #[cfg(feature = "simulator")]
+    let mut settings = settings;
     telemetry::init(&settings.log, std::io::stdout);
+    #[cfg(feature = "simulator")]
     let simulator = match concur_connector::sim::embedded::start(&mut settings).await {
         Ok(simulator) => simulator,
         Err(error) => {
@@ -35,10 +42,13 @@ async fn serve(args: &ConfigArg) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    #[cfg(feature = "simulator")]
     let banner = settings.development.then(|| match &simulator {
         Some(sim) => simulator_banner(sim),
         None => development_banner(&settings),
     });
+    #[cfg(not(feature = "simulator"))]
+    let banner = settings.development.then(|| development_banner(&settings));
     let app = match Application::build(settings).await {
         Ok(app) => app,
         Err(StartupError::Config(problems)) => return report(&problems),
@@ -52,6 +62,7 @@ async fn serve(args: &ConfigArg) -> ExitCode {
     }
     tracing::info!(address = %app.local_addr(), "listening");
     let served = app.run_until_stopped().await;
+    #[cfg(feature = "simulator")]
     if let Some(sim) = simulator
         && let Err(error) = sim.shutdown().await
     {
@@ -152,6 +163,7 @@ fn sign_launch(args: &SignLaunchArgs) -> ExitCode {
     ExitCode::SUCCESS
 }
 
+#[cfg(feature = "simulator")]
 /// Runs the simulator until Ctrl-C, after printing how to point the connector at it.
 async fn simulate(args: &SimulateArgs) -> ExitCode {
     use concur_connector::launch::Source;
@@ -255,6 +267,7 @@ async fn simulate(args: &SimulateArgs) -> ExitCode {
 
 /// The simulator signs launches with the connector's credentials and hands out tokens to
 /// anyone who asks: it runs with a development configuration on a loopback address only.
+#[cfg(feature = "simulator")]
 fn simulator_guards(
     settings: &Settings,
     bind: std::net::SocketAddr,
@@ -291,6 +304,7 @@ fn report(problems: &[ConfigProblem]) -> ExitCode {
     ExitCode::from(EXIT_CONFIG)
 }
 
+#[cfg(feature = "simulator")]
 /// The one thing to do on a first run: open the simulator's page.
 fn simulator_banner(sim: &concur_connector::sim::RunningSim) -> String {
     format!(

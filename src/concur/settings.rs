@@ -1,22 +1,18 @@
-//! The `[concur]` settings table and its one-time conversion into a validated [`ClientConfig`].
+//! The `[concur]` settings table and its one-time conversion into the client's validated
+//! [`ClientConfig`].
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use reqwest::{Certificate, Url};
+use concur_client::{
+    ClientConfig, CompanyGrant, DEFAULT_AUTH_BASE_URL, DEFAULT_JWKS_URL, STATE_FILE_NAME,
+};
+use reqwest::Certificate;
 use secrecy::SecretString;
 use serde::{Deserialize, Serialize};
 
 use crate::config::secret::{is_blank, resolve, resolve_required};
 use crate::config::{Mode, Problems, web_url};
-
-use super::store::STATE_FILE_NAME;
-
-/// Concur's global token endpoint host, where authorization codes and company request tokens
-/// must be exchanged since January 2025 (protocol §6.3, §10.2).
-pub const DEFAULT_AUTH_BASE_URL: &str = "https://glz.api.concursolutions.com";
-/// Concur's published JWKS for verifying `id_token` signatures (protocol §10.1).
-pub const DEFAULT_JWKS_URL: &str = "https://www-us.api.concursolutions.com/oauth2/v0/jwks";
 
 /// The `[concur]` table of the configuration file, as written by the operator.
 ///
@@ -112,43 +108,6 @@ impl Default for ConcurSettings {
     }
 }
 
-/// How the client obtains its first company-level refresh token.
-#[derive(Debug, Clone)]
-pub enum CompanyGrant {
-    /// A refresh token issued earlier (e.g. by Concur's company refresh tool).
-    RefreshToken(SecretString),
-    /// `grant_type=password`, `credtype=authtoken`: company id plus company request token.
-    RequestToken {
-        company_id: String,
-        request_token: SecretString,
-    },
-}
-
-/// Validated settings of the Concur client, in domain types.
-#[derive(Debug, Clone)]
-pub struct ClientConfig {
-    pub client_id: String,
-    pub client_secret: SecretString,
-    pub redirect_uri: Url,
-    pub auth_base_url: Url,
-    /// Base for the first refresh-token grant before any geolocation is known.
-    pub api_base_url: Url,
-    /// Where a token response's `geolocation` may point.
-    pub geolocations: super::GeolocationPolicy,
-    pub jwks_url: Url,
-    /// `None` when the state directory already holds a token (the state file wins anyway).
-    pub company_grant: Option<CompanyGrant>,
-    pub state_dir: PathBuf,
-    /// Extra trust anchors, added to the system roots.
-    pub extra_roots: Vec<Certificate>,
-    pub connect_timeout: Duration,
-    pub request_timeout: Duration,
-    pub max_retries: u32,
-    pub retry_base_delay: Duration,
-    pub retry_max_delay: Duration,
-    pub token_refresh_margin: Duration,
-}
-
 const MAX_RETRIES: u32 = 10;
 const MAX_REFRESH_MARGIN: Duration = Duration::from_secs(30 * 60);
 
@@ -202,7 +161,8 @@ impl ConcurSettings {
                 problems.push("concur.allowed_geolocation_hosts", message);
             }
         }
-        let geolocations = super::GeolocationPolicy::new(&self.allowed_geolocation_hosts, mode);
+        let geolocations =
+            concur_client::GeolocationPolicy::new(&self.allowed_geolocation_hosts, mode);
 
         let company_grant = company_grant(
             problems,

@@ -152,6 +152,7 @@ pub struct SimulatorSettings {
     /// Directory of the simulator's CA and certificate (and the demo's Concur token state).
     pub certs: PathBuf,
     /// The data set: the file given as `simulator.seed`, else the built-in one.
+    #[cfg(feature = "simulator")]
     pub seed: crate::sim::Seed,
 }
 
@@ -162,24 +163,8 @@ pub struct LogSettings {
     pub level: String,
 }
 
-/// Production or development: which safety checks apply.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Mode {
-    /// No `development = true`: every outgoing URL must be `https`.
-    Production,
-    /// `development = true`: plain `http` is accepted (with a warning) for local test servers.
-    Development,
-}
-
-impl Mode {
-    pub fn of(development: bool) -> Self {
-        if development {
-            Mode::Development
-        } else {
-            Mode::Production
-        }
-    }
-}
+/// Production or development: which safety checks apply (shared with the Concur client).
+pub use concur_client::Mode;
 
 /// Parses an absolute `https` URL. Plain `http` passes with a warning in development mode
 /// (tests, local simulators) and is refused in production, where a token or a search would
@@ -580,6 +565,14 @@ fn simulator_settings(
     if !s.enabled {
         return None;
     }
+    if cfg!(not(feature = "simulator")) {
+        problems.push(
+            "simulator.enabled",
+            "this build has no Concur simulator (built without the `simulator` feature); set \
+             simulator.enabled = false, or give --config with a production configuration",
+        );
+        return None;
+    }
     if !raw.development {
         problems.push(
             "simulator.enabled",
@@ -613,6 +606,7 @@ fn simulator_settings(
             problems.push("simulator.bind", "must use another port than server.bind");
         }
     }
+    #[cfg(feature = "simulator")]
     let seed = match &s.seed {
         None => Some(crate::sim::Seed::builtin()),
         Some(path) => problems.take(
@@ -623,6 +617,7 @@ fn simulator_settings(
     Some(SimulatorSettings {
         bind: bind?,
         certs: s.certs.clone(),
+        #[cfg(feature = "simulator")]
         seed: seed?,
     })
 }

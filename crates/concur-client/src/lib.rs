@@ -1,0 +1,29 @@
+//! concur-client: the client of SAP Concur's web services: company and user tokens, reading
+//! the launched item, writing a field back.
+//!
+//! A [`ClientConfig`] (validated settings in domain types) builds the one
+//! [`ConcurClient`] of a process.
+
+mod client;
+mod config;
+mod error;
+/// Entry points for the fuzz targets in `fuzz/` (not an API).
+#[doc(hidden)]
+pub mod fuzzing;
+mod id_token;
+mod item;
+mod parse;
+mod store;
+mod token;
+mod write;
+
+pub use client::{ConcurClient, WriteOutcome};
+pub use config::{ClientConfig, CompanyGrant, DEFAULT_AUTH_BASE_URL, DEFAULT_JWKS_URL, Mode};
+pub use error::{ApiError, ConcurError, Failure, ValidationError};
+pub use item::{CustomField, ExpenseItem, ItemApi, ItemRef, V4Report};
+pub use store::{
+    CompanyCredentials, FileTokenStore, MemoryTokenStore, STATE_FILE_NAME, StoreError, StoreFuture,
+    TokenStore,
+};
+pub use token::{GeolocationPolicy, UserToken};
+pub use write::{FieldValue, MAX_VALUE_CHARS};
