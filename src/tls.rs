@@ -1,7 +1,7 @@
 //! Server-side TLS: TLS 1.2+ with ECDHE/AEAD suites only, certificate loading and live reload.
 //!
 //! Concur only talks to connectors with TLS 1.2 or newer that use and prioritise ECDHE suites
-//! (protocol §11). rustls offers no non-ECDHE or CBC suites at all; the list is still spelled
+//! (docs/protocol.md §11). rustls offers no non-ECDHE or CBC suites at all; the list is still spelled
 //! out so that a rustls upgrade cannot widen it silently.
 
 use std::path::{Path, PathBuf};

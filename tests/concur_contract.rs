@@ -4,7 +4,7 @@
 //! `ConcurClient` that trusts that CA only through `concur.extra_ca_file`. Every read and
 //! write shape of a v4 (ENTRY, HEADER, ALLOCATION) and v1 launch is driven end to end, and
 //! the simulator's records are checked against the bodies and tokens Concur documents
-//! (protocol §8, §9, §10).
+//! (docs/protocol.md §8, §9, docs/protocol.md §7).
 
 // Helpers are test code too: a failed step should panic where it happened.
 #![allow(clippy::unwrap_used)]
@@ -321,12 +321,12 @@ async fn a_v4_entry_launch_reads_the_expense_and_writes_text_and_list_fields() {
     assert_eq!(cost_center.value.as_deref(), Some(FACILITIES_ID));
     assert_eq!(cost_center.list_item_id.as_deref(), Some(FACILITIES_ID));
     assert_eq!(value(&item, "orgUnit1"), Some("North America"));
-    // The read carried the launching user's token (protocol §9.4).
+    // The read carried the launching user's token (docs/protocol.md §9.5).
     let reads = ctx.requests_to("GET", &path_of(&launch.item_url));
     assert_eq!(reads.len(), 1);
     assert_eq!(reads[0].principal, Some(user(JANE)));
 
-    // Text field: the compact PATCH, company token, `expenseSource` (§9.3, §14.2).
+    // Text field: the compact PATCH, company token, `expenseSource` (docs/protocol.md §9.3, §14.2).
     let outcome = client
         .write_field(&item, "custom12", &text("PRJ-0042"), Some(&user_token))
         .await
@@ -351,7 +351,7 @@ async fn a_v4_entry_launch_reads_the_expense_and_writes_text_and_list_fields() {
     let reread = read(&client, &launch.item_url, Some(&user_token)).await;
     assert_eq!(value(&reread, "custom12"), Some("PRJ-0042"));
 
-    // List field: v4 writes the list item id, not the code (T25).
+    // List field: v4 writes the list item id, not the code (docs/protocol.md T25).
     ctx.sim.clear_writes();
     client
         .write_field(
@@ -411,7 +411,7 @@ async fn a_v4_header_launch_reads_the_report_and_writes_with_report_source() {
     assert_eq!(write.api, WriteApi::V4Report);
     assert_eq!(write.method, "PATCH");
     assert_eq!(write.path, path_of(&launch.item_url));
-    // The unsubmitted-header PATCH on the user/context URL takes the user's token (§9.4).
+    // The unsubmitted-header PATCH on the user/context URL takes the user's token (docs/protocol.md §9.5).
     assert_eq!(write.principal, Some(user(JANE)));
     assert_body(
         &write,
@@ -523,7 +523,7 @@ async fn a_code_is_refused_for_another_user_than_the_signed_one() {
     assert!(matches!(err, ConcurError::IdentityMismatch), "{err:?}");
     assert_eq!(err.classify(), Failure::Forbidden);
 
-    // The subject is compared ignoring case (T33).
+    // The subject is compared ignoring case (docs/protocol.md T33).
     let launch = ctx.mint_v4(Source::Entry, LUNCH, None);
     let token = client
         .exchange_auth_code(&code_of(&launch), &JANE.to_ascii_uppercase())
@@ -573,7 +573,7 @@ async fn a_v1_launch_reads_the_v11_xml_and_writes_through_v3() {
     assert_eq!(reads.len(), 1);
     assert_eq!(reads[0].principal, Some(Principal::Company));
 
-    // Text field: v3 PUT with a plain `CustomN` string (§9.2).
+    // Text field: v3 PUT with a plain `CustomN` string (docs/protocol.md §9.4).
     let outcome = client
         .write_field(&item, "custom12", &text("PRJ-0042"), None)
         .await
@@ -586,7 +586,7 @@ async fn a_v1_launch_reads_the_v11_xml_and_writes_through_v3() {
     assert_eq!(write.principal, Some(Principal::Company));
     assert_body(&write, r#"{"Custom12":"PRJ-0042"}"#);
 
-    // List field: v3 writes the list item code (T25).
+    // List field: v3 writes the list item code (docs/protocol.md T25).
     ctx.sim.clear_writes();
     client
         .write_field(&item, "custom9", &list_item(ENGINEERING_ID, "CC-100"), None)

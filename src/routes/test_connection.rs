@@ -1,7 +1,7 @@
 //! Concur's "Test Connection" probe: HTTP Basic with the registered credentials → 200 `OK`.
 //!
 //! Concur documents GET; third-party connectors also saw POST, and `/system/v2.0/…` (trap
-//! T17), so all of them answer. Bodies are drained (bounded) and ignored.
+//! docs/protocol.md T17), so all of them answer. Bodies are drained (bounded) and ignored.
 
 use std::sync::Arc;
 

@@ -360,7 +360,7 @@ async fn no_body_location_or_log_line_carries_the_signature_nonce_or_auth_code()
 #[tokio::test]
 async fn diagnostics_name_the_wrong_reading_but_still_refuse() {
     let app = spawn_app_with("[launch]\ndiagnostics = true\n").await;
-    // Signed by someone who lower-cased the user name in the message too (§14.4 b).
+    // Signed by someone who lower-cased the user name in the message too (docs/protocol.md §14.4 b).
     let wrong =
         ConnectorCredentials::new(USERNAME.to_lowercase(), config::secret(PASSWORD)).unwrap();
     let query = sign::v4_query(

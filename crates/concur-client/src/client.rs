@@ -28,7 +28,7 @@ const MAX_RETRY_AFTER: Duration = Duration::from_secs(30);
 const JWKS_TTL: Duration = Duration::from_secs(3600);
 /// Bounds JWKS re-fetches caused by tokens naming unknown keys.
 const JWKS_MIN_REFETCH: Duration = Duration::from_secs(30);
-/// Hosts that predate OAuth2 JWTs (protocol §10.2, T21): reads go to the geolocation instead.
+/// Hosts that predate OAuth2 JWTs (docs/protocol.md §7.3, T21): reads go to the geolocation instead.
 const LEGACY_HOSTS: [&str; 4] = [
     "www.concursolutions.com",
     "eu1.concursolutions.com",
@@ -249,7 +249,7 @@ impl ConcurClient {
     /// v4 URLs are read with the user token (the company token when there is none or it
     /// expired), v3 and v1.1 URLs with the company token. The URL is used verbatim, except
     /// that v3/v1.1 URLs on a legacy host (`www.concursolutions.com`, ...), which do not
-    /// accept OAuth2 JWTs (T21), are read at the company token's geolocation instead.
+    /// accept OAuth2 JWTs (docs/protocol.md T21), are read at the company token's geolocation instead.
     /// `language` (the launch's `language_code`) localises names via `Accept-Language`.
     #[tracing::instrument(name = "concur.read_item", skip_all, fields(api, kind))]
     pub async fn read_item(
@@ -679,7 +679,7 @@ impl ConcurClient {
     /// Sends an API call with its token, retrying per its class. A 401 on the company token
     /// renews it once and repeats the call once; a 401 on the user's token (revoked, or
     /// expired before its `expires_in`) repeats the call once with the company token, which
-    /// every user-token call also accepts (protocol §8.3, §9.4).
+    /// every user-token call also accepts (docs/protocol.md §6.1, §9.5).
     async fn call(&self, call: Call<'_>) -> Result<Reply, ConcurError> {
         let mut auth = call.auth;
         let mut renewed = false;

@@ -7,9 +7,9 @@ use reqwest::{Certificate, Url};
 use secrecy::SecretString;
 
 /// Concur's global token endpoint host, where authorization codes and company request tokens
-/// must be exchanged since January 2025 (protocol §6.3, §10.2).
+/// must be exchanged since January 2025 (docs/protocol.md §5.8, §7.3).
 pub const DEFAULT_AUTH_BASE_URL: &str = "https://glz.api.concursolutions.com";
-/// Concur's published JWKS for verifying `id_token` signatures (protocol §10.1).
+/// Concur's published JWKS for verifying `id_token` signatures (docs/protocol.md §7.1).
 pub const DEFAULT_JWKS_URL: &str = "https://www-us.api.concursolutions.com/oauth2/v0/jwks";
 
 /// Production or development: which safety checks apply.

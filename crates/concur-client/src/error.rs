@@ -223,7 +223,7 @@ impl ApiError {
             ..ApiError::default()
         };
         let Ok(parsed) = serde_json::from_slice::<ErrorBody>(body) else {
-            // v1.1 answers in XML: `<Error><Message/><Server-Time/><Id/></Error>` (§9.5).
+            // v1.1 answers in XML: `<Error><Message/><Server-Time/><Id/></Error>` (docs/protocol.md §10).
             if let Some((message, id)) = super::parse::xml_error(body) {
                 error.message = message;
                 error.code = id;
@@ -268,7 +268,7 @@ struct ErrorBody {
     id: Option<String>,
 }
 
-/// Concur sends some numbers as strings (`"expires_in": "3600"`, T34) and some codes as numbers.
+/// Concur sends some numbers as strings (`"expires_in": "3600"`, docs/protocol.md T34) and some codes as numbers.
 #[derive(Deserialize)]
 #[serde(untagged)]
 pub(crate) enum StringOrNumber {

@@ -30,9 +30,9 @@ pub struct ExpenseItem {
     pub expense_type_name: Option<String>,
     /// Transaction (or allocation) amount as decimal text, e.g. `40.00`.
     pub amount: Option<String>,
-    /// ISO 4217 code (v3, v4); for v1.1 Concur's currency *name*, e.g. `US, Dollar` (T30).
+    /// ISO 4217 code (v3, v4); for v1.1 Concur's currency *name*, e.g. `US, Dollar` (docs/protocol.md T30).
     pub currency: Option<String>,
-    /// `YYYY-MM-DD` (v1.1's `2011-06-15T00:00:00` is cut to the date, T29).
+    /// `YYYY-MM-DD` (v1.1's `2011-06-15T00:00:00` is cut to the date, docs/protocol.md T29).
     pub transaction_date: Option<String>,
     pub vendor: Option<String>,
     pub business_purpose: Option<String>,
@@ -59,7 +59,7 @@ impl ExpenseItem {
 /// A custom (`customN`) or org-unit (`orgUnitN`) field of an item.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct CustomField {
-    /// The id exactly as the GET returned it (`custom9`, `Custom9`, `OrgUnit1`; T24).
+    /// The id exactly as the GET returned it (`custom9`, `Custom9`, `OrgUnit1`; docs/protocol.md T24).
     pub id: String,
     /// Current value: text, or for list fields what the API shows (v4: list item id;
     /// v3: item name; v1.1: `(code) name`).

@@ -264,7 +264,7 @@ fn json_record(body: &[u8]) -> Result<Record, String> {
     Ok(record)
 }
 
-/// Reads the root element's children by local name, ignoring any namespace (T31).
+/// Reads the root element's children by local name, ignoring any namespace (docs/protocol.md T31).
 fn xml_record(body: &[u8]) -> Result<Record, String> {
     let text = std::str::from_utf8(body).map_err(|e| format!("xml is not utf-8: {e}"))?;
     let mut reader = quick_xml::Reader::from_str(text);

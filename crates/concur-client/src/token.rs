@@ -20,7 +20,7 @@ const MAX_LIFETIME: Duration = Duration::from_secs(24 * 3600);
 /// Warn this long before the company refresh token stops working.
 pub(crate) const REFRESH_EXPIRY_WARNING: Duration = Duration::from_secs(14 * 24 * 3600);
 
-/// `POST /oauth2/v0/token` success body (protocol §10.4).
+/// `POST /oauth2/v0/token` success body (docs/protocol.md §7.4).
 #[derive(Deserialize)]
 pub(crate) struct TokenResponse {
     pub access_token: SecretString,
@@ -28,7 +28,7 @@ pub(crate) struct TokenResponse {
     pub refresh_token: Option<SecretString>,
     #[serde(default)]
     pub id_token: Option<SecretString>,
-    /// `"3600"` or `3600` (T34).
+    /// `"3600"` or `3600` (docs/protocol.md T34).
     #[serde(default)]
     pub expires_in: Option<StringOrNumber>,
     /// Epoch seconds when the refresh token expires (company tokens).

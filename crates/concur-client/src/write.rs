@@ -11,7 +11,7 @@ pub const MAX_VALUE_CHARS: usize = 48;
 
 /// The value to write into a field.
 ///
-/// List fields are written differently per API (protocol §9, T25): v4 takes the list item
+/// List fields are written differently per API (docs/protocol.md §9, T25): v4 takes the list item
 /// **id** (`listItemId`, 32-hex style), v3 (and thus v1.1 launches) the list item **code**.
 /// The caller passes whatever it knows; the client picks the one the item's API needs and
 /// fails with [`ConcurError::ListValueMissing`] before any call if that one is absent.
@@ -70,10 +70,10 @@ pub(crate) struct WritePlan {
     pub token: WriteToken,
 }
 
-/// Plans the write of `value` into field `field_id` of `item` (protocol §9.2, §9.3).
+/// Plans the write of `value` into field `field_id` of `item` (docs/protocol.md §9.4, §9.3).
 ///
 /// The field id is written exactly as the GET spelled it when the GET returned that field
-/// (T24); otherwise as given, except that v3 needs its `CustomN`/`OrgUnitN` capitalisation.
+/// (docs/protocol.md T24); otherwise as given, except that v3 needs its `CustomN`/`OrgUnitN` capitalisation.
 pub(crate) fn plan(
     item: &ExpenseItem,
     field_id: &str,

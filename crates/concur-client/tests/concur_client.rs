@@ -360,7 +360,7 @@ async fn v3_reads_on_a_legacy_host_go_to_the_geolocation() {
 async fn an_auth_code_with_a_matching_id_token_gives_a_user_token() {
     let h = Harness::start().await;
     mount_jwks(&h.server, signer()).await;
-    // Concur may send the UUID in another case than the launch (T33).
+    // Concur may send the UUID in another case than the launch (docs/protocol.md T33).
     mount_code_exchange(
         &h,
         "c0ffee00-code",
@@ -1515,7 +1515,7 @@ async fn logs_never_contain_tokens_secrets_or_codes() {
 async fn an_id_with_a_stray_percent_is_sent_unaltered() {
     let h = Harness::start().await;
     h.mount_company_token("company-access").await;
-    // T4: Concur ids may hold `%` not followed by hex; it must reach Concur as written.
+    // docs/protocol.md T4: Concur ids may hold `%` not followed by hex; it must reach Concur as written.
     let entry = "/api/v3.0/expense/entries/3%Rek29$wsIY12Di3LS9$gjei%KL23";
     Mock::given(method("GET"))
         .and(path(entry))

@@ -15,7 +15,7 @@ use secrecy::SecretString;
 use sha1::Sha1;
 use sha2::Sha256;
 
-/// Protocol §14.1 and §14.2, byte for byte.
+/// Protocol docs/protocol.md §14.1 and §14.2, byte for byte.
 const V1_QUERY: &str = "xcompanydomain=acmecorp.com&xuserid=jane.doe%40acmecorp.com&itemurl=https%3A%2F%2Fwww.concursolutions.com%2Fapi%2Fexpense%2Fexpensereport%2Fv1.1%2Freport%2FnYO0ck05r5fATbnjrMBf0d%24sCIBqX8WQYw%2Fentry%2FnbmTPob9qSUJWKttTEr6MLaXaPKYYPv7U&nonce=5f0c2e9a-7b1d-4c3e-9f6a-2d8b1e4a7c90&signature=b6QVVca2hHc0SkA20ovV1cgu92s%3D";
 const V1_MESSAGE: &str = "acmecorp.comjane.doe@acmecorp.comhttps://www.concursolutions.com/api/expense/expensereport/v1.1/report/nYO0ck05r5fATbnjrMBf0d$sCIBqX8WQYw/entry/nbmTPob9qSUJWKttTEr6MLaXaPKYYPv7UAcmeConnector01S3cr3t-Pa$$w0rd!5f0c2e9a-7b1d-4c3e-9f6a-2d8b1e4a7c90";
 const V4_QUERY: &str = "logged_in_user_id=32c2fcc3-b2e8-4907-9672-5b3f49b1c643&report_owner_user_id=32c2fcc3-b2e8-4907-9672-5b3f49b1c643&report_owner_employee_id=E12345&company_domain=acmecorp.com&item_url=https%3A%2F%2Fus2.api.concursolutions.com%2Fexpensereports%2Fv4%2Fusers%2F32c2fcc3-b2e8-4907-9672-5b3f49b1c643%2Fcontext%2FTRAVELER%2Freports%2F764428DD6A664AF0BFCB%2Fexpenses%2F84FCBB92BD4E5342B849DAC29FD163A1&custom_field_launched_from=custom12&source=ENTRY&is_mobile=false&nonce=9b2f6c1e-4d7a-4f3b-8e21-000000000002&client_auth_code=c0ffee00-1234-4abc-8def-0123456789ab&language_code=en-GB&signature=%2F3dc5XTaUg2dbziVVu%2BHnIoYwK%2Bnqd4Bk%2FkyLXOS6bY%3D";

@@ -23,7 +23,7 @@ pub enum CredentialsError {
     /// Length is counted in characters, as Concur's admin page does.
     #[error("must be 10 to 50 characters long (Concur's rule), got {0}")]
     Length(usize),
-    /// The HMAC key lower-cases the user name; only ASCII lower-casing is portable (trap T10).
+    /// The HMAC key lower-cases the user name; only ASCII lower-casing is portable (docs/protocol.md T10).
     #[error(
         "must contain only printable ASCII characters (it is lower-cased into the signature key)"
     )]
@@ -56,7 +56,7 @@ impl ConnectorCredentials {
     }
 
     /// The launch HMAC key: ASCII-lower-cased user name followed by the exact password
-    /// (protocol §5.3 and §6.2).
+    /// (docs/protocol.md §4.2 and §5.2).
     pub fn hmac_key(&self) -> Vec<u8> {
         let mut key = self.username.to_ascii_lowercase().into_bytes();
         key.extend_from_slice(self.password.expose_secret().as_bytes());

@@ -1,4 +1,4 @@
-//! Concur's error bodies, one shape per API family (protocol §9.5 and §10.4).
+//! Concur's error bodies, one shape per API family (docs/protocol.md §10 and §7.4).
 
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -174,7 +174,7 @@ fn http_status_text(status: StatusCode) -> String {
     format!("{} {phrase}", status.as_u16())
 }
 
-/// A token endpoint error (protocol §10.4, the `/token` code table of the auth docs).
+/// A token endpoint error (docs/protocol.md §7.4, the `/token` code table of the auth docs).
 #[derive(Debug, Clone)]
 pub(crate) struct OAuthError {
     pub status: StatusCode,

@@ -9,7 +9,7 @@ use super::state::SimHandle;
 use concur_protocol::launch::Source;
 use concur_protocol::launch::sign::{Encoding, V1Launch, V4Launch, v1_query, v4_query};
 
-/// How the launch query string encodes its values (Concur's encoder is undocumented, T1).
+/// How the launch query string encodes its values (Concur's encoder is undocumented, docs/protocol.md T1).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum QueryEncoding {
@@ -159,7 +159,7 @@ fn owner_and_clicker<'a>(
 
 impl SimHandle {
     /// Mints a v4 launch: fresh nonce, fresh auth code for the clicking user, `item_url` on
-    /// this simulator in the §8.3 shape (context `PROXY` when a delegate clicks).
+    /// this simulator in the docs/protocol.md §6.1 shape (context `PROXY` when a delegate clicks).
     pub fn mint_v4(&self, request: &V4LaunchRequest) -> Result<MintedLaunch, MintError> {
         let settings = self.settings();
         let geo = settings.geolocation.as_str();

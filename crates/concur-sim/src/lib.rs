@@ -120,9 +120,9 @@ pub struct SimConfig {
     pub scope: String,
 }
 
-/// Fictitious OAuth client of the protocol reference's worked examples (§14.2).
+/// Fictitious OAuth client of the protocol reference's worked examples (docs/protocol.md §14.2).
 pub const DEFAULT_CLIENT_ID: &str = "11111111-2222-4333-8444-555555555555";
-/// Fictitious client secret of the protocol reference's worked examples (§14.2).
+/// Fictitious client secret of the protocol reference's worked examples (docs/protocol.md §14.2).
 pub const DEFAULT_CLIENT_SECRET: &str = "66666666-7777-4888-9999-aaaaaaaaaaaa";
 
 impl SimConfig {
@@ -344,7 +344,7 @@ pub(crate) fn now_rfc3339() -> String {
     humantime_serde::re::humantime::format_rfc3339_seconds(SystemTime::now()).to_string()
 }
 
-/// v1.1 and v4 print currencies by name (`US, Dollar`, trap T30).
+/// v1.1 and v4 print currencies by name (`US, Dollar`, docs/protocol.md T30).
 pub(crate) fn currency_name(code: &str) -> &str {
     match code {
         "USD" => "US, Dollar",

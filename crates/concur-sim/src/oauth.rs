@@ -1,5 +1,5 @@
 //! OAuth2: `POST /oauth2/v0/token` (all grants the connector uses) and `GET /oauth2/v0/jwks`
-//! (protocol §6.3, §10).
+//! (docs/protocol.md §5.8, §7).
 
 use std::collections::HashMap;
 use std::time::SystemTime;
@@ -132,7 +132,7 @@ fn grant(
     Ok((principal, body))
 }
 
-/// Mints the tokens of a successful grant and answers as §10.4 shows: `expires_in` as a
+/// Mints the tokens of a successful grant and answers as docs/protocol.md §7.4 shows: `expires_in` as a
 /// string, `geolocation` = the simulator, `refresh_expires_in` (epoch) for company tokens,
 /// no refresh or id token for the client-credentials grant.
 fn issue(

@@ -45,7 +45,7 @@ pub struct RecordedWrite {
     pub path: String,
     /// `None` when the token was missing or not valid.
     pub principal: Option<Principal>,
-    /// Every `Content-Type` header value, in order (trap T23: there must be one).
+    /// Every `Content-Type` header value, in order (docs/protocol.md T23: there must be one).
     pub content_types: Vec<String>,
     /// The body parsed as JSON; `None` when it was not JSON.
     pub body: Option<serde_json::Value>,

@@ -479,7 +479,7 @@ impl Seed {
         self.lists.iter().find(|l| l.id == id)
     }
 
-    /// A field of `level` by its exact v4 id (trap T24: no normalising of `custom09`).
+    /// A field of `level` by its exact v4 id (docs/protocol.md T24: no normalising of `custom09`).
     pub fn field(&self, level: Source, id: &str) -> Option<&Field> {
         self.fields.iter().find(|f| f.level == level && f.id == id)
     }

@@ -227,7 +227,7 @@ impl SimHandle {
     }
 
     /// Resolves the `Authorization` header of an API call. `OAuth <token>` is accepted on the
-    /// legacy v1.1 and v3 APIs, whose docs still show it (protocol §10.5).
+    /// legacy v1.1 and v3 APIs, whose docs still show it (docs/protocol.md §7.7).
     pub(crate) fn authenticate(
         &self,
         headers: &HeaderMap,

@@ -1,5 +1,5 @@
 //! Expense Report v1.1 entry GET: the `ExpenseEntry` XML a v1 launch's `itemurl` points at
-//! (protocol §8.1).
+//! (docs/protocol.md §8.3).
 
 use std::fmt::Write as _;
 
@@ -64,7 +64,7 @@ async fn get_entry(
 }
 
 /// v1.1 `ExpenseEntry`, in the element order of the documented example. List fields read
-/// `(code) name`; the currency is a name, not an ISO code (trap T30).
+/// `(code) name`; the currency is a name, not an ISO code (docs/protocol.md T30).
 fn render_entry(data: &Seed, base: &str, report: &Report, expense: &Expense) -> String {
     let entry_url = format!(
         "{base}/api/expense/expensereport/v1.1/report/{}/entry/{}",

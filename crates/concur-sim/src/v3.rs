@@ -1,4 +1,4 @@
-//! Expense Entries v3: `GET` and `PUT /api/v3.0/expense/entries/{id}` (protocol §8.2, §9.2).
+//! Expense Entries v3: `GET` and `PUT /api/v3.0/expense/entries/{id}` (docs/protocol.md §8.2, §9.4).
 
 use axum::Router;
 use axum::extract::{Path, Query, State};
@@ -191,7 +191,7 @@ fn find_entry<'a>(
     }
 }
 
-/// `EntryGet` (protocol §8.2).
+/// `EntryGet` (docs/protocol.md §8.2).
 fn render_entry(data: &Seed, base: &str, report: &Report, expense: &Expense) -> Value {
     let owner_login = data.user(&report.owner).map(|u| u.login_id.as_str());
     let expense_type = data.expense_type(&expense.expense_type);

@@ -1,4 +1,4 @@
-//! Expense Reports v4: report header, expense and allocation GET and PATCH (protocol §8.3, §9.3).
+//! Expense Reports v4: report header, expense and allocation GET and PATCH (docs/protocol.md §6.1, §9.3).
 
 use std::collections::BTreeMap;
 
@@ -395,7 +395,7 @@ fn user_report<'a>(
 /// Who may use the user/context URLs: a company token always; a user token as the owner
 /// (`TRAVELER`) or as the owner's delegate (`PROXY`). The simulator has no approvers, so
 /// `MANAGER` and `PROCESSOR` take company tokens only. The `{userID}` segment names the
-/// report owner (compared ignoring case, trap T33).
+/// report owner (compared ignoring case, docs/protocol.md T33).
 fn check_access(
     principal: &Principal,
     data: &Seed,
@@ -528,7 +528,7 @@ fn optional_text(
 }
 
 /// Checks a `customData` array: each element `{id, value[, isValid][, listItemUrl]}`, `id`
-/// exactly a field of `level` (trap T24), `value` a string of at most 48 characters or
+/// exactly a field of `level` (docs/protocol.md T24), `value` a string of at most 48 characters or
 /// `null`, list fields given as a list item id. Returns `(field id, new value)` pairs.
 fn custom_data_member(
     data: &Seed,
@@ -700,7 +700,7 @@ fn report_url(base: &str, report: &Report) -> String {
     )
 }
 
-/// `ReportDetails` (protocol §8.3).
+/// `ReportDetails` (docs/protocol.md §6.1).
 pub(crate) fn render_report(data: &Seed, base: &str, report: &Report) -> Value {
     let currency = report.currency.as_str();
     let total = amount(report.total(), currency);
@@ -757,7 +757,7 @@ pub(crate) fn render_report(data: &Seed, base: &str, report: &Report) -> Value {
     body
 }
 
-/// `ReportExpenseDetail` (protocol §8.3).
+/// `ReportExpenseDetail` (docs/protocol.md §6.1).
 pub(crate) fn render_expense(data: &Seed, base: &str, report: &Report, expense: &Expense) -> Value {
     let currency = report.currency.as_str();
     let posted = amount(expense.posted_amount(), currency);
@@ -829,7 +829,7 @@ pub(crate) fn render_expense(data: &Seed, base: &str, report: &Report, expense: 
     body
 }
 
-/// `ReportAllocationResponse` (protocol §8.3).
+/// `ReportAllocationResponse` (docs/protocol.md §6.1).
 fn render_allocation(
     data: &Seed,
     base: &str,

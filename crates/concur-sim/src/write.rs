@@ -141,7 +141,7 @@ fn family_of(api: WriteApi) -> Family {
     }
 }
 
-/// Exactly one `Content-Type: application/json` (trap T23: the docs' curl samples add a
+/// Exactly one `Content-Type: application/json` (docs/protocol.md T23: the docs' curl samples add a
 /// second `text/plain` one; the simulator refuses that so the connector never copies it).
 fn json_object(
     family: Family,

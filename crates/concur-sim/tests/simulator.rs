@@ -1296,7 +1296,7 @@ fn query_map(url: &str) -> std::collections::HashMap<String, String> {
         .collect()
 }
 
-/// Protocol §6.2, computed here without the crate's signer.
+/// Protocol docs/protocol.md §5.2, computed here without the crate's signer.
 fn expected_v4_signature(q: &std::collections::HashMap<String, String>) -> String {
     let key = format!("{}{CONNECTOR_PASSWORD}", CONNECTOR_USER.to_lowercase());
     let message = format!(

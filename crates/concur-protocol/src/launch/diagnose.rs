@@ -1,4 +1,4 @@
-//! Opt-in diagnostics for a signature mismatch: which known wrong reading (§14.4) would
+//! Opt-in diagnostics for a signature mismatch: which known wrong reading (docs/protocol.md §14.4) would
 //! have produced the signature that arrived. Never used to accept a launch.
 //!
 //! An administrator who sees "signature mismatch" usually has a credentials or
@@ -23,19 +23,19 @@ use crate::credentials::ConnectorCredentials;
 /// A known way of computing the launch MAC that differs from the documented one.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum WrongReading {
-    /// §14.4(b), trap T9: the user name was lower-cased in the message, not only in the key.
+    /// docs/protocol.md §14.4(b), docs/protocol.md T9: the user name was lower-cased in the message, not only in the key.
     UsernameLowerCasedInMessage,
-    /// §14.4(c), trap T8: the key used the user name in its registered case.
+    /// docs/protocol.md §14.4(c), docs/protocol.md T8: the key used the user name in its registered case.
     KeyNotLowerCased,
-    /// §14.4(d), trap T7: a v4 launch signed with HMAC-SHA1 (the stale pre-release page).
+    /// docs/protocol.md §14.4(d), docs/protocol.md T7: a v4 launch signed with HMAC-SHA1 (the stale pre-release page).
     Sha1OnV4,
     /// A v1 launch signed with HMAC-SHA256.
     Sha256OnV1,
-    /// §14.4(e): the right MAC, sent as hex instead of base64.
+    /// docs/protocol.md §14.4(e): the right MAC, sent as hex instead of base64.
     SignatureInHex,
-    /// §14.4(g), trap T2: the item URL entered the message still percent-encoded.
+    /// docs/protocol.md §14.4(g), docs/protocol.md T2: the item URL entered the message still percent-encoded.
     ItemUrlLeftEncoded,
-    /// §14.3: a `+` inside a value became a space before signing (a second decoding).
+    /// docs/protocol.md §14.3: a `+` inside a value became a space before signing (a second decoding).
     PlusReadAsSpace,
 }
 

@@ -44,7 +44,7 @@ pub enum LaunchError {
     MissingParameter(&'static str),
 
     /// Status 400. A parameter this protocol version knows appears more than once; for signed
-    /// ones this is parameter pollution (trap T6).
+    /// ones this is parameter pollution (docs/protocol.md T6).
     #[error("parameter {0} appears more than once")]
     DuplicateParameter(&'static str),
 

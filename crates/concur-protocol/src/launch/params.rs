@@ -1,16 +1,16 @@
-//! Validation of the unsigned v4 parameters (§6.1, §7 step 8).
+//! Validation of the unsigned v4 parameters (docs/protocol.md §5.1, §5.6).
 //!
-//! Anyone can change these values without breaking the signature (trap T11), so they are
+//! Anyone can change these values without breaking the signature (docs/protocol.md T11), so they are
 //! checked for shape only; nothing here may decide access.
 
 use url::Url;
 
 use super::{LaunchError, Source};
 
-/// The language used when `language_code` is absent (§6.1).
+/// The language used when `language_code` is absent (docs/protocol.md §5.1).
 pub const DEFAULT_LANGUAGE: &str = "en";
 
-/// `source`, or when absent, what the item URL's path says (§8.3 shapes).
+/// `source`, or when absent, what the item URL's path says (docs/protocol.md §6.1 shapes).
 pub(super) fn source(raw: Option<&str>, item_url: &Url) -> Result<Source, LaunchError> {
     match raw {
         Some(value) => Source::parse(value).ok_or(LaunchError::InvalidParameter {

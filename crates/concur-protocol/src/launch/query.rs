@@ -1,4 +1,4 @@
-//! Raw launch query parsing: names, duplicates and the two percent-decoding readings (§7).
+//! Raw launch query parsing: names, duplicates and the two percent-decoding readings (docs/protocol.md §5.3).
 //!
 //! A generic form extractor would silently turn `+` into space, keep the last of two
 //! duplicates and accept broken `%` escapes; the signature depends on all three, so the
@@ -15,7 +15,7 @@ use super::LaunchError;
 pub const MAX_QUERY_LEN: usize = 16 * 1024;
 
 /// How the values of a query string were percent-encoded. Concur's encoder is
-/// undocumented (trap T1), so verification tries both.
+/// undocumented (docs/protocol.md T1), so verification tries both.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ValueEncoding {
@@ -26,7 +26,7 @@ pub enum ValueEncoding {
 }
 
 impl ValueEncoding {
-    /// The order verification tries them in (§7 step 7).
+    /// The order verification tries them in (docs/protocol.md §5.3).
     pub const ALL: [ValueEncoding; 2] = [ValueEncoding::Rfc3986, ValueEncoding::Form];
 }
 
@@ -93,7 +93,7 @@ fn check_escapes(raw: &str) -> Result<(), Undecodable> {
     Ok(())
 }
 
-/// Whether an item URL still looks percent-encoded after one decoding (trap T2).
+/// Whether an item URL still looks percent-encoded after one decoding (docs/protocol.md T2).
 pub(super) fn still_encoded_url(value: &str) -> bool {
     let lower = |n: usize| value.get(..n).map(str::to_ascii_lowercase);
     lower(7).as_deref() == Some("http%3a") || lower(8).as_deref() == Some("https%3a")

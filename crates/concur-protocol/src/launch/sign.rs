@@ -16,7 +16,7 @@ use super::Source;
 use crate::credentials::ConnectorCredentials;
 
 /// RFC 3986 unreserved characters stay as they are; everything else is percent-encoded
-/// (`urllib.parse.quote(v, safe='-._~')`, the encoding of protocol §14).
+/// (`urllib.parse.quote(v, safe='-._~')`, the encoding of docs/protocol.md §14).
 const COMPONENT: &AsciiSet = &NON_ALPHANUMERIC
     .remove(b'-')
     .remove(b'.')
@@ -50,7 +50,7 @@ pub struct V1Launch {
     pub nonce: String,
 }
 
-/// How the query string's values are encoded. Concur's encoder is undocumented (trap T1),
+/// How the query string's values are encoded. Concur's encoder is undocumented (docs/protocol.md T1),
 /// so the signer can produce both readings for tests and demos.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Encoding {
@@ -61,7 +61,7 @@ pub enum Encoding {
     Form,
 }
 
-/// Base64 HMAC-SHA256 signature of a v4 launch (protocol §6.2).
+/// Base64 HMAC-SHA256 signature of a v4 launch (docs/protocol.md §5.2).
 pub fn sign_v4(launch: &V4Launch, creds: &ConnectorCredentials) -> String {
     let message = [
         launch.company_domain.as_str(),
@@ -80,7 +80,7 @@ pub fn sign_v4(launch: &V4Launch, creds: &ConnectorCredentials) -> String {
     STANDARD.encode(mac.finalize().into_bytes())
 }
 
-/// Base64 HMAC-SHA1 signature of a v1 launch (protocol §5.3).
+/// Base64 HMAC-SHA1 signature of a v1 launch (docs/protocol.md §4.2).
 pub fn sign_v1(launch: &V1Launch, creds: &ConnectorCredentials) -> String {
     let message = [
         launch.company_domain.as_str(),

@@ -1,4 +1,4 @@
-//! The worked examples of protocol §14, copied byte for byte, shared by this module's tests.
+//! The worked examples of docs/protocol.md §14, copied byte for byte, shared by this module's tests.
 
 use secrecy::SecretString;
 
@@ -6,30 +6,30 @@ use super::Source;
 use super::sign::{V1Launch, V4Launch};
 use crate::credentials::ConnectorCredentials;
 
-/// §14.1 credentials.
+/// docs/protocol.md §14.1 credentials.
 pub const EX1_USER: &str = "AcmeConnector01";
 pub const EX1_PASS: &str = "S3cr3t-Pa$$w0rd!";
 pub const EX1_ITEM_URL: &str = "https://www.concursolutions.com/api/expense/expensereport/v1.1/report/nYO0ck05r5fATbnjrMBf0d$sCIBqX8WQYw/entry/nbmTPob9qSUJWKttTEr6MLaXaPKYYPv7U";
 pub const EX1_NONCE: &str = "5f0c2e9a-7b1d-4c3e-9f6a-2d8b1e4a7c90";
 pub const EX1_SIGNATURE: &str = "b6QVVca2hHc0SkA20ovV1cgu92s=";
 pub const EX1_URL: &str = "https://connector.example.com/concur/form/v1.0/get?xcompanydomain=acmecorp.com&xuserid=jane.doe%40acmecorp.com&itemurl=https%3A%2F%2Fwww.concursolutions.com%2Fapi%2Fexpense%2Fexpensereport%2Fv1.1%2Freport%2FnYO0ck05r5fATbnjrMBf0d%24sCIBqX8WQYw%2Fentry%2FnbmTPob9qSUJWKttTEr6MLaXaPKYYPv7U&nonce=5f0c2e9a-7b1d-4c3e-9f6a-2d8b1e4a7c90&signature=b6QVVca2hHc0SkA20ovV1cgu92s%3D";
-/// §14.1 diagnostics: user name lower-cased in the message; key from the exact-case name.
+/// docs/protocol.md §14.1 diagnostics: user name lower-cased in the message; key from the exact-case name.
 pub const EX1_SIG_USERNAME_LOWERED: &str = "71kJc9CuGEIz4hV+wBbD0bOAc14=";
 pub const EX1_SIG_KEY_EXACT_CASE: &str = "4fE5uQJQhVoosxsVxK1aulFx2iI=";
 
-/// §14.2 and §14.3 credentials.
+/// docs/protocol.md §14.2 and §14.3 credentials.
 pub const EX2_USER: &str = "LaunchConnectorUser";
 pub const EX2_PASS: &str = "Tr0ub4dor&3-Horse";
 pub const EX2_USER_ID: &str = "32c2fcc3-b2e8-4907-9672-5b3f49b1c643";
 pub const EX2_ITEM_URL: &str = "https://us2.api.concursolutions.com/expensereports/v4/users/32c2fcc3-b2e8-4907-9672-5b3f49b1c643/context/TRAVELER/reports/764428DD6A664AF0BFCB/expenses/84FCBB92BD4E5342B849DAC29FD163A1";
-/// The item URL as it travels once RFC 3986-encoded (what §14.4(g) signs).
+/// The item URL as it travels once RFC 3986-encoded (what docs/protocol.md §14.4(g) signs).
 pub const EX2_ITEM_URL_ENCODED: &str = "https%3A%2F%2Fus2.api.concursolutions.com%2Fexpensereports%2Fv4%2Fusers%2F32c2fcc3-b2e8-4907-9672-5b3f49b1c643%2Fcontext%2FTRAVELER%2Freports%2F764428DD6A664AF0BFCB%2Fexpenses%2F84FCBB92BD4E5342B849DAC29FD163A1";
 pub const EX2_NONCE: &str = "9b2f6c1e-4d7a-4f3b-8e21-000000000002";
 pub const EX2_AUTH_CODE: &str = "c0ffee00-1234-4abc-8def-0123456789ab";
 pub const EX2_SIGNATURE: &str = "/3dc5XTaUg2dbziVVu+HnIoYwK+nqd4Bk/kyLXOS6bY=";
 pub const EX2_URL: &str = "https://connector.example.com/launchexternalurl/v4/form?logged_in_user_id=32c2fcc3-b2e8-4907-9672-5b3f49b1c643&report_owner_user_id=32c2fcc3-b2e8-4907-9672-5b3f49b1c643&report_owner_employee_id=E12345&company_domain=acmecorp.com&item_url=https%3A%2F%2Fus2.api.concursolutions.com%2Fexpensereports%2Fv4%2Fusers%2F32c2fcc3-b2e8-4907-9672-5b3f49b1c643%2Fcontext%2FTRAVELER%2Freports%2F764428DD6A664AF0BFCB%2Fexpenses%2F84FCBB92BD4E5342B849DAC29FD163A1&custom_field_launched_from=custom12&source=ENTRY&is_mobile=false&nonce=9b2f6c1e-4d7a-4f3b-8e21-000000000002&client_auth_code=c0ffee00-1234-4abc-8def-0123456789ab&language_code=en-GB&signature=%2F3dc5XTaUg2dbziVVu%2BHnIoYwK%2Bnqd4Bk%2FkyLXOS6bY%3D";
 
-/// §14.4, the wrong readings of example 2.
+/// docs/protocol.md §14.4, the wrong readings of example 2.
 pub const EX2_SIG_B_USERNAME_LOWERED: &str = "U6oH8y9HQE3xG40GQDSGbgdgnrRDtlu9iNZqaU1gPQA=";
 pub const EX2_SIG_C_KEY_EXACT_CASE: &str = "pC5AYKTQTGxAmjnI1wO+QWd9JmNjVv//XHPfdhyI9v0=";
 pub const EX2_SIG_D_SHA1: &str = "om3iXAeRsJKHidMhaBHQVstFHws=";
@@ -46,7 +46,7 @@ pub const EX3_SIGNATURE: &str = "NVsEBGn5rYmkljmZ7n1UhPCQ1BSbz8/GD9M9pAuFzVc=";
 pub const EX3_URL: &str = "https://connector.example.com/launchexternalurl/v4/form?logged_in_user_id=a1b2c3d4-0000-4000-8000-000000000abc&report_owner_user_id=32c2fcc3-b2e8-4907-9672-5b3f49b1c643&report_owner_employee_id=EMP%2000%2B7%26X&company_domain=acmecorp.com&item_url=https%3A%2F%2Fus2.api.concursolutions.com%2Fexpensereports%2Fv4%2Fusers%2F32c2fcc3-b2e8-4907-9672-5b3f49b1c643%2Fcontext%2FPROXY%2Freports%2F764428DD6A664AF0BFCB%2Fallocations%2F3BBB494511E1C74DA04469C45B039871&custom_field_launched_from=custom9&expense_ids=29EE3C62F5D844458828A5C1086072D1%2C84FCBB92BD4E5342B849DAC29FD163A1&source=ALLOCATION&is_mobile=true&nonce=d3f1a7b2-5c4e-4b8a-9e6f-1a2b3c4d5e6f&client_auth_code=0a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d&language_code=de&signature=NVsEBGn5rYmkljmZ7n1UhPCQ1BSbz8%2FGD9M9pAuFzVc%3D";
 pub const EX3_EMPLOYEE_ID_RFC3986: &str = "EMP%2000%2B7%26X";
 pub const EX3_EMPLOYEE_ID_FORM: &str = "EMP+00%2B7%26X";
-/// §14.3: the MAC over `EMP 00 7&X`, what a signer that decoded `+` as space produces.
+/// docs/protocol.md §14.3: the MAC over `EMP 00 7&X`, what a signer that decoded `+` as space produces.
 pub const EX3_SIG_PLUS_AS_SPACE: &str = "SnJfytyysqzemO1cXp2EZYsSDQbaioZ+B34nh3Oz69M=";
 
 pub fn ex1_creds() -> ConnectorCredentials {
@@ -79,7 +79,7 @@ pub fn with_raw(query: &str, name: &str, raw_value: &str) -> String {
         .join("&")
 }
 
-/// The query with its signature replaced by `signature`, percent-encoded as §14 does.
+/// The query with its signature replaced by `signature`, percent-encoded as docs/protocol.md §14 does.
 pub fn with_signature(query: &str, signature: &str) -> String {
     let encoded = signature
         .replace('+', "%2B")

@@ -1,7 +1,7 @@
 //! Launch verification: raw query in, [`VerifiedLaunch`] out only when Concur's MAC matches.
 //!
 //! Pure by design (no clock, no I/O, no logging), so every outcome is a fixed function of
-//! the query and the credentials and can be unit-tested with the vectors of §14. The
+//! the query and the credentials and can be unit-tested with the vectors of docs/protocol.md §14. The
 //! signer in `sign.rs` is deliberately not used here: a mistake shared by both sides would
 //! otherwise cancel out.
 
@@ -47,7 +47,7 @@ impl Spec {
     }
 }
 
-/// v4 (§6.1, §6.2): six signed values, then the signature, then the six unsigned ones.
+/// v4 (docs/protocol.md §5.1, §5.2): six signed values, then the signature, then the six unsigned ones.
 pub(super) const V4: Spec = Spec {
     names: &[
         "company_domain",
@@ -69,7 +69,7 @@ pub(super) const V4: Spec = Spec {
     mac_len: 32,
 };
 
-/// v1 (§5.1, §5.3): four signed values and the signature.
+/// v1 (docs/protocol.md §4.1, §4.2): four signed values and the signature.
 pub(super) const V1: Spec = Spec {
     names: &["xcompanydomain", "xuserid", "itemurl", "nonce", "signature"],
     signed: 4,
@@ -93,7 +93,7 @@ mod v4_index {
 pub struct Transport {
     /// Which percent-decoding reading reproduced the MAC.
     pub encoding: ValueEncoding,
-    /// The item URL still looked encoded after one decoding (trap T2) and was decoded a
+    /// The item URL still looked encoded after one decoding (docs/protocol.md T2) and was decoded a
     /// second time.
     pub item_url_encoded_twice: bool,
 }
@@ -295,7 +295,7 @@ impl fmt::Debug for LaunchContext {
     }
 }
 
-/// Verifies a v4 launch (HMAC-SHA256, §6.2) from the raw query string (bytes after `?`).
+/// Verifies a v4 launch (HMAC-SHA256, docs/protocol.md §5.2) from the raw query string (bytes after `?`).
 pub fn verify_v4(
     raw_query: &str,
     creds: &ConnectorCredentials,
@@ -343,7 +343,7 @@ pub fn verify_v4(
     })
 }
 
-/// Verifies a v1 launch (HMAC-SHA1, §5.3) from the raw query string (bytes after `?`).
+/// Verifies a v1 launch (HMAC-SHA1, docs/protocol.md §4.2) from the raw query string (bytes after `?`).
 pub fn verify_v1(
     raw_query: &str,
     creds: &ConnectorCredentials,
@@ -422,7 +422,7 @@ struct Matched<const N: usize> {
 }
 
 impl<'q> Parsed<'q> {
-    /// Steps 1 and 2 of §7: split, refuse duplicates and missing signed parameters.
+    /// Steps 1 and 2 of docs/protocol.md §5.3: split, refuse duplicates and missing signed parameters.
     pub fn new(spec: &'static Spec, raw_query: &'q str) -> Result<Self, LaunchError> {
         let raw = query::pick(raw_query, spec.names)?;
         for (name, value) in spec.names.iter().zip(&raw).take(spec.signed + 1) {
@@ -433,7 +433,7 @@ impl<'q> Parsed<'q> {
         Ok(Self { spec, raw })
     }
 
-    /// Step 4 of §7: the signature's bytes, which must have the hash's length.
+    /// Step 4 of docs/protocol.md §5.3: the signature's bytes, which must have the hash's length.
     pub fn signature(&self) -> Result<Vec<u8>, LaunchError> {
         let signature = SIGNATURE_BASE64
             .decode(self.signature_text()?.as_bytes())
@@ -449,7 +449,7 @@ impl<'q> Parsed<'q> {
     }
 
     /// The decoded signature text in the standard alphabet: a form decoder may have
-    /// turned `+` into space, and URL-safe base64 uses `-` and `_` (trap T5).
+    /// turned `+` into space, and URL-safe base64 uses `-` and `_` (docs/protocol.md T5).
     pub fn signature_text(&self) -> Result<String, LaunchError> {
         let index = self.spec.signature_index();
         let decoded = self
@@ -499,7 +499,7 @@ impl<'q> Parsed<'q> {
             .any(|v| v.is_some_and(|v| v.contains('+')))
     }
 
-    /// Steps 3, 5, 6 and 7 of §7, plus the T2 twice-decoded item URL.
+    /// Steps 3, 5, 6 and 7 of docs/protocol.md §5.3, plus the T2 twice-decoded item URL.
     fn find_match<M: Mac + Clone, const N: usize>(
         &self,
         keyed: &M,
@@ -570,7 +570,7 @@ impl<'q> Parsed<'q> {
 struct Reading<'q> {
     encoding: ValueEncoding,
     values: Vec<Cow<'q, str>>,
-    /// The once-decoded item URL still looked encoded (trap T2).
+    /// The once-decoded item URL still looked encoded (docs/protocol.md T2).
     still_encoded: bool,
     /// `values` holds the twice-decoded item URL.
     decoded_twice: bool,
@@ -602,7 +602,7 @@ impl Reading<'_> {
     }
 }
 
-/// The signed message of §5.3 / §6.2 as a sequence of byte slices, so the password is
+/// The signed message of docs/protocol.md §4.2 / docs/protocol.md §5.2 as a sequence of byte slices, so the password is
 /// fed to the MAC without being copied into a message buffer: the signed values but the
 /// nonce, the exact-case user name, the exact password, the nonce.
 pub(super) fn message_parts<'a>(
@@ -706,7 +706,7 @@ mod tests {
 
     #[test]
     fn accepts_a_signature_whose_plus_signs_travel_raw() {
-        // A raw `+` in the signature reads as a space under form rules (§14.2 pitfall).
+        // A raw `+` in the signature reads as a space under form rules (docs/protocol.md §14.2 pitfall).
         let raw_plus = with_raw(
             query(EX2_URL),
             "signature",
@@ -801,7 +801,7 @@ mod tests {
 
     #[test]
     fn accepts_a_mac_over_the_once_decoded_item_url_when_it_arrived_encoded_twice() {
-        // Double transport encoding plus a MAC over the still-encoded text is T2's
+        // Double transport encoding plus a MAC over the still-encoded text is docs/protocol.md T2's
         // "once-decoded" reading; the carried URL is still the fully decoded one.
         let twice = EX2_ITEM_URL_ENCODED.replace('%', "%25");
         let q = with_raw(query(EX2_URL), "item_url", &twice);

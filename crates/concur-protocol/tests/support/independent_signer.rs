@@ -28,7 +28,7 @@ pub struct Creds {
 }
 
 impl Creds {
-    /// §6.2: ASCII letters of the user name lower-cased, the password untouched.
+    /// docs/protocol.md §5.2: ASCII letters of the user name lower-cased, the password untouched.
     fn key(&self) -> Vec<u8> {
         let mut key: Vec<u8> = self
             .username
