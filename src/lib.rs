@@ -1,5 +1,7 @@
 //! concur-connector: an SAP Concur application connector for the Launch External URL callout.
 
+/// Building blocks of configuration checks: keyed problems, secrets, URL checks.
+pub mod checks;
 /// The command line.
 pub mod cli;
 /// The Concur web-services client: tokens, reading the launched item, writing a field.
@@ -27,8 +29,10 @@ pub mod session;
 /// A simulator of the SAP Concur services the connector uses (OAuth2, Expense v4/v3/v1.1).
 #[cfg(feature = "simulator")]
 pub mod sim;
-/// Wiring: listener, TLS, state, graceful shutdown.
+/// Wiring: listener, TLS, graceful shutdown.
 pub mod startup;
+/// What every handler shares (`AppState`), built once at start-up.
+pub mod state;
 /// Nonce and session stores behind traits (memory now; shared backends plug in).
 pub mod store;
 /// Logging setup and request spans.

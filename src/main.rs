@@ -85,7 +85,7 @@ fn check_config(args: &ConfigArg) -> ExitCode {
     if let Err(problems) = startup::prepare_tls(&settings) {
         return report(&problems);
     }
-    if let Err(problems) = startup::AppState::build(&settings) {
+    if let Err(problems) = concur_connector::state::AppState::build(&settings) {
         return report(&problems);
     }
     print!("{}", settings.redacted_toml());

@@ -11,8 +11,8 @@ use reqwest::Certificate;
 use secrecy::SecretString;
 use serde::{Deserialize, Serialize};
 
-use crate::config::secret::{is_blank, resolve, resolve_required};
-use crate::config::{Mode, Problems, web_url};
+use crate::checks::secret::{is_blank, resolve, resolve_required};
+use crate::checks::{Mode, Problems, web_url};
 
 /// The `[concur]` table of the configuration file, as written by the operator.
 ///
@@ -24,7 +24,7 @@ pub struct ConcurSettings {
     /// OAuth2 client id (UUID) of the app registered with Concur. Required.
     pub client_id: Option<String>,
     /// OAuth2 client secret. Required: set this or `client_secret_file`.
-    #[serde(serialize_with = "crate::config::redacted")]
+    #[serde(serialize_with = "crate::checks::redacted")]
     pub client_secret: Option<SecretString>,
     /// File holding the OAuth2 client secret (one trailing newline is ignored).
     pub client_secret_file: Option<PathBuf>,
@@ -45,14 +45,14 @@ pub struct ConcurSettings {
     /// Default `https://www-us.api.concursolutions.com/oauth2/v0/jwks`.
     pub jwks_url: String,
     /// Initial company refresh token. Ignored once the state file holds a (rotated) token.
-    #[serde(serialize_with = "crate::config::redacted")]
+    #[serde(serialize_with = "crate::checks::redacted")]
     pub refresh_token: Option<SecretString>,
     /// File holding the initial company refresh token.
     pub refresh_token_file: Option<PathBuf>,
     /// Company id (UUID) for the company-request-token grant.
     pub company_id: Option<String>,
     /// Company request token (valid 24 hours), exchanged once for a refresh token.
-    #[serde(serialize_with = "crate::config::redacted")]
+    #[serde(serialize_with = "crate::checks::redacted")]
     pub company_request_token: Option<SecretString>,
     /// File holding the company request token.
     pub company_request_token_file: Option<PathBuf>,

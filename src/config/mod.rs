@@ -4,9 +4,7 @@
 //! ([`Settings`]); every problem is reported with the key it concerns, and nothing
 //! downstream parses strings again.
 
-pub mod problem;
 mod raw;
-pub mod secret;
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -14,11 +12,11 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use config::{Config, Environment, File, FileFormat};
-use secrecy::{ExposeSecret, SecretString};
+use secrecy::ExposeSecret;
 
+pub use crate::checks::{ConfigProblem, Problems, problem};
 use crate::credentials::ConnectorCredentials;
-pub use problem::{ConfigProblem, Problems};
-pub use raw::{LogFormat, RawSettings, StoreBackend, redacted};
+pub use raw::{LogFormat, RawSettings, StoreBackend};
 
 /// Prefix of environment overrides: `CONCUR_CONNECTOR__SECTION__KEY`.
 pub const ENV_PREFIX: &str = "CONCUR_CONNECTOR";
@@ -163,36 +161,7 @@ pub struct LogSettings {
     pub level: String,
 }
 
-/// Production or development: which safety checks apply (shared with the Concur client).
-pub use concur_client::Mode;
-
-/// Parses an absolute `https` URL. Plain `http` passes with a warning in development mode
-/// (tests, local simulators) and is refused in production, where a token or a search would
-/// travel in clear text.
-pub fn web_url(problems: &mut Problems, key: &str, raw: &str, mode: Mode) -> Option<reqwest::Url> {
-    match reqwest::Url::parse(raw.trim()) {
-        Ok(url) if url.scheme() == "https" => Some(url),
-        Ok(url) if url.scheme() == "http" && mode == Mode::Development => {
-            tracing::warn!(key, "plain http url configured; use https outside tests");
-            Some(url)
-        }
-        Ok(url) if url.scheme() == "http" => {
-            problems.push(
-                key,
-                "must be an https url (plain http is accepted in development mode only)",
-            );
-            None
-        }
-        Ok(_) => {
-            problems.push(key, "must be an http(s) url");
-            None
-        }
-        Err(e) => {
-            problems.push(key, format!("is not a valid url: {e}"));
-            None
-        }
-    }
-}
+pub use crate::checks::{Mode, redacted, secret, web_url};
 
 /// Loads the settings from the process environment.
 pub fn load(origin: &Origin) -> Result<Settings, Vec<ConfigProblem>> {
@@ -650,11 +619,6 @@ pub fn display_path(path: &Path) -> String {
         .unwrap_or_else(|_| path.to_path_buf())
         .display()
         .to_string()
-}
-
-/// A secret value for places that need one temporarily (tests, signing tools).
-pub fn secret(value: &str) -> SecretString {
-    SecretString::from(value.to_owned())
 }
 
 #[cfg(test)]

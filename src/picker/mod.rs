@@ -7,8 +7,8 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+use crate::checks::Problems;
 use crate::concur::{CustomField, ExpenseItem, FieldValue, MAX_VALUE_CHARS};
-use crate::config::Problems;
 use crate::launch::{LaunchContext, Source, Version};
 use crate::values::{Choice, Invalid};
 

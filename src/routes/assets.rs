@@ -10,7 +10,7 @@ use axum::routing::get;
 use axum::extract::State;
 
 use crate::pages::CLOSE_SCRIPT;
-use crate::startup::AppState;
+use crate::state::AppState;
 
 pub fn routes() -> Router<Arc<AppState>> {
     Router::new()

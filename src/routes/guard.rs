@@ -13,7 +13,7 @@ use axum::response::{IntoResponse, Response};
 
 use crate::conn::ConnectionClass;
 use crate::pages::i18n::Lang;
-use crate::startup::AppState;
+use crate::state::AppState;
 
 /// Seconds a client is asked to wait before trying again after a 503.
 const RETRY_AFTER_SECS: &str = "5";
@@ -36,7 +36,7 @@ enum Reader {
 impl Reader {
     fn of(request: &Request) -> Self {
         let path = request.uri().path();
-        if path == "/healthz" || path == "/readyz" {
+        if path == super::paths::HEALTHZ || path == super::paths::READYZ {
             Reader::Probe
         } else if path.starts_with("/system/") || path.starts_with("/assets/") {
             Reader::Program

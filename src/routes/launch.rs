@@ -12,12 +12,12 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 
-use super::picker::SESSION_PATH;
+use super::paths::SESSION as SESSION_PATH;
 use crate::concur::{Failure, UserToken};
 use crate::launch::{self, ErrorClass, LaunchError, VerifiedLaunch, Version};
 use crate::pages::i18n::Lang;
 use crate::session::LaunchSession;
-use crate::startup::AppState;
+use crate::state::AppState;
 use crate::store::Freshness;
 
 pub fn routes(state: &AppState) -> Router<Arc<AppState>> {

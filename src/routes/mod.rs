@@ -4,6 +4,7 @@ pub mod assets;
 pub mod guard;
 pub mod health;
 pub mod launch;
+pub mod paths;
 pub mod picker;
 pub mod test_connection;
 
@@ -20,7 +21,7 @@ use tower_http::sensitive_headers::SetSensitiveRequestHeadersLayer;
 use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::trace::TraceLayer;
 
-use crate::startup::AppState;
+use crate::state::AppState;
 use crate::telemetry;
 
 /// Largest request body any route reads (Concur's server-to-server calls are tiny).

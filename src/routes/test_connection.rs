@@ -15,10 +15,10 @@ use base64::Engine as _;
 use base64::engine::DecodePaddingMode;
 use base64::engine::general_purpose::{GeneralPurpose, GeneralPurposeConfig};
 
-use crate::startup::AppState;
+use crate::state::AppState;
 
 /// Paths Concur may probe.
-pub const PATHS: [&str; 2] = ["/system/v1.0/testconnection", "/system/v2.0/testconnection"];
+pub use super::paths::TEST_CONNECTION as PATHS;
 
 pub fn routes() -> Router<Arc<AppState>> {
     PATHS.iter().fold(Router::new(), |router, path| {

@@ -12,8 +12,8 @@ use serde_json::Value;
 use super::table::{Entry, attribute_values, scalar};
 use super::template::UrlTemplate;
 use super::{Choice, HttpSettings, ItemFacts, LookupError};
-use crate::config::secret;
-use crate::config::{Mode, Problems};
+use crate::checks::secret;
+use crate::checks::{Mode, Problems};
 
 /// What moka itself keeps per cached entry besides the key and the value, roughly.
 const CACHE_ENTRY_OVERHEAD: usize = 160;
@@ -338,7 +338,7 @@ fn check_template(url: &str, mode: Mode, problems: &mut Problems) -> Option<UrlT
     let sample = template
         .render("x", &ItemFacts::default())
         .unwrap_or_default();
-    crate::config::web_url(problems, key, &sample, mode).map(|_| template)
+    crate::checks::web_url(problems, key, &sample, mode).map(|_| template)
 }
 
 /// `Accept`, the configured extra headers and the bearer token, all but `Accept` marked
@@ -660,7 +660,7 @@ mod tests {
             ]
         );
         let mut s = settings("https://h/");
-        s.bearer_token = Some(crate::config::secret("t"));
+        s.bearer_token = Some(crate::checks::secret("t"));
         s.headers.insert("Authorization".into(), "Basic x".into());
         assert_eq!(problem_keys(&s), ["values.http.bearer_token"]);
     }

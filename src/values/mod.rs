@@ -17,8 +17,8 @@ use std::time::Duration;
 
 use serde::Serialize;
 
+use crate::checks::{ConfigProblem, Problems};
 use crate::concur::{ExpenseItem, MAX_VALUE_CHARS};
-use crate::config::{ConfigProblem, Problems};
 use crate::launch::LaunchContext;
 
 pub use csv_file::MULTI_VALUE_SEPARATOR;
@@ -204,7 +204,7 @@ impl Values {
     /// under its `values.*` key. In production the HTTP source's URL must be `https`.
     pub fn from_settings(
         settings: &ValuesSettings,
-        mode: crate::config::Mode,
+        mode: crate::checks::Mode,
     ) -> Result<Self, Vec<ConfigProblem>> {
         let mut problems = Problems::default();
         if !(1..=MAX_RESULTS).contains(&settings.max_results) {
@@ -598,13 +598,13 @@ mod tests {
             ..ValuesSettings::default()
         };
         assert!(
-            Values::from_settings(&settings, crate::config::Mode::Production).is_ok(),
+            Values::from_settings(&settings, crate::checks::Mode::Production).is_ok(),
             "{url}"
         );
     }
 
     fn problems_of(settings: &ValuesSettings) -> Vec<String> {
-        Values::from_settings(settings, crate::config::Mode::Production)
+        Values::from_settings(settings, crate::checks::Mode::Production)
             .err()
             .unwrap_or_default()
             .into_iter()
@@ -615,7 +615,7 @@ mod tests {
     #[test]
     fn the_defaults_are_a_valid_empty_inline_list() {
         let values =
-            Values::from_settings(&ValuesSettings::default(), crate::config::Mode::Production)
+            Values::from_settings(&ValuesSettings::default(), crate::checks::Mode::Production)
                 .unwrap();
         assert_eq!(values.source_kind(), SourceKind::Inline);
         assert_eq!(values.max_results(), 100);

@@ -4,7 +4,7 @@
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use crate::config::Problems;
+use crate::checks::Problems;
 
 /// Most sessions whose buckets are remembered; beyond it the least recently used bucket is
 /// forgotten (that session starts again with a full burst). About 150 bytes each.

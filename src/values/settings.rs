@@ -115,7 +115,7 @@ pub struct HttpSettings {
     #[serde(serialize_with = "redacted_values")]
     pub headers: BTreeMap<String, String>,
     /// Sent as `Authorization: Bearer …`.
-    #[serde(serialize_with = "crate::config::redacted")]
+    #[serde(serialize_with = "crate::checks::redacted")]
     pub bearer_token: Option<SecretString>,
     /// File holding the bearer token (one trailing newline is ignored).
     pub bearer_token_file: Option<PathBuf>,

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use serde_json::Value;
 
 use super::{Choice, ItemFacts};
-use crate::config::Problems;
+use crate::checks::Problems;
 
 /// One pickable value with what search and filters need, prepared once.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -20,7 +20,7 @@ use super::store::{CompanyCredentials, FileTokenStore, TokenStore};
 use super::token::{AccessToken, TokenResponse, UserToken, warn_if_refresh_expires_soon};
 use super::write::{self, FieldValue, WriteToken};
 
-pub(super) const TOKEN_PATH: &str = "/oauth2/v0/token";
+use crate::config::TOKEN_PATH;
 const CORRELATION_HEADER: &str = "concur-correlationid";
 /// A `Retry-After` longer than this is not waited for: the user is looking at a popup.
 const MAX_RETRY_AFTER: Duration = Duration::from_secs(30);

@@ -6,6 +6,9 @@ use std::time::Duration;
 use reqwest::{Certificate, Url};
 use secrecy::SecretString;
 
+/// The OAuth2 token endpoint below an auth base or geolocation (docs/protocol.md §7.1).
+pub(crate) const TOKEN_PATH: &str = "/oauth2/v0/token";
+
 /// Concur's global token endpoint host, where authorization codes and company request tokens
 /// must be exchanged since January 2025 (docs/protocol.md §5.8, §7.3).
 pub const DEFAULT_AUTH_BASE_URL: &str = "https://glz.api.concursolutions.com";

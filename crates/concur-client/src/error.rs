@@ -5,8 +5,8 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
-use super::client::TOKEN_PATH;
 use super::store::StoreError;
+use crate::config::TOKEN_PATH;
 
 /// A failed Concur call or a request refused before any call was made.
 #[derive(Debug, thiserror::Error)]

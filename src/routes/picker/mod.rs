@@ -26,14 +26,11 @@ use crate::launch::LaunchContext;
 use crate::pages::i18n::Lang;
 use crate::picker::{self, Entered, PlanError};
 use crate::session::{AttemptState, KeptForm, LaunchSession, Opened, WriteFailure, now_ms};
-use crate::startup::AppState;
+use crate::state::AppState;
 use crate::store::StoreError;
 use crate::values::{self, Invalid};
 
-/// The clean URL the popup lives on after verification.
-pub const SESSION_PATH: &str = "/launch/session";
-/// Where the picker's form posts.
-pub const DONE_PATH: &str = "/launch/session/done";
+pub use super::paths::{DONE as DONE_PATH, SESSION as SESSION_PATH};
 
 pub fn routes() -> Router<Arc<AppState>> {
     Router::new()

@@ -11,7 +11,7 @@ use crate::launch::LaunchContext;
 use crate::pages::i18n::{Catalog, Lang};
 use crate::picker::{self, TargetError};
 use crate::session::{KeptForm, WriteFailure};
-use crate::startup::AppState;
+use crate::state::AppState;
 use crate::values::{Choice, Invalid, ItemFacts, LookupError};
 
 /// A message above the form.

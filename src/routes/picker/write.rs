@@ -16,7 +16,7 @@ use crate::concur::{ConcurError, ExpenseItem, Failure, UserToken, WriteOutcome};
 use crate::launch::LaunchContext;
 use crate::picker::{self, WritePlan};
 use crate::session::{Attempt, AttemptState, KeptForm, LaunchSession, Saved, WriteFailure, now_ms};
-use crate::startup::AppState;
+use crate::state::AppState;
 use crate::store::{Freshness, StoreError};
 
 /// Added to the client's write budget before a pending attempt counts as abandoned.

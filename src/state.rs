@@ -1,0 +1,103 @@
+//! What every handler shares, built once at start-up from the validated settings.
+
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
+
+use crate::concur::ConcurClient;
+use crate::config::{ConfigProblem, LaunchSettings, Settings, StoreBackend};
+use crate::credentials::ConnectorCredentials;
+use crate::pages::Pages;
+use crate::picker::PickerSettings;
+use crate::session::Sessions;
+use crate::store::NonceStore;
+use crate::store::memory::{MemoryNonceStore, MemorySessionStore};
+use crate::store::redis::RedisStore;
+use crate::values::Values;
+
+/// State shared by every handler, built once at start-up.
+pub struct AppState {
+    pub credentials: ConnectorCredentials,
+    /// The one Concur client of the process, when `[concur]` is configured.
+    pub concur: Option<ConcurClient>,
+    pub launch: LaunchSettings,
+    pub nonces: Arc<dyn NonceStore>,
+    pub sessions: Sessions,
+    pub pages: Pages,
+    /// How the user picks and where the value goes.
+    pub picker: PickerSettings,
+    /// Where the user's choices come from.
+    pub values: Values,
+    /// The shared Redis store when `backend = "redis"`; `/readyz` pings it.
+    pub shared_store: Option<RedisStore>,
+    /// False while draining for shutdown; `/readyz` reports it.
+    pub ready: AtomicBool,
+    /// Set shortly before the shutdown deadline: requests still running are answered 503
+    /// then, rather than cut off without an answer.
+    pub answer_now: tokio::sync::watch::Sender<bool>,
+}
+
+impl AppState {
+    /// Builds the stores and compiles the templates; a bad template directory is a
+    /// configuration problem.
+    pub fn build(settings: &Settings) -> Result<Self, Vec<ConfigProblem>> {
+        let pages = Pages::new(settings.template_dir.as_deref())
+            .map_err(|e| vec![ConfigProblem::new("pages.template_dir", e.to_string())])?;
+        let shared_store = match settings.store.backend {
+            StoreBackend::Redis => Some(redis_store(settings)?),
+            StoreBackend::Memory => None,
+        };
+        let (nonces, sessions): (Arc<dyn NonceStore>, Arc<dyn crate::store::SessionStore>) =
+            match (settings.store.backend, &shared_store) {
+                (StoreBackend::Redis, Some(redis)) => {
+                    (Arc::new(redis.clone()), Arc::new(redis.clone()))
+                }
+                _ => (
+                    Arc::new(MemoryNonceStore::new(settings.store.max_entries)),
+                    Arc::new(MemorySessionStore::new(settings.store.max_entries)),
+                ),
+            };
+        let values = Values::from_settings(
+            &settings.values,
+            crate::config::Mode::of(settings.development),
+        )?;
+        let concur = settings
+            .concur
+            .clone()
+            .map(ConcurClient::with_file_store)
+            .transpose()
+            .map_err(|e| vec![ConfigProblem::new("concur", e.to_string())])?;
+        Ok(Self {
+            credentials: settings.credentials.clone(),
+            concur,
+            launch: settings.launch.clone(),
+            nonces,
+            sessions: Sessions::new(
+                sessions,
+                settings.launch.session_lifetime,
+                settings.store.max_entries,
+            ),
+            pages,
+            picker: settings.picker.clone(),
+            values,
+            shared_store,
+            ready: AtomicBool::new(true),
+            answer_now: tokio::sync::watch::Sender::new(false),
+        })
+    }
+}
+
+/// The Redis store of `backend = "redis"`; it connects on first use, so this never waits.
+fn redis_store(settings: &Settings) -> Result<RedisStore, Vec<ConfigProblem>> {
+    let problem = |message: String| vec![ConfigProblem::new("store.redis_url", message)];
+    let redis = settings
+        .store
+        .redis
+        .as_ref()
+        .ok_or_else(|| problem("is required for backend = \"redis\"".to_owned()))?;
+    if tokio::runtime::Handle::try_current().is_err() {
+        return Err(problem(
+            "the Redis store needs a Tokio runtime to start in".to_owned(),
+        ));
+    }
+    RedisStore::new(redis).map_err(|e| problem(e.to_string()))
+}
