@@ -4,7 +4,8 @@
 mod cli;
 mod connections;
 mod helpers;
-#[path = "../support/independent_signer.rs"]
+// One copy of the independent signer, kept with the protocol crate whose verifier it checks.
+#[path = "../../crates/concur-protocol/tests/support/independent_signer.rs"]
 mod independent_signer;
 mod launch;
 mod launch_integrity;
