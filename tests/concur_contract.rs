@@ -9,8 +9,21 @@
 // Helpers are test code too: a failed step should panic where it happened.
 #![allow(clippy::unwrap_used)]
 
-#[path = "support/concur/mod.rs"]
+// One copy of the client's test helpers, kept with the client.
+#[path = "../crates/concur-client/tests/support/concur/mod.rs"]
 mod support;
+
+/// Validates settings the way start-up does, in development mode (wiremock speaks plain
+/// http, which production refuses).
+fn client_config(settings: serde_json::Value) -> concur_connector::concur::ClientConfig {
+    use concur_connector::concur::ConcurSettings;
+    use concur_connector::config::{Mode, Problems};
+    let settings: ConcurSettings = serde_json::from_value(settings).expect("settings parse");
+    let mut problems = Problems::default();
+    settings
+        .validate(&mut problems, Mode::Development)
+        .unwrap_or_else(|| panic!("settings invalid: {:?}", problems.into_vec()))
+}
 
 use std::path::Path;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};

@@ -1,4 +1,5 @@
-//! Helpers for testing the Concur client against wiremock: settings, bodies, matchers,
+//! Helpers for testing the Concur client (against wiremock, and in the connector's contract
+//! tests against the simulator): settings, bodies, matchers,
 //! an RSA key that signs `id_token`s, and a log capture.
 #![allow(dead_code)]
 
@@ -6,10 +7,7 @@ use std::io;
 use std::path::Path;
 use std::sync::{Arc, Mutex, OnceLock};
 
-use concur_client::{
-    ClientConfig, CompanyGrant, ConcurClient, ConcurError, ExpenseItem, GeolocationPolicy, Mode,
-    STATE_FILE_NAME,
-};
+use concur_client::{ClientConfig, ConcurClient, ConcurError, ExpenseItem, STATE_FILE_NAME};
 use serde_json::{Value, json};
 use wiremock::matchers::{body_string_contains, header, method, path};
 use wiremock::{Match, Mock, MockBuilder, MockServer, Request, ResponseTemplate};
@@ -75,63 +73,11 @@ pub fn settings(base: &str, state_dir: &Path) -> Value {
     })
 }
 
-/// Builds the client's configuration from settings written as the connector's `[concur]`
-/// table, in development mode (wiremock speaks plain http). The connector's own validation
-/// is tested with the connector; this reads only the keys these tests use.
+/// The client's configuration from settings written as the connector's `[concur]` table:
+/// each test binary says how (`client_config` at its root), since only the connector can run
+/// the connector's own validation.
 pub fn config(settings: Value) -> ClientConfig {
-    let text = |key: &str| settings[key].as_str().map(str::to_owned);
-    let url = |key: &str| {
-        reqwest::Url::parse(&text(key).unwrap_or_else(|| panic!("{key} missing")))
-            .unwrap_or_else(|e| panic!("{key}: {e}"))
-    };
-    let duration = |key: &str| {
-        humantime::parse_duration(&text(key).unwrap_or_else(|| panic!("{key} missing")))
-            .unwrap_or_else(|e| panic!("{key}: {e}"))
-    };
-    let hosts: Vec<String> = settings["allowed_geolocation_hosts"]
-        .as_array()
-        .map(|hosts| {
-            hosts
-                .iter()
-                .filter_map(|h| h.as_str().map(str::to_owned))
-                .collect()
-        })
-        .unwrap_or_default();
-    let state_dir = std::path::PathBuf::from(text("state_dir").expect("state_dir"));
-    let company_grant = match (text("refresh_token"), text("company_request_token")) {
-        (Some(refresh), _) => Some(CompanyGrant::RefreshToken(refresh.into())),
-        (None, Some(request_token)) => Some(CompanyGrant::RequestToken {
-            company_id: text("company_id").expect("company_id"),
-            request_token: request_token.into(),
-        }),
-        (None, None) if state_dir.join(STATE_FILE_NAME).is_file() => None,
-        (None, None) => panic!("settings invalid: no company credentials"),
-    };
-    let auth_base_url = url("auth_base_url");
-    ClientConfig {
-        client_id: text("client_id").expect("client_id"),
-        client_secret: text("client_secret").expect("client_secret").into(),
-        redirect_uri: url("redirect_uri"),
-        api_base_url: match text("api_base_url") {
-            Some(_) => url("api_base_url"),
-            None => auth_base_url.clone(),
-        },
-        auth_base_url,
-        geolocations: GeolocationPolicy::new(&hosts, Mode::Development),
-        jwks_url: url("jwks_url"),
-        company_grant,
-        state_dir,
-        extra_roots: Vec::new(),
-        connect_timeout: duration("connect_timeout"),
-        request_timeout: duration("request_timeout"),
-        max_retries: settings["max_retries"]
-            .as_u64()
-            .and_then(|n| u32::try_from(n).ok())
-            .expect("max_retries"),
-        retry_base_delay: duration("retry_base_delay"),
-        retry_max_delay: duration("retry_max_delay"),
-        token_refresh_margin: duration("token_refresh_margin"),
-    }
+    crate::client_config(settings)
 }
 
 /// A mock Concur with a client whose token state lives in a fresh temporary directory.
