@@ -7,6 +7,11 @@
 # the inputs earlier runs kept in fuzz/corpus/<target>/ (git-ignored, grows). A crash,
 # timeout or out-of-memory stops that target, leaves the input in fuzz/artifacts/<target>/
 # and makes the script exit non-zero once every target has run.
+#
+# FUZZ_RUNS (optional) also bounds each target by a number of executions, and FUZZ_SEED
+# fixes libFuzzer's random seed. CI sets both: from an empty corpus the run is then the same
+# sequence of inputs on every machine (a slower machine runs a prefix of it), so a clean
+# run here predicts CI's and a crash CI finds is found again by the same command.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -44,8 +49,11 @@ for target in "${targets[@]}"; do
     log="target/fuzz-logs/$target.log"
     echo "fuzzing $target for ${seconds}s (log: $log)"
     status=0
+    bounds=(-max_total_time="$seconds")
+    [ -n "${FUZZ_RUNS:-}" ] && bounds+=(-runs="$FUZZ_RUNS")
+    [ -n "${FUZZ_SEED:-}" ] && bounds+=(-seed="$FUZZ_SEED")
     cargo fuzz run --fuzz-dir fuzz -s none "$target" "$corpus" "fuzz/seeds/$target" -- \
-        -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 -max_len=65536 \
+        "${bounds[@]}" -timeout=10 -rss_limit_mb=2048 -max_len=65536 \
         -print_final_stats=1 -artifact_prefix="$artifacts/" >"$log" 2>&1 || status=$?
     execs="$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -n 1)"
     execs="${execs:-0}"
