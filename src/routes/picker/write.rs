@@ -46,7 +46,8 @@ pub(super) struct WriteJob {
     pub form: KeptForm,
 }
 
-/// Starts the write in its own task and waits for its outcome at most `picker.done_wait`.
+/// Starts the write in its own task and waits for its outcome (or, when another Done holds
+/// the attempt, for that one's) at most `picker.done_wait` in all.
 pub(super) async fn write(state: &Arc<AppState>, job: WriteJob) -> Outcome {
     let (tx, rx) = oneshot::channel();
     let task_state = Arc::clone(state);
@@ -59,10 +60,13 @@ pub(super) async fn write(state: &Arc<AppState>, job: WriteJob) -> Outcome {
         // The request may be gone; the session holds the outcome for the page.
         let _ = tx.send(outcome);
     });
+    // One budget for the whole request: waiting for another Done's outcome uses what is left.
+    let started = tokio::time::Instant::now();
     match tokio::time::timeout(state.picker.done_wait, rx).await {
         Ok(Ok(Outcome::StillSaving)) => {
             let next = previous.map_or(1, |n| n + 1);
-            wait_for(state, &id, next, state.picker.done_wait).await
+            let left = state.picker.done_wait.saturating_sub(started.elapsed());
+            wait_for(state, &id, next, left).await
         }
         Ok(Ok(outcome)) => outcome,
         // The task died (a bug): the attempt's deadline ends the pending state.
