@@ -245,7 +245,7 @@ pub fn basic_auth(data: &[u8]) {
     };
     let mut headers = HeaderMap::new();
     headers.insert(header::AUTHORIZATION, value);
-    if let Some((user, _password)) = crate::routes::test_connection::basic_credentials(&headers) {
+    if let Some((user, _password)) = crate::routes::basic_auth::basic_credentials(&headers) {
         assert!(!user.contains(':'), "the user name ends at the first colon");
     }
 }

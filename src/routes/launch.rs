@@ -57,7 +57,7 @@ async fn launch_v1(
 /// endpoint with the connector's Basic credentials (docs/protocol.md §2): that gets the
 /// same `200 OK` as test connection. Anything else is a launch with nothing in it.
 async fn probe(state: &AppState, headers: &HeaderMap, version: Version) -> Response {
-    match super::test_connection::basic_credentials(headers) {
+    match super::basic_auth::basic_credentials(headers) {
         Some((user, password)) if state.credentials.matches(&user, &password) => {
             super::test_connection::plain(StatusCode::OK, "OK")
         }

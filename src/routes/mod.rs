@@ -1,6 +1,8 @@
 //! HTTP routes, one file per route family, and the router that joins them.
 
 pub mod assets;
+pub mod basic_auth;
+pub mod callout;
 pub mod guard;
 pub mod health;
 pub mod launch;

@@ -8,12 +8,9 @@ use std::sync::Arc;
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::State;
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use base64::Engine as _;
-use base64::engine::DecodePaddingMode;
-use base64::engine::general_purpose::{GeneralPurpose, GeneralPurposeConfig};
 
 use crate::state::AppState;
 
@@ -36,21 +33,9 @@ async fn test_connection(
     headers: HeaderMap,
     _body: Bytes,
 ) -> Response {
-    match basic_credentials(&headers) {
-        Some((user, password)) if state.credentials.matches(&user, &password) => {
-            plain(StatusCode::OK, "OK")
-        }
-        _ => {
-            if crate::telemetry::AUTH_FAILURES.admit() {
-                tracing::warn!("test connection refused: missing or wrong basic credentials");
-            }
-            let mut response = plain(StatusCode::UNAUTHORIZED, "Unauthorized");
-            response.headers_mut().insert(
-                header::WWW_AUTHENTICATE,
-                HeaderValue::from_static(r#"Basic realm="concur-connector""#),
-            );
-            response
-        }
+    match super::basic_auth::check(&state, &headers, "test connection") {
+        Ok(()) => plain(StatusCode::OK, "OK"),
+        Err(refused) => refused.into_response(),
     }
 }
 
@@ -65,80 +50,4 @@ pub(crate) fn plain(status: StatusCode, body: &'static str) -> Response {
         body,
     )
         .into_response()
-}
-
-/// Standard alphabet, padding optional: some clients strip it.
-const BASIC: GeneralPurpose = GeneralPurpose::new(
-    &base64::alphabet::STANDARD,
-    GeneralPurposeConfig::new().with_decode_padding_mode(DecodePaddingMode::Indifferent),
-);
-
-/// The `user:password` pair of an `Authorization: Basic …` header, split at the first
-/// colon (passwords may contain colons). `None` for anything malformed.
-pub fn basic_credentials(headers: &HeaderMap) -> Option<(String, String)> {
-    let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
-    let (scheme, encoded) = value.trim().split_once(' ')?;
-    if !scheme.eq_ignore_ascii_case("basic") {
-        return None;
-    }
-    let decoded = BASIC.decode(encoded.trim()).ok()?;
-    let decoded = String::from_utf8(decoded).ok()?;
-    let (user, password) = decoded.split_once(':')?;
-    Some((user.to_owned(), password.to_owned()))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use base64::engine::general_purpose;
-
-    fn header(value: &str) -> HeaderMap {
-        let mut headers = HeaderMap::new();
-        headers.insert(header::AUTHORIZATION, HeaderValue::from_str(value).unwrap());
-        headers
-    }
-
-    fn basic(raw: &str) -> String {
-        format!("Basic {}", general_purpose::STANDARD.encode(raw))
-    }
-
-    #[test]
-    fn splits_at_the_first_colon() {
-        assert_eq!(
-            basic_credentials(&header(&basic("user:pa:ss"))),
-            Some(("user".into(), "pa:ss".into()))
-        );
-    }
-
-    #[test]
-    fn protocol_example_1_probe_decodes() {
-        let headers = header("Basic QWNtZUNvbm5lY3RvcjAxOlMzY3IzdC1QYSQkdzByZCE=");
-        assert_eq!(
-            basic_credentials(&headers),
-            Some(("AcmeConnector01".into(), "S3cr3t-Pa$$w0rd!".into()))
-        );
-    }
-
-    #[test]
-    fn refuses_malformed_headers() {
-        let not_utf8 = format!(
-            "Basic {}",
-            general_purpose::STANDARD.encode([0xff, b':', 0xfe])
-        );
-        for (value, why) in [
-            ("Bearer abc", "other scheme"),
-            ("Basic", "no credentials"),
-            ("Basic !!!notbase64", "bad base64"),
-            (basic("nocolon").as_str(), "no colon"),
-            (not_utf8.as_str(), "not utf-8"),
-        ] {
-            assert_eq!(basic_credentials(&header(value)), None, "{why}");
-        }
-    }
-
-    #[test]
-    fn scheme_is_case_insensitive_and_padding_optional() {
-        let encoded = general_purpose::STANDARD_NO_PAD.encode("user:password1");
-        assert!(basic_credentials(&header(&format!("basic {encoded}"))).is_some());
-    }
 }

@@ -5,6 +5,8 @@
 //! credentials with the HMAC key rule, and the shapes of the item URLs a launch points at,
 //! with the host policy that decides which of them may be called.
 
+/// The server-to-server callouts: safe XML reading, request parsing, response rendering.
+pub mod callout;
 /// The connector's registered user name and password.
 pub mod credentials;
 /// Item URLs: which Concur API and which report, expense or allocation they address.
