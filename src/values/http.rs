@@ -133,7 +133,10 @@ impl HttpSource {
             problems.push(scope.http("timeout"), "must be greater than zero");
         }
         if settings.max_response_bytes == 0 {
-            problems.push(scope.http("max_response_bytes"), "must be greater than zero");
+            problems.push(
+                scope.http("max_response_bytes"),
+                "must be greater than zero",
+            );
         }
         if settings.cache_max_bytes == 0 && !settings.cache_ttl.is_zero() {
             problems.push(
@@ -381,7 +384,11 @@ fn check_template(
 
 /// `Accept`, the configured extra headers and the bearer token, all but `Accept` marked
 /// sensitive so they never show in debug output.
-fn headers(scope: Scope<'_>, settings: &HttpSettings, problems: &mut Problems) -> Option<HeaderMap> {
+fn headers(
+    scope: Scope<'_>,
+    settings: &HttpSettings,
+    problems: &mut Problems,
+) -> Option<HeaderMap> {
     let before = problems.len();
     let mut map = HeaderMap::new();
     map.insert(ACCEPT, HeaderValue::from_static("application/json"));

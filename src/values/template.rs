@@ -233,7 +233,12 @@ mod tests {
             Vocabulary::ListLevels,
         )
         .unwrap();
-        let f = facts(&[("level1", "P 1"), ("parent", "T"), ("lang", "de"), ("long_code", "P-T")]);
+        let f = facts(&[
+            ("level1", "P 1"),
+            ("parent", "T"),
+            ("lang", "de"),
+            ("long_code", "P-T"),
+        ]);
         assert_eq!(
             t.render("a*", &f).unwrap(),
             "https://h/P%201/T?l=de&c=P-T&q=a%2A"

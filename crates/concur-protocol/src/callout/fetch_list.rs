@@ -124,7 +124,14 @@ fn parents(root: &Element) -> Vec<String> {
         })
         .collect();
     numbered.sort_by_key(|(n, _)| *n);
-    numbered.into_iter().map(|(_, c)| c.to_owned()).collect()
+    // A level's code holding `-` would read as two levels in the long code of the answer.
+    numbered
+        .into_iter()
+        .flat_map(|(_, c)| c.split(LEVEL_SEPARATOR))
+        .map(str::trim)
+        .filter(|c| !c.is_empty())
+        .map(str::to_owned)
+        .collect()
 }
 
 fn language(code: &str) -> Option<String> {
@@ -141,6 +148,8 @@ fn language(code: &str) -> Option<String> {
 /// the term. Letters compare case-insensitively; an empty term matches everything.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Query {
+    /// The term as given, trimmed and cut to [`MAX_QUERY_CHARS`].
+    term: String,
     /// The term lower-cased and cut to [`MAX_QUERY_CHARS`], split at `*`: without a `*`
     /// there is one piece.
     pieces: Vec<String>,
@@ -154,7 +163,12 @@ impl Query {
         } else {
             term.to_lowercase().split('*').map(str::to_owned).collect()
         };
-        Self { pieces }
+        Self { term, pieces }
+    }
+
+    /// The term as given (trimmed, cut to [`MAX_QUERY_CHARS`] characters).
+    pub fn term(&self) -> &str {
+        &self.term
     }
 
     /// True when the term has no `*`: Concur's one-to-one lookup of a chosen item.
