@@ -283,3 +283,170 @@ fn facts(request: &FetchListRequest) -> ItemFacts {
 fn request_term(request: &FetchListRequest) -> String {
     request.query.term().replace('*', "")
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use concur_protocol::callout::xml::parse;
+
+    fn settings(toml: &str) -> FetchListSettings {
+        toml::from_str(toml).unwrap()
+    }
+
+    fn request(body: &str) -> FetchListRequest {
+        FetchListRequest::from_element(&parse(body.as_bytes()).unwrap()).unwrap()
+    }
+
+    fn tree_lists() -> Lists {
+        let s = settings(
+            r#"
+            [[lists]]
+            name = "Cities"
+            [[lists.items]]
+            code = "US"
+            label = "United States"
+            labels = { DE = "Vereinigte Staaten" }
+            [[lists.items.items]]
+            code = "W"
+            label = "West"
+            items = [{ code = "CA", label = "California", items = [
+                { code = "SF", label = "San Francisco" },
+                { code = "SD", label = "San Diego" },
+                { code = "LA", label = "Los Angeles" },
+            ] }]
+            "#,
+        );
+        Lists::from_settings(&s, Mode::Production).unwrap()
+    }
+
+    #[tokio::test]
+    async fn searches_the_children_of_the_parents_by_text_or_code() {
+        let lists = tree_lists();
+        let search = |body: String| {
+            let lists = &lists;
+            async move {
+                let r = request(&body);
+                let items = lists
+                    .search(lists.select(None, None).unwrap(), &r)
+                    .await
+                    .unwrap();
+                items
+                    .into_iter()
+                    .map(|i| format!("{}={}/{}", i.short_code, i.text, i.match_value))
+                    .collect::<Vec<_>>()
+            }
+        };
+        let body = |long: &str, query: &str, by: &str, extra: &str| {
+            format!(
+                "<fetch-list-request><long-code>{long}</long-code><query>{query}</query>\
+                 <search-by>{by}</search-by>{extra}</fetch-list-request>"
+            )
+        };
+        assert_eq!(
+            search(body("US-W-CA", "San*", "TEXT", "")).await,
+            ["SF=San Francisco/San Francisco", "SD=San Diego/San Diego"]
+        );
+        assert_eq!(
+            search(body("us-w-ca", "l*", "CODE", "")).await,
+            ["LA=Los Angeles/LA"]
+        );
+        assert_eq!(
+            search(body("US-W-CA", "sd", "CODE", "")).await,
+            ["SD=San Diego/SD"]
+        );
+        assert_eq!(
+            search(body("", "*", "TEXT", "<lang-code>de-DE</lang-code>")).await,
+            ["US=Vereinigte Staaten/Vereinigte Staaten"]
+        );
+        assert!(search(body("US-E", "*", "TEXT", "")).await.is_empty());
+        assert_eq!(
+            search(body(
+                "US-W-CA",
+                "*",
+                "TEXT",
+                "<num-to-return>2</num-to-return>"
+            ))
+            .await
+            .len(),
+            2
+        );
+    }
+
+    #[test]
+    fn a_request_picks_its_list_by_name_then_the_default() {
+        let s = settings(
+            r#"
+            [[lists]]
+            name = "Projects"
+            [[lists]]
+            name = "Cities"
+            default = true
+            "#,
+        );
+        let lists = Lists::from_settings(&s, Mode::Production).unwrap();
+        assert_eq!(lists.select(None, Some("projects")), Some(0));
+        assert_eq!(lists.select(None, Some("unknown")), Some(1));
+        assert_eq!(lists.select(None, None), Some(1));
+        assert_eq!(lists.select(Some(0), Some("Cities")), Some(0));
+        let s = settings("[[lists]]\nname = \"A\"\n[[lists]]\nname = \"B\"\n");
+        let lists = Lists::from_settings(&s, Mode::Production).unwrap();
+        assert_eq!(lists.select(None, None), None);
+        let s = settings("[[lists]]\nname = \"Only\"\n");
+        let lists = Lists::from_settings(&s, Mode::Production).unwrap();
+        assert_eq!(lists.select(None, Some("other")), Some(0));
+    }
+
+    #[test]
+    fn bad_lists_are_refused_naming_their_keys() {
+        let s = settings(
+            r#"
+            timeout = "0s"
+            [[lists]]
+            name = "A"
+            default = true
+            items = [{ code = "X-1" }]
+            [[lists]]
+            name = "a"
+            default = true
+            [[lists]]
+            source = "csv"
+            [[lists]]
+            name = "H"
+            source = "http"
+            http = { url = "https://h/{expense_type}" }
+            "#,
+        );
+        let problems = Lists::from_settings(&s, Mode::Production).unwrap_err();
+        let keys: Vec<&str> = problems.iter().map(|p| p.key.as_str()).collect();
+        assert_eq!(
+            keys,
+            [
+                "fetch_list.timeout",
+                "fetch_list.lists[1].name",
+                "fetch_list.lists[2].name",
+                "fetch_list.lists",
+                "fetch_list.lists[0].items[0].code",
+                "fetch_list.lists[2].csv.path",
+                "fetch_list.lists[3].http.url",
+            ],
+            "{problems:?}"
+        );
+        let off = settings("enabled = false\ntimeout = \"0s\"\n[[lists]]\nsource = \"csv\"\n");
+        assert!(
+            Lists::from_settings(&off, Mode::Production)
+                .unwrap()
+                .endpoints()
+                .is_empty()
+        );
+    }
+
+    #[test]
+    fn the_development_profile_serves_projects_and_their_tasks() {
+        let raw: crate::config::RawSettings =
+            toml::from_str(crate::config::DEVELOPMENT_PROFILE).unwrap();
+        let lists = Lists::from_settings(&raw.fetch_list, Mode::Development).unwrap();
+        assert_eq!(lists.names(), ["Projects"]);
+        assert_eq!(lists.select(None, None), Some(0));
+        assert_eq!(lists.endpoints(), [(DEFAULT_PATH.to_owned(), None)]);
+    }
+}
