@@ -818,6 +818,28 @@ mod tests {
     }
 
     #[test]
+    fn fetch_list_paths_must_be_free_absolute_paths() {
+        let v4 = raw::RawLaunch::default().v4_path;
+        for (path, why) in [
+            ("concur/list", "must be an absolute path"),
+            ("/launch/list", "collides with the connector's own /launch/"),
+            (
+                "/system/v1.0/list",
+                "collides with the connector's own /system/",
+            ),
+            (v4.as_str(), "is also a launch path"),
+        ] {
+            let problems = embedded_with(&[("FETCH_LIST__PATH", path)]).unwrap_err();
+            assert_eq!(problems.len(), 1, "{problems:?}");
+            assert_eq!(problems[0].key, "fetch_list.path");
+            assert!(problems[0].message.contains(why), "{path}: {problems:?}");
+        }
+        let off = embedded_with(&[("FETCH_LIST__ENABLED", "false"), ("FETCH_LIST__PATH", "x")]);
+        assert!(off.is_ok(), "{off:?}");
+        assert!(embedded_with(&[("FETCH_LIST__PATH", "/erp/list")]).is_ok());
+    }
+
+    #[test]
     fn development_mode_listens_on_loopback_only() {
         for bind in ["0.0.0.0:8443", "[::]:8443", "192.0.2.10:8443"] {
             let problems = embedded_with(&[("SERVER__BIND", bind)]).unwrap_err();
