@@ -31,7 +31,7 @@ pub fn routes(state: &AppState) -> Router<Arc<AppState>> {
             let handler = move |state: State<Arc<AppState>>, headers: HeaderMap, body: Bytes| {
                 fetch_list(state, headers, body, own)
             };
-            router.route(path, post(handler.clone()).get(handler))
+            router.route(path, post(handler).get(handler))
         })
 }
 
