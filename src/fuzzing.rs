@@ -291,3 +291,24 @@ pub fn fetch_list_request(data: &[u8]) {
     let code = parsed.child("item").and_then(|i| i.child_text("code"));
     assert_eq!(code, Some(item_code(&long_code, "X").as_str()));
 }
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_fetch_list_seeds_and_hostile_inputs_hold_the_target_s_invariants() {
+        let seeds = std::fs::read_dir("fuzz/seeds/fetch_list_request").unwrap();
+        let mut count = 0;
+        for seed in seeds {
+            super::fetch_list_request(&std::fs::read(seed.unwrap().path()).unwrap());
+            count += 1;
+        }
+        assert_eq!(count, 2, "Concur's two example requests");
+        for input in [
+            &b"<fetch-list-request><long-code>-A--B-</long-code><query>]]&gt;&amp;</query></fetch-list-request>"[..],
+            b"<fetch-list-request><code-by-level><level1>A-B</level1><level2> </level2></code-by-level></fetch-list-request>",
+            b"<fetch-list-request><query>\x01</query></fetch-list-request>",
+        ] {
+            super::fetch_list_request(input);
+        }
+    }
+}
