@@ -126,6 +126,11 @@ impl Lists {
         self.lists.iter().map(|l| l.name.as_str()).collect()
     }
 
+    /// The name of list `index` (empty when there is none).
+    pub fn name(&self, index: usize) -> &str {
+        self.lists.get(index).map_or("", |l| l.name.as_str())
+    }
+
     /// The list a request is for: the one at `index` when the request came to that list's
     /// own path; else the one named by `list-name` (ignoring case); else the default.
     /// `None` when no list fits (no default configured).
@@ -139,14 +144,6 @@ impl Lists {
             })
             .or(self.default)
             .filter(|&i| i < self.lists.len())
-    }
-
-    /// The index of the list named `name` (ignoring case), for the routes of lists with
-    /// their own path.
-    pub fn index_of(&self, name: &str) -> Option<usize> {
-        self.lists
-            .iter()
-            .position(|l| l.name.eq_ignore_ascii_case(name.trim()))
     }
 
     /// The items of list `index` under the request's parents whose text (`TEXT`) or code
@@ -278,10 +275,12 @@ fn facts(request: &FetchListRequest) -> ItemFacts {
     facts
 }
 
-/// `{search}` for the lookup: the query without its `*`s (the backend may narrow by it;
-/// the wildcard itself is applied to the answer here).
+/// `{search}` for the lookup: the query up to its first `*` (`West*` → `West`, `*text` →
+/// empty), so a backend searching by prefix or by substring answers every item the query
+/// can match; the wildcard itself is applied to the answer here.
 fn request_term(request: &FetchListRequest) -> String {
-    request.query.term().replace('*', "")
+    let term = request.query.term();
+    term.split('*').next().unwrap_or(term).to_owned()
 }
 
 #[cfg(test)]

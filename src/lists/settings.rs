@@ -73,7 +73,8 @@ pub struct ListSettings {
     pub items: Vec<TreeItem>,
     /// `[fetch_list.lists.csv]`: `path` and `watch`, as for `[values.csv]`.
     pub csv: CsvSettings,
-    /// `[fetch_list.lists.http]`: as `[values.http]`, with the placeholders `{search}`,
+    /// `[fetch_list.lists.http]`: as `[values.http]`, with the placeholders `{search}` (the
+    /// query up to its first `*`),
     /// `{long_code}`, `{parent}`, `{level1}`, `{level2}`, … and `{lang}`.
     pub http: HttpSettings,
 }

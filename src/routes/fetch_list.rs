@@ -69,7 +69,7 @@ async fn fetch_list(
     match lists.search(index, &request).await {
         Ok(items) => callout::xml(render_response(&request.long_code(), &items)),
         Err(error) => {
-            tracing::warn!(list = lists.names()[index], %error, "fetch list search failed; answered with an empty list");
+            tracing::warn!(list = lists.name(index), %error, "fetch list search failed; answered with an empty list");
             callout::xml(EMPTY_RESPONSE.to_owned())
         }
     }
