@@ -37,6 +37,8 @@ pub enum RequestError {
     SearchBy,
     #[error("num-to-return must be a whole number")]
     NumToReturn,
+    #[error("a parent code (long-code or code-by-level) holds control characters")]
+    ControlCharacters,
 }
 
 /// A Fetch List request, as the search needs it.
@@ -81,8 +83,13 @@ impl FetchListRequest {
                 Err(_) => return Err(RequestError::NumToReturn),
             },
         };
+        // No item code holds one, and the answer could not repeat it (XML cannot carry most).
+        let parents = parents(root);
+        if parents.iter().any(|p| p.chars().any(char::is_control)) {
+            return Err(RequestError::ControlCharacters);
+        }
         Ok(Self {
-            parents: parents(root),
+            parents,
             query: Query::new(root.child_text("query").unwrap_or_default()),
             search_by,
             lang: root.child_text("lang-code").and_then(language),
@@ -347,6 +354,17 @@ mod tests {
         assert_eq!(
             request("<fetch-list-request><num-to-return>-1</num-to-return></fetch-list-request>"),
             Err(RequestError::NumToReturn)
+        );
+        // Found by fuzzing: a NUL in the long code, which the answer could not repeat.
+        assert_eq!(
+            request("<fetch-list-request><long-code>?\0\0-A</long-code></fetch-list-request>"),
+            Err(RequestError::ControlCharacters)
+        );
+        assert_eq!(
+            request(
+                "<fetch-list-request><code-by-level><level1>A\u{1}</level1></code-by-level></fetch-list-request>"
+            ),
+            Err(RequestError::ControlCharacters)
         );
     }
 
