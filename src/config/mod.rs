@@ -776,6 +776,28 @@ mod tests {
     }
 
     #[test]
+    fn the_fetch_attendee_path_must_be_servable_and_not_a_launch_endpoint() {
+        for path in [
+            "concur/attendee",
+            "/system/v1.0/testconnection",
+            "/healthz",
+            "/launchexternalurl/v4/form",
+            "/concur/form/v2.0/get",
+        ] {
+            let problems = embedded_with(&[("FETCH_ATTENDEE__PATH", path)]).unwrap_err();
+            let keys: Vec<_> = problems.iter().map(|p| p.key.as_str()).collect();
+            assert_eq!(keys, ["fetch_attendee.path"], "{path}: {problems:?}");
+        }
+        let settings = embedded_with(&[("FETCH_ATTENDEE__PATH", "/crm/v2.0/attendees")]).unwrap();
+        assert_eq!(settings.fetch_attendee.path, "/crm/v2.0/attendees");
+        let disabled = embedded_with(&[
+            ("FETCH_ATTENDEE__ENABLED", "false"),
+            ("FETCH_ATTENDEE__PATH", "/healthz"),
+        ]);
+        assert!(disabled.is_ok(), "a disabled service's path is not served");
+    }
+
+    #[test]
     fn connection_bounds_of_zero_are_refused_naming_the_key() {
         for (var, value, key) in [
             ("SERVER__MAX_CONNECTIONS", "0", "server.max_connections"),
