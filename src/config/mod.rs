@@ -302,7 +302,7 @@ fn validate(raw: RawSettings) -> Result<Settings, Vec<ConfigProblem>> {
 
     let tls = tls_settings(&raw, &mut problems);
     let launch = launch_settings(&raw, &mut problems);
-    fetch_attendee_path(&raw, &launch, &mut problems);
+    fetch_attendee_checks(&raw, &launch, &mut problems);
     let concur = raw
         .concur
         .clone()
@@ -475,12 +475,19 @@ fn endpoint_path_problem(path: &str, example: &str) -> Option<String> {
         .and_then(|reserved| bad(&format!("collides with the connector's own {reserved}")))
 }
 
-/// `fetch_attendee.path` (when enabled): a valid endpoint, and neither it nor its `v1.0`
-/// twin a launch endpoint.
-fn fetch_attendee_path(raw: &RawSettings, launch: &LaunchSettings, problems: &mut Problems) {
+/// `[fetch_attendee]` (when enabled): the path is a valid endpoint, and neither it nor its
+/// `v1.0` twin a launch endpoint; a search gives up before the server's request timeout
+/// would answer `503` instead. (The sources are checked by `Attendees::from_settings`.)
+fn fetch_attendee_checks(raw: &RawSettings, launch: &LaunchSettings, problems: &mut Problems) {
     let settings = &raw.fetch_attendee;
     if !settings.enabled {
         return;
+    }
+    if settings.timeout >= raw.server.request_timeout {
+        problems.push(
+            "fetch_attendee.timeout",
+            "must be shorter than server.request_timeout",
+        );
     }
     let key = "fetch_attendee.path";
     let path = settings.path.as_str();
@@ -795,6 +802,8 @@ mod tests {
             ("FETCH_ATTENDEE__PATH", "/healthz"),
         ]);
         assert!(disabled.is_ok(), "a disabled service's path is not served");
+        let problems = embedded_with(&[("FETCH_ATTENDEE__TIMEOUT", "30s")]).unwrap_err();
+        assert_eq!(problems[0].key, "fetch_attendee.timeout");
     }
 
     #[test]
