@@ -1,5 +1,7 @@
 //! concur-connector: an SAP Concur application connector for the Launch External URL callout.
 
+/// Where the Fetch Attendee callout's attendees come from: inline, CSV file or HTTP lookup.
+pub mod attendees;
 /// Building blocks of configuration checks: keyed problems, secrets, URL checks.
 pub mod checks;
 /// The command line.
@@ -18,8 +20,6 @@ pub use concur_protocol::credentials;
 /// The Launch External URL protocol: parsing, verification and signing (pure; from
 /// `concur-protocol`).
 pub use concur_protocol::launch;
-/// Where the Fetch Attendee callout's attendees come from: inline, CSV file or HTTP lookup.
-pub mod attendees;
 /// HTML pages from auto-escaping, operator-overridable templates.
 pub mod pages;
 /// What the user picks and where it is written: settings and the Done step's decisions.
