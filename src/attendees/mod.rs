@@ -115,15 +115,22 @@ impl std::fmt::Debug for Attendees {
 }
 
 impl Attendees {
-    /// Checks `[fetch_attendee]`'s sources and prepares the configured one; every problem
-    /// is reported under its `fetch_attendee.*` key. In production the HTTP source's URL
+    /// Checks `[fetch_attendee]`'s sources and prepares the configured one (nothing when
+    /// the service is disabled); every problem is reported under its `fetch_attendee.*` key. In production the HTTP source's URL
     /// must be `https`. (The path is checked with the other endpoints in `config`.)
     pub fn from_settings(
         settings: &FetchAttendeeSettings,
         mode: Mode,
     ) -> Result<Self, Vec<ConfigProblem>> {
+        if !settings.enabled {
+            // Nothing is served: the source is neither read nor checked.
+            return Ok(Self {
+                backend: Backend::Static(Vec::new()),
+                timeout: settings.timeout,
+            });
+        }
         let mut problems = Problems::default();
-        if settings.enabled && !settings.path.contains("v2.0") {
+        if !settings.path.contains("v2.0") {
             tracing::warn!(
                 path = %settings.path,
                 "fetch_attendee.path does not contain `v2.0`: Concur then uses the undocumented \
@@ -135,7 +142,7 @@ impl Attendees {
         }
         let backend = match settings.source {
             AttendeeSourceKind::Inline => {
-                if settings.enabled && settings.inline.is_empty() {
+                if settings.inline.is_empty() {
                     tracing::warn!(
                         "fetch_attendee.inline is empty: every attendee search answers nothing; \
                          configure [fetch_attendee] (inline attendees, a CSV file or an HTTP lookup)"
@@ -547,6 +554,12 @@ mod tests {
         s.timeout = Duration::from_secs(1);
         s.source = AttendeeSourceKind::Http;
         assert_eq!(problem_keys(&s), ["fetch_attendee.http.url"]);
+        s.enabled = false;
+        assert!(
+            problem_keys(&s).is_empty(),
+            "a disabled service reads no source"
+        );
+        s.enabled = true;
         s.http.url = Some("https://crm.example/a?l={LastName}&o={ownerloginid}".into());
         assert!(problem_keys(&s).is_empty());
         s.http.url = Some("https://crm.example/a?q={search}".into());
