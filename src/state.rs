@@ -27,6 +27,9 @@ pub struct AppState {
     pub picker: PickerSettings,
     /// Where the user's choices come from.
     pub values: Values,
+    /// Fetch Attendee: its settings (`enabled`, `path`) and its attendee source.
+    pub fetch_attendee: crate::attendees::FetchAttendeeSettings,
+    pub attendees: crate::attendees::Attendees,
     /// The shared Redis store when `backend = "redis"`; `/readyz` pings it.
     pub shared_store: Option<RedisStore>,
     /// False while draining for shutdown; `/readyz` reports it.
@@ -60,6 +63,10 @@ impl AppState {
             &settings.values,
             crate::config::Mode::of(settings.development),
         )?;
+        let attendees = crate::attendees::Attendees::from_settings(
+            &settings.fetch_attendee,
+            crate::config::Mode::of(settings.development),
+        )?;
         let concur = settings
             .concur
             .clone()
@@ -79,6 +86,8 @@ impl AppState {
             pages,
             picker: settings.picker.clone(),
             values,
+            fetch_attendee: settings.fetch_attendee.clone(),
+            attendees,
             shared_store,
             ready: AtomicBool::new(true),
             answer_now: tokio::sync::watch::Sender::new(false),

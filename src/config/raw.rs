@@ -27,6 +27,8 @@ pub struct RawSettings {
     pub concur: Option<crate::concur::ConcurSettings>,
     /// Where the user's choices come from (`[values]`).
     pub values: crate::values::ValuesSettings,
+    /// The Fetch Attendee callout and its attendee source (`[fetch_attendee]`).
+    pub fetch_attendee: crate::attendees::FetchAttendeeSettings,
     pub simulator: RawSimulator,
     pub log: RawLog,
 }

@@ -27,6 +27,31 @@ impl UrlTemplate {
     /// Parses the placeholders; unknown names (other than `field.*`) and stray braces are
     /// errors, so a typo shows at start-up rather than as an empty value.
     pub fn parse(template: &str) -> Result<Self, String> {
+        Self::parse_with(template, placeholder)
+    }
+
+    /// A template whose placeholders are exactly `keys` (case-insensitive; no `{search}`),
+    /// rendered from facts under the same lower-cased names.
+    pub fn parse_with_keys(template: &str, keys: &[&str]) -> Result<Self, String> {
+        Self::parse_with(template, |name| {
+            let lower = name.to_lowercase();
+            if keys.iter().any(|k| k.to_lowercase() == lower) {
+                return Ok(Part::Fact(lower));
+            }
+            Err(format!(
+                "has an unknown placeholder `{{{name}}}`; known: {}",
+                keys.iter()
+                    .map(|k| format!("{{{k}}}"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ))
+        })
+    }
+
+    fn parse_with(
+        template: &str,
+        placeholder: impl Fn(&str) -> Result<Part, String>,
+    ) -> Result<Self, String> {
         let mut parts = Vec::new();
         let mut rest = template;
         while let Some(open) = rest.find(['{', '}']) {
