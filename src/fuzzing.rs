@@ -292,11 +292,44 @@ pub fn fetch_list_request(data: &[u8]) {
     assert_eq!(code, Some(item_code(&long_code, "X").as_str()));
 }
 
+/// The Fetch Attendee request reader, then the answer built from what it read: the answer
+/// always parses back, with every element in order and within its limit.
+pub fn attendee_request(data: &[u8]) {
+    use concur_protocol::callout::attendee::{self, Attendee, AttendeeSearch, FIELDS};
+    use concur_protocol::callout::xml;
+    let Ok(root) = xml::parse(data) else {
+        return;
+    };
+    let Ok(search) = AttendeeSearch::from_element(&root) else {
+        return;
+    };
+    assert!((1..=attendee::MAX_RECORDS).contains(&search.max_records));
+    let mut record = Attendee::default();
+    for (name, value) in FIELDS.iter().zip(&search.fields) {
+        record.set(name, value.as_str());
+    }
+    let complete = record.missing_required().is_none();
+    let answer = attendee::render_response(&[search.complete(record)]);
+    let parsed = xml::parse(answer.as_bytes()).expect("the answer is well-formed");
+    assert_eq!(parsed.children.len(), usize::from(complete));
+    for element in &parsed.children {
+        let names: Vec<&str> = element.children.iter().map(|c| c.name.as_str()).collect();
+        assert_eq!(names, FIELDS, "every element, in order");
+        for (i, value) in element.children.iter().enumerate() {
+            assert!(value.text.chars().count() <= attendee::max_chars(i));
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     #[test]
     fn the_fetch_list_seeds_and_hostile_inputs_hold_the_target_s_invariants() {
-        let seeds = std::fs::read_dir("fuzz/seeds/fetch_list_request").unwrap();
+        let seeds = std::fs::read_dir(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/fuzz/seeds/fetch_list_request"
+        ))
+        .unwrap();
         let mut count = 0;
         for seed in seeds {
             super::fetch_list_request(&std::fs::read(seed.unwrap().path()).unwrap());
@@ -310,5 +343,16 @@ mod tests {
         ] {
             super::fetch_list_request(input);
         }
+    }
+
+    #[test]
+    fn the_attendee_request_seeds_pass_the_target() {
+        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/fuzz/seeds/attendee_request");
+        let mut seen = 0;
+        for entry in std::fs::read_dir(dir).unwrap() {
+            super::attendee_request(&std::fs::read(entry.unwrap().path()).unwrap());
+            seen += 1;
+        }
+        assert!(seen >= 2, "{seen} seeds");
     }
 }

@@ -1,5 +1,7 @@
 //! concur-connector: an SAP Concur application connector for the Launch External URL callout.
 
+/// Where the Fetch Attendee callout's attendees come from: inline, CSV file or HTTP lookup.
+pub mod attendees;
 /// Building blocks of configuration checks: keyed problems, secrets, URL checks.
 pub mod checks;
 /// The command line.

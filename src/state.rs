@@ -30,6 +30,9 @@ pub struct AppState {
     pub values: Values,
     /// The lists the Fetch List callout serves.
     pub lists: Lists,
+    /// Fetch Attendee: its settings (`enabled`, `path`) and its attendee source.
+    pub fetch_attendee: crate::attendees::FetchAttendeeSettings,
+    pub attendees: crate::attendees::Attendees,
     /// The shared Redis store when `backend = "redis"`; `/readyz` pings it.
     pub shared_store: Option<RedisStore>,
     /// False while draining for shutdown; `/readyz` reports it.
@@ -67,6 +70,10 @@ impl AppState {
             &settings.fetch_list,
             crate::config::Mode::of(settings.development),
         )?;
+        let attendees = crate::attendees::Attendees::from_settings(
+            &settings.fetch_attendee,
+            crate::config::Mode::of(settings.development),
+        )?;
         let concur = settings
             .concur
             .clone()
@@ -87,6 +94,8 @@ impl AppState {
             picker: settings.picker.clone(),
             values,
             lists,
+            fetch_attendee: settings.fetch_attendee.clone(),
+            attendees,
             shared_store,
             ready: AtomicBool::new(true),
             answer_now: tokio::sync::watch::Sender::new(false),

@@ -55,6 +55,9 @@ pub struct Settings {
     pub values: crate::values::ValuesSettings,
     /// `[fetch_list]` as written; [`crate::lists::Lists::from_settings`] checks and builds it.
     pub fetch_list: crate::lists::FetchListSettings,
+    /// `[fetch_attendee]` as written (path checked);
+    /// [`crate::attendees::Attendees::from_settings`] checks and builds its source.
+    pub fetch_attendee: crate::attendees::FetchAttendeeSettings,
     /// The Concur simulator `serve` starts beside the connector, when enabled.
     pub simulator: Option<SimulatorSettings>,
     pub log: LogSettings,
@@ -302,6 +305,7 @@ fn validate(raw: RawSettings) -> Result<Settings, Vec<ConfigProblem>> {
     let tls = tls_settings(&raw, &mut problems);
     let launch = launch_settings(&raw, &mut problems);
     fetch_list_paths(&raw, &launch, &mut problems);
+    fetch_attendee_checks(&raw, &launch, &mut problems);
     let concur = raw
         .concur
         .clone()
@@ -350,7 +354,21 @@ fn validate(raw: RawSettings) -> Result<Settings, Vec<ConfigProblem>> {
             picker: raw.picker.clone(),
             template_dir: raw.pages.template_dir.clone(),
             values: raw.values.clone(),
-            fetch_list: raw.fetch_list.clone(),
+            fetch_list: crate::lists::FetchListSettings {
+                // A search gives up well before the server's request timeout, which would
+                // answer 503 where Concur should get the empty answer.
+                timeout: raw.fetch_list.timeout.min(raw.server.request_timeout / 2),
+                ..raw.fetch_list.clone()
+            },
+            fetch_attendee: crate::attendees::FetchAttendeeSettings {
+                // A search gives up well before the server's request timeout, which would
+                // answer 503 where Concur should get the empty answer.
+                timeout: raw
+                    .fetch_attendee
+                    .timeout
+                    .min(raw.server.request_timeout / 2),
+                ..raw.fetch_attendee.clone()
+            },
             simulator,
             log,
             raw,
@@ -461,27 +479,48 @@ fn tls_settings(raw: &RawSettings, problems: &mut Problems) -> TlsSettings {
 /// Paths the connector serves itself; a launch endpoint may not shadow them.
 const RESERVED_PATHS: &[&str] = &["/system/", "/healthz", "/readyz", "/assets/", "/launch/"];
 
+/// Why an endpoint path cannot be served, if it cannot: not absolute, holding characters
+/// a route cannot, or shadowing one of the connector's own paths.
+fn endpoint_path_problem(path: &str, example: &str) -> Option<String> {
+    let bad = |why: &str| Some(format!("`{path}` {why}"));
+    if !path.starts_with('/') || path.contains(['?', '#', ' ', '{', '}', '*']) || path.len() < 2 {
+        return bad(&format!("must be an absolute path like {example}"));
+    }
+    RESERVED_PATHS
+        .iter()
+        .find(|r| path.starts_with(*r) || format!("{path}/") == **r)
+        .and_then(|reserved| bad(&format!("collides with the connector's own {reserved}")))
+}
+
+/// `[fetch_attendee]` (when enabled): the path is a valid endpoint, and neither it nor its
+/// `v1.0` twin a launch endpoint. (The sources are checked by `Attendees::from_settings`.)
+fn fetch_attendee_checks(raw: &RawSettings, launch: &LaunchSettings, problems: &mut Problems) {
+    let settings = &raw.fetch_attendee;
+    if !settings.enabled {
+        return;
+    }
+    let key = "fetch_attendee.path";
+    let path = settings.path.as_str();
+    if let Some(problem) = endpoint_path_problem(path, crate::attendees::DEFAULT_PATH) {
+        problems.push(key, problem);
+        return;
+    }
+    let twin = crate::attendees::v1_twin(path);
+    for launch_path in [&launch.v4_path, &launch.v1_path].into_iter().flatten() {
+        if launch_path == path || twin.as_deref() == Some(launch_path.as_str()) {
+            problems.push(key, format!("`{path}` is also a launch endpoint"));
+        }
+    }
+}
+
 fn launch_settings(raw: &RawSettings, problems: &mut Problems) -> LaunchSettings {
     let l = &raw.launch;
     let mut path = |key: &str, enabled: bool, path: &str| -> Option<String> {
         if !enabled {
             return None;
         }
-        let bad = |why: &str| format!("`{path}` {why}");
-        if !path.starts_with('/') || path.contains(['?', '#', ' ', '{', '}', '*']) || path.len() < 2
-        {
-            problems.push(
-                key,
-                bad("must be an absolute path like /launchexternalurl/v4/form"),
-            );
-        } else if let Some(reserved) = RESERVED_PATHS
-            .iter()
-            .find(|r| path.starts_with(*r) || format!("{path}/") == **r)
-        {
-            problems.push(
-                key,
-                bad(&format!("collides with the connector's own {reserved}")),
-            );
+        if let Some(problem) = endpoint_path_problem(path, "/launchexternalurl/v4/form") {
+            problems.push(key, problem);
         }
         Some(path.to_owned())
     };
@@ -529,33 +568,30 @@ fn launch_settings(raw: &RawSettings, problems: &mut Problems) -> LaunchSettings
     }
 }
 
-/// The Fetch List paths: absolute, distinct, clear of the fixed and the launch paths.
+/// The Fetch List paths: valid endpoints, distinct, and none a launch or Fetch Attendee
+/// endpoint. (The lists are checked by `Lists::from_settings`.)
 fn fetch_list_paths(raw: &RawSettings, launch: &LaunchSettings, problems: &mut Problems) {
     let paths = raw.fetch_list.paths();
+    let attendee = &raw.fetch_attendee;
+    let attendee_paths = [
+        Some(attendee.path.clone()),
+        crate::attendees::v1_twin(&attendee.path),
+    ];
+    let taken: Vec<&String> = [&launch.v4_path, &launch.v1_path]
+        .into_iter()
+        .flatten()
+        .chain(attendee_paths.iter().flatten().filter(|_| attendee.enabled))
+        .collect();
     for (index, (key, path)) in paths.iter().enumerate() {
-        let bad = |why: &str| format!("`{path}` {why}");
-        let launch_path = [&launch.v4_path, &launch.v1_path]
-            .into_iter()
-            .flatten()
-            .find(|p| p.as_str() == *path);
-        if !path.starts_with('/') || path.contains(['?', '#', ' ', '{', '}', '*']) || path.len() < 2
-        {
+        if let Some(problem) = endpoint_path_problem(path, crate::lists::DEFAULT_PATH) {
+            problems.push(key, problem);
+        } else if taken.iter().any(|t| t.as_str() == *path) {
             problems.push(
                 key,
-                bad("must be an absolute path like /concur/list/v1.2/fetch"),
+                format!("`{path}` is also a launch or Fetch Attendee endpoint"),
             );
-        } else if let Some(reserved) = RESERVED_PATHS
-            .iter()
-            .find(|r| path.starts_with(*r) || format!("{path}/") == **r)
-        {
-            problems.push(
-                key,
-                bad(&format!("collides with the connector's own {reserved}")),
-            );
-        } else if let Some(launch_path) = launch_path {
-            problems.push(key, bad(&format!("is also a launch path ({launch_path})")));
         } else if let Some((other, _)) = paths[..index].iter().find(|(_, p)| p == path) {
-            problems.push(key, bad(&format!("is also {other}")));
+            problems.push(key, format!("`{path}` is also {other}"));
         }
     }
 }
@@ -785,6 +821,34 @@ mod tests {
     }
 
     #[test]
+    fn the_fetch_attendee_path_must_be_servable_and_not_a_launch_endpoint() {
+        for path in [
+            "concur/attendee",
+            "/system/v1.0/testconnection",
+            "/healthz",
+            "/launchexternalurl/v4/form",
+            "/concur/form/v2.0/get",
+        ] {
+            let problems = embedded_with(&[("FETCH_ATTENDEE__PATH", path)]).unwrap_err();
+            let keys: Vec<_> = problems.iter().map(|p| p.key.as_str()).collect();
+            assert_eq!(keys, ["fetch_attendee.path"], "{path}: {problems:?}");
+        }
+        let settings = embedded_with(&[("FETCH_ATTENDEE__PATH", "/crm/v2.0/attendees")]).unwrap();
+        assert_eq!(settings.fetch_attendee.path, "/crm/v2.0/attendees");
+        let disabled = embedded_with(&[
+            ("FETCH_ATTENDEE__ENABLED", "false"),
+            ("FETCH_ATTENDEE__PATH", "/healthz"),
+        ]);
+        assert!(disabled.is_ok(), "a disabled service's path is not served");
+        let capped = embedded_with(&[("FETCH_ATTENDEE__TIMEOUT", "1h")]).unwrap();
+        assert_eq!(
+            capped.fetch_attendee.timeout,
+            capped.server.request_timeout / 2,
+            "a search gives up before the request timeout"
+        );
+    }
+
+    #[test]
     fn connection_bounds_of_zero_are_refused_naming_the_key() {
         for (var, value, key) in [
             ("SERVER__MAX_CONNECTIONS", "0", "server.max_connections"),
@@ -827,7 +891,11 @@ mod tests {
                 "/system/v1.0/list",
                 "collides with the connector's own /system/",
             ),
-            (v4.as_str(), "is also a launch path"),
+            (v4.as_str(), "is also a launch or Fetch Attendee endpoint"),
+            (
+                "/concur/attendee/v2.0/fetch",
+                "is also a launch or Fetch Attendee endpoint",
+            ),
         ] {
             let problems = embedded_with(&[("FETCH_LIST__PATH", path)]).unwrap_err();
             assert_eq!(problems.len(), 1, "{problems:?}");

@@ -29,6 +29,8 @@ pub struct RawSettings {
     pub values: crate::values::ValuesSettings,
     /// Concur's Fetch List callout and its lists (`[fetch_list]`).
     pub fetch_list: crate::lists::FetchListSettings,
+    /// The Fetch Attendee callout and its attendee source (`[fetch_attendee]`).
+    pub fetch_attendee: crate::attendees::FetchAttendeeSettings,
     pub simulator: RawSimulator,
     pub log: RawLog,
 }

@@ -14,17 +14,17 @@ use concur_protocol::callout::fetch_list::{FetchListRequest, LEVEL_SEPARATOR, Li
 
 use crate::checks::{ConfigProblem, Mode, Problems};
 use crate::values::csv_file::CsvSource;
-use crate::values::http::{HttpSource, Scope};
-use crate::values::template::Vocabulary;
+use crate::values::http::HttpSource;
+use crate::values::template::UrlTemplate;
 use crate::values::{ItemFacts, LookupError};
 
 pub use settings::{DEFAULT_PATH, FetchListSettings, ListSettings, ListSourceKind, TreeItem};
 
-use tree::Tree;
+use tree::{Row, Tree};
 
 enum Source {
-    Inline(Tree),
-    Csv(CsvSource<Tree>),
+    Inline(Vec<Row>),
+    Csv(CsvSource<Row>),
     Http(Box<HttpSource>),
 }
 
@@ -160,10 +160,10 @@ impl Lists {
         let lang = request.lang.as_deref();
         let search = async {
             Ok::<_, SearchError>(match &list.source {
-                Source::Inline(tree) => matching(tree_items(tree, request, lang), request),
+                Source::Inline(rows) => matching(tree_items(rows, request, lang), request),
                 Source::Csv(csv) => {
-                    let tree = csv.entries();
-                    matching(tree_items(&tree, request, lang), request)
+                    let rows = csv.entries();
+                    matching(tree_items(&rows, request, lang), request)
                 }
                 Source::Http(http) => {
                     let facts = facts(request);
@@ -198,7 +198,7 @@ fn source(list: &ListSettings, key: &str, mode: Mode, problems: &mut Problems) -
         ListSourceKind::Inline => {
             let before = problems.len();
             let tree = Tree::inline(&list.items, key, problems);
-            (problems.len() == before).then_some(Source::Inline(tree))
+            (problems.len() == before).then_some(Source::Inline(tree.rows))
         }
         ListSourceKind::Csv => match &list.csv.path {
             None => {
@@ -211,30 +211,29 @@ fn source(list: &ListSettings, key: &str, mode: Mode, problems: &mut Problems) -
             Some(path) => problems
                 .take(
                     &format!("{key}.csv.path"),
-                    CsvSource::<Tree>::open(path, list.csv.watch),
+                    CsvSource::open_with(path, list.csv.watch, tree::parse_csv),
                 )
                 .map(Source::Csv),
         },
-        ListSourceKind::Http => {
-            let scope = Scope {
-                key,
-                vocabulary: Vocabulary::ListLevels,
-            };
-            HttpSource::new_in(scope, &list.http, Vec::new(), mode, problems)
-                .map(|h| Source::Http(Box::new(h)))
-        }
+        ListSourceKind::Http => HttpSource::new_in(
+            &list.http,
+            &format!("{key}.http"),
+            UrlTemplate::parse_for_list,
+            Vec::new(),
+            mode,
+            problems,
+        )
+        .map(|h| Source::Http(Box::new(h))),
     }
 }
 
 /// The children of the request's parents as (code, label in the request's language).
 fn tree_items<'a>(
-    tree: &'a Tree,
+    rows: &'a [Row],
     request: &FetchListRequest,
     lang: Option<&'a str>,
 ) -> impl Iterator<Item = (&'a str, &'a str)> {
-    tree.children(&request.parents)
-        .iter()
-        .map(move |n| (n.code.as_str(), n.label_in(lang)))
+    tree::children(rows, &request.parents).map(move |n| (n.code.as_str(), n.label_in(lang)))
 }
 
 /// The items whose searched attribute matches, at most the request's limit.

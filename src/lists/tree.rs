@@ -1,4 +1,5 @@
-//! A list's items by level: the inline tree and the CSV file are read into a [`Tree`].
+//! A list's items by level: the inline tree and the CSV file are read into [`Row`]s, each
+//! an item with the long code of its parents.
 //!
 //! CSV formats (header names case-insensitive, `#` lines are comments, a UTF-8 byte-order
 //! mark is ignored):
@@ -12,13 +13,12 @@
 //! cell falls back to `label`, an empty `label` to the code. A code may not contain `-`,
 //! the separator of the levels in Concur's long codes.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashSet};
 
 use concur_protocol::callout::fetch_list::LEVEL_SEPARATOR;
 
 use super::settings::TreeItem;
 use crate::checks::Problems;
-use crate::values::csv_file::CsvTable;
 
 /// One item at its level.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -43,34 +43,43 @@ impl Node {
     }
 }
 
-/// The items of every level, by their parents' long code.
+/// One item and where it sits.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Row {
+    /// The parents' codes joined with `-`, lower-case (`""` for the first level).
+    parents: String,
+    pub node: Node,
+}
+
+/// The items whose parents are exactly these codes (compared ignoring case), in the order
+/// they were given.
+pub(crate) fn children<'a>(rows: &'a [Row], parents: &[String]) -> impl Iterator<Item = &'a Node> {
+    let key = key(parents);
+    rows.iter()
+        .filter(move |r| r.parents == key)
+        .map(|r| &r.node)
+}
+
+/// A list's items, with each code unique among its siblings (ignoring case).
 #[derive(Debug, Default)]
 pub(crate) struct Tree {
-    /// Key: the parents' codes joined with `-`, lower-case (`""` for the first level).
-    levels: HashMap<String, Vec<Node>>,
-    count: usize,
+    pub rows: Vec<Row>,
+    seen: HashSet<(String, String)>,
 }
 
 impl Tree {
-    /// The items whose parents are exactly these codes (compared ignoring case), in the
-    /// order they were given.
-    pub fn children(&self, parents: &[String]) -> &[Node] {
-        self.levels.get(&key(parents)).map_or(&[], Vec::as_slice)
-    }
-
     fn insert(&mut self, parents: &[String], node: Node) -> Result<(), String> {
-        let siblings = self.levels.entry(key(parents)).or_default();
-        if siblings
-            .iter()
-            .any(|n| n.code.eq_ignore_ascii_case(&node.code))
+        let parents = key(parents);
+        if !self
+            .seen
+            .insert((parents.clone(), node.code.to_lowercase()))
         {
             return Err(format!(
                 "the code `{}` appears twice at this level",
                 node.code
             ));
         }
-        siblings.push(node);
-        self.count += 1;
+        self.rows.push(Row { parents, node });
         Ok(())
     }
 
@@ -149,18 +158,12 @@ fn node(code: &str, label: &str, labels: BTreeMap<String, String>) -> Result<Nod
     })
 }
 
-impl CsvTable for Tree {
-    fn parse(bytes: &[u8]) -> Result<Self, String> {
-        parse_csv(bytes)
-    }
-
-    fn count(&self) -> usize {
-        self.count
-    }
+/// Reads either CSV format; the first bad row fails the file, naming its line.
+pub(crate) fn parse_csv(bytes: &[u8]) -> Result<Vec<Row>, String> {
+    parse_tree(bytes).map(|tree| tree.rows)
 }
 
-/// Reads either CSV format; the first bad row fails the file, naming its line.
-pub(crate) fn parse_csv(bytes: &[u8]) -> Result<Tree, String> {
+fn parse_tree(bytes: &[u8]) -> Result<Tree, String> {
     let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
     let mut reader = csv::ReaderBuilder::new()
         .trim(csv::Trim::All)
@@ -274,8 +277,7 @@ mod tests {
 
     fn codes(tree: &Tree, parents: &[&str]) -> Vec<String> {
         let parents: Vec<String> = parents.iter().map(|p| (*p).to_owned()).collect();
-        tree.children(&parents)
-            .iter()
+        children(&tree.rows, &parents)
             .map(|n| n.code.clone())
             .collect()
     }
@@ -285,27 +287,25 @@ mod tests {
         let csv = "\u{feff}Level1,level2,label,Label_DE\n# comment\n\
                    P100,,Apollo website relaunch,Apollo Website-Relaunch\n\
                    P100,DES,Design,\nP200,,Borealis,\np100,BLD,Build,Bauen\n";
-        let tree = parse_csv(csv.as_bytes()).unwrap();
+        let tree = parse_tree(csv.as_bytes()).unwrap();
         assert_eq!(codes(&tree, &[]), ["P100", "P200"]);
         assert_eq!(codes(&tree, &["P100"]), ["DES", "BLD"]);
-        let apollo = &tree.children(&[])[0];
+        let apollo = children(&tree.rows, &[]).next().unwrap();
         assert_eq!(apollo.label_in(Some("de")), "Apollo Website-Relaunch");
         assert_eq!(apollo.label_in(Some("de-ch")), "Apollo Website-Relaunch");
         assert_eq!(apollo.label_in(Some("fr")), "Apollo website relaunch");
-        assert_eq!(
-            tree.children(&["P100".into()])[0].label_in(Some("de")),
-            "Design"
-        );
-        assert_eq!(tree.count(), 4);
+        let design = children(&tree.rows, &["P100".into()]).next().unwrap();
+        assert_eq!(design.label_in(Some("de")), "Design");
+        assert_eq!(tree.rows.len(), 4);
     }
 
     #[test]
     fn reads_a_parent_column() {
         let csv = "code,parent,label\nUS,,United States\nW,US,West\nCA,US-W,California\nSF,us-w-ca,San Francisco\n";
-        let tree = parse_csv(csv.as_bytes()).unwrap();
+        let tree = parse_tree(csv.as_bytes()).unwrap();
         assert_eq!(codes(&tree, &["US", "W", "CA"]), ["SF"]);
         assert_eq!(codes(&tree, &[]), ["US"]);
-        let single = parse_csv(b"code,label\nA,Alpha\n").unwrap();
+        let single = parse_tree(b"code,label\nA,Alpha\n").unwrap();
         assert_eq!(codes(&single, &[]), ["A"]);
     }
 
@@ -315,7 +315,7 @@ mod tests {
             "level1,label\nA,Alpha\nB-1,Beta\n",
             "code,parent,label\nA,,Alpha\nB-1,A,Beta\n",
         ] {
-            let error = parse_csv(csv.as_bytes()).unwrap_err();
+            let error = parse_tree(csv.as_bytes()).unwrap_err();
             assert!(
                 error.starts_with("line 3:") && error.contains("`B-1` contains `-`"),
                 "{error}"
@@ -357,7 +357,7 @@ mod tests {
             ("code,label,label\nA,x,y\n", "appears twice in the header"),
             ("code,label\nA,B,C\n", "fields"),
         ] {
-            let error = parse_csv(csv.as_bytes()).unwrap_err();
+            let error = parse_tree(csv.as_bytes()).unwrap_err();
             assert!(error.contains(why), "{csv:?}: {error}");
         }
     }

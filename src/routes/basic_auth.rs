@@ -17,7 +17,7 @@ pub fn check(state: &AppState, headers: &HeaderMap, what: &str) -> Result<(), Un
         Some((user, password)) if state.credentials.matches(&user, &password) => Ok(()),
         _ => {
             if crate::telemetry::AUTH_FAILURES.admit() {
-                tracing::warn!(route = what, "refused: missing or wrong basic credentials");
+                tracing::warn!("{what} refused: missing or wrong basic credentials");
             }
             Err(Unauthorized)
         }

@@ -3,6 +3,7 @@
 pub mod assets;
 pub mod basic_auth;
 pub mod callout;
+pub mod fetch_attendee;
 pub mod fetch_list;
 pub mod guard;
 pub mod health;
@@ -67,6 +68,7 @@ pub fn router(state: Arc<AppState>, request_timeout: Duration) -> Router {
         .merge(test_connection::routes())
         .merge(launch::routes(&state))
         .merge(fetch_list::routes(&state))
+        .merge(fetch_attendee::routes(&state))
         .merge(picker::routes())
         .merge(assets::routes())
         .merge(health::routes())

@@ -22,43 +22,36 @@ pub const MULTI_VALUE_SEPARATOR: char = '|';
 /// Writers replace a file in several steps; read it once it has been quiet this long.
 const DEBOUNCE: Duration = Duration::from_millis(200);
 
-/// What a CSV file is read into: the picker's values, or a Fetch List's tree.
-pub(crate) trait CsvTable: Sized + Send + Sync + 'static {
-    /// Parses the whole file; the first bad row fails it (with its line number).
-    fn parse(bytes: &[u8]) -> Result<Self, String>;
-    /// How many values it holds, for the log.
-    fn count(&self) -> usize;
-}
+/// How a file becomes rows (the first bad row fails it, with its line number).
+pub(crate) type ParseFn<T> = fn(&[u8]) -> Result<Vec<T>, String>;
 
-impl CsvTable for Vec<Entry> {
-    fn parse(bytes: &[u8]) -> Result<Self, String> {
-        parse(bytes)
-    }
-
-    fn count(&self) -> usize {
-        self.len()
-    }
-}
-
-/// The current table, swapped whole on reload; searches never read the file.
-pub(crate) struct CsvSource<T: CsvTable = Vec<Entry>> {
-    table: Arc<RwLock<Arc<T>>>,
+/// The current table, swapped whole on reload; searches never read the file. The rows are
+/// values ([`Entry`]) by default; other CSV sources (attendees) bring their own parser.
+pub(crate) struct CsvSource<T = Entry> {
+    table: Arc<RwLock<Arc<Vec<T>>>>,
     /// Dropping it ends the watch and the reload thread.
     _watcher: Option<RecommendedWatcher>,
 }
 
-impl<T: CsvTable> CsvSource<T> {
+impl CsvSource {
     /// Reads the file (an unreadable or invalid file is an error) and, with `watch`, starts
     /// reloading it on changes to its directory.
     pub fn open(path: &Path, watch: bool) -> Result<Self, String> {
+        Self::open_with(path, watch, parse)
+    }
+}
+
+impl<T: Send + Sync + 'static> CsvSource<T> {
+    /// [`CsvSource::open`] with the rows read by `parse`.
+    pub fn open_with(path: &Path, watch: bool, parse: ParseFn<T>) -> Result<Self, String> {
         let bytes =
             std::fs::read(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-        let entries = T::parse(&bytes).map_err(|e| format!("{}: {e}", path.display()))?;
-        tracing::info!(path = %path.display(), values = entries.count(), "values loaded from csv");
+        let entries = parse(&bytes).map_err(|e| format!("{}: {e}", path.display()))?;
+        tracing::info!(path = %path.display(), values = entries.len(), "values loaded from csv");
         let table = Arc::new(RwLock::new(Arc::new(entries)));
         let watcher = if watch {
             Some(
-                spawn_reloader(path.to_path_buf(), bytes, Arc::clone(&table))
+                spawn_reloader(path.to_path_buf(), bytes, Arc::clone(&table), parse)
                     .map_err(|e| format!("cannot watch {}: {e}", path.display()))?,
             )
         } else {
@@ -70,7 +63,7 @@ impl<T: CsvTable> CsvSource<T> {
         })
     }
 
-    pub fn entries(&self) -> Arc<T> {
+    pub fn entries(&self) -> Arc<Vec<T>> {
         Arc::clone(&self.table.read().unwrap_or_else(PoisonError::into_inner))
     }
 }
@@ -78,10 +71,11 @@ impl<T: CsvTable> CsvSource<T> {
 /// Watches the file's directory (editors and Kubernetes replace files by rename) and
 /// re-reads the file on its own thread, off the async runtime. A file that cannot be read
 /// or parsed is logged and the previous table stays.
-fn spawn_reloader<T: CsvTable>(
+fn spawn_reloader<T: Send + Sync + 'static>(
     path: PathBuf,
     mut last: Vec<u8>,
-    table: Arc<RwLock<Arc<T>>>,
+    table: Arc<RwLock<Arc<Vec<T>>>>,
+    parse: ParseFn<T>,
 ) -> Result<RecommendedWatcher, Box<dyn std::error::Error>> {
     let (tx, rx) = mpsc::channel::<()>();
     let mut watcher = notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
@@ -111,9 +105,9 @@ fn spawn_reloader<T: CsvTable>(
                 if bytes == last {
                     continue;
                 }
-                match T::parse(&bytes) {
+                match parse(&bytes) {
                     Ok(entries) => {
-                        let count = entries.count();
+                        let count = entries.len();
                         *table.write().unwrap_or_else(PoisonError::into_inner) = Arc::new(entries);
                         last = bytes;
                         tracing::info!(path = %path.display(), values = count, "values csv reloaded");

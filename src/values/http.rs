@@ -10,7 +10,7 @@ use secrecy::ExposeSecret;
 use serde_json::Value;
 
 use super::table::{Entry, attribute_values, scalar};
-use super::template::{UrlTemplate, Vocabulary};
+use super::template::UrlTemplate;
 use super::{Choice, HttpSettings, ItemFacts, LookupError};
 use crate::checks::secret;
 use crate::checks::{Mode, Problems};
@@ -18,18 +18,32 @@ use crate::checks::{Mode, Problems};
 /// What moka itself keeps per cached entry besides the key and the value, roughly.
 const CACHE_ENTRY_OVERHEAD: usize = 160;
 
-/// The cached answer for one URL: the mapped values.
-type Answer = Arc<Vec<Entry>>;
+/// The cached answer for one URL: the mapped values (or other records).
+type Answer<T = Entry> = Arc<Vec<T>>;
+
+/// A record an answer is mapped to; the cache weighs it in bytes.
+pub(crate) trait Record: Send + Sync + 'static {
+    fn memory_bytes(&self) -> usize;
+}
+
+impl Record for Entry {
+    fn memory_bytes(&self) -> usize {
+        Entry::memory_bytes(self)
+    }
+}
+
+/// How a JSON answer becomes records.
+pub(crate) type MapFn<T> = Box<dyn Fn(&Value) -> Result<Vec<T>, LookupError> + Send + Sync>;
 
 /// Where a mapped field is found in an element.
 #[derive(Debug, Clone)]
-enum FieldPath {
+pub(crate) enum FieldPath {
     Key(String),
     Pointer(String),
 }
 
 impl FieldPath {
-    fn new(spec: &str) -> Self {
+    pub fn new(spec: &str) -> Self {
         if spec.starts_with('/') {
             FieldPath::Pointer(spec.to_owned())
         } else {
@@ -37,14 +51,14 @@ impl FieldPath {
         }
     }
 
-    fn get<'v>(&self, element: &'v Value) -> Option<&'v Value> {
+    pub fn get<'v>(&self, element: &'v Value) -> Option<&'v Value> {
         match self {
             FieldPath::Key(key) => element.get(key),
             FieldPath::Pointer(pointer) => element.pointer(pointer),
         }
     }
 
-    fn describe(&self) -> &str {
+    pub fn describe(&self) -> &str {
         match self {
             FieldPath::Key(s) | FieldPath::Pointer(s) => s,
         }
@@ -62,40 +76,18 @@ struct Mapping {
     attributes: Vec<String>,
 }
 
-/// Where an HTTP source's settings live (`values` for the picker's `[values.http]`,
-/// `fetch_list.lists[0]` for a list's) and which placeholders its URL may name.
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct Scope<'a> {
-    /// The table holding `source` and `http`: problems are keyed `{key}.http.*`.
-    pub key: &'a str,
-    pub vocabulary: Vocabulary,
-}
-
-impl Scope<'_> {
-    /// The picker's `[values.http]`.
-    pub const VALUES: Scope<'static> = Scope {
-        key: "values",
-        vocabulary: Vocabulary::ItemFacts,
-    };
-
-    fn http(&self, name: &str) -> String {
-        if name.is_empty() {
-            format!("{}.http", self.key)
-        } else {
-            format!("{}.http.{name}", self.key)
-        }
-    }
-}
-
-pub(crate) struct HttpSource {
+/// One JSON lookup: the client, the URL template, the byte bounds and the cache. The
+/// records are values ([`Entry`]) by default; other sources (attendees) bring their own
+/// mapping through [`HttpSource::build`].
+pub(crate) struct HttpSource<T = Entry> {
     client: reqwest::Client,
     template: UrlTemplate,
     timeout: Duration,
     /// `values.http.max_response_bytes`: a longer body is refused, never read whole.
     max_response_bytes: u64,
-    mapping: Mapping,
+    mapping: MapFn<T>,
     /// `None` when `cache_ttl` is zero. Weighed in bytes, see [`weight`].
-    cache: Option<moka::future::Cache<String, Answer>>,
+    cache: Option<moka::future::Cache<String, Answer<T>>>,
 }
 
 impl HttpSource {
@@ -106,63 +98,113 @@ impl HttpSource {
         mode: Mode,
         problems: &mut Problems,
     ) -> Option<Self> {
-        Self::new_in(Scope::VALUES, settings, attributes, mode, problems)
+        Self::new_in(
+            settings,
+            "values.http",
+            UrlTemplate::parse,
+            attributes,
+            mode,
+            problems,
+        )
     }
 
-    /// [`new`](Self::new) for the settings at `scope`, problems keyed `{scope}.http.*`.
+    /// [`new`](Self::new) for the `[…http]` table at `prefix` (problems keyed
+    /// `{prefix}.*`) with the URL's placeholders read by `parse` (a Fetch List's lookup
+    /// names parent codes, not item facts).
     pub fn new_in(
-        scope: Scope<'_>,
         settings: &HttpSettings,
+        prefix: &str,
+        parse: fn(&str) -> Result<UrlTemplate, String>,
         attributes: Vec<String>,
         mode: Mode,
         problems: &mut Problems,
     ) -> Option<Self> {
-        let before = problems.len();
-        let template = match settings.url.as_deref().map(str::trim) {
-            None | Some("") => {
-                problems.push(
-                    scope.http("url"),
-                    format!("is required with {}.source = \"http\"", scope.key),
-                );
-                None
-            }
-            Some(url) => check_template(scope, url, mode, problems),
+        let key = |name: &str| format!("{prefix}.{name}");
+        let template = settings
+            .url
+            .as_deref()
+            .map(str::trim)
+            .filter(|url| !url.is_empty())
+            .and_then(|url| check_template(&key("url"), url, parse, mode, problems));
+        let mapping = Mapping {
+            items: settings.items.clone(),
+            code: FieldPath::new(settings.code.trim()),
+            label: FieldPath::new(settings.label.trim()),
+            list_item_id: settings
+                .list_item_id
+                .as_deref()
+                .map(str::trim)
+                .map(FieldPath::new),
+            attributes,
         };
-        let headers = headers(scope, settings, problems);
-        if settings.timeout.is_zero() {
-            problems.push(scope.http("timeout"), "must be greater than zero");
-        }
-        if settings.max_response_bytes == 0 {
-            problems.push(
-                scope.http("max_response_bytes"),
-                "must be greater than zero",
-            );
-        }
-        if settings.cache_max_bytes == 0 && !settings.cache_ttl.is_zero() {
-            problems.push(
-                scope.http("cache_max_bytes"),
-                "must be greater than zero (cache_ttl = \"0s\" switches the cache off)",
-            );
-        }
-        if !settings.items.is_empty() && !settings.items.starts_with('/') {
-            problems.push(
-                scope.http("items"),
-                "must be a JSON pointer like /data/items, or empty for the answer itself",
-            );
-        }
-        for (key, value) in [
+        let before = problems.len();
+        let source = Self::build(
+            settings,
+            prefix,
+            template,
+            problems,
+            Box::new(move |answer| mapping.entries(answer)),
+        );
+        for (name, value) in [
             ("code", Some(&settings.code)),
             ("label", Some(&settings.label)),
             ("list_item_id", settings.list_item_id.as_ref()),
         ] {
             if value.is_some_and(|v| v.trim().is_empty()) {
-                problems.push(scope.http(key), "must name a key or a JSON pointer");
+                problems.push(key(name), "must name a key or a JSON pointer");
             }
+        }
+        if problems.len() > before {
+            None
+        } else {
+            source
+        }
+    }
+}
+
+impl<T: Record> HttpSource<T> {
+    /// Checks the connection settings under `prefix` (`url`, `headers`, `bearer_token`,
+    /// `timeout`, the byte bounds, `items`, `extra_ca_file`) and builds the one client.
+    /// `template` is the checked `url` (`None` when missing or already refused).
+    pub fn build(
+        settings: &HttpSettings,
+        prefix: &str,
+        template: Option<UrlTemplate>,
+        problems: &mut Problems,
+        mapping: MapFn<T>,
+    ) -> Option<Self> {
+        let before = problems.len();
+        let key = |name: &str| format!("{prefix}.{name}");
+        if settings.url.as_deref().is_none_or(|u| u.trim().is_empty()) {
+            let source = prefix.trim_end_matches(".http");
+            problems.push(
+                key("url"),
+                format!("is required with {source}.source = \"http\""),
+            );
+        }
+        let headers = headers(settings, prefix, problems);
+        if settings.timeout.is_zero() {
+            problems.push(key("timeout"), "must be greater than zero");
+        }
+        if settings.max_response_bytes == 0 {
+            problems.push(key("max_response_bytes"), "must be greater than zero");
+        }
+        if settings.cache_max_bytes == 0 && !settings.cache_ttl.is_zero() {
+            problems.push(
+                key("cache_max_bytes"),
+                "must be greater than zero (cache_ttl = \"0s\" switches the cache off)",
+            );
+        }
+        if !settings.items.is_empty() && !settings.items.starts_with('/') {
+            problems.push(
+                key("items"),
+                "must be a JSON pointer like /data/items, or empty for the answer itself",
+            );
         }
         let roots = settings
             .extra_ca_file
             .as_deref()
-            .and_then(|path| load_roots(scope, path, problems));
+            .and_then(|path| load_roots(path, &key("extra_ca_file"), problems));
 
         if problems.len() > before {
             return None;
@@ -180,13 +222,13 @@ impl HttpSource {
         let client = match builder.build() {
             Ok(client) => client,
             Err(e) => {
-                problems.push(scope.http(""), format!("cannot build the http client: {e}"));
+                problems.push(prefix, format!("cannot build the http client: {e}"));
                 return None;
             }
         };
         let cache = (!settings.cache_ttl.is_zero()).then(|| {
             moka::future::Cache::builder()
-                .weigher(|url: &String, answer: &Answer| weight(url, answer))
+                .weigher(|url: &String, answer: &Answer<T>| weight(url, answer))
                 .max_capacity(settings.cache_max_bytes)
                 .time_to_live(settings.cache_ttl)
                 .build()
@@ -196,24 +238,14 @@ impl HttpSource {
             template: template?,
             timeout: settings.timeout,
             max_response_bytes: settings.max_response_bytes,
-            mapping: Mapping {
-                items: settings.items.clone(),
-                code: FieldPath::new(settings.code.trim()),
-                label: FieldPath::new(settings.label.trim()),
-                list_item_id: settings
-                    .list_item_id
-                    .as_deref()
-                    .map(str::trim)
-                    .map(FieldPath::new),
-                attributes,
-            },
+            mapping,
             cache,
         })
     }
 
     /// All entries the backend returns for this search and item (cached per URL; failures
     /// are not cached). Concurrent identical lookups share one request.
-    pub async fn entries(&self, search: &str, facts: &ItemFacts) -> Result<Answer, LookupError> {
+    pub async fn entries(&self, search: &str, facts: &ItemFacts) -> Result<Answer<T>, LookupError> {
         let search = super::search_text(search);
         let Some(url) = self.template.render(search, facts) else {
             // A `.` or `..` path segment would leave the configured path: nothing can match.
@@ -244,7 +276,7 @@ impl HttpSource {
         self.template.uses_search()
     }
 
-    async fn fetch(&self, url: &str) -> Result<Answer, LookupError> {
+    async fn fetch(&self, url: &str) -> Result<Answer<T>, LookupError> {
         let started = std::time::Instant::now();
         let result = tokio::time::timeout(self.timeout, self.request(url))
             .await
@@ -265,7 +297,7 @@ impl HttpSource {
         }
     }
 
-    async fn request(&self, url: &str) -> Result<Vec<Entry>, LookupError> {
+    async fn request(&self, url: &str) -> Result<Vec<T>, LookupError> {
         let send_error = |e: reqwest::Error| {
             if e.is_timeout() {
                 LookupError::Timeout {
@@ -303,17 +335,17 @@ impl HttpSource {
         let json: Value = serde_json::from_slice(&body).map_err(|e| LookupError::BadResponse {
             reason: format!("the answer is not JSON: {e}"),
         })?;
-        self.mapping.entries(&json)
+        (self.mapping)(&json)
     }
 }
 
 /// What a cached answer costs in bytes: the URL, the values as held in memory and the
 /// cache's own bookkeeping (saturating at `u32::MAX`, moka's weight type).
-fn weight(url: &str, answer: &[Entry]) -> u32 {
+fn weight<T: Record>(url: &str, answer: &[T]) -> u32 {
     let bytes = CACHE_ENTRY_OVERHEAD
         + url.len()
-        + std::mem::size_of::<Vec<Entry>>()
-        + answer.iter().map(Entry::memory_bytes).sum::<usize>();
+        + std::mem::size_of::<Vec<T>>()
+        + answer.iter().map(Record::memory_bytes).sum::<usize>();
     u32::try_from(bytes).unwrap_or(u32::MAX)
 }
 
@@ -368,14 +400,14 @@ impl Mapping {
 }
 
 /// Parses the template and checks that it yields an https URL (http in development mode).
-fn check_template(
-    scope: Scope<'_>,
+pub(crate) fn check_template(
+    key: &str,
     url: &str,
+    parse: impl FnOnce(&str) -> Result<UrlTemplate, String>,
     mode: Mode,
     problems: &mut Problems,
 ) -> Option<UrlTemplate> {
-    let key = &scope.http("url");
-    let template = problems.take(key, UrlTemplate::parse_with(url, scope.vocabulary))?;
+    let template = problems.take(key, parse(url))?;
     let sample = template
         .render("x", &ItemFacts::default())
         .unwrap_or_default();
@@ -384,16 +416,12 @@ fn check_template(
 
 /// `Accept`, the configured extra headers and the bearer token, all but `Accept` marked
 /// sensitive so they never show in debug output.
-fn headers(
-    scope: Scope<'_>,
-    settings: &HttpSettings,
-    problems: &mut Problems,
-) -> Option<HeaderMap> {
+fn headers(settings: &HttpSettings, prefix: &str, problems: &mut Problems) -> Option<HeaderMap> {
     let before = problems.len();
     let mut map = HeaderMap::new();
     map.insert(ACCEPT, HeaderValue::from_static("application/json"));
     for (name, value) in &settings.headers {
-        let key = scope.http(&format!("headers.{name}"));
+        let key = format!("{prefix}.headers.{name}");
         let name = problems.take(&key, HeaderName::from_bytes(name.trim().as_bytes()));
         let value = problems.take(&key, HeaderValue::from_str(value.trim()));
         if let (Some(name), Some(mut value)) = (name, value) {
@@ -401,9 +429,10 @@ fn headers(
             map.insert(name, value);
         }
     }
+    let token_key = format!("{prefix}.bearer_token");
     let token = secret::resolve(
         problems,
-        &scope.http("bearer_token"),
+        &token_key,
         settings
             .bearer_token
             .clone()
@@ -413,7 +442,7 @@ fn headers(
     if let Some(token) = token {
         if map.contains_key(AUTHORIZATION) {
             problems.push(
-                scope.http("bearer_token"),
+                &token_key,
                 "set either a bearer token or an Authorization header, not both",
             );
         }
@@ -422,21 +451,17 @@ fn headers(
                 value.set_sensitive(true);
                 map.insert(AUTHORIZATION, value);
             }
-            Err(_) => problems.push(
-                scope.http("bearer_token"),
-                "holds characters not allowed in a header",
-            ),
+            Err(_) => problems.push(&token_key, "holds characters not allowed in a header"),
         }
     }
     (problems.len() == before).then_some(map)
 }
 
 fn load_roots(
-    scope: Scope<'_>,
     path: &Path,
+    key: &str,
     problems: &mut Problems,
 ) -> Option<Vec<reqwest::Certificate>> {
-    let key = &scope.http("extra_ca_file");
     let pem = match std::fs::read(path) {
         Ok(pem) => pem,
         Err(e) => {
@@ -585,7 +610,7 @@ mod tests {
             &answer(10, 10),
         );
         assert_eq!(long_url - small, 500, "the key counts too");
-        assert!(weight("u", &[]) > 0);
+        assert!(weight::<Entry>("u", &[]) > 0);
     }
 
     #[tokio::test]
@@ -704,8 +729,8 @@ mod tests {
                 "values.http.headers.bad header",
                 "values.http.timeout",
                 "values.http.items",
-                "values.http.code",
-                "values.http.extra_ca_file"
+                "values.http.extra_ca_file",
+                "values.http.code"
             ]
         );
         let mut s = settings("https://h/");

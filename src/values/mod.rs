@@ -8,7 +8,7 @@
 pub(crate) mod csv_file;
 pub(crate) mod http;
 mod rate;
-mod settings;
+pub(crate) mod settings;
 pub(crate) mod table;
 pub(crate) mod template;
 

@@ -163,7 +163,7 @@ impl Default for HttpSettings {
 }
 
 /// Serializes a table's values as `[REDACTED]`: headers often carry API keys.
-fn redacted_values<S: Serializer>(
+pub(crate) fn redacted_values<S: Serializer>(
     value: &BTreeMap<String, String>,
     serializer: S,
 ) -> Result<S::Ok, S::Error> {

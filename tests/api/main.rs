@@ -3,6 +3,7 @@
 
 mod cli;
 mod connections;
+mod fetch_attendee;
 mod fetch_list;
 mod helpers;
 // One copy of the independent signer, kept with the protocol crate whose verifier it checks.

@@ -5,5 +5,6 @@
 //! [`xml`] is the one XML reader every callout parser uses: it refuses DTDs and any entity
 //! beyond XML's five predefined ones, ignores namespaces, and bounds depth and size.
 
+pub mod attendee;
 pub mod fetch_list;
 pub mod xml;
