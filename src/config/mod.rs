@@ -905,6 +905,12 @@ mod tests {
         let off = embedded_with(&[("FETCH_LIST__ENABLED", "false"), ("FETCH_LIST__PATH", "x")]);
         assert!(off.is_ok(), "{off:?}");
         assert!(embedded_with(&[("FETCH_LIST__PATH", "/erp/list")]).is_ok());
+        let capped = embedded_with(&[("FETCH_LIST__TIMEOUT", "1h")]).unwrap();
+        assert_eq!(
+            capped.fetch_list.timeout,
+            capped.server.request_timeout / 2,
+            "a search gives up before the request timeout"
+        );
     }
 
     #[test]
