@@ -11,6 +11,11 @@ use std::time::Duration;
 
 use super::xml::{self, Element};
 
+/// Where Concur sends Fetch List requests unless the registration names another endpoint.
+pub const DEFAULT_FETCH_LIST_PATH: &str = "/concur/list/v1.2/fetch";
+/// Where Concur sends Fetch Attendee requests by default (`v2.0` in the path selects the
+/// documented schema).
+pub const DEFAULT_FETCH_ATTENDEE_PATH: &str = "/concur/attendee/v2.0/fetch";
 /// Concur's system limit on the items of one Fetch List answer.
 pub const LIST_SYSTEM_LIMIT: u32 = 100;
 /// Concur's limit on the attendees of one Fetch Attendee answer (raised from 100 in 2023).
