@@ -95,7 +95,7 @@ fn wildcard(typed: &str) -> String {
 async fn search_list(State(sim): State<SimHandle>, Query(query): Query<ListQuery>) -> Response {
     let mut call = match list_call(&sim.snapshot(), &query.report, query.level) {
         Ok(call) => call,
-        Err(refused) => return refused,
+        Err((status, why)) => return refuse::<Items>(status, why),
     };
     call.query = wildcard(&query.query);
     let verdict = sim.fetch_list(&call).await;
@@ -115,7 +115,7 @@ struct Choose {
 async fn choose(State(sim): State<SimHandle>, Json(chosen): Json<Choose>) -> Response {
     let mut call = match list_call(&sim.snapshot(), &chosen.report, chosen.level) {
         Ok(call) => call,
-        Err(refused) => return refused,
+        Err((status, why)) => return refuse::<Items>(status, why),
     };
     if chosen.short_code.trim().is_empty() {
         return refuse::<Items>(StatusCode::BAD_REQUEST, "Choose an item.");
@@ -145,9 +145,13 @@ async fn choose(State(sim): State<SimHandle>, Json(chosen): Json<Choose>) -> Res
 
 /// The request for one level of the report's connected list: level 1 at the top, level 2
 /// under the saved project.
-fn list_call(data: &Seed, report_id: &str, level: u8) -> Result<FetchListCall, Response> {
+fn list_call(
+    data: &Seed,
+    report_id: &str,
+    level: u8,
+) -> Result<FetchListCall, (StatusCode, &'static str)> {
     let Some(report) = data.report(report_id) else {
-        return Err(refuse::<Items>(StatusCode::NOT_FOUND, "No such report."));
+        return Err((StatusCode::NOT_FOUND, "No such report."));
     };
     let mut call = FetchListCall::new("*");
     if let Some(language) = data.user(&report.owner).and_then(|u| u.language.as_deref()) {
@@ -161,15 +165,10 @@ fn list_call(data: &Seed, report_id: &str, level: u8) -> Result<FetchListCall, R
         1 => {}
         2 => match report.list_choices.get(LIST_LEVELS[0]) {
             Some(project) => call.levels = vec![project.short_code.clone()],
-            None => {
-                return Err(refuse::<Items>(
-                    StatusCode::BAD_REQUEST,
-                    "Choose a project first.",
-                ));
-            }
+            None => return Err((StatusCode::BAD_REQUEST, "Choose a project first.")),
         },
         _ => {
-            return Err(refuse::<Items>(
+            return Err((
                 StatusCode::BAD_REQUEST,
                 "The list level must be 1 (Project) or 2 (Task).",
             ));
