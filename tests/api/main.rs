@@ -3,6 +3,9 @@
 
 mod cli;
 mod connections;
+// One copy of the fake connector, kept with the simulator tests that use it too.
+#[path = "../../crates/concur-sim/tests/support/fake_connector.rs"]
+mod fake_connector;
 mod helpers;
 // One copy of the independent signer, kept with the protocol crate whose verifier it checks.
 #[path = "../../crates/concur-protocol/tests/support/independent_signer.rs"]
@@ -17,4 +20,5 @@ mod redis_server;
 mod saving;
 mod test_connection;
 mod tls;
+mod try_callout;
 mod with_simulator;
