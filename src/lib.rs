@@ -18,6 +18,8 @@ pub use concur_protocol::credentials;
 /// The Launch External URL protocol: parsing, verification and signing (pure; from
 /// `concur-protocol`).
 pub use concur_protocol::launch;
+/// The lists the Fetch List callout serves: inline trees, CSV files, HTTP lookups.
+pub mod lists;
 /// HTML pages from auto-escaping, operator-overridable templates.
 pub mod pages;
 /// What the user picks and where it is written: settings and the Done step's decisions.

@@ -6,6 +6,7 @@ use std::sync::atomic::AtomicBool;
 use crate::concur::ConcurClient;
 use crate::config::{ConfigProblem, LaunchSettings, Settings, StoreBackend};
 use crate::credentials::ConnectorCredentials;
+use crate::lists::Lists;
 use crate::pages::Pages;
 use crate::picker::PickerSettings;
 use crate::session::Sessions;
@@ -27,6 +28,8 @@ pub struct AppState {
     pub picker: PickerSettings,
     /// Where the user's choices come from.
     pub values: Values,
+    /// The lists the Fetch List callout serves.
+    pub lists: Lists,
     /// The shared Redis store when `backend = "redis"`; `/readyz` pings it.
     pub shared_store: Option<RedisStore>,
     /// False while draining for shutdown; `/readyz` reports it.
@@ -60,6 +63,10 @@ impl AppState {
             &settings.values,
             crate::config::Mode::of(settings.development),
         )?;
+        let lists = Lists::from_settings(
+            &settings.fetch_list,
+            crate::config::Mode::of(settings.development),
+        )?;
         let concur = settings
             .concur
             .clone()
@@ -79,6 +86,7 @@ impl AppState {
             pages,
             picker: settings.picker.clone(),
             values,
+            lists,
             shared_store,
             ready: AtomicBool::new(true),
             answer_now: tokio::sync::watch::Sender::new(false),

@@ -53,6 +53,8 @@ pub struct Settings {
     pub template_dir: Option<PathBuf>,
     /// `[values]` as written; [`crate::values::Values::from_settings`] checks and builds it.
     pub values: crate::values::ValuesSettings,
+    /// `[fetch_list]` as written; [`crate::lists::Lists::from_settings`] checks and builds it.
+    pub fetch_list: crate::lists::FetchListSettings,
     /// The Concur simulator `serve` starts beside the connector, when enabled.
     pub simulator: Option<SimulatorSettings>,
     pub log: LogSettings,
@@ -299,6 +301,7 @@ fn validate(raw: RawSettings) -> Result<Settings, Vec<ConfigProblem>> {
 
     let tls = tls_settings(&raw, &mut problems);
     let launch = launch_settings(&raw, &mut problems);
+    fetch_list_paths(&raw, &launch, &mut problems);
     let concur = raw
         .concur
         .clone()
@@ -347,6 +350,7 @@ fn validate(raw: RawSettings) -> Result<Settings, Vec<ConfigProblem>> {
             picker: raw.picker.clone(),
             template_dir: raw.pages.template_dir.clone(),
             values: raw.values.clone(),
+            fetch_list: raw.fetch_list.clone(),
             simulator,
             log,
             raw,
@@ -522,6 +526,37 @@ fn launch_settings(raw: &RawSettings, problems: &mut Problems) -> LaunchSettings
             .map(|d| d.to_ascii_lowercase())
             .collect(),
         allow_company_token_fallback: l.allow_company_token_fallback,
+    }
+}
+
+/// The Fetch List paths: absolute, distinct, clear of the fixed and the launch paths.
+fn fetch_list_paths(raw: &RawSettings, launch: &LaunchSettings, problems: &mut Problems) {
+    let paths = raw.fetch_list.paths();
+    for (index, (key, path)) in paths.iter().enumerate() {
+        let bad = |why: &str| format!("`{path}` {why}");
+        let launch_path = [&launch.v4_path, &launch.v1_path]
+            .into_iter()
+            .flatten()
+            .find(|p| p.as_str() == *path);
+        if !path.starts_with('/') || path.contains(['?', '#', ' ', '{', '}', '*']) || path.len() < 2
+        {
+            problems.push(
+                key,
+                bad("must be an absolute path like /concur/list/v1.2/fetch"),
+            );
+        } else if let Some(reserved) = RESERVED_PATHS
+            .iter()
+            .find(|r| path.starts_with(*r) || format!("{path}/") == **r)
+        {
+            problems.push(
+                key,
+                bad(&format!("collides with the connector's own {reserved}")),
+            );
+        } else if let Some(launch_path) = launch_path {
+            problems.push(key, bad(&format!("is also a launch path ({launch_path})")));
+        } else if let Some((other, _)) = paths[..index].iter().find(|(_, p)| p == path) {
+            problems.push(key, bad(&format!("is also {other}")));
+        }
     }
 }
 
@@ -780,6 +815,28 @@ mod tests {
             settings.server.connections.header_read_timeout,
             Duration::from_secs(10)
         );
+    }
+
+    #[test]
+    fn fetch_list_paths_must_be_free_absolute_paths() {
+        let v4 = raw::RawLaunch::default().v4_path;
+        for (path, why) in [
+            ("concur/list", "must be an absolute path"),
+            ("/launch/list", "collides with the connector's own /launch/"),
+            (
+                "/system/v1.0/list",
+                "collides with the connector's own /system/",
+            ),
+            (v4.as_str(), "is also a launch path"),
+        ] {
+            let problems = embedded_with(&[("FETCH_LIST__PATH", path)]).unwrap_err();
+            assert_eq!(problems.len(), 1, "{problems:?}");
+            assert_eq!(problems[0].key, "fetch_list.path");
+            assert!(problems[0].message.contains(why), "{path}: {problems:?}");
+        }
+        let off = embedded_with(&[("FETCH_LIST__ENABLED", "false"), ("FETCH_LIST__PATH", "x")]);
+        assert!(off.is_ok(), "{off:?}");
+        assert!(embedded_with(&[("FETCH_LIST__PATH", "/erp/list")]).is_ok());
     }
 
     #[test]

@@ -27,6 +27,8 @@ pub struct RawSettings {
     pub concur: Option<crate::concur::ConcurSettings>,
     /// Where the user's choices come from (`[values]`).
     pub values: crate::values::ValuesSettings,
+    /// Concur's Fetch List callout and its lists (`[fetch_list]`).
+    pub fetch_list: crate::lists::FetchListSettings,
     pub simulator: RawSimulator,
     pub log: RawLog,
 }

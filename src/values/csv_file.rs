@@ -22,21 +22,39 @@ pub const MULTI_VALUE_SEPARATOR: char = '|';
 /// Writers replace a file in several steps; read it once it has been quiet this long.
 const DEBOUNCE: Duration = Duration::from_millis(200);
 
+/// What a CSV file is read into: the picker's values, or a Fetch List's tree.
+pub(crate) trait CsvTable: Sized + Send + Sync + 'static {
+    /// Parses the whole file; the first bad row fails it (with its line number).
+    fn parse(bytes: &[u8]) -> Result<Self, String>;
+    /// How many values it holds, for the log.
+    fn count(&self) -> usize;
+}
+
+impl CsvTable for Vec<Entry> {
+    fn parse(bytes: &[u8]) -> Result<Self, String> {
+        parse(bytes)
+    }
+
+    fn count(&self) -> usize {
+        self.len()
+    }
+}
+
 /// The current table, swapped whole on reload; searches never read the file.
-pub(crate) struct CsvSource {
-    table: Arc<RwLock<Arc<Vec<Entry>>>>,
+pub(crate) struct CsvSource<T: CsvTable = Vec<Entry>> {
+    table: Arc<RwLock<Arc<T>>>,
     /// Dropping it ends the watch and the reload thread.
     _watcher: Option<RecommendedWatcher>,
 }
 
-impl CsvSource {
+impl<T: CsvTable> CsvSource<T> {
     /// Reads the file (an unreadable or invalid file is an error) and, with `watch`, starts
     /// reloading it on changes to its directory.
     pub fn open(path: &Path, watch: bool) -> Result<Self, String> {
         let bytes =
             std::fs::read(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-        let entries = parse(&bytes).map_err(|e| format!("{}: {e}", path.display()))?;
-        tracing::info!(path = %path.display(), values = entries.len(), "values loaded from csv");
+        let entries = T::parse(&bytes).map_err(|e| format!("{}: {e}", path.display()))?;
+        tracing::info!(path = %path.display(), values = entries.count(), "values loaded from csv");
         let table = Arc::new(RwLock::new(Arc::new(entries)));
         let watcher = if watch {
             Some(
@@ -52,7 +70,7 @@ impl CsvSource {
         })
     }
 
-    pub fn entries(&self) -> Arc<Vec<Entry>> {
+    pub fn entries(&self) -> Arc<T> {
         Arc::clone(&self.table.read().unwrap_or_else(PoisonError::into_inner))
     }
 }
@@ -60,10 +78,10 @@ impl CsvSource {
 /// Watches the file's directory (editors and Kubernetes replace files by rename) and
 /// re-reads the file on its own thread, off the async runtime. A file that cannot be read
 /// or parsed is logged and the previous table stays.
-fn spawn_reloader(
+fn spawn_reloader<T: CsvTable>(
     path: PathBuf,
     mut last: Vec<u8>,
-    table: Arc<RwLock<Arc<Vec<Entry>>>>,
+    table: Arc<RwLock<Arc<T>>>,
 ) -> Result<RecommendedWatcher, Box<dyn std::error::Error>> {
     let (tx, rx) = mpsc::channel::<()>();
     let mut watcher = notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
@@ -93,9 +111,9 @@ fn spawn_reloader(
                 if bytes == last {
                     continue;
                 }
-                match parse(&bytes) {
+                match T::parse(&bytes) {
                     Ok(entries) => {
-                        let count = entries.len();
+                        let count = entries.count();
                         *table.write().unwrap_or_else(PoisonError::into_inner) = Arc::new(entries);
                         last = bytes;
                         tracing::info!(path = %path.display(), values = count, "values csv reloaded");

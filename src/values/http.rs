@@ -10,7 +10,7 @@ use secrecy::ExposeSecret;
 use serde_json::Value;
 
 use super::table::{Entry, attribute_values, scalar};
-use super::template::UrlTemplate;
+use super::template::{UrlTemplate, Vocabulary};
 use super::{Choice, HttpSettings, ItemFacts, LookupError};
 use crate::checks::secret;
 use crate::checks::{Mode, Problems};
@@ -62,6 +62,31 @@ struct Mapping {
     attributes: Vec<String>,
 }
 
+/// Where an HTTP source's settings live (`values` for the picker's `[values.http]`,
+/// `fetch_list.lists[0]` for a list's) and which placeholders its URL may name.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Scope<'a> {
+    /// The table holding `source` and `http`: problems are keyed `{key}.http.*`.
+    pub key: &'a str,
+    pub vocabulary: Vocabulary,
+}
+
+impl Scope<'_> {
+    /// The picker's `[values.http]`.
+    pub const VALUES: Scope<'static> = Scope {
+        key: "values",
+        vocabulary: Vocabulary::ItemFacts,
+    };
+
+    fn http(&self, name: &str) -> String {
+        if name.is_empty() {
+            format!("{}.http", self.key)
+        } else {
+            format!("{}.http.{name}", self.key)
+        }
+    }
+}
+
 pub(crate) struct HttpSource {
     client: reqwest::Client,
     template: UrlTemplate,
@@ -81,52 +106,63 @@ impl HttpSource {
         mode: Mode,
         problems: &mut Problems,
     ) -> Option<Self> {
+        Self::new_in(Scope::VALUES, settings, attributes, mode, problems)
+    }
+
+    /// [`new`](Self::new) for the settings at `scope`, problems keyed `{scope}.http.*`.
+    pub fn new_in(
+        scope: Scope<'_>,
+        settings: &HttpSettings,
+        attributes: Vec<String>,
+        mode: Mode,
+        problems: &mut Problems,
+    ) -> Option<Self> {
         let before = problems.len();
         let template = match settings.url.as_deref().map(str::trim) {
             None | Some("") => {
                 problems.push(
-                    "values.http.url",
-                    "is required with values.source = \"http\"",
+                    scope.http("url"),
+                    format!("is required with {}.source = \"http\"", scope.key),
                 );
                 None
             }
-            Some(url) => check_template(url, mode, problems),
+            Some(url) => check_template(scope, url, mode, problems),
         };
-        let headers = headers(settings, problems);
+        let headers = headers(scope, settings, problems);
         if settings.timeout.is_zero() {
-            problems.push("values.http.timeout", "must be greater than zero");
+            problems.push(scope.http("timeout"), "must be greater than zero");
         }
         if settings.max_response_bytes == 0 {
             problems.push(
-                "values.http.max_response_bytes",
+                scope.http("max_response_bytes"),
                 "must be greater than zero",
             );
         }
         if settings.cache_max_bytes == 0 && !settings.cache_ttl.is_zero() {
             problems.push(
-                "values.http.cache_max_bytes",
+                scope.http("cache_max_bytes"),
                 "must be greater than zero (cache_ttl = \"0s\" switches the cache off)",
             );
         }
         if !settings.items.is_empty() && !settings.items.starts_with('/') {
             problems.push(
-                "values.http.items",
+                scope.http("items"),
                 "must be a JSON pointer like /data/items, or empty for the answer itself",
             );
         }
         for (key, value) in [
-            ("values.http.code", Some(&settings.code)),
-            ("values.http.label", Some(&settings.label)),
-            ("values.http.list_item_id", settings.list_item_id.as_ref()),
+            ("code", Some(&settings.code)),
+            ("label", Some(&settings.label)),
+            ("list_item_id", settings.list_item_id.as_ref()),
         ] {
             if value.is_some_and(|v| v.trim().is_empty()) {
-                problems.push(key, "must name a key or a JSON pointer");
+                problems.push(scope.http(key), "must name a key or a JSON pointer");
             }
         }
         let roots = settings
             .extra_ca_file
             .as_deref()
-            .and_then(|path| load_roots(path, problems));
+            .and_then(|path| load_roots(scope, path, problems));
 
         if problems.len() > before {
             return None;
@@ -144,7 +180,7 @@ impl HttpSource {
         let client = match builder.build() {
             Ok(client) => client,
             Err(e) => {
-                problems.push("values.http", format!("cannot build the http client: {e}"));
+                problems.push(scope.http(""), format!("cannot build the http client: {e}"));
                 return None;
             }
         };
@@ -332,9 +368,14 @@ impl Mapping {
 }
 
 /// Parses the template and checks that it yields an https URL (http in development mode).
-fn check_template(url: &str, mode: Mode, problems: &mut Problems) -> Option<UrlTemplate> {
-    let key = "values.http.url";
-    let template = problems.take(key, UrlTemplate::parse(url))?;
+fn check_template(
+    scope: Scope<'_>,
+    url: &str,
+    mode: Mode,
+    problems: &mut Problems,
+) -> Option<UrlTemplate> {
+    let key = &scope.http("url");
+    let template = problems.take(key, UrlTemplate::parse_with(url, scope.vocabulary))?;
     let sample = template
         .render("x", &ItemFacts::default())
         .unwrap_or_default();
@@ -343,12 +384,16 @@ fn check_template(url: &str, mode: Mode, problems: &mut Problems) -> Option<UrlT
 
 /// `Accept`, the configured extra headers and the bearer token, all but `Accept` marked
 /// sensitive so they never show in debug output.
-fn headers(settings: &HttpSettings, problems: &mut Problems) -> Option<HeaderMap> {
+fn headers(
+    scope: Scope<'_>,
+    settings: &HttpSettings,
+    problems: &mut Problems,
+) -> Option<HeaderMap> {
     let before = problems.len();
     let mut map = HeaderMap::new();
     map.insert(ACCEPT, HeaderValue::from_static("application/json"));
     for (name, value) in &settings.headers {
-        let key = format!("values.http.headers.{name}");
+        let key = scope.http(&format!("headers.{name}"));
         let name = problems.take(&key, HeaderName::from_bytes(name.trim().as_bytes()));
         let value = problems.take(&key, HeaderValue::from_str(value.trim()));
         if let (Some(name), Some(mut value)) = (name, value) {
@@ -358,7 +403,7 @@ fn headers(settings: &HttpSettings, problems: &mut Problems) -> Option<HeaderMap
     }
     let token = secret::resolve(
         problems,
-        "values.http.bearer_token",
+        &scope.http("bearer_token"),
         settings
             .bearer_token
             .clone()
@@ -368,7 +413,7 @@ fn headers(settings: &HttpSettings, problems: &mut Problems) -> Option<HeaderMap
     if let Some(token) = token {
         if map.contains_key(AUTHORIZATION) {
             problems.push(
-                "values.http.bearer_token",
+                scope.http("bearer_token"),
                 "set either a bearer token or an Authorization header, not both",
             );
         }
@@ -378,7 +423,7 @@ fn headers(settings: &HttpSettings, problems: &mut Problems) -> Option<HeaderMap
                 map.insert(AUTHORIZATION, value);
             }
             Err(_) => problems.push(
-                "values.http.bearer_token",
+                scope.http("bearer_token"),
                 "holds characters not allowed in a header",
             ),
         }
@@ -386,8 +431,12 @@ fn headers(settings: &HttpSettings, problems: &mut Problems) -> Option<HeaderMap
     (problems.len() == before).then_some(map)
 }
 
-fn load_roots(path: &Path, problems: &mut Problems) -> Option<Vec<reqwest::Certificate>> {
-    let key = "values.http.extra_ca_file";
+fn load_roots(
+    scope: Scope<'_>,
+    path: &Path,
+    problems: &mut Problems,
+) -> Option<Vec<reqwest::Certificate>> {
+    let key = &scope.http("extra_ca_file");
     let pem = match std::fs::read(path) {
         Ok(pem) => pem,
         Err(e) => {

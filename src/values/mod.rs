@@ -5,12 +5,12 @@
 //! CSV file and starting its watcher, or building the one HTTP client); requests then only
 //! call [`Values::search`] and [`Values::resolve`].
 
-mod csv_file;
-mod http;
+pub(crate) mod csv_file;
+pub(crate) mod http;
 mod rate;
 mod settings;
-mod table;
-mod template;
+pub(crate) mod table;
+pub(crate) mod template;
 
 use std::collections::BTreeMap;
 use std::time::Duration;

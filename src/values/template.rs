@@ -1,4 +1,5 @@
-//! The lookup URL template: `{search}` and item facts, each value percent-encoded.
+//! The lookup URL template: `{search}` and named values (item facts for the picker, parent
+//! codes and the language for Fetch List), each value percent-encoded.
 
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 
@@ -11,6 +12,16 @@ const COMPONENT: &AsciiSet = &NON_ALPHANUMERIC
     .remove(b'.')
     .remove(b'_')
     .remove(b'~');
+
+/// Which placeholders besides `{search}` a template may name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Vocabulary {
+    /// The launched item's facts ([`FACT_KEYS`] and `field.<id>`).
+    ItemFacts,
+    /// A Fetch List request: `{long_code}`, `{parent}`, `{level1}`, `{level2}`, … and
+    /// `{lang}`.
+    ListLevels,
+}
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Part {
@@ -26,7 +37,13 @@ pub(crate) struct UrlTemplate(Vec<Part>);
 impl UrlTemplate {
     /// Parses the placeholders; unknown names (other than `field.*`) and stray braces are
     /// errors, so a typo shows at start-up rather than as an empty value.
+    #[cfg(test)]
     pub fn parse(template: &str) -> Result<Self, String> {
+        Self::parse_with(template, Vocabulary::ItemFacts)
+    }
+
+    /// [`parse`](Self::parse) with the placeholders of `vocabulary`.
+    pub fn parse_with(template: &str, vocabulary: Vocabulary) -> Result<Self, String> {
         let mut parts = Vec::new();
         let mut rest = template;
         while let Some(open) = rest.find(['{', '}']) {
@@ -42,7 +59,7 @@ impl UrlTemplate {
                 .filter(|&i| after[i..].starts_with('}'))
                 .ok_or("has a `{` without `}`")?;
             let name = after[..close].trim();
-            parts.push(placeholder(name)?);
+            parts.push(placeholder(name, vocabulary)?);
             rest = &after[close + 1..];
         }
         if !rest.is_empty() {
@@ -126,10 +143,22 @@ fn changes_the_path(url: &str, inserted: &[std::ops::Range<usize>]) -> bool {
     false
 }
 
-fn placeholder(name: &str) -> Result<Part, String> {
+fn placeholder(name: &str, vocabulary: Vocabulary) -> Result<Part, String> {
     let lower = name.to_lowercase();
     if lower == "search" {
         return Ok(Part::Search);
+    }
+    if vocabulary == Vocabulary::ListLevels {
+        let is_level = lower
+            .strip_prefix("level")
+            .is_some_and(|n| n.parse::<u8>().is_ok_and(|n| n > 0));
+        if is_level || ["long_code", "parent", "lang"].contains(&lower.as_str()) {
+            return Ok(Part::Fact(lower));
+        }
+        return Err(format!(
+            "has an unknown placeholder `{{{name}}}`; known: {{search}}, {{long_code}}, \
+             {{parent}}, {{lang}}, {{level1}}, {{level2}}, ..."
+        ));
     }
     let is_field = lower
         .strip_prefix("field.")
@@ -195,6 +224,32 @@ mod tests {
             t.render("", &facts(&[("field.custom9", "x")])).unwrap(),
             "https://h/?c=x"
         );
+    }
+
+    #[test]
+    fn list_templates_name_levels_parents_and_the_language() {
+        let t = UrlTemplate::parse_with(
+            "https://h/{level1}/{Parent}?l={lang}&c={long_code}&q={search}",
+            Vocabulary::ListLevels,
+        )
+        .unwrap();
+        let f = facts(&[
+            ("level1", "P 1"),
+            ("parent", "T"),
+            ("lang", "de"),
+            ("long_code", "P-T"),
+        ]);
+        assert_eq!(
+            t.render("a*", &f).unwrap(),
+            "https://h/P%201/T?l=de&c=P-T&q=a%2A"
+        );
+        for unknown in ["{level0}", "{expense_type}", "{levelx}"] {
+            let error =
+                UrlTemplate::parse_with(&format!("https://h/{unknown}"), Vocabulary::ListLevels)
+                    .unwrap_err();
+            assert!(error.contains("unknown placeholder"), "{unknown}: {error}");
+        }
+        assert!(UrlTemplate::parse("https://h/{parent}").is_err());
     }
 
     #[test]

@@ -6,6 +6,7 @@ mod connections;
 // One copy of the fake connector, kept with the simulator tests that use it too.
 #[path = "../../crates/concur-sim/tests/support/fake_connector.rs"]
 mod fake_connector;
+mod fetch_list;
 mod helpers;
 // One copy of the independent signer, kept with the protocol crate whose verifier it checks.
 #[path = "../../crates/concur-protocol/tests/support/independent_signer.rs"]

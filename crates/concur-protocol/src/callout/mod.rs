@@ -6,4 +6,5 @@
 //! beyond XML's five predefined ones, ignores namespaces, and bounds depth and size.
 
 pub mod conformance;
+pub mod fetch_list;
 pub mod xml;
