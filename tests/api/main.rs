@@ -1,6 +1,7 @@
 //! Black-box tests: the real server on a random port over real TLS.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod callout_demo;
 mod cli;
 mod connections;
 // One copy of the fake connector, kept with the simulator tests that use it too.
