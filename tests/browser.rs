@@ -526,7 +526,7 @@ async fn demo_project_then_task_come_from_the_connectors_fetch_list_and_stay_sav
 }
 
 #[tokio::test]
-#[ignore = "needs the connector's Fetch Attendee endpoint (wip/fetch-attendee); un-ignore when it is merged"]
+#[ignore = "needs the connector's Fetch Attendee endpoint (wip/fetch-attendee, passes on a merge with it); un-ignore at merge"]
 async fn demo_attendee_is_found_with_the_connectors_fetch_attendee_and_added() {
     const LUNCH: &str = "84FCBB92BD4E5342B849DAC29FD163A1";
     let world = demo_world().await;

@@ -139,7 +139,7 @@ async fn demo_project_and_task_come_from_the_connectors_fetch_list_and_are_saved
 }
 
 #[tokio::test]
-#[ignore = "needs the connector's Fetch Attendee endpoint (wip/fetch-attendee); un-ignore when it is merged"]
+#[ignore = "needs the connector's Fetch Attendee endpoint (wip/fetch-attendee, passes on a merge with it); un-ignore at merge"]
 async fn demo_attendee_search_asks_the_connectors_fetch_attendee_and_saves_the_added_one() {
     let demo = demo().await;
     let search = json!({"expense": LUNCH, "company": "Len Dev"});
