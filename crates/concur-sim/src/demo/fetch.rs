@@ -19,7 +19,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use concur_protocol::callout::conformance::{
-    AttendeeCall, FetchListCall, Finding, ListItem, SearchBy, Severity, Verdict,
+    Attendee, AttendeeCall, FetchListCall, Finding, ListItem, SearchBy, Severity, Verdict,
 };
 use serde::{Deserialize, Serialize};
 
@@ -93,7 +93,8 @@ fn wildcard(typed: &str) -> String {
 }
 
 async fn search_list(State(sim): State<SimHandle>, Query(query): Query<ListQuery>) -> Response {
-    let mut call = match list_call(&sim.snapshot(), &query.report, query.level) {
+    let call = list_call(&sim.lock().data, &query.report, query.level);
+    let mut call = match call {
         Ok(call) => call,
         Err((status, why)) => return refuse::<Items>(status, why),
     };
@@ -113,7 +114,8 @@ struct Choose {
 
 /// Concur asks again for exactly the chosen code before saving it (the one-to-one call).
 async fn choose(State(sim): State<SimHandle>, Json(chosen): Json<Choose>) -> Response {
-    let mut call = match list_call(&sim.snapshot(), &chosen.report, chosen.level) {
+    let call = list_call(&sim.lock().data, &chosen.report, chosen.level);
+    let mut call = match call {
         Ok(call) => call,
         Err((status, why)) => return refuse::<Items>(status, why),
     };
@@ -128,7 +130,7 @@ async fn choose(State(sim): State<SimHandle>, Json(chosen): Json<Choose>) -> Res
         .iter()
         .find(|item| item.short_code.eq_ignore_ascii_case(&call.query))
         .map(choice);
-    let (true, Some(item)) = (verdict.passed(), matched) else {
+    let Some(item) = matched else {
         let mut verdict = verdict;
         verdict.findings.push(Finding {
             severity: Severity::Error,
@@ -139,6 +141,9 @@ async fn choose(State(sim): State<SimHandle>, Json(chosen): Json<Choose>) -> Res
         });
         return judged(&verdict, Items::default());
     };
+    if !verdict.passed() {
+        return judged(&verdict, Items::default());
+    }
     save_choice(&sim, &chosen.report, chosen.level, item.clone());
     judged(&verdict, Items { items: vec![item] })
 }
@@ -218,62 +223,82 @@ async fn search_attendees(
     State(sim): State<SimHandle>,
     Json(form): Json<AttendeeSearch>,
 ) -> Response {
-    let owner_login = {
-        let inner = sim.lock();
-        let Some((report, _)) = inner.data.expense(&form.expense) else {
-            return refuse::<Attendees>(StatusCode::NOT_FOUND, "No such expense.");
-        };
-        inner
-            .data
-            .user(&report.owner)
-            .map(|u| u.login_id.clone())
-            .unwrap_or_default()
-    };
-    let typed = [
-        &form.first_name,
-        &form.last_name,
-        &form.company,
-        &form.title,
-        &form.external_id,
-    ];
-    if typed.iter().all(|value| value.trim().is_empty()) {
-        return refuse::<Attendees>(
-            StatusCode::BAD_REQUEST,
-            "Fill in at least one search field.",
-        );
-    }
-    let call = AttendeeCall {
-        first_name: form.first_name.trim().to_owned(),
-        last_name: form.last_name.trim().to_owned(),
-        company: form.company.trim().to_owned(),
-        title: form.title.trim().to_owned(),
-        external_id: form.external_id.trim().to_owned(),
-        owner_login_id: owner_login,
-        ..AttendeeCall::default()
+    let call = match attendee_call(&sim, &form) {
+        Ok(call) => call,
+        Err((status, why)) => return refuse::<Attendees>(status, why),
     };
     let verdict = sim.fetch_attendees(&call).await;
-    let attendees: Vec<AttendeeEntry> = verdict
-        .items
-        .iter()
-        .map(|a| AttendeeEntry {
-            external_id: a.get("ExternalID").to_owned(),
-            attendee_type_code: a.get("AttendeeTypeCode").to_owned(),
-            first_name: a.get("FirstName").to_owned(),
-            last_name: a.get("LastName").to_owned(),
-            title: a.get("Title").to_owned(),
-            company: a.get("Company").to_owned(),
-        })
-        .collect();
-    let mut inner = sim.lock();
-    if verdict.passed() {
-        inner
-            .found_attendees
-            .insert(form.expense.clone(), attendees.clone());
-    } else {
-        inner.found_attendees.remove(&form.expense);
-    }
-    drop(inner);
+    let attendees: Vec<AttendeeEntry> = verdict.items.iter().map(entry).collect();
+    remember_found(
+        &sim,
+        &form.expense,
+        verdict.passed().then(|| attendees.clone()),
+    );
     judged(&verdict, Attendees { attendees })
+}
+
+/// The search form as Concur sends it, for the owner of the expense's report.
+fn attendee_call(
+    sim: &SimHandle,
+    form: &AttendeeSearch,
+) -> Result<AttendeeCall, (StatusCode, &'static str)> {
+    let inner = sim.lock();
+    let Some((report, _)) = inner.data.expense(&form.expense) else {
+        return Err((StatusCode::NOT_FOUND, "No such expense."));
+    };
+    let owner_login_id = inner
+        .data
+        .user(&report.owner)
+        .map(|u| u.login_id.clone())
+        .unwrap_or_default();
+    let typed = |value: &str| value.trim().to_owned();
+    let call = AttendeeCall {
+        first_name: typed(&form.first_name),
+        last_name: typed(&form.last_name),
+        company: typed(&form.company),
+        title: typed(&form.title),
+        external_id: typed(&form.external_id),
+        owner_login_id,
+        ..AttendeeCall::default()
+    };
+    let searched = [
+        &call.first_name,
+        &call.last_name,
+        &call.company,
+        &call.title,
+        &call.external_id,
+    ];
+    if searched.iter().all(|value| value.is_empty()) {
+        return Err((
+            StatusCode::BAD_REQUEST,
+            "Fill in at least one search field.",
+        ));
+    }
+    Ok(call)
+}
+
+/// Keeps an accepted search's attendees (the ones "Add" may pick); a refused one offers none.
+fn remember_found(sim: &SimHandle, expense: &str, found: Option<Vec<AttendeeEntry>>) {
+    let mut inner = sim.lock();
+    match found {
+        Some(found) => {
+            inner.found_attendees.insert(expense.to_owned(), found);
+        }
+        None => {
+            inner.found_attendees.remove(expense);
+        }
+    }
+}
+
+fn entry(attendee: &Attendee) -> AttendeeEntry {
+    AttendeeEntry {
+        external_id: attendee.get("ExternalID").to_owned(),
+        attendee_type_code: attendee.get("AttendeeTypeCode").to_owned(),
+        first_name: attendee.get("FirstName").to_owned(),
+        last_name: attendee.get("LastName").to_owned(),
+        title: attendee.get("Title").to_owned(),
+        company: attendee.get("Company").to_owned(),
+    }
 }
 
 #[derive(Debug, Deserialize)]
