@@ -51,6 +51,10 @@ pub struct SimulateArgs {
     /// Where the connector runs: launch URLs point there.
     #[arg(long, value_name = "URL", default_value = "https://localhost:8443")]
     pub connector_url: String,
+    /// The PEM CA the connector's certificate comes from, for the demo's Fetch List and Fetch
+    /// Attendee calls (default: the simulator's own CA, and the system roots).
+    #[arg(long, value_name = "FILE")]
+    pub connector_ca: Option<PathBuf>,
     /// The company request token the connector exchanges (fixed, so a restart keeps working).
     #[arg(long, default_value = "sim-company-request-token")]
     pub company_request_token: String,

@@ -227,6 +227,11 @@ async fn simulate(args: &SimulateArgs) -> ExitCode {
         if let Some(path) = &args.seed {
             config.seed = sim::Seed::from_file(path)?;
         }
+        if let Some(path) = &args.connector_ca {
+            let pem = std::fs::read_to_string(path)
+                .map_err(|e| anyhow::anyhow!("--connector-ca {}: {e}", path.display()))?;
+            config.connector_ca_pem = Some(pem);
+        }
         anyhow::Ok((sim::start(config).await?, connector_url))
     };
     let (running, connector_url) = match started.await {
