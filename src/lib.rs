@@ -43,5 +43,7 @@ pub mod store;
 pub mod telemetry;
 /// Server TLS: restricted suites, certificate loading, live reload.
 pub mod tls;
+/// `try`: send a connector the callout Concur sends and judge the answer as Concur would.
+pub mod tryout;
 /// Where the user's choices come from: inline list, CSV file or HTTP lookup; search and filters.
 pub mod values;

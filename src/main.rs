@@ -5,7 +5,7 @@ use std::process::ExitCode;
 use clap::Parser as _;
 #[cfg(feature = "simulator")]
 use concur_connector::cli::SimulateArgs;
-use concur_connector::cli::{Cli, Command, ConfigArg, SignLaunchArgs};
+use concur_connector::cli::{Cli, Command, ConfigArg, SignLaunchArgs, TryCallout};
 use concur_connector::config::{self, ConfigProblem, Settings};
 use concur_connector::startup::{self, Application, StartupError};
 use concur_connector::{telemetry, tls};
@@ -20,6 +20,7 @@ async fn main() -> ExitCode {
         Command::Serve(args) => serve(&args).await,
         Command::CheckConfig(args) => check_config(&args),
         Command::SignLaunch(args) => sign_launch(&args),
+        Command::Try(callout) => try_callout(&callout).await,
         #[cfg(feature = "simulator")]
         Command::Simulate(args) => simulate(&args).await,
     }
@@ -163,6 +164,44 @@ fn sign_launch(args: &SignLaunchArgs) -> ExitCode {
     ExitCode::SUCCESS
 }
 
+/// Sends the callout Concur sends and prints the judge's report; exit status 0 only when
+/// Concur would accept the answer.
+async fn try_callout(callout: &TryCallout) -> ExitCode {
+    use concur_connector::tryout::{self, TryError};
+    let target = match callout {
+        TryCallout::FetchList(args) => &args.target,
+        TryCallout::FetchAttendee(args) => &args.target,
+    };
+    let settings = match config::load(&target.config.origin()) {
+        Ok(settings) => settings,
+        Err(problems) => return report(&problems),
+    };
+    let outcome = match callout {
+        TryCallout::FetchList(args) => tryout::fetch_list(args, &settings.credentials).await,
+        TryCallout::FetchAttendee(args) => {
+            tryout::fetch_attendee(args, &settings.credentials).await
+        }
+    };
+    match outcome {
+        Ok(outcome) => {
+            print!("{}", outcome.report);
+            if outcome.passed {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            }
+        }
+        Err(error @ TryError::Usage(_)) => {
+            eprintln!("{error}");
+            ExitCode::from(EXIT_CONFIG)
+        }
+        Err(error) => {
+            eprintln!("{error}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
 #[cfg(feature = "simulator")]
 /// Runs the simulator until Ctrl-C, after printing how to point the connector at it.
 async fn simulate(args: &SimulateArgs) -> ExitCode {
@@ -187,6 +226,11 @@ async fn simulate(args: &SimulateArgs) -> ExitCode {
         config.company_request_token = config::secret(&args.company_request_token);
         if let Some(path) = &args.seed {
             config.seed = sim::Seed::from_file(path)?;
+        }
+        if let Some(path) = &args.connector_ca {
+            let pem = std::fs::read_to_string(path)
+                .map_err(|e| anyhow::anyhow!("--connector-ca {}: {e}", path.display()))?;
+            config.connector_ca_pem = Some(pem);
         }
         anyhow::Ok((sim::start(config).await?, connector_url))
     };

@@ -1,8 +1,12 @@
 //! Black-box tests: the real server on a random port over real TLS.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod callout_demo;
 mod cli;
 mod connections;
+// One copy of the fake connector, kept with the simulator tests that use it too.
+#[path = "../../crates/concur-sim/tests/support/fake_connector.rs"]
+mod fake_connector;
 mod fetch_attendee;
 mod fetch_list;
 mod helpers;
@@ -19,4 +23,5 @@ mod redis_server;
 mod saving;
 mod test_connection;
 mod tls;
+mod try_callout;
 mod with_simulator;

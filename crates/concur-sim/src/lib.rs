@@ -40,6 +40,7 @@
 //! for its demo.
 
 mod admin;
+mod callouts;
 mod demo;
 mod error;
 mod faults;
@@ -74,12 +75,13 @@ use self::error::{ApiError, Family, OAuthError};
 use self::record::RequestNote;
 use self::state::Settings;
 use self::tokens::JwtSigner;
+use concur_protocol::callout::conformance::{DEFAULT_FETCH_ATTENDEE_PATH, DEFAULT_FETCH_LIST_PATH};
 use concur_protocol::credentials::ConnectorCredentials;
 
 pub use self::faults::{Faults, IdTokenFault};
 pub use self::launch::{MintError, MintedLaunch, QueryEncoding, V1LaunchRequest, V4LaunchRequest};
 pub use self::record::{Principal, RecordedRequest, RecordedWrite, WriteApi};
-pub use self::seed::{Seed, SeedError};
+pub use self::seed::{AttendeeEntry, ListChoice, Seed, SeedError};
 pub use self::state::{Lifetimes, SimHandle};
 pub use self::tls::SimTls;
 
@@ -115,6 +117,14 @@ pub struct SimConfig {
     pub launch_url_v4: Url,
     /// The connector's v1 launch endpoint (Concur default path `/concur/form/v1.0/get`).
     pub launch_url_v1: Url,
+    /// The connector's Fetch List endpoint (Concur default path `/concur/list/v1.2/fetch`).
+    pub fetch_list_url: Url,
+    /// The connector's Fetch Attendee endpoint (default path `/concur/attendee/v2.0/fetch`).
+    pub fetch_attendee_url: Url,
+    /// The PEM CA bundle the connector's certificate comes from, trusted beside the system
+    /// roots when calling it; default: the simulator's own CA (the demo's connector serves
+    /// the simulator's leaf).
+    pub connector_ca_pem: Option<String>,
     pub lifetimes: Lifetimes,
     /// The `scope` of token responses.
     pub scope: String,
@@ -140,6 +150,12 @@ impl SimConfig {
         let launch_url_v1 = connector_base_url
             .join("concur/form/v1.0/get")
             .context("building the v1 launch URL")?;
+        let fetch_list_url = connector_base_url
+            .join(DEFAULT_FETCH_LIST_PATH.trim_start_matches('/'))
+            .context("building the Fetch List URL")?;
+        let fetch_attendee_url = connector_base_url
+            .join(DEFAULT_FETCH_ATTENDEE_PATH.trim_start_matches('/'))
+            .context("building the Fetch Attendee URL")?;
         Ok(Self {
             bind: SocketAddr::from(([127, 0, 0, 1], 0)),
             public_base_url: None,
@@ -154,6 +170,9 @@ impl SimConfig {
             connector,
             launch_url_v4,
             launch_url_v1,
+            fetch_list_url,
+            fetch_attendee_url,
+            connector_ca_pem: None,
             lifetimes: Lifetimes::default(),
             scope: "expense.report.read expense.report.readwrite user.read EXPRPT".to_owned(),
         })
@@ -228,6 +247,8 @@ pub async fn start(config: SimConfig) -> anyhow::Result<RunningSim> {
     let signer = tokio::task::spawn_blocking(JwtSigner::generate)
         .await
         .context("the key generation task panicked")??;
+    let callout_client =
+        callouts::client(config.connector_ca_pem.as_deref().unwrap_or(&tls.ca_pem))?;
     let settings = Settings {
         geolocation,
         base_url,
@@ -242,6 +263,9 @@ pub async fn start(config: SimConfig) -> anyhow::Result<RunningSim> {
         launch_url_v4: config.launch_url_v4,
         launch_url_v1: config.launch_url_v1,
         ca_pem: tls.ca_pem,
+        fetch_list_url: config.fetch_list_url,
+        fetch_attendee_url: config.fetch_attendee_url,
+        callout_client,
     };
     let handle = SimHandle::new(settings, signer, config.seed);
     if let Some(token) = config.company_refresh_token {

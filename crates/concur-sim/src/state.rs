@@ -55,6 +55,11 @@ pub(crate) struct Settings {
     pub launch_url_v4: Url,
     pub launch_url_v1: Url,
     pub ca_pem: String,
+    /// The connector's Fetch List and Fetch Attendee endpoints, and the one client that
+    /// calls them as Concur does.
+    pub fetch_list_url: Url,
+    pub fetch_attendee_url: Url,
+    pub callout_client: reqwest::Client,
 }
 
 impl Settings {
@@ -84,6 +89,9 @@ pub(crate) struct Inner {
     pub faults: FaultState,
     pub writes: Vec<RecordedWrite>,
     pub requests: Vec<RecordedRequest>,
+    /// The attendees of each expense's last Fetch Attendee search that Concur would accept,
+    /// by expense id: an added attendee must be one of them.
+    pub found_attendees: std::collections::HashMap<String, Vec<super::seed::AttendeeEntry>>,
     seq: u64,
 }
 
@@ -116,6 +124,7 @@ impl SimHandle {
             faults: FaultState::default(),
             writes: Vec::new(),
             requests: Vec::new(),
+            found_attendees: std::collections::HashMap::new(),
             seq: 0,
         };
         Self {
@@ -219,6 +228,7 @@ impl SimHandle {
         inner.data = self.shared.original.clone();
         inner.writes.clear();
         inner.requests.clear();
+        inner.found_attendees.clear();
         inner.faults.set(Faults::default());
     }
 
