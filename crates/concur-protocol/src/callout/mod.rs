@@ -5,4 +5,5 @@
 //! [`xml`] is the one XML reader every callout parser uses: it refuses DTDs and any entity
 //! beyond XML's five predefined ones, ignores namespaces, and bounds depth and size.
 
+pub mod notification;
 pub mod xml;
