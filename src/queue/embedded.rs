@@ -239,9 +239,8 @@ impl WorkQueue for EmbeddedQueue {
             let Some(id) = first else {
                 return Ok(None);
             };
-            let old = read_job(txn, id)?.ok_or(QueueError::Corrupt(format!(
-                "job {id} is due but missing"
-            )))?;
+            let old = read_job(txn, id)?
+                .ok_or(QueueError::Corrupt(format!("job {id} is due but missing")))?;
             let mut job = old.clone();
             job.attempts = job.attempts.saturating_add(1);
             job.next_attempt = now;

@@ -237,7 +237,10 @@ mod tests {
     #[test]
     fn backoff_jitter_spans_zero_to_the_ceiling() {
         assert_eq!(BACKOFF.next_attempt(3, 0, 1000, 0), Some(1000));
-        assert_eq!(BACKOFF.next_attempt(3, 0, 1000, u64::MAX / 2), Some(1000 + 1999));
+        assert_eq!(
+            BACKOFF.next_attempt(3, 0, 1000, u64::MAX / 2),
+            Some(1000 + 1999)
+        );
     }
 
     #[test]
