@@ -24,12 +24,32 @@
 //! Times are Unix milliseconds given by the caller, so the queue never reads a clock and
 //! the contract tests need no sleeping.
 
+pub mod admin;
 pub mod embedded;
+pub mod redis;
 
 use std::time::Duration;
 
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
+
+/// The queue `[queue]` configures: the embedded file, or the `[store]` Redis.
+pub async fn open(
+    settings: &crate::config::Settings,
+) -> Result<std::sync::Arc<dyn WorkQueue>, QueueError> {
+    match settings.queue.backend {
+        crate::config::QueueBackend::Embedded => Ok(std::sync::Arc::new(
+            embedded::EmbeddedQueue::open(&settings.queue.path).await?,
+        )),
+        crate::config::QueueBackend::Redis => {
+            // Validation refuses queue.backend = "redis" without the [store] Redis.
+            let redis = settings.store.redis.as_ref().ok_or_else(|| {
+                QueueError::Unavailable("queue.backend = \"redis\" needs store.redis_url".into())
+            })?;
+            Ok(std::sync::Arc::new(redis::RedisQueue::new(redis)?))
+        }
+    }
+}
 
 /// Milliseconds since the Unix epoch.
 pub type UnixMillis = u64;
@@ -169,6 +189,9 @@ pub trait WorkQueue: Send + Sync {
             .collect())
     }
 }
+
+/// The ceiling of the first retry's delay (doubling from there up to `queue.max_backoff`).
+pub const FIRST_BACKOFF: Duration = Duration::from_secs(5);
 
 /// When to try a failed job again: exponential backoff with full jitter, capped, and a
 /// deadline after which the job is dead-lettered. Pure: the random value is given.
