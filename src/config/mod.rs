@@ -958,7 +958,10 @@ mod tests {
     fn queue_problems_name_their_keys() {
         let problems = with_env(&[("QUEUE__BACKEND", "redis")]).unwrap_err();
         assert_eq!(problems[0].key, "queue.backend", "{problems:?}");
-        assert!(problems[0].message.contains("store.backend"), "{problems:?}");
+        assert!(
+            problems[0].message.contains("store.backend"),
+            "{problems:?}"
+        );
         let problems = with_env(&[("QUEUE__LEASE", "0s"), ("QUEUE__PATH", "")]).unwrap_err();
         let keys: Vec<_> = problems.iter().map(|p| p.key.as_str()).collect();
         assert_eq!(keys, ["queue.path", "queue.lease"], "{problems:?}");

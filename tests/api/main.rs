@@ -10,6 +10,7 @@ mod independent_signer;
 mod launch;
 mod launch_integrity;
 mod logging;
+mod notifications_cli;
 mod picker;
 mod queue_contract;
 mod redis;

@@ -1,5 +1,6 @@
 //! The work queue's contract, written once over `&dyn WorkQueue` and run against each
-//! backend for real: the embedded redb file in a temporary directory.
+//! backend for real: the embedded redb file in a temporary directory and a real
+//! `redis-server`.
 //! Times are passed in, so nothing here sleeps or measures.
 
 use std::collections::HashSet;
@@ -7,7 +8,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use concur_connector::queue::embedded::EmbeddedQueue;
+use concur_connector::queue::redis::RedisQueue;
 use concur_connector::queue::{Enqueued, JobState, QueueError, WorkQueue};
+use concur_connector::store::redis::RedisSettings;
 
 const LEASE: Duration = Duration::from_secs(30);
 const T0: u64 = 1_700_000_000_000;
@@ -25,6 +28,16 @@ macro_rules! contract {
                 }
             )*
         }
+        mod redis {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    let server = crate::redis_server::RedisServer::start();
+                    let queue = super::redis_at(&server.url());
+                    super::$name(queue).await;
+                }
+            )*
+        }
     };
 }
 
@@ -36,6 +49,17 @@ contract!(
     retries_come_due_in_order_and_dead_letters_are_parked,
     replay_and_drop_dead_letters,
 );
+
+fn redis_at(url: &str) -> Arc<dyn WorkQueue> {
+    Arc::new(
+        RedisQueue::new(&RedisSettings {
+            url: concur_connector::config::secret(url),
+            key_prefix: "test:".to_owned(),
+            timeout: Duration::from_secs(5),
+        })
+        .unwrap(),
+    )
+}
 
 async fn embedded_at(path: &std::path::Path) -> Arc<dyn WorkQueue> {
     Arc::new(EmbeddedQueue::open(path).await.unwrap())
