@@ -96,7 +96,7 @@ fn check_config(args: &ConfigArg) -> ExitCode {
 
 /// `notifications list|replay|drop` over the configured queue.
 async fn notifications(command: NotificationsCommand) -> ExitCode {
-    use concur_connector::queue::{self, admin::Action};
+    use concur_connector::store::queue::{self, admin::Action};
     let (config, action) = match command {
         NotificationsCommand::List(config) => (config, Action::List),
         NotificationsCommand::Replay(job) => (job.config, Action::Replay(job.id)),

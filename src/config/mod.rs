@@ -149,7 +149,10 @@ pub struct QueueSettings {
     pub backend: QueueBackend,
     /// The embedded backend's file.
     pub path: PathBuf,
-    pub backoff: crate::queue::Backoff,
+    /// How long after its first delivery a failing job is retried (`queue.retry_for`).
+    pub retry_for: std::time::Duration,
+    /// The longest wait between two attempts (`queue.max_backoff`).
+    pub max_backoff: std::time::Duration,
     pub lease: std::time::Duration,
 }
 
@@ -181,11 +184,8 @@ fn queue_settings(raw: &RawSettings, problems: &mut Problems) -> QueueSettings {
     QueueSettings {
         backend,
         path: q.path.clone(),
-        backoff: crate::queue::Backoff {
-            base: crate::queue::FIRST_BACKOFF.min(q.max_backoff),
-            max: q.max_backoff,
-            retry_for: q.retry_for,
-        },
+        retry_for: q.retry_for,
+        max_backoff: q.max_backoff,
         lease: q.lease,
     }
 }

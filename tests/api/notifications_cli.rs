@@ -2,8 +2,8 @@
 
 use std::time::Duration;
 
-use concur_connector::queue::embedded::EmbeddedQueue;
-use concur_connector::queue::{JobId, WorkQueue};
+use concur_connector::store::queue::embedded::EmbeddedQueue;
+use concur_connector::store::queue::{JobId, WorkQueue};
 
 use crate::cli::{run, stderr, stdout};
 use crate::helpers::{PASSWORD, TestPki, write_config};

@@ -7,9 +7,9 @@ use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Duration;
 
-use concur_connector::queue::embedded::EmbeddedQueue;
-use concur_connector::queue::redis::RedisQueue;
-use concur_connector::queue::{Enqueued, JobState, QueueError, WorkQueue};
+use concur_connector::store::queue::embedded::EmbeddedQueue;
+use concur_connector::store::queue::redis::RedisQueue;
+use concur_connector::store::queue::{Enqueued, JobState, QueueError, WorkQueue};
 use concur_connector::store::redis::RedisSettings;
 
 const LEASE: Duration = Duration::from_secs(30);

@@ -1,10 +1,10 @@
 //! The durable work queue Event Notification will put its notifications in (the endpoint
 //! and the worker come next; nothing in the running server uses the queue yet).
 //!
-//! It lives beside [`crate::store`], not inside it: the store keeps short-lived shared
-//! state that may be lost (a lost nonce or session costs a user one retry), while every
-//! job here was acknowledged to Concur and must survive a crash, so its backends, settings
-//! and guarantees differ.
+//! It sits with the other shared state, with a stronger promise: a lost nonce or session
+//! costs a user one retry, while every job here was acknowledged to Concur and must
+//! survive a crash. So its embedded backend is a file (not memory), and it has settings of
+//! its own (`[queue]`).
 //!
 //! Semantics, the same for every backend (tests/api/queue_contract.rs runs one suite over
 //! each):
@@ -206,6 +206,15 @@ pub struct Backoff {
 }
 
 impl Backoff {
+    /// The backoff `[queue]` configures (first ceiling [`FIRST_BACKOFF`]).
+    pub fn from_settings(settings: &crate::config::QueueSettings) -> Self {
+        Self {
+            base: FIRST_BACKOFF.min(settings.max_backoff),
+            max: settings.max_backoff,
+            retry_for: settings.retry_for,
+        }
+    }
+
     /// When attempt `attempts + 1` is due, for a job first seen at `first_seen` whose
     /// attempt `attempts` (1 for the first) failed at `now`; `random` is uniform over
     /// `u64`. The delay is uniform between zero and `min(max, base * 2^(attempts-1))`
