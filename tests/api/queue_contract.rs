@@ -238,6 +238,36 @@ async fn replay_and_drop_dead_letters(q: Arc<dyn WorkQueue>) {
     assert_eq!(left, [x, fresh]);
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn instances_sharing_one_redis_never_claim_the_same_job() {
+    let server = crate::redis_server::RedisServer::start();
+    let (a, b) = (redis_at(&server.url()), redis_at(&server.url()));
+    for n in 0..20 {
+        a.enqueue(&format!("k{n}"), "p", T0 + n).await.unwrap();
+    }
+    assert!(matches!(
+        b.enqueue("k3", "p", T0).await.unwrap(),
+        Enqueued::Merged(_)
+    ));
+    let claimers = [a.clone(), b.clone(), a, b].map(|q| {
+        tokio::spawn(async move {
+            let mut mine = Vec::new();
+            while let Some(c) = q.claim("w", LEASE, T0 + 100).await.unwrap() {
+                q.complete(c.ticket).await.unwrap();
+                mine.push(c.job.id);
+            }
+            mine
+        })
+    });
+    let mut seen = HashSet::new();
+    for claimer in claimers {
+        for id in claimer.await.unwrap() {
+            assert!(seen.insert(id), "job {id} was claimed twice");
+        }
+    }
+    assert_eq!(seen.len(), 20);
+}
+
 #[tokio::test]
 async fn the_embedded_queue_survives_reopening() {
     let dir = tempfile::tempdir().unwrap();
