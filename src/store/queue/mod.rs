@@ -275,6 +275,27 @@ mod tests {
         );
     }
 
+    proptest::proptest! {
+        #[test]
+        fn backoff_stays_between_now_and_the_ceiling_and_the_deadline(
+            attempts in 0u32..100,
+            first_seen in 0u64..1 << 50,
+            elapsed in 0u64..4_000_000,
+            random: u64,
+        ) {
+            let now = first_seen + elapsed;
+            let deadline = first_seen + 3_600_000;
+            match BACKOFF.next_attempt(attempts, first_seen, now, random) {
+                None => proptest::prop_assert!(now >= deadline),
+                Some(at) => {
+                    proptest::prop_assert!(now < deadline);
+                    proptest::prop_assert!(at >= now && at <= deadline);
+                    proptest::prop_assert!(at - now <= 60_000);
+                }
+            }
+        }
+    }
+
     #[test]
     fn backoff_stops_at_the_deadline() {
         // Near the deadline the retry is pulled in to it; at the deadline it gives up.
