@@ -164,3 +164,58 @@ async fn drop_removes_a_dead_letter_and_a_bad_queue_setting_is_a_config_error() 
         stderr(&output)
     );
 }
+
+#[tokio::test]
+async fn the_commands_work_on_the_redis_queue_too() {
+    use concur_connector::store::queue::redis::RedisQueue;
+    use concur_connector::store::redis::RedisSettings;
+    let server = crate::redis_server::RedisServer::start();
+    let q = RedisQueue::new(&RedisSettings {
+        url: concur_connector::config::secret(&server.url()),
+        key_prefix: "cli:".to_owned(),
+        timeout: Duration::from_secs(5),
+    })
+    .unwrap();
+    let id = q
+        .enqueue("report/9 SUBMIT", "<Notification/>", 1_000)
+        .await
+        .unwrap()
+        .id();
+    let claimed = q.claim("worker-b", LEASE, 1_000).await.unwrap().unwrap();
+    q.dead_letter(claimed.ticket, "send back refused")
+        .await
+        .unwrap();
+
+    let pki = TestPki::new("notifications-redis");
+    let (_dir, config) = write_config(
+        &pki,
+        &format!(
+            "[store]\nbackend = \"redis\"\nredis_url = \"{}\"\nkey_prefix = \"cli:\"\n",
+            server.url()
+        ),
+    );
+    let config = config.to_str().unwrap();
+    let output = run(&["notifications", "list", "--config", config], &[]).await;
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let out = stdout(&output);
+    assert!(out.starts_with(&format!("{id}\tdead\tattempts 1")), "{out}");
+    assert!(out.contains("last error \"send back refused\""), "{out}");
+    assert!(!out.contains("redis://"), "no connection detail: {out}");
+
+    let output = run(
+        &[
+            "notifications",
+            "replay",
+            &id.to_string(),
+            "--config",
+            config,
+        ],
+        &[],
+    )
+    .await;
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    // Replayed at the CLI's clock: due now.
+    let now = concur_connector::store::queue::now_millis();
+    let again = q.claim("worker-b", LEASE, now).await.unwrap().unwrap();
+    assert_eq!((again.job.id, again.job.attempts), (id, 1));
+}
