@@ -28,9 +28,30 @@ pub enum Command {
     /// Send a connector exactly the callout Concur sends and judge the answer as Concur would.
     #[command(subcommand)]
     Try(TryCallout),
+    /// List, replay or drop the Event Notification work queue's jobs ([queue]).
+    #[command(subcommand)]
+    Notifications(NotificationsCommand),
     /// Run the Concur simulator (OAuth2 and Expense APIs over HTTPS) for demos and tests.
     #[cfg(feature = "simulator")]
     Simulate(SimulateArgs),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum NotificationsCommand {
+    /// Print every job: id, state, attempts, times, key and last error.
+    List(ConfigArg),
+    /// Queue a dead letter again.
+    Replay(JobArg),
+    /// Remove a dead letter for good.
+    Drop(JobArg),
+}
+
+#[derive(Debug, clap::Args)]
+pub struct JobArg {
+    #[command(flatten)]
+    pub config: ConfigArg,
+    /// The job's id (from `notifications list`).
+    pub id: u64,
 }
 
 #[cfg(feature = "simulator")]

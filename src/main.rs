@@ -5,7 +5,9 @@ use std::process::ExitCode;
 use clap::Parser as _;
 #[cfg(feature = "simulator")]
 use concur_connector::cli::SimulateArgs;
-use concur_connector::cli::{Cli, Command, ConfigArg, SignLaunchArgs, TryCallout};
+use concur_connector::cli::{
+    Cli, Command, ConfigArg, NotificationsCommand, SignLaunchArgs, TryCallout,
+};
 use concur_connector::config::{self, ConfigProblem, Settings};
 use concur_connector::startup::{self, Application, StartupError};
 use concur_connector::{telemetry, tls};
@@ -21,6 +23,7 @@ async fn main() -> ExitCode {
         Command::CheckConfig(args) => check_config(&args),
         Command::SignLaunch(args) => sign_launch(&args),
         Command::Try(callout) => try_callout(&callout).await,
+        Command::Notifications(command) => notifications(command).await,
         #[cfg(feature = "simulator")]
         Command::Simulate(args) => simulate(&args).await,
     }
@@ -92,6 +95,34 @@ fn check_config(args: &ConfigArg) -> ExitCode {
     print!("{}", settings.redacted_toml());
     eprintln!("configuration is valid");
     ExitCode::SUCCESS
+}
+
+/// `notifications list|replay|drop` over the configured queue.
+async fn notifications(command: NotificationsCommand) -> ExitCode {
+    use concur_connector::store::queue::{self, admin::Action};
+    let (config, action) = match command {
+        NotificationsCommand::List(config) => (config, Action::List),
+        NotificationsCommand::Replay(job) => (job.config, Action::Replay(job.id)),
+        NotificationsCommand::Drop(job) => (job.config, Action::Drop(job.id)),
+    };
+    let settings = match config::load(&config.origin()) {
+        Ok(settings) => settings,
+        Err(problems) => return report(&problems),
+    };
+    let done = match queue::open(&settings).await {
+        Ok(queue) => queue::admin::run(queue.as_ref(), action, queue::now_millis()).await,
+        Err(error) => Err(error),
+    };
+    match done {
+        Ok(text) => {
+            print!("{text}");
+            ExitCode::SUCCESS
+        }
+        Err(error) => {
+            eprintln!("notifications: {error}");
+            ExitCode::FAILURE
+        }
+    }
 }
 
 /// Prints a signed launch URL for the configured credentials and endpoint path.

@@ -16,7 +16,7 @@ use secrecy::ExposeSecret;
 
 pub use crate::checks::{ConfigProblem, Problems, problem};
 use crate::credentials::ConnectorCredentials;
-pub use raw::{LogFormat, RawSettings, StoreBackend};
+pub use raw::{LogFormat, QueueBackend, RawSettings, StoreBackend};
 
 /// Prefix of environment overrides: `CONCUR_CONNECTOR__SECTION__KEY`.
 pub const ENV_PREFIX: &str = "CONCUR_CONNECTOR";
@@ -45,6 +45,7 @@ pub struct Settings {
     pub uses_development_credentials: bool,
     pub launch: LaunchSettings,
     pub store: StoreSettings,
+    pub queue: QueueSettings,
     /// The Concur web-services client, when `[concur]` is configured.
     pub concur: Option<crate::concur::ClientConfig>,
     /// What the user picks and which field it is written to.
@@ -144,6 +145,54 @@ pub struct StoreSettings {
     pub max_entries: u64,
     /// Set when `backend = "redis"`.
     pub redis: Option<crate::store::redis::RedisSettings>,
+}
+
+/// The durable work queue (used by Event Notification, next step).
+#[derive(Debug, Clone)]
+pub struct QueueSettings {
+    /// `queue.backend`, or the one `store.backend` implies.
+    pub backend: QueueBackend,
+    /// The embedded backend's file.
+    pub path: PathBuf,
+    /// How long after its first delivery a failing job is retried (`queue.retry_for`).
+    pub retry_for: std::time::Duration,
+    /// The longest wait between two attempts (`queue.max_backoff`).
+    pub max_backoff: std::time::Duration,
+    pub lease: std::time::Duration,
+}
+
+/// The queue's settings; `redis` needs the `[store]` Redis, whose connection it reuses.
+fn queue_settings(raw: &RawSettings, problems: &mut Problems) -> QueueSettings {
+    let q = &raw.queue;
+    let backend = q.backend.unwrap_or(match raw.store.backend {
+        StoreBackend::Memory => QueueBackend::Embedded,
+        StoreBackend::Redis => QueueBackend::Redis,
+    });
+    if backend == QueueBackend::Redis && raw.store.backend != StoreBackend::Redis {
+        problems.push(
+            "queue.backend",
+            "\"redis\" uses the [store] Redis: set store.backend = \"redis\" and store.redis_url",
+        );
+    }
+    if backend == QueueBackend::Embedded && q.path.as_os_str().is_empty() {
+        problems.push("queue.path", "must name the queue's file");
+    }
+    for (key, value) in [
+        ("queue.retry_for", q.retry_for),
+        ("queue.max_backoff", q.max_backoff),
+        ("queue.lease", q.lease),
+    ] {
+        if value.is_zero() {
+            problems.push(key, "must be greater than zero");
+        }
+    }
+    QueueSettings {
+        backend,
+        path: q.path.clone(),
+        retry_for: q.retry_for,
+        max_backoff: q.max_backoff,
+        lease: q.lease,
+    }
 }
 
 /// The simulator started beside `serve` (`[simulator] enabled = true`, development only);
@@ -316,6 +365,7 @@ fn validate(raw: RawSettings) -> Result<Settings, Vec<ConfigProblem>> {
         problems.push("store.max_entries", "must be greater than zero");
     }
     let redis = redis_settings(&raw, &mut problems);
+    let queue = queue_settings(&raw, &mut problems);
 
     let log = LogSettings {
         format: raw.log.format,
@@ -350,6 +400,7 @@ fn validate(raw: RawSettings) -> Result<Settings, Vec<ConfigProblem>> {
                 max_entries: raw.store.max_entries,
                 redis,
             },
+            queue,
             concur,
             picker: raw.picker.clone(),
             template_dir: raw.pages.template_dir.clone(),
@@ -1001,5 +1052,49 @@ mod tests {
     fn the_memory_backend_ignores_redis_keys() {
         let settings = with_store(&[]).unwrap();
         assert!(settings.store.redis.is_none());
+    }
+
+    fn with_env(vars: &[(&str, &str)]) -> Result<Settings, Vec<ConfigProblem>> {
+        let env = vars
+            .iter()
+            .map(|(k, v)| (format!("CONCUR_CONNECTOR__{k}"), (*v).to_owned()))
+            .collect();
+        load_with_env(&Origin::Embedded, Some(env))
+    }
+
+    #[test]
+    fn the_queue_follows_the_store_backend_unless_set() {
+        let settings = with_env(&[]).unwrap();
+        assert_eq!(settings.queue.backend, QueueBackend::Embedded);
+        assert_eq!(
+            settings.queue.path,
+            std::path::PathBuf::from("state/notifications.redb")
+        );
+        let settings = with_env(&[
+            ("STORE__BACKEND", "redis"),
+            ("STORE__REDIS_URL", "redis://127.0.0.1:6379/0"),
+        ])
+        .unwrap();
+        assert_eq!(settings.queue.backend, QueueBackend::Redis);
+        let settings = with_env(&[
+            ("STORE__BACKEND", "redis"),
+            ("STORE__REDIS_URL", "redis://127.0.0.1:6379/0"),
+            ("QUEUE__BACKEND", "embedded"),
+        ])
+        .unwrap();
+        assert_eq!(settings.queue.backend, QueueBackend::Embedded);
+    }
+
+    #[test]
+    fn queue_problems_name_their_keys() {
+        let problems = with_env(&[("QUEUE__BACKEND", "redis")]).unwrap_err();
+        assert_eq!(problems[0].key, "queue.backend", "{problems:?}");
+        assert!(
+            problems[0].message.contains("store.backend"),
+            "{problems:?}"
+        );
+        let problems = with_env(&[("QUEUE__LEASE", "0s"), ("QUEUE__PATH", "")]).unwrap_err();
+        let keys: Vec<_> = problems.iter().map(|p| p.key.as_str()).collect();
+        assert_eq!(keys, ["queue.path", "queue.lease"], "{problems:?}");
     }
 }

@@ -16,7 +16,9 @@ mod independent_signer;
 mod launch;
 mod launch_integrity;
 mod logging;
+mod notifications_cli;
 mod picker;
+mod queue_contract;
 mod redis;
 #[path = "../support/redis_server.rs"]
 mod redis_server;

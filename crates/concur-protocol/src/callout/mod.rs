@@ -8,4 +8,5 @@
 pub mod attendee;
 pub mod conformance;
 pub mod fetch_list;
+pub mod notification;
 pub mod xml;
