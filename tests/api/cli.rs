@@ -4,6 +4,7 @@ use std::process::Output;
 
 use tokio::process::Command;
 
+use crate::fixtures::free_port;
 use crate::helpers::{PASSWORD, TestPki, binary, write_config};
 
 async fn run(args: &[&str], env: &[(&str, &str)]) -> Output {
@@ -207,14 +208,6 @@ async fn every_subcommand_has_help() {
 
 /// A port that was free a moment ago (the connector's port must be known before it binds,
 /// because the simulator signs launch URLs for it).
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 /// `serve` on the embedded defaults in `dir`, the connector on `connector_port` and the
 /// simulator on a free port, without the test process's own `CONCUR_CONNECTOR*` settings;
 /// the banner goes to a piped stderr.

@@ -133,11 +133,7 @@ async fn a_forged_newline_in_a_signed_value_never_splits_a_text_log_line() {
 
     let pki = TestPki::new("text-logs");
     let (_dir, path) = write_config(&pki, "");
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = crate::fixtures::free_port();
     let mut child = tokio::process::Command::new(binary())
         .args(["serve", "--config", path.to_str().unwrap()])
         .env("CONCUR_CONNECTOR__LOG__FORMAT", "text")
@@ -158,13 +154,10 @@ async fn a_forged_newline_in_a_signed_value_never_splits_a_text_log_line() {
         .redirect(reqwest::redirect::Policy::none())
         .build()
         .unwrap();
-    // Wait for the listener.
-    for _ in 0..200 {
-        if client.get(format!("{base}/healthz")).send().await.is_ok() {
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    }
+    crate::fixtures::until("the server listens", async || {
+        client.get(format!("{base}/healthz")).send().await.is_ok()
+    })
+    .await;
 
     let forged =
         "2026-01-01T00:00:00.000000Z  INFO audit: concur field write outcome=written company=evil";

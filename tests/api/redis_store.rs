@@ -1,16 +1,12 @@
 //! The Redis store against a real `redis-server`: the same behaviours as the memory store.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
-
-#[path = "support/redis_server.rs"]
-mod redis_server;
-
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
+use crate::fixtures::until;
+use crate::redis_server::RedisServer;
 use concur_connector::config;
 use concur_connector::store::redis::{RedisSettings, RedisStore};
 use concur_connector::store::{Freshness, NonceStore, SessionStore, StoreError};
-use redis_server::RedisServer;
 
 const MINUTE: Duration = Duration::from_secs(60);
 
@@ -34,19 +30,6 @@ async fn raw(server: &RedisServer) -> redis::aio::MultiplexedConnection {
         .get_multiplexed_async_connection()
         .await
         .unwrap()
-}
-
-/// Polls `check` until it holds, failing after a generous deadline (no timing asserted).
-async fn eventually<F, Fut>(what: &str, mut check: F)
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = bool>,
-{
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while !check().await {
-        assert!(Instant::now() < deadline, "never happened: {what}");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
 }
 
 #[tokio::test]
@@ -133,7 +116,7 @@ async fn a_nonce_is_fresh_again_once_its_window_has_passed() {
             .unwrap(),
         Freshness::Fresh
     );
-    eventually("the nonce expires", || async {
+    until("the nonce expires", || async {
         store
             .remember("k", Duration::from_millis(50))
             .await
@@ -220,7 +203,7 @@ async fn an_expired_session_is_gone_and_cannot_be_replaced() {
         .await
         .unwrap();
     assert!(store.replace("short", b"w".to_vec()).await.is_ok());
-    eventually("the session expires", || async {
+    until("the session expires", || async {
         store.get("short").await.unwrap().is_none()
     })
     .await;
@@ -260,7 +243,7 @@ async fn the_store_recovers_when_redis_comes_back() {
     server.stop();
     assert!(store.remember("during", MINUTE).await.is_err());
     let _again = RedisServer::start_on(port).expect("redis restarts on its port");
-    eventually("the store reconnects", || async {
+    until("the store reconnects", || async {
         store.remember("after", MINUTE).await.is_ok()
     })
     .await;
