@@ -23,6 +23,7 @@ mod redis;
 mod redis_server;
 mod redis_store;
 mod saving;
+mod store_contract;
 mod test_connection;
 mod tls;
 mod values;

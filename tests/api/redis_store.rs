@@ -1,5 +1,7 @@
-//! The Redis store against a real `redis-server`: the same behaviours as the memory store.
-use std::sync::Arc;
+//! What only the Redis store does, against a real `redis-server`: instances share it, keys
+//! carry the prefix, a replace keeps the TTL, outages are `Unavailable` and recovered from.
+//! The behaviours it shares with the memory store are in store_contract.rs.
+
 use std::time::Duration;
 
 use crate::fixtures::until;
@@ -19,7 +21,7 @@ fn store_at(url: &str, prefix: &str) -> RedisStore {
     .unwrap()
 }
 
-fn store(server: &RedisServer) -> RedisStore {
+pub fn store(server: &RedisServer) -> RedisStore {
     store_at(&server.url(), "test:")
 }
 
@@ -30,24 +32,6 @@ async fn raw(server: &RedisServer) -> redis::aio::MultiplexedConnection {
         .get_multiplexed_async_connection()
         .await
         .unwrap()
-}
-
-#[tokio::test]
-async fn a_nonce_is_fresh_once_then_replayed() {
-    let server = RedisServer::start();
-    let store = store(&server);
-    assert_eq!(
-        store.remember("acme|n1", MINUTE).await.unwrap(),
-        Freshness::Fresh
-    );
-    assert_eq!(
-        store.remember("acme|n1", MINUTE).await.unwrap(),
-        Freshness::Replayed
-    );
-    assert_eq!(
-        store.remember("acme|n2", MINUTE).await.unwrap(),
-        Freshness::Fresh
-    );
 }
 
 #[tokio::test]
@@ -62,68 +46,6 @@ async fn a_nonce_seen_by_one_instance_is_a_replay_for_another() {
         b.remember("acme|n1", MINUTE).await.unwrap(),
         Freshness::Replayed
     );
-}
-
-#[tokio::test]
-async fn a_forgotten_key_is_fresh_again() {
-    let server = RedisServer::start();
-    let store = store(&server);
-    assert_eq!(
-        store.remember("claim", MINUTE).await.unwrap(),
-        Freshness::Fresh
-    );
-    store.forget("claim").await.unwrap();
-    assert_eq!(
-        store.remember("claim", MINUTE).await.unwrap(),
-        Freshness::Fresh
-    );
-    assert_eq!(
-        store.remember("claim", MINUTE).await.unwrap(),
-        Freshness::Replayed
-    );
-    // Forgetting what is not there is fine.
-    store.forget("never-seen").await.unwrap();
-}
-
-#[tokio::test]
-async fn concurrent_remembers_of_one_nonce_admit_exactly_one() {
-    let server = RedisServer::start();
-    // Two "instances", each with its own connection, racing on one nonce.
-    let stores = [Arc::new(store(&server)), Arc::new(store(&server))];
-    let tasks: Vec<_> = (0..32)
-        .map(|i| {
-            let store = stores[i % 2].clone();
-            tokio::spawn(async move { store.remember("acme|same", MINUTE).await.unwrap() })
-        })
-        .collect();
-    let mut fresh = 0;
-    for task in tasks {
-        if task.await.unwrap() == Freshness::Fresh {
-            fresh += 1;
-        }
-    }
-    assert_eq!(fresh, 1);
-}
-
-#[tokio::test]
-async fn a_nonce_is_fresh_again_once_its_window_has_passed() {
-    let server = RedisServer::start();
-    let store = store(&server);
-    assert_eq!(
-        store
-            .remember("k", Duration::from_millis(50))
-            .await
-            .unwrap(),
-        Freshness::Fresh
-    );
-    until("the nonce expires", || async {
-        store
-            .remember("k", Duration::from_millis(50))
-            .await
-            .unwrap()
-            == Freshness::Fresh
-    })
-    .await;
 }
 
 #[tokio::test]
@@ -151,34 +73,6 @@ async fn keys_are_namespaced_by_the_prefix() {
 }
 
 #[tokio::test]
-async fn sessions_round_trip_replace_and_remove() {
-    let server = RedisServer::start();
-    let store = store(&server);
-    assert_eq!(store.get("s1").await.unwrap(), None);
-    store.insert("s1", b"one".to_vec(), MINUTE).await.unwrap();
-    assert_eq!(store.get("s1").await.unwrap().as_deref(), Some(&b"one"[..]));
-    assert!(store.replace("s1", b"two".to_vec()).await.unwrap());
-    assert_eq!(store.get("s1").await.unwrap().as_deref(), Some(&b"two"[..]));
-    assert!(!store.replace("missing", b"x".to_vec()).await.unwrap());
-    assert_eq!(
-        store.get("missing").await.unwrap(),
-        None,
-        "replace never creates"
-    );
-    store.remove("s1").await.unwrap();
-    assert_eq!(store.get("s1").await.unwrap(), None);
-}
-
-#[tokio::test]
-async fn sessions_hold_any_bytes() {
-    let server = RedisServer::start();
-    let store = store(&server);
-    let bytes: Vec<u8> = (0..=255).collect();
-    store.insert("bin", bytes.clone(), MINUTE).await.unwrap();
-    assert_eq!(store.get("bin").await.unwrap(), Some(bytes));
-}
-
-#[tokio::test]
 async fn replacing_a_session_keeps_its_expiry() {
     let server = RedisServer::start();
     let store = store(&server);
@@ -192,23 +86,6 @@ async fn replacing_a_session_keeps_its_expiry() {
         .unwrap();
     // -1 would mean the replace made it permanent.
     assert!(ttl > 0 && ttl <= 60_000, "{ttl}");
-}
-
-#[tokio::test]
-async fn an_expired_session_is_gone_and_cannot_be_replaced() {
-    let server = RedisServer::start();
-    let store = store(&server);
-    store
-        .insert("short", b"v".to_vec(), Duration::from_millis(50))
-        .await
-        .unwrap();
-    assert!(store.replace("short", b"w".to_vec()).await.is_ok());
-    until("the session expires", || async {
-        store.get("short").await.unwrap().is_none()
-    })
-    .await;
-    assert!(!store.replace("short", b"x".to_vec()).await.unwrap());
-    assert_eq!(store.get("short").await.unwrap(), None);
 }
 
 #[tokio::test]
