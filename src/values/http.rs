@@ -73,14 +73,32 @@ pub(crate) struct HttpSource {
     cache: Option<moka::future::Cache<String, Answer>>,
 }
 
+/// `[values.http]` once checked: what building the source needs besides the settings.
+pub(crate) struct CheckedHttp {
+    template: UrlTemplate,
+    headers: HeaderMap,
+    roots: Option<Vec<reqwest::Certificate>>,
+}
+
 impl HttpSource {
-    /// Checks the settings and builds the one client; problems are keyed `values.http.*`.
+    /// Checks the settings and builds the one client in one step (the tests' shortcut).
+    #[cfg(test)]
     pub fn new(
         settings: &HttpSettings,
         attributes: Vec<String>,
         mode: Mode,
         problems: &mut Problems,
     ) -> Option<Self> {
+        let checked = Self::check(settings, mode, problems)?;
+        Self::build(settings, checked, attributes, problems)
+    }
+
+    /// Checks the settings without building anything; problems are keyed `values.http.*`.
+    pub fn check(
+        settings: &HttpSettings,
+        mode: Mode,
+        problems: &mut Problems,
+    ) -> Option<CheckedHttp> {
         let before = problems.len();
         let template = match settings.url.as_deref().map(str::trim) {
             None | Some("") => {
@@ -131,9 +149,28 @@ impl HttpSource {
         if problems.len() > before {
             return None;
         }
+        Some(CheckedHttp {
+            template: template?,
+            headers: headers?,
+            roots,
+        })
+    }
+
+    /// Builds the one client and the cache from checked settings.
+    pub fn build(
+        settings: &HttpSettings,
+        checked: CheckedHttp,
+        attributes: Vec<String>,
+        problems: &mut Problems,
+    ) -> Option<Self> {
+        let CheckedHttp {
+            template,
+            headers,
+            roots,
+        } = checked;
         let mut builder = reqwest::Client::builder()
             .user_agent(concat!("concur-connector/", env!("CARGO_PKG_VERSION")))
-            .default_headers(headers?)
+            .default_headers(headers)
             .connect_timeout(settings.timeout)
             .timeout(settings.timeout)
             // A redirect could carry the bearer token elsewhere; a 3xx is "unavailable".
@@ -157,7 +194,7 @@ impl HttpSource {
         });
         Some(Self {
             client,
-            template: template?,
+            template,
             timeout: settings.timeout,
             max_response_bytes: settings.max_response_bytes,
             mapping: Mapping {

@@ -142,6 +142,18 @@ async fn invalid_configurations_exit_with_status_2_naming_the_key() {
             "values.http.url",
             "a plain http value source in production",
         ),
+        (
+            "[values]\nmax_results = 0\n",
+            vec![],
+            "values.max_results",
+            "no room for a single value",
+        ),
+        (
+            "[values]\nsource = \"csv\"\n",
+            vec![],
+            "values.csv.path",
+            "a csv source without its file",
+        ),
     ];
     for (extra, env, key, why) in cases {
         let (_dir, path) = write_config(&pki, extra);

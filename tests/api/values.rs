@@ -691,6 +691,48 @@ fn bad_http_settings_are_config_problems() {
     );
 }
 
+/// `[values]` is checked with the rest of the configuration, before anything is built or
+/// bound: loading alone names every key, and nothing of the source is touched yet.
+#[test]
+fn bad_values_are_refused_when_the_configuration_loads() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("connector.toml");
+    let csv = dir.path().join("not-yet-there.csv");
+    let base = "development = true\n[server]\nbind = \"127.0.0.1:8443\"\n[tls]\nenabled = false\n[connector]\nusername = \"TestConnectorUser\"\npassword = \"another-s3cret-password\"\n";
+    std::fs::write(
+        &file,
+        format!("{base}[values]\nsource = \"http\"\nmax_results = 0\nsearch_rate = 0.0\n[values.http]\nurl = \"https://erp/p?q={{serach}}\"\n"),
+    )
+    .unwrap();
+    let problems =
+        config::load_with_env(&Origin::File(file.clone()), Some(HashMap::new())).unwrap_err();
+    let mut keys: Vec<_> = problems.iter().map(|p| p.key.as_str()).collect();
+    keys.sort_unstable();
+    assert_eq!(
+        keys,
+        [
+            "values.http.url",
+            "values.max_results",
+            "values.search_rate"
+        ],
+        "{problems:?}"
+    );
+
+    // A CSV file is read when the connector starts, not when the configuration loads.
+    std::fs::write(
+        &file,
+        format!(
+            "{base}[values]\nsource = \"csv\"\n[values.csv]\npath = {:?}\n",
+            csv.display().to_string()
+        ),
+    )
+    .unwrap();
+    let settings = config::load_with_env(&Origin::File(file), Some(HashMap::new()))
+        .expect("a missing csv file is not a loading problem");
+    let problems = Values::from_settings(&settings.values, Mode::Development).unwrap_err();
+    assert_eq!(problems[0].key, "values.csv.path", "{problems:?}");
+}
+
 #[test]
 fn check_config_output_redacts_the_token_and_headers() {
     let dir = tempfile::tempdir().unwrap();
