@@ -160,27 +160,9 @@ async fn done(
         return response;
     }
     let kept = form.kept();
-    let item = match read_item(&state, &id, &session.launch).await {
-        Ok(Some(item)) => item,
-        Ok(None) => {
-            return failed_page(
-                &state,
-                lang,
-                &session,
-                None,
-                &kept,
-                &write::not_configured(),
-            )
-            .await;
-        }
-        Err(error) => {
-            // Concur failed before the write: the form comes back with the choice kept.
-            let (status, notice) = read_failure(&error);
-            let view = View::new(&state, &session.launch, None, lang, &session.csrf);
-            return view
-                .render(&state, status, &kept, Some(notice.retry()))
-                .await;
-        }
+    let item = match done_item(&state, &id, &session, lang, &kept).await {
+        Ok(item) => item,
+        Err(response) => return response,
     };
     let view = View::new(&state, &session.launch, Some(&item), lang, &session.csrf);
     let plan = match plan(&state, &session, &item, &view, &form).await {
@@ -201,6 +183,29 @@ async fn done(
             failed_page(&state, lang, &session, Some(&item), &kept, &failure).await
         }
         Outcome::StoreDown(error) => store_unavailable(&error).in_lang(lang).into_response(),
+    }
+}
+
+/// The item as Concur has it now, read afresh for Done; else the page that answers Done
+/// without it (the form comes back with the choice kept).
+async fn done_item(
+    state: &AppState,
+    id: &str,
+    session: &LaunchSession,
+    lang: Lang,
+    kept: &KeptForm,
+) -> Result<ExpenseItem, Response> {
+    match read_item(state, id, &session.launch).await {
+        Ok(Some(item)) => Ok(item),
+        Ok(None) => {
+            let failure = write::not_configured();
+            Err(failed_page(state, lang, session, None, kept, &failure).await)
+        }
+        Err(error) => {
+            let (status, notice) = read_failure(&error);
+            let view = View::new(state, &session.launch, None, lang, &session.csrf);
+            Err(view.render(state, status, kept, Some(notice.retry())).await)
+        }
     }
 }
 
