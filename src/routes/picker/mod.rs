@@ -85,15 +85,9 @@ async fn page(
     if let Some(response) = settled(&state, lang, &session, false) {
         return response;
     }
-    let item = match state.sessions.recent_item(&id).await {
-        Some(item) => Some(item),
-        None => match read_item(&state, &id, &session.launch).await {
-            Ok(item) => {
-                state.sessions.remember_item(&id, item.as_ref()).await;
-                item
-            }
-            Err(failure) => return item_failure(&failure).in_lang(lang).into_response(),
-        },
+    let item = match page_item(&state, &id, &session.launch).await {
+        Ok(item) => item,
+        Err(failure) => return item_failure(&failure).in_lang(lang).into_response(),
     };
     let view = View::new(&state, &session.launch, item.as_ref(), lang, &session.csrf);
     log_unsavable(&view, item.as_ref());
@@ -115,31 +109,57 @@ async fn page(
             (StatusCode::OK, form, None)
         }
     };
-    // Every view of the list runs a lookup: a session searching too fast gets the page
-    // without one, and the search box to try again in a moment.
-    if !state.values.is_free_text()
-        && let Err(refused) = state.values.admit_search(&id).await
-    {
-        if refused.first {
-            tracing::info!(
-                company = %session.launch.company_domain,
-                retry_after_ms = refused.retry_after.as_millis() as u64,
-                "searches refused: this session searches faster than values.search_rate allows"
-            );
-        }
-        let mut response = view.render_unsearched(
-            &state,
-            StatusCode::TOO_MANY_REQUESTS,
-            &form,
-            Notice::key("search_rate_limited"),
-        );
-        let seconds = refused.retry_after.as_secs_f64().ceil().max(1.0) as u64;
-        response
-            .headers_mut()
-            .insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+    if let Some(response) = search_refused(&state, &id, &session, &view, &form).await {
         return response;
     }
     view.render(&state, status, &form, notice).await
+}
+
+/// The item for the picker page: the session's recent read, else read now and remembered.
+async fn page_item(
+    state: &AppState,
+    id: &str,
+    launch: &LaunchContext,
+) -> Result<Option<ExpenseItem>, ConcurError> {
+    if let Some(item) = state.sessions.recent_item(id).await {
+        return Ok(Some(item));
+    }
+    let item = read_item(state, id, launch).await?;
+    state.sessions.remember_item(id, item.as_ref()).await;
+    Ok(item)
+}
+
+/// Every view of the list runs a lookup: a session searching too fast gets the page
+/// without one (429 with `Retry-After`), and the search box to try again in a moment.
+async fn search_refused(
+    state: &AppState,
+    id: &str,
+    session: &LaunchSession,
+    view: &View<'_>,
+    form: &KeptForm,
+) -> Option<Response> {
+    if state.values.is_free_text() {
+        return None;
+    }
+    let refused = state.values.admit_search(id).await.err()?;
+    if refused.first {
+        tracing::info!(
+            company = %session.launch.company_domain,
+            retry_after_ms = refused.retry_after.as_millis() as u64,
+            "searches refused: this session searches faster than values.search_rate allows"
+        );
+    }
+    let mut response = view.render_unsearched(
+        state,
+        StatusCode::TOO_MANY_REQUESTS,
+        form,
+        Notice::key("search_rate_limited"),
+    );
+    let seconds = refused.retry_after.as_secs_f64().ceil().max(1.0) as u64;
+    response
+        .headers_mut()
+        .insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+    Some(response)
 }
 
 async fn done(
