@@ -226,21 +226,13 @@ impl Values {
                 }
                 table::inline(&settings.inline, &mut problems).map(Backend::Static)
             }
-            SourceKind::Csv => match &settings.csv.path {
-                None => {
-                    problems.push(
-                        "values.csv.path",
-                        "is required with values.source = \"csv\"",
-                    );
-                    None
-                }
-                Some(path) => problems
-                    .take(
-                        "values.csv.path",
-                        csv_file::CsvSource::open(path, settings.csv.watch),
-                    )
-                    .map(Backend::Csv),
-            },
+            SourceKind::Csv => csv_file::CsvSource::from_settings(
+                &settings.csv,
+                "values",
+                csv_file::parse,
+                &mut problems,
+            )
+            .map(Backend::Csv),
             SourceKind::Http => {
                 let attributes = filters.iter().map(|f| f.attribute.clone()).collect();
                 http::HttpSource::new(&settings.http, attributes, mode, &mut problems)
