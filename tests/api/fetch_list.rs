@@ -8,39 +8,12 @@ use crate::helpers::{PASSWORD, TestApp, USERNAME, captured_logs, spawn_app_with}
 const PATH: &str = "/concur/list/v1.2/fetch";
 
 /// Concur's single-level example request, verbatim.
-const SINGLE_EXAMPLE: &str = r#"<?xml version="1.0" ?>
-<fetch-list-request>
-    <long-code></long-code>
-    <short-code></short-code>
-    <query>Alph*</query>
-    <search-by>TEXT</search-by>
-    <lang-code>EN</lang-code>
-    <num-to-return>80</num-to-return>
-    <protected-list-key />
-    <list-name />
-    <connector-version />
-    <config-options />
-</fetch-list-request>"#;
+const SINGLE_EXAMPLE: &str =
+    include_str!("../../crates/concur-protocol/src/callout/fetch_list_example_single.xml");
 
 /// Concur's multi-level example request, verbatim (trailing spaces included).
-const MULTI_EXAMPLE: &str = "<?xml version=\"1.0\" ?>
-<fetch-list-request>
-    <long-code>US-W-CA</long-code>
-    <short-code>CA</short-code>
-    <query>San*</query>
-    <search-by>TEXT</search-by>
-    <lang-code>EN</lang-code>
-    <num-to-return>80</num-to-return>
-    <protected-list-key />
-    <list-name />
-    <connector-version />
-    <config-options />
-    <code-by-level>
-        <level1>US</level1>
-        <level2>W</level2>
-        <level3>CA</level3>      
-    </code-by-level>
- </fetch-list-request>";
+const MULTI_EXAMPLE: &str =
+    include_str!("../../crates/concur-protocol/src/callout/fetch_list_example_multi.xml");
 
 /// The default list: level 1 holds Concur's example words and `US`; `US` → `W` → `CA` →
 /// cities (Concur's connected-list example), `US` → `E` → `NY`.
