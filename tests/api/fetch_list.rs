@@ -83,20 +83,9 @@ fn request(elements: &[(&str, &str)]) -> String {
     body
 }
 
-async fn post(app: &TestApp, path: &str, body: impl Into<reqwest::Body>) -> reqwest::Response {
-    app.client
-        .post(app.url(path))
-        .basic_auth(USERNAME, Some(PASSWORD))
-        .header(header::CONTENT_TYPE, "application/xml; charset=utf-8")
-        .body(body)
-        .send()
-        .await
-        .unwrap()
-}
-
 /// Posts and checks the answer's framing: 200, XML, explicit and exact length.
 async fn fetch_at(app: &TestApp, path: &str, body: &str) -> Element {
-    let response = post(app, path, body.to_owned()).await;
+    let response = app.post_callout(path, body.to_owned()).await;
     assert_eq!(response.status(), StatusCode::OK);
     assert_eq!(
         response.headers()[header::CONTENT_TYPE],
@@ -474,7 +463,7 @@ async fn fetch_list_routes_by_list_name_then_the_default_and_logs_an_unnamed_lis
 #[tokio::test]
 async fn fetch_list_switched_off_is_not_found() {
     let app = spawn_app_with(&format!("[fetch_list]\nenabled = false\n{PLACES}")).await;
-    let response = post(&app, PATH, SINGLE_EXAMPLE).await;
+    let response = app.post_callout(PATH, SINGLE_EXAMPLE).await;
     assert_eq!(response.status(), StatusCode::NOT_FOUND);
 }
 
