@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use concur_protocol::callout::conformance::{
     self, Answer, AttendeeCall, DEFAULT_FETCH_ATTENDEE_PATH, DEFAULT_FETCH_LIST_PATH,
-    FetchListCall, Finding, SearchBy, Severity, TOO_SLOW_ANSWER, Verdict,
+    FetchListCall, Finding, Received, SearchBy, Severity, TOO_SLOW_ANSWER, Verdict,
 };
 use reqwest::Url;
 use reqwest::header::CONTENT_TYPE;
@@ -144,19 +144,12 @@ pub async fn fetch_attendee(
 /// One request and its answer.
 struct Exchange {
     url: Url,
-    status: u16,
-    headers: Vec<(String, String)>,
-    body: Vec<u8>,
-    latency: Duration,
+    received: Received,
 }
 
 impl Exchange {
     fn answer(&self) -> Answer<'_> {
-        Answer {
-            status: self.status,
-            headers: &self.headers,
-            body: &self.body,
-        }
+        self.received.answer()
     }
 
     /// The request summary, the answer's status and latency, what Concur would show, and
@@ -169,7 +162,7 @@ impl Exchange {
         noun: &str,
         lines: Vec<String>,
     ) -> Outcome {
-        let mut verdict = verdict.with_latency(self.latency);
+        let mut verdict = verdict.with_latency(self.received.latency);
         if self.url.scheme() != "https" {
             verdict.findings.insert(
                 0,
@@ -183,6 +176,7 @@ impl Exchange {
         let _ = writeln!(out, "{service}: POST {}", self.url);
         let _ = writeln!(out, "  request: {summary}");
         let content_type = self
+            .received
             .headers
             .iter()
             .find(|(n, _)| n.eq_ignore_ascii_case("content-type"))
@@ -190,9 +184,9 @@ impl Exchange {
         let _ = writeln!(
             out,
             "  answer: status {}, {} ms, {} bytes, Content-Type {content_type}",
-            self.status,
-            self.latency.as_millis(),
-            self.body.len()
+            self.received.status,
+            self.received.latency.as_millis(),
+            self.received.body.len()
         );
         let _ = writeln!(
             out,
@@ -250,35 +244,29 @@ async fn exchange(
         .send()
         .await
         .map_err(|e| TryError::Transport(describe(&e)))?;
-    let status = response.status().as_u16();
-    let headers = response
-        .headers()
-        .iter()
-        .map(|(name, value)| {
-            let value = value.to_str().unwrap_or("(not ASCII)");
-            (name.as_str().to_owned(), value.to_owned())
-        })
-        .collect();
-    let mut body = Vec::new();
+    let mut received = Received {
+        status: response.status().as_u16(),
+        headers: response
+            .headers()
+            .iter()
+            .map(|(name, value)| {
+                let value = value.to_str().unwrap_or("(not ASCII)");
+                (name.as_str().to_owned(), value.to_owned())
+            })
+            .collect(),
+        ..Received::default()
+    };
     while let Some(chunk) = response
         .chunk()
         .await
         .map_err(|e| TryError::Transport(describe(&e)))?
     {
-        if body.len() + chunk.len() > MAX_BODY {
-            return Err(TryError::Transport(format!(
-                "the answer is larger than {MAX_BODY} bytes"
-            )));
-        }
-        body.extend_from_slice(&chunk);
+        received
+            .push_body(&chunk, MAX_BODY)
+            .map_err(TryError::Transport)?;
     }
-    Ok(Exchange {
-        url,
-        status,
-        headers,
-        body,
-        latency: started.elapsed(),
-    })
+    received.latency = started.elapsed();
+    Ok(Exchange { url, received })
 }
 
 /// The Host Name, with the service's default path when it names none.

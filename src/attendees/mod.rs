@@ -22,14 +22,13 @@ use serde_json::Value;
 
 use crate::checks::{ConfigProblem, Mode, Problems};
 use crate::values::LookupError;
-use crate::values::csv_file::{CsvSource, MULTI_VALUE_SEPARATOR};
+use crate::values::csv_file::{self, CsvSource, MULTI_VALUE_SEPARATOR};
 use crate::values::http::{FieldPath, HttpSource, Record};
 use crate::values::table::{attribute_values, scalar};
 use crate::values::{HttpSettings, ItemFacts};
 
 pub use settings::{
-    AttendeeCsvSettings, AttendeeHttpSettings, AttendeeSourceKind, DEFAULT_PATH,
-    FetchAttendeeSettings, InlineAttendee,
+    AttendeeHttpSettings, AttendeeSourceKind, DEFAULT_PATH, FetchAttendeeSettings, InlineAttendee,
 };
 
 /// The `v1.0` twin of a `v2.0` endpoint: Concur picks the schema by the path, and a
@@ -150,21 +149,10 @@ impl Attendees {
                 }
                 inline(&settings.inline, &mut problems).map(Backend::Static)
             }
-            AttendeeSourceKind::Csv => match &settings.csv.path {
-                None => {
-                    problems.push(
-                        "fetch_attendee.csv.path",
-                        "is required with fetch_attendee.source = \"csv\"",
-                    );
-                    None
-                }
-                Some(path) => problems
-                    .take(
-                        "fetch_attendee.csv.path",
-                        CsvSource::open_with(path, settings.csv.watch, parse_csv),
-                    )
-                    .map(Backend::Csv),
-            },
+            AttendeeSourceKind::Csv => {
+                CsvSource::from_settings(&settings.csv, "fetch_attendee", parse_csv, &mut problems)
+                    .map(Backend::Csv)
+            }
             AttendeeSourceKind::Http => http_source(settings, mode, &mut problems)
                 .map(|source| Backend::Http(Box::new(source))),
         };
@@ -301,28 +289,14 @@ fn inline(tables: &[InlineAttendee], problems: &mut Problems) -> Option<Vec<Row>
 /// separated by `|`). Lines starting with `#` are comments; a UTF-8 byte-order mark is
 /// ignored. A row without a required value is dropped and logged.
 pub(crate) fn parse_csv(bytes: &[u8]) -> Result<Vec<Row>, String> {
-    let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
-    let mut reader = csv::ReaderBuilder::new()
-        .trim(csv::Trim::All)
-        .comment(Some(b'#'))
-        .from_reader(bytes);
-    let headers: Vec<String> = reader
-        .headers()
-        .map_err(|e| e.to_string())?
-        .iter()
-        .map(str::to_owned)
-        .collect();
-    for (i, header) in headers.iter().enumerate() {
-        if header.is_empty() {
-            return Err(format!("header column {} has no name", i + 1));
+    let (mut reader, headers) = csv_file::reader(bytes)?;
+    csv_file::check_headers(&headers, |header| {
+        if known_name(header) {
+            Ok(())
+        } else {
+            Err(unknown_name(header))
         }
-        if !known_name(header) {
-            return Err(unknown_name(header));
-        }
-        if headers[..i].iter().any(|h| h.eq_ignore_ascii_case(header)) {
-            return Err(format!("column `{header}` appears twice in the header row"));
-        }
-    }
+    })?;
     for required in ["ExternalID", "FirstName", "LastName"] {
         if !headers.iter().any(|h| h.eq_ignore_ascii_case(required)) {
             return Err(format!("the header row must name the column `{required}`"));
@@ -331,7 +305,7 @@ pub(crate) fn parse_csv(bytes: &[u8]) -> Result<Vec<Row>, String> {
     let mut rows = Vec::new();
     for record in reader.records() {
         let record = record.map_err(|e| e.to_string())?;
-        let line = record.position().map_or(0, |p| p.line());
+        let line = csv_file::line(&record);
         let mut attendee = Attendee::default();
         let mut owners = Vec::new();
         for (header, cell) in headers.iter().zip(record.iter()) {

@@ -9,6 +9,8 @@ use std::time::Duration;
 use secrecy::SecretString;
 use serde::{Deserialize, Serialize};
 
+use crate::values::CsvSettings;
+
 /// The default endpoint, as Concur's documentation registers it.
 pub const DEFAULT_PATH: &str = "/concur/attendee/v2.0/fetch";
 
@@ -28,8 +30,9 @@ pub struct FetchAttendeeSettings {
     pub timeout: Duration,
     /// `[[fetch_attendee.inline]]`: the attendees of the `inline` source.
     pub inline: Vec<InlineAttendee>,
-    /// `[fetch_attendee.csv]`: the file of the `csv` source.
-    pub csv: AttendeeCsvSettings,
+    /// `[fetch_attendee.csv]`: the file of the `csv` source (header row of response element
+    /// names, plus `owners`).
+    pub csv: CsvSettings,
     /// `[fetch_attendee.http]`: the lookup of the `http` source.
     pub http: AttendeeHttpSettings,
 }
@@ -42,7 +45,7 @@ impl Default for FetchAttendeeSettings {
             source: AttendeeSourceKind::Inline,
             timeout: Duration::from_secs(5),
             inline: Vec::new(),
-            csv: AttendeeCsvSettings::default(),
+            csv: CsvSettings::default(),
             http: AttendeeHttpSettings::default(),
         }
     }
@@ -68,26 +71,6 @@ pub enum AttendeeSourceKind {
 #[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize)]
 #[serde(transparent)]
 pub struct InlineAttendee(pub BTreeMap<String, serde_json::Value>);
-
-/// `[fetch_attendee.csv]`.
-#[derive(Debug, Clone, Deserialize, Serialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct AttendeeCsvSettings {
-    /// The CSV file (header row of response element names, plus `owners`). Required for
-    /// `source = "csv"`.
-    pub path: Option<PathBuf>,
-    /// Reload the file when it changes. Default `true`.
-    pub watch: bool,
-}
-
-impl Default for AttendeeCsvSettings {
-    fn default() -> Self {
-        Self {
-            path: None,
-            watch: true,
-        }
-    }
-}
 
 /// `[fetch_attendee.http]`.
 #[derive(Debug, Clone, Deserialize, Serialize)]

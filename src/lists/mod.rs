@@ -200,21 +200,9 @@ fn source(list: &ListSettings, key: &str, mode: Mode, problems: &mut Problems) -
             let tree = Tree::inline(&list.items, key, problems);
             (problems.len() == before).then_some(Source::Inline(tree.rows))
         }
-        ListSourceKind::Csv => match &list.csv.path {
-            None => {
-                problems.push(
-                    format!("{key}.csv.path"),
-                    format!("is required with {key}.source = \"csv\""),
-                );
-                None
-            }
-            Some(path) => problems
-                .take(
-                    &format!("{key}.csv.path"),
-                    CsvSource::open_with(path, list.csv.watch, tree::parse_csv),
-                )
-                .map(Source::Csv),
-        },
+        ListSourceKind::Csv => {
+            CsvSource::from_settings(&list.csv, key, tree::parse_csv, problems).map(Source::Csv)
+        }
         ListSourceKind::Http => HttpSource::new_in(
             &list.http,
             &format!("{key}.http"),

@@ -19,6 +19,7 @@ use concur_protocol::callout::fetch_list::LEVEL_SEPARATOR;
 
 use super::settings::TreeItem;
 use crate::checks::Problems;
+use crate::values::csv_file;
 
 /// One item at its level.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -164,25 +165,9 @@ pub(crate) fn parse_csv(bytes: &[u8]) -> Result<Vec<Row>, String> {
 }
 
 fn parse_tree(bytes: &[u8]) -> Result<Tree, String> {
-    let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
-    let mut reader = csv::ReaderBuilder::new()
-        .trim(csv::Trim::All)
-        .comment(Some(b'#'))
-        .from_reader(bytes);
-    let headers: Vec<String> = reader
-        .headers()
-        .map_err(|e| e.to_string())?
-        .iter()
-        .map(str::to_lowercase)
-        .collect();
-    for (i, h) in headers.iter().enumerate() {
-        if h.is_empty() {
-            return Err(format!("header column {} has no name", i + 1));
-        }
-        if headers[..i].contains(h) {
-            return Err(format!("column `{h}` appears twice in the header row"));
-        }
-    }
+    let (mut reader, headers) = csv_file::reader(bytes)?;
+    let headers: Vec<String> = headers.iter().map(|h| h.to_lowercase()).collect();
+    csv_file::check_headers(&headers, |_| Ok(()))?;
     let column = |name: &str| headers.iter().position(|h| h == name);
     let label = column("label");
     let languages: Vec<(usize, String)> = headers
@@ -212,7 +197,7 @@ fn parse_tree(bytes: &[u8]) -> Result<Tree, String> {
     let mut tree = Tree::default();
     for record in reader.records() {
         let record = record.map_err(|e| e.to_string())?;
-        let line = record.position().map_or(0, |p| p.line());
+        let line = csv_file::line(&record);
         let at = |error: String| format!("line {line}: {error}");
         let cell = |i: usize| record.get(i).unwrap_or_default();
         let (mut parents, code) = match &layout {

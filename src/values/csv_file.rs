@@ -13,8 +13,9 @@ use std::time::Duration;
 
 use notify::{RecommendedWatcher, RecursiveMode, Watcher};
 
-use super::Choice;
 use super::table::Entry;
+use super::{Choice, CsvSettings};
+use crate::checks::Problems;
 
 /// Separator of several values in one attribute cell.
 pub const MULTI_VALUE_SEPARATOR: char = '|';
@@ -33,26 +34,53 @@ pub(crate) struct CsvSource<T = Entry> {
     _watcher: Option<RecommendedWatcher>,
 }
 
-impl CsvSource {
-    /// Reads the file (an unreadable or invalid file is an error) and, with `watch`, starts
-    /// reloading it on changes to its directory.
-    pub fn open(path: &Path, watch: bool) -> Result<Self, String> {
-        Self::open_with(path, watch, parse)
-    }
-}
-
 impl<T: Send + Sync + 'static> CsvSource<T> {
-    /// [`CsvSource::open`] with the rows read by `parse`.
-    pub fn open_with(path: &Path, watch: bool, parse: ParseFn<T>) -> Result<Self, String> {
+    /// The source of the `[{table}.csv]` settings (`table` is `values`,
+    /// `fetch_list.lists[0]`, `fetch_attendee`, ...) with the rows read by `parse`. A
+    /// missing path, an unreadable or invalid file is a problem under `{table}.csv.path`.
+    pub fn from_settings(
+        settings: &CsvSettings,
+        table: &str,
+        parse: ParseFn<T>,
+        problems: &mut Problems,
+    ) -> Option<Self> {
+        let key = format!("{table}.csv.path");
+        match &settings.path {
+            None => {
+                problems.push(key, format!("is required with {table}.source = \"csv\""));
+                None
+            }
+            Some(path) => problems.take(
+                &key,
+                Self::open_with(path, settings.watch, &format!("{table}.csv"), parse),
+            ),
+        }
+    }
+
+    /// Reads the file (an unreadable or invalid file is an error) with `parse` and, with
+    /// `watch`, starts reloading it on changes to its directory. `name` (`values.csv`, ...)
+    /// names the source in log lines.
+    pub fn open_with(
+        path: &Path,
+        watch: bool,
+        name: &str,
+        parse: ParseFn<T>,
+    ) -> Result<Self, String> {
         let bytes =
             std::fs::read(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
         let entries = parse(&bytes).map_err(|e| format!("{}: {e}", path.display()))?;
-        tracing::info!(path = %path.display(), values = entries.len(), "values loaded from csv");
+        tracing::info!(path = %path.display(), rows = entries.len(), "{name} loaded");
         let table = Arc::new(RwLock::new(Arc::new(entries)));
         let watcher = if watch {
             Some(
-                spawn_reloader(path.to_path_buf(), bytes, Arc::clone(&table), parse)
-                    .map_err(|e| format!("cannot watch {}: {e}", path.display()))?,
+                spawn_reloader(
+                    path.to_path_buf(),
+                    name.to_owned(),
+                    bytes,
+                    Arc::clone(&table),
+                    parse,
+                )
+                .map_err(|e| format!("cannot watch {}: {e}", path.display()))?,
             )
         } else {
             None
@@ -73,6 +101,7 @@ impl<T: Send + Sync + 'static> CsvSource<T> {
 /// or parsed is logged and the previous table stays.
 fn spawn_reloader<T: Send + Sync + 'static>(
     path: PathBuf,
+    name: String,
     mut last: Vec<u8>,
     table: Arc<RwLock<Arc<Vec<T>>>>,
     parse: ParseFn<T>,
@@ -90,7 +119,7 @@ fn spawn_reloader<T: Send + Sync + 'static>(
     };
     watcher.watch(&dir, RecursiveMode::NonRecursive)?;
     std::thread::Builder::new()
-        .name("values-csv-reload".to_owned())
+        .name("csv-reload".to_owned())
         .spawn(move || {
             // Ends when the watcher (holding the sender) is dropped.
             while rx.recv().is_ok() {
@@ -98,7 +127,7 @@ fn spawn_reloader<T: Send + Sync + 'static>(
                 let bytes = match std::fs::read(&path) {
                     Ok(bytes) => bytes,
                     Err(error) => {
-                        tracing::warn!(path = %path.display(), %error, "cannot read the values csv; keeping the previous values");
+                        tracing::warn!(path = %path.display(), %error, "cannot read {name}.path; keeping the previous values");
                         continue;
                     }
                 };
@@ -110,10 +139,10 @@ fn spawn_reloader<T: Send + Sync + 'static>(
                         let count = entries.len();
                         *table.write().unwrap_or_else(PoisonError::into_inner) = Arc::new(entries);
                         last = bytes;
-                        tracing::info!(path = %path.display(), values = count, "values csv reloaded");
+                        tracing::info!(path = %path.display(), rows = count, "{name} reloaded");
                     }
                     Err(error) => {
-                        tracing::warn!(path = %path.display(), %error, "the changed values csv is invalid; keeping the previous values");
+                        tracing::warn!(path = %path.display(), %error, "the changed file of {name} is invalid; keeping the previous values");
                     }
                 }
             }
@@ -121,32 +150,57 @@ fn spawn_reloader<T: Send + Sync + 'static>(
     Ok(watcher)
 }
 
-/// Parses the whole file; the first bad row fails it (with its line number).
-pub(crate) fn parse(bytes: &[u8]) -> Result<Vec<Entry>, String> {
+/// Opens a CSV file's bytes the way every CSV source reads them: a UTF-8 byte-order mark
+/// (Excel) is ignored, cells are trimmed, lines starting with `#` are comments. Gives the
+/// reader at the first record and the header row's names as written.
+pub(crate) fn reader(bytes: &[u8]) -> Result<(csv::Reader<&[u8]>, Vec<String>), String> {
     let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
     let mut reader = csv::ReaderBuilder::new()
         .trim(csv::Trim::All)
         .comment(Some(b'#'))
         .from_reader(bytes);
-    let headers: Vec<String> = reader
+    let headers = reader
         .headers()
         .map_err(|e| e.to_string())?
         .iter()
-        .map(str::to_lowercase)
+        .map(str::to_owned)
         .collect();
+    Ok((reader, headers))
+}
+
+/// Refuses a header row with a column without name or a name given twice (ignoring case);
+/// `each` checks every name in turn, after its own name and before the repetition.
+pub(crate) fn check_headers(
+    headers: &[String],
+    mut each: impl FnMut(&str) -> Result<(), String>,
+) -> Result<(), String> {
+    for (i, header) in headers.iter().enumerate() {
+        if header.is_empty() {
+            return Err(format!("header column {} has no name", i + 1));
+        }
+        each(header)?;
+        if headers[..i].iter().any(|h| h.eq_ignore_ascii_case(header)) {
+            return Err(format!("column `{header}` appears twice in the header row"));
+        }
+    }
+    Ok(())
+}
+
+/// The line of a record in its file, for messages (0 when unknown).
+pub(crate) fn line(record: &csv::StringRecord) -> u64 {
+    record.position().map_or(0, csv::Position::line)
+}
+
+/// Parses the whole file; the first bad row fails it (with its line number).
+pub(crate) fn parse(bytes: &[u8]) -> Result<Vec<Entry>, String> {
+    let (mut reader, headers) = reader(bytes)?;
+    let headers: Vec<String> = headers.iter().map(|h| h.to_lowercase()).collect();
     let column = |name: &str| headers.iter().position(|h| h == name);
     let (Some(code), Some(label)) = (column("code"), column("label")) else {
         return Err("the header row must name the columns `code` and `label`".to_owned());
     };
     let list_item_id = column("list_item_id");
-    for (i, h) in headers.iter().enumerate() {
-        if h.is_empty() {
-            return Err(format!("header column {} has no name", i + 1));
-        }
-        if headers[..i].contains(h) {
-            return Err(format!("column `{h}` appears twice in the header row"));
-        }
-    }
+    check_headers(&headers, |_| Ok(()))?;
     let attributes: Vec<(usize, &str)> = headers
         .iter()
         .enumerate()
@@ -157,7 +211,7 @@ pub(crate) fn parse(bytes: &[u8]) -> Result<Vec<Entry>, String> {
     let mut entries = Vec::new();
     for record in reader.records() {
         let record = record.map_err(|e| e.to_string())?;
-        let line = record.position().map_or(0, |p| p.line());
+        let line = line(&record);
         let cell = |i: usize| record.get(i).unwrap_or_default();
         if cell(code).is_empty() {
             return Err(format!("line {line}: the code is empty"));

@@ -83,7 +83,10 @@ pub(crate) struct HttpSource<T = Entry> {
     client: reqwest::Client,
     template: UrlTemplate,
     timeout: Duration,
-    /// `values.http.max_response_bytes`: a longer body is refused, never read whole.
+    /// The settings table served (`values.http`, `fetch_attendee.http`, ...), named in
+    /// log lines.
+    table: String,
+    /// `max_response_bytes` of that table: a longer body is refused, never read whole.
     max_response_bytes: u64,
     mapping: MapFn<T>,
     /// `None` when `cache_ttl` is zero. Weighed in bytes, see [`weight`].
@@ -237,6 +240,7 @@ impl<T: Record> HttpSource<T> {
             client,
             template: template?,
             timeout: settings.timeout,
+            table: prefix.to_owned(),
             max_response_bytes: settings.max_response_bytes,
             mapping,
             cache,
@@ -287,6 +291,7 @@ impl<T: Record> HttpSource<T> {
             Ok(entries) => Ok(Arc::new(entries)),
             Err(error) => {
                 tracing::warn!(
+                    table = %self.table,
                     url = without_query(url),
                     elapsed_ms = started.elapsed().as_millis() as u64,
                     %error,

@@ -301,7 +301,10 @@ impl Values {
                 Some(Backend::Static(entries))
             }
             CheckedSource::Csv { path, watch } => problems
-                .take("values.csv.path", csv_file::CsvSource::open(&path, watch))
+                .take(
+                    "values.csv.path",
+                    csv_file::CsvSource::open_with(&path, watch, "values.csv", csv_file::parse),
+                )
                 .map(Backend::Csv),
             CheckedSource::Http(source) => Some(Backend::Http(source)),
             CheckedSource::FreeText => Some(Backend::FreeText),

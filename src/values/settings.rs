@@ -84,12 +84,13 @@ impl SourceKind {
 #[serde(transparent)]
 pub struct InlineValue(pub BTreeMap<String, serde_json::Value>);
 
-/// `[values.csv]`.
+/// `[values.csv]`, and the same keys in every table with a CSV source
+/// (`[fetch_list.lists.csv]`, `[fetch_attendee.csv]`).
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct CsvSettings {
-    /// The CSV file (header row `code,label[,list_item_id][,attribute...]`). Required for
-    /// `source = "csv"`.
+    /// The CSV file (for `[values]`, header row `code,label[,list_item_id][,attribute...]`).
+    /// Required for `source = "csv"`.
     pub path: Option<PathBuf>,
     /// Reload the file when it changes. Default `true`.
     pub watch: bool,

@@ -16,41 +16,22 @@ const EXAMPLE_REQUEST: &str =
     include_str!("../../crates/concur-protocol/src/callout/attendee_example_request.xml");
 
 /// The response elements in Concur's documented order.
-const ORDER: [&str; 33] = [
-    "ExternalID",
-    "FirstName",
-    "MiddleInitial",
-    "LastName",
-    "Suffix",
-    "Company",
-    "AttendeeTypeCode",
-    "Title",
-    "Custom1",
-    "Custom2",
-    "Custom3",
-    "Custom4",
-    "Custom5",
-    "Custom6",
-    "Custom7",
-    "Custom8",
-    "Custom9",
-    "Custom10",
-    "Custom11",
-    "Custom12",
-    "Custom13",
-    "Custom14",
-    "Custom15",
-    "Custom16",
-    "Custom17",
-    "Custom18",
-    "Custom19",
-    "Custom20",
-    "Custom21",
-    "Custom22",
-    "Custom23",
-    "Custom24",
-    "Custom25",
-];
+fn order() -> Vec<String> {
+    [
+        "ExternalID",
+        "FirstName",
+        "MiddleInitial",
+        "LastName",
+        "Suffix",
+        "Company",
+        "AttendeeTypeCode",
+        "Title",
+    ]
+    .into_iter()
+    .map(str::to_owned)
+    .chain((1..=25).map(|i| format!("Custom{i}")))
+    .collect()
+}
 
 const EMPTY_ANSWER: &str = "<?xml version=\"1.0\" encoding=\"utf-8\"?>\n<AttendeeSearchResponse/>";
 
@@ -71,29 +52,18 @@ fn request(fields: &[(&str, &str)]) -> String {
     for (name, value) in fields {
         xml::push_element(&mut body, name, value);
     }
-    for name in ORDER {
+    for name in order() {
         if !fields.iter().any(|(n, _)| *n == name) {
-            xml::push_element(&mut body, name, "");
+            xml::push_element(&mut body, &name, "");
         }
     }
     body.push_str("</Attendee></AttendeeSearchRequest>");
     body
 }
 
-async fn post_to(app: &TestApp, path: &str, body: impl Into<reqwest::Body>) -> reqwest::Response {
-    app.client
-        .post(app.url(path))
-        .basic_auth(USERNAME, Some(PASSWORD))
-        .header(header::CONTENT_TYPE, "application/xml; charset=utf-8")
-        .body(body)
-        .send()
-        .await
-        .unwrap()
-}
-
 /// Posts a search and returns the `<Attendee>` elements of the (checked) answer.
 async fn search(app: &TestApp, fields: &[(&str, &str)]) -> Vec<Element> {
-    answer(post_to(app, PATH, request(fields)).await).await
+    answer(app.post_callout(PATH, request(fields)).await).await
 }
 
 /// Checks status, headers and shape of an answer; returns its attendees.
@@ -128,7 +98,7 @@ async fn answer(response: reqwest::Response) -> Vec<Element> {
     for attendee in &attendees {
         assert_eq!(attendee.name, "Attendee");
         let names: Vec<&str> = attendee.children.iter().map(|c| c.name.as_str()).collect();
-        assert_eq!(names, ORDER, "every element, in order");
+        assert_eq!(names, order(), "every element, in order");
     }
     attendees
 }
@@ -162,7 +132,7 @@ async fn fetch_attendee_ands_the_filled_fields_case_insensitively() {
 #[tokio::test]
 async fn fetch_attendee_answers_concurs_example_request_element_by_element() {
     let app = demo_app().await;
-    let response = post_to(&app, V1_PATH, EXAMPLE_REQUEST).await;
+    let response = app.post_callout(V1_PATH, EXAMPLE_REQUEST).await;
     let found = answer(response).await;
     assert_eq!(found.len(), 1);
     let chris = &found[0];
@@ -235,7 +205,7 @@ async fn fetch_attendee_returns_at_most_maximum_number_records_and_never_above_5
         );
     }
     let without = request(&[("Company", "acme")]).replace("<MaximumNumberRecords/>", "");
-    let found = answer(post_to(&app, PATH, without).await).await;
+    let found = answer(app.post_callout(PATH, without).await).await;
     assert_eq!(found.len(), 500, "a missing element means 500");
 }
 
@@ -346,7 +316,9 @@ async fn fetch_attendee_answers_an_empty_authenticated_request_with_the_empty_re
         assert_eq!(response.status(), StatusCode::OK);
         assert_eq!(response.text().await.unwrap(), EMPTY_ANSWER);
     }
-    let nothing = post_to(&app, PATH, request(&[("LastName", "Nobody")])).await;
+    let nothing = app
+        .post_callout(PATH, request(&[("LastName", "Nobody")]))
+        .await;
     assert_eq!(nothing.text().await.unwrap(), EMPTY_ANSWER);
 }
 
@@ -400,7 +372,7 @@ async fn fetch_attendee_refuses_hostile_bodies_with_a_4xx() {
         ),
     ];
     for (what, body) in cases {
-        let response = post_to(&app, PATH, body).await;
+        let response = app.post_callout(PATH, body).await;
         let status = response.status();
         assert!(status.is_client_error(), "{what}: {status}");
         let text = response.text().await.unwrap();
@@ -424,7 +396,9 @@ async fn fetch_attendee_refuses_hostile_bodies_with_a_4xx() {
 async fn fetch_attendee_is_not_served_when_disabled() {
     let app = spawn_app_with("[fetch_attendee]\nenabled = false\n").await;
     for path in [PATH, V1_PATH] {
-        let response = post_to(&app, path, request(&[("Company", "Len Dev")])).await;
+        let response = app
+            .post_callout(path, request(&[("Company", "Len Dev")]))
+            .await;
         assert_eq!(response.status(), StatusCode::NOT_FOUND, "{path}");
     }
 }
@@ -437,21 +411,23 @@ async fn fetch_attendee_serves_a_configured_path() {
         1,
     ))
     .await;
-    let response = post_to(
-        &app,
-        "/crm/attendees/v2.0/search",
-        request(&[("LastName", "Lima")]),
-    )
-    .await;
+    let response = app
+        .post_callout(
+            "/crm/attendees/v2.0/search",
+            request(&[("LastName", "Lima")]),
+        )
+        .await;
     assert_eq!(ids(&answer(response).await), ["EXT-2002"]);
-    let twin = post_to(
-        &app,
-        "/crm/attendees/v1.0/search",
-        request(&[("LastName", "Lima")]),
-    )
-    .await;
+    let twin = app
+        .post_callout(
+            "/crm/attendees/v1.0/search",
+            request(&[("LastName", "Lima")]),
+        )
+        .await;
     assert_eq!(ids(&answer(twin).await), ["EXT-2002"]);
-    let default = post_to(&app, PATH, request(&[("LastName", "Lima")])).await;
+    let default = app
+        .post_callout(PATH, request(&[("LastName", "Lima")]))
+        .await;
     assert_eq!(default.status(), StatusCode::NOT_FOUND);
 }
 
@@ -526,7 +502,9 @@ async fn fetch_attendee_answers_empty_and_logs_when_the_http_source_is_slow() {
         .await;
     let app = http_app(&format!("{}/attendees?last={{LastName}}", server.uri()), "").await;
     let started = Instant::now();
-    let response = post_to(&app, PATH, request(&[("LastName", "Lima")])).await;
+    let response = app
+        .post_callout(PATH, request(&[("LastName", "Lima")]))
+        .await;
     assert_eq!(response.text().await.unwrap(), EMPTY_ANSWER);
     assert!(
         started.elapsed() < Duration::from_secs(30),
@@ -545,7 +523,9 @@ async fn fetch_attendee_answers_empty_and_logs_when_the_http_source_is_down() {
         "",
     )
     .await;
-    let response = post_to(&app, PATH, request(&[("LastName", "Lima")])).await;
+    let response = app
+        .post_callout(PATH, request(&[("LastName", "Lima")]))
+        .await;
     assert_eq!(response.status(), StatusCode::OK);
     assert_eq!(response.text().await.unwrap(), EMPTY_ANSWER);
     let logs = captured_logs();

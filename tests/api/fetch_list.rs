@@ -8,39 +8,12 @@ use crate::helpers::{PASSWORD, TestApp, USERNAME, captured_logs, spawn_app_with}
 const PATH: &str = "/concur/list/v1.2/fetch";
 
 /// Concur's single-level example request, verbatim.
-const SINGLE_EXAMPLE: &str = r#"<?xml version="1.0" ?>
-<fetch-list-request>
-    <long-code></long-code>
-    <short-code></short-code>
-    <query>Alph*</query>
-    <search-by>TEXT</search-by>
-    <lang-code>EN</lang-code>
-    <num-to-return>80</num-to-return>
-    <protected-list-key />
-    <list-name />
-    <connector-version />
-    <config-options />
-</fetch-list-request>"#;
+const SINGLE_EXAMPLE: &str =
+    include_str!("../../crates/concur-protocol/src/callout/fetch_list_example_single.xml");
 
 /// Concur's multi-level example request, verbatim (trailing spaces included).
-const MULTI_EXAMPLE: &str = "<?xml version=\"1.0\" ?>
-<fetch-list-request>
-    <long-code>US-W-CA</long-code>
-    <short-code>CA</short-code>
-    <query>San*</query>
-    <search-by>TEXT</search-by>
-    <lang-code>EN</lang-code>
-    <num-to-return>80</num-to-return>
-    <protected-list-key />
-    <list-name />
-    <connector-version />
-    <config-options />
-    <code-by-level>
-        <level1>US</level1>
-        <level2>W</level2>
-        <level3>CA</level3>      
-    </code-by-level>
- </fetch-list-request>";
+const MULTI_EXAMPLE: &str =
+    include_str!("../../crates/concur-protocol/src/callout/fetch_list_example_multi.xml");
 
 /// The default list: level 1 holds Concur's example words and `US`; `US` → `W` → `CA` →
 /// cities (Concur's connected-list example), `US` → `E` → `NY`.
@@ -110,20 +83,9 @@ fn request(elements: &[(&str, &str)]) -> String {
     body
 }
 
-async fn post(app: &TestApp, path: &str, body: impl Into<reqwest::Body>) -> reqwest::Response {
-    app.client
-        .post(app.url(path))
-        .basic_auth(USERNAME, Some(PASSWORD))
-        .header(header::CONTENT_TYPE, "application/xml; charset=utf-8")
-        .body(body)
-        .send()
-        .await
-        .unwrap()
-}
-
 /// Posts and checks the answer's framing: 200, XML, explicit and exact length.
 async fn fetch_at(app: &TestApp, path: &str, body: &str) -> Element {
-    let response = post(app, path, body.to_owned()).await;
+    let response = app.post_callout(path, body.to_owned()).await;
     assert_eq!(response.status(), StatusCode::OK);
     assert_eq!(
         response.headers()[header::CONTENT_TYPE],
@@ -501,7 +463,7 @@ async fn fetch_list_routes_by_list_name_then_the_default_and_logs_an_unnamed_lis
 #[tokio::test]
 async fn fetch_list_switched_off_is_not_found() {
     let app = spawn_app_with(&format!("[fetch_list]\nenabled = false\n{PLACES}")).await;
-    let response = post(&app, PATH, SINGLE_EXAMPLE).await;
+    let response = app.post_callout(PATH, SINGLE_EXAMPLE).await;
     assert_eq!(response.status(), StatusCode::NOT_FOUND);
 }
 

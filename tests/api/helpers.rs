@@ -89,6 +89,26 @@ impl TestApp {
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.base_url)
     }
+
+    /// Posts a callout's XML body to `path` as Concur does: HTTP Basic with the test
+    /// credentials, `application/xml; charset=utf-8`.
+    pub async fn post_callout(
+        &self,
+        path: &str,
+        body: impl Into<reqwest::Body>,
+    ) -> reqwest::Response {
+        self.client
+            .post(self.url(path))
+            .basic_auth(USERNAME, Some(PASSWORD))
+            .header(
+                reqwest::header::CONTENT_TYPE,
+                "application/xml; charset=utf-8",
+            )
+            .body(body)
+            .send()
+            .await
+            .unwrap()
+    }
 }
 
 impl Drop for TestApp {

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
 use concur_protocol::callout::conformance::{
-    self, Answer, AttendeeCall, FetchListCall, Finding, Severity, Verdict,
+    self, AttendeeCall, FetchListCall, Finding, Received, Severity, Verdict,
 };
 use reqwest::Url;
 use reqwest::header::CONTENT_TYPE;
@@ -57,10 +57,10 @@ impl SimHandle {
         }
     }
 
-    async fn send_callout(&self, url: Url, body: String) -> Result<Exchange, String> {
+    async fn send_callout(&self, url: Url, body: String) -> Result<Received, String> {
         let settings = self.settings();
         let started = Instant::now();
-        let response = settings
+        let mut response = settings
             .callout_client
             .post(url)
             .basic_auth(
@@ -72,48 +72,21 @@ impl SimHandle {
             .send()
             .await
             .map_err(|e| describe(&e))?;
-        let status = response.status().as_u16();
-        let headers = response
-            .headers()
-            .iter()
-            .map(|(n, v)| (n.as_str().to_owned(), v.to_str().unwrap_or("").to_owned()))
-            .collect();
-        let body = read_limited(response).await?;
-        Ok(Exchange {
-            status,
-            headers,
-            body,
-            latency: started.elapsed(),
-        })
-    }
-}
-
-struct Exchange {
-    status: u16,
-    headers: Vec<(String, String)>,
-    body: Vec<u8>,
-    latency: Duration,
-}
-
-impl Exchange {
-    fn answer(&self) -> Answer<'_> {
-        Answer {
-            status: self.status,
-            headers: &self.headers,
-            body: &self.body,
+        let mut received = Received {
+            status: response.status().as_u16(),
+            headers: response
+                .headers()
+                .iter()
+                .map(|(n, v)| (n.as_str().to_owned(), v.to_str().unwrap_or("").to_owned()))
+                .collect(),
+            ..Received::default()
+        };
+        while let Some(chunk) = response.chunk().await.map_err(|e| describe(&e))? {
+            received.push_body(&chunk, MAX_BODY)?;
         }
+        received.latency = started.elapsed();
+        Ok(received)
     }
-}
-
-async fn read_limited(mut response: reqwest::Response) -> Result<Vec<u8>, String> {
-    let mut body = Vec::new();
-    while let Some(chunk) = response.chunk().await.map_err(|e| describe(&e))? {
-        if body.len() + chunk.len() > MAX_BODY {
-            return Err(format!("the answer is larger than {MAX_BODY} bytes"));
-        }
-        body.extend_from_slice(&chunk);
-    }
-    Ok(body)
 }
 
 fn unanswered<T>(message: String) -> Verdict<T> {

@@ -27,82 +27,51 @@ pub const SLOW_ANSWER: Duration = Duration::from_secs(3);
 /// answer within 60 seconds.
 pub const TOO_SLOW_ANSWER: Duration = Duration::from_secs(60);
 
-/// The Fetch Attendee request's elements, in the order Concur sends them.
-pub const ATTENDEE_REQUEST_ELEMENTS: [&str; 35] = [
-    "AttendeeTypeCode",
-    "FirstName",
-    "MiddleInitial",
-    "LastName",
-    "Suffix",
-    "Title",
-    "Company",
-    "ExternalID",
-    "OwnerLoginID",
-    "MaximumNumberRecords",
-    "Custom1",
-    "Custom2",
-    "Custom3",
-    "Custom4",
-    "Custom5",
-    "Custom6",
-    "Custom7",
-    "Custom8",
-    "Custom9",
-    "Custom10",
-    "Custom11",
-    "Custom12",
-    "Custom13",
-    "Custom14",
-    "Custom15",
-    "Custom16",
-    "Custom17",
-    "Custom18",
-    "Custom19",
-    "Custom20",
-    "Custom21",
-    "Custom22",
-    "Custom23",
-    "Custom24",
-    "Custom25",
-];
+/// `Custom1` … `Custom25`, the last elements of both the Fetch Attendee request and its
+/// answer.
+fn attendee_custom_elements() -> impl Iterator<Item = String> {
+    (1..=25).map(|i| format!("Custom{i}"))
+}
 
-/// Every element an answered `<Attendee>` must carry, in the documented response order, with
-/// its response length limit in characters.
-pub const ATTENDEE_RESPONSE_ELEMENTS: [(&str, usize); 33] = [
-    ("ExternalID", 32),
-    ("FirstName", 50),
-    ("MiddleInitial", 1),
-    ("LastName", 132),
-    ("Suffix", 32),
-    ("Company", 150),
-    ("AttendeeTypeCode", 8),
-    ("Title", 32),
-    ("Custom1", 100),
-    ("Custom2", 100),
-    ("Custom3", 100),
-    ("Custom4", 100),
-    ("Custom5", 100),
-    ("Custom6", 100),
-    ("Custom7", 100),
-    ("Custom8", 100),
-    ("Custom9", 100),
-    ("Custom10", 100),
-    ("Custom11", 100),
-    ("Custom12", 100),
-    ("Custom13", 100),
-    ("Custom14", 100),
-    ("Custom15", 100),
-    ("Custom16", 100),
-    ("Custom17", 100),
-    ("Custom18", 100),
-    ("Custom19", 100),
-    ("Custom20", 100),
-    ("Custom21", 48),
-    ("Custom22", 48),
-    ("Custom23", 48),
-    ("Custom24", 48),
-    ("Custom25", 48),
-];
+/// The Fetch Attendee request's elements (35), in the order Concur sends them.
+pub fn attendee_request_elements() -> Vec<String> {
+    [
+        "AttendeeTypeCode",
+        "FirstName",
+        "MiddleInitial",
+        "LastName",
+        "Suffix",
+        "Title",
+        "Company",
+        "ExternalID",
+        "OwnerLoginID",
+        "MaximumNumberRecords",
+    ]
+    .into_iter()
+    .map(str::to_owned)
+    .chain(attendee_custom_elements())
+    .collect()
+}
+
+/// Every element an answered `<Attendee>` must carry (33), in the documented response
+/// order, with its response length limit in characters (`Custom1`…`Custom20` 100,
+/// `Custom21`…`Custom25` 48).
+pub fn attendee_response_elements() -> Vec<(String, usize)> {
+    [
+        ("ExternalID", 32),
+        ("FirstName", 50),
+        ("MiddleInitial", 1),
+        ("LastName", 132),
+        ("Suffix", 32),
+        ("Company", 150),
+        ("AttendeeTypeCode", 8),
+        ("Title", 32),
+    ]
+    .into_iter()
+    .map(|(name, max)| (name.to_owned(), max))
+    .chain(attendee_custom_elements().zip((1..=25).map(|i| if i <= 20 { 100 } else { 48 })))
+    .collect()
+}
 
 /// What a Fetch List search matches: item text or item code.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -290,7 +259,7 @@ impl AttendeeCall {
     /// empty ones as `<X />`.
     pub fn to_xml(&self) -> String {
         let mut out = String::from("<AttendeeSearchRequest>\n    <Attendee>\n");
-        for (name, value) in ATTENDEE_REQUEST_ELEMENTS.iter().zip(self.values()) {
+        for (name, value) in attendee_request_elements().iter().zip(self.values()) {
             out.push_str("        <");
             out.push_str(name);
             if value.is_empty() {
@@ -414,6 +383,39 @@ impl Answer<'_> {
             .iter()
             .find(|(n, _)| n.eq_ignore_ascii_case(name))
             .map(|(_, v)| v.as_str())
+    }
+}
+
+/// An answer as the caller's HTTP client received it (status, headers, body read up to a
+/// bound) and how long it took; [`Received::answer`] is what the judges take.
+#[derive(Debug, Clone, Default)]
+pub struct Received {
+    pub status: u16,
+    /// Header names and values as received.
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+    /// From sending the request to the end of the body.
+    pub latency: Duration,
+}
+
+impl Received {
+    /// The answer to judge.
+    pub fn answer(&self) -> Answer<'_> {
+        Answer {
+            status: self.status,
+            headers: &self.headers,
+            body: &self.body,
+        }
+    }
+
+    /// Adds the next chunk of the body; an answer longer than `max` bytes is refused
+    /// instead of read whole.
+    pub fn push_body(&mut self, chunk: &[u8], max: usize) -> Result<(), String> {
+        if self.body.len() + chunk.len() > max {
+            return Err(format!("the answer is larger than {max} bytes"));
+        }
+        self.body.extend_from_slice(chunk);
+        Ok(())
     }
 }
 
@@ -547,7 +549,8 @@ pub fn judge_attendees(call: &AttendeeCall, answer: &Answer<'_>) -> Verdict<Atte
 /// Every response element present, in the documented order, required ones filled, within
 /// the response length limits.
 fn judge_attendee(element: &Element, at: &str, verdict: &mut Verdict<Attendee>) {
-    let known = |name: &str| ATTENDEE_RESPONSE_ELEMENTS.iter().any(|(n, _)| *n == name);
+    let elements = attendee_response_elements();
+    let known = |name: &str| elements.iter().any(|(n, _)| n == name);
     let present: Vec<&str> = element
         .children
         .iter()
@@ -561,7 +564,8 @@ fn judge_attendee(element: &Element, at: &str, verdict: &mut Verdict<Attendee>) 
         ));
     }
     let mut missing = Vec::new();
-    for (name, max) in ATTENDEE_RESPONSE_ELEMENTS {
+    for (name, max) in &elements {
+        let (name, max) = (name.as_str(), *max);
         let Some(child) = element.child(name).filter(|c| c.name == name) else {
             missing.push(name);
             continue;
@@ -583,7 +587,7 @@ fn judge_attendee(element: &Element, at: &str, verdict: &mut Verdict<Attendee>) 
             missing.join(", ")
         ));
     } else {
-        let expected: Vec<&str> = ATTENDEE_RESPONSE_ELEMENTS.iter().map(|(n, _)| *n).collect();
+        let expected: Vec<&str> = elements.iter().map(|(n, _)| n.as_str()).collect();
         if present != expected {
             verdict.error(format!(
                 "{at}: the elements are not in the documented order ({})",
@@ -718,16 +722,22 @@ mod tests {
     }
 
     #[test]
+    fn a_received_body_is_bounded() {
+        let mut received = Received::default();
+        received.push_body(b"12", 4).unwrap();
+        received.push_body(b"34", 4).unwrap();
+        assert_eq!(
+            received.push_body(b"5", 4).unwrap_err(),
+            "the answer is larger than 4 bytes"
+        );
+        assert_eq!(received.answer().body, b"1234");
+    }
+
+    #[test]
     fn fetch_list_requests_are_laid_out_like_concurs_examples() {
         let single = FetchListCall::new("Alph*").to_xml();
-        assert_eq!(
-            single,
-            "<?xml version=\"1.0\" ?>\n<fetch-list-request>\n    <long-code></long-code>\n    \
-             <short-code></short-code>\n    <query>Alph*</query>\n    <search-by>TEXT</search-by>\n    \
-             <lang-code>EN</lang-code>\n    <num-to-return>80</num-to-return>\n    \
-             <protected-list-key />\n    <list-name />\n    <connector-version />\n    \
-             <config-options />\n</fetch-list-request>\n"
-        );
+        // Concur's example, byte for byte.
+        assert_eq!(single, include_str!("fetch_list_example_single.xml"));
         let multi = xml::parse(cities().to_xml().as_bytes()).unwrap();
         assert_eq!(multi.child_text("long-code"), Some("US-W-CA"));
         assert_eq!(multi.child_text("short-code"), Some("CA"));
@@ -761,7 +771,7 @@ mod tests {
         assert_eq!(doc.name, "AttendeeSearchRequest");
         let attendee = doc.child("Attendee").unwrap();
         let names: Vec<_> = attendee.children.iter().map(|c| c.name.as_str()).collect();
-        assert_eq!(names, ATTENDEE_REQUEST_ELEMENTS);
+        assert_eq!(names, attendee_request_elements());
         assert_eq!(attendee.child_text("Custom8"), Some("North America"));
         assert_eq!(attendee.child_text("MaximumNumberRecords"), Some("500"));
         assert!(body.contains("        <MiddleInitial />\n"), "{body}");

@@ -253,38 +253,10 @@ mod tests {
     use crate::callout::xml::parse;
     use proptest::prelude::*;
 
-    const SINGLE: &str = r#"<?xml version="1.0" ?>
-<fetch-list-request>
-    <long-code></long-code>
-    <short-code></short-code>
-    <query>Alph*</query>
-    <search-by>TEXT</search-by>
-    <lang-code>EN</lang-code>
-    <num-to-return>80</num-to-return>
-    <protected-list-key />
-    <list-name />
-    <connector-version />
-    <config-options />
-</fetch-list-request>"#;
-
-    const MULTI: &str = r#"<?xml version="1.0" ?>
-<fetch-list-request>
-    <long-code>US-W-CA</long-code>
-    <short-code>CA</short-code>
-    <query>San*</query>
-    <search-by>TEXT</search-by>
-    <lang-code>EN</lang-code>
-    <num-to-return>80</num-to-return>
-    <protected-list-key />
-    <list-name />
-    <connector-version />
-    <config-options />
-    <code-by-level>
-        <level1>US</level1>
-        <level2>W</level2>
-        <level3>CA</level3>
-    </code-by-level>
- </fetch-list-request>"#;
+    /// Concur's example requests, verbatim (the fuzz seeds and the end-to-end tests read
+    /// the same files).
+    const SINGLE: &str = include_str!("fetch_list_example_single.xml");
+    const MULTI: &str = include_str!("fetch_list_example_multi.xml");
 
     fn request(body: &str) -> Result<FetchListRequest, RequestError> {
         FetchListRequest::from_element(&parse(body.as_bytes()).unwrap())
