@@ -1,7 +1,7 @@
 //! Fetch Attendee v2.0: Concur posts an `AttendeeSearchRequest` and reads the
 //! `AttendeeSearchResponse`, against the real server over TLS.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use concur_protocol::callout::xml::{self, Element};
 use reqwest::{StatusCode, header};
@@ -501,16 +501,15 @@ async fn fetch_attendee_answers_empty_and_logs_when_the_http_source_is_slow() {
         .mount(&server)
         .await;
     let app = http_app(&format!("{}/attendees?last={{LastName}}", server.uri()), "").await;
-    let started = Instant::now();
+    // The source would answer after a minute; the connector gives up at its lookup timeout,
+    // answers no attendees and logs why.
     let response = app
         .post_callout(PATH, request(&[("LastName", "Lima")]))
         .await;
     assert_eq!(response.text().await.unwrap(), EMPTY_ANSWER);
-    assert!(
-        started.elapsed() < Duration::from_secs(30),
-        "answered long before the source would"
-    );
-    assert!(captured_logs().contains("attendee lookup failed"));
+    let logs = captured_logs();
+    assert!(logs.contains("attendee lookup failed"), "{logs}");
+    assert!(logs.contains("timed out"), "{logs}");
 }
 
 #[tokio::test]
