@@ -288,6 +288,32 @@ pub fn attendee_request(data: &[u8]) {
     }
 }
 
+/// The Event Notification body and the failed-notification lists (XML and JSON).
+pub fn notification(data: &[u8]) {
+    use concur_protocol::callout::notification::{
+        Notification, parse_failed_list_json, parse_failed_list_xml,
+    };
+    if let Ok(n) = Notification::parse(data) {
+        assert!(
+            !n.object_uri.is_empty(),
+            "an accepted notification has an ObjectURI"
+        );
+        assert_eq!(
+            Notification::parse(n.render().as_bytes()).as_ref(),
+            Ok(&n),
+            "a notification renders to a body that reads back the same"
+        );
+    }
+    for entries in [parse_failed_list_xml(data), parse_failed_list_json(data)]
+        .into_iter()
+        .flatten()
+    {
+        for failed in entries.into_iter().flatten() {
+            assert!(!failed.notification_uri.is_empty());
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     #[test]

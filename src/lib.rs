@@ -24,6 +24,8 @@ pub use concur_protocol::launch;
 pub mod pages;
 /// What the user picks and where it is written: settings and the Done step's decisions.
 pub mod picker;
+/// The durable work queue Event Notification will use (embedded file or Redis).
+pub mod queue;
 /// HTTP routes and the router with its cross-cutting layers.
 pub mod routes;
 /// Launch sessions behind a cookie, after the signed launch.

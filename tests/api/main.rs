@@ -12,6 +12,7 @@ mod launch;
 mod launch_integrity;
 mod logging;
 mod picker;
+mod queue_contract;
 mod redis;
 #[path = "../support/redis_server.rs"]
 mod redis_server;

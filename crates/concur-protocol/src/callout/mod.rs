@@ -6,4 +6,5 @@
 //! beyond XML's five predefined ones, ignores namespaces, and bounds depth and size.
 
 pub mod attendee;
+pub mod notification;
 pub mod xml;

@@ -1,0 +1,355 @@
+//! The work queue in one local file, for a single instance: [redb], an embedded
+//! transactional key-value store (copy-on-write B-trees, crash-safe, every commit fsynced).
+//!
+//! Tables: `jobs` (id → the job as JSON), `keys` (dedupe key → id, for jobs in flight),
+//! `due` ((due time, id) → (), for queued jobs at their next attempt and claimed jobs at
+//! their lease's end, so a claim reads the first entry) and `meta` (the next id). Every
+//! operation is one write transaction, so operations are serialised and two claimers
+//! never get the same job. redb's calls block; they run on Tokio's blocking threads.
+//!
+//! A redb file is held by one process at a time: the CLI cannot open the queue while the
+//! server has it open (it says so).
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use redb::{Database, ReadableTable, TableDefinition, WriteTransaction};
+
+use super::{
+    Claimed, Enqueued, Job, JobId, JobState, QueueError, Ticket, UnixMillis, WorkQueue, millis,
+};
+
+const JOBS: TableDefinition<u64, &str> = TableDefinition::new("jobs");
+const KEYS: TableDefinition<&str, u64> = TableDefinition::new("keys");
+const DUE: TableDefinition<(u64, u64), ()> = TableDefinition::new("due");
+const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
+const NEXT_ID: &str = "next_id";
+
+macro_rules! unavailable_from {
+    ($($error:ty),*) => {$(
+        impl From<$error> for QueueError {
+            fn from(e: $error) -> Self {
+                QueueError::Unavailable(e.to_string())
+            }
+        }
+    )*};
+}
+unavailable_from!(
+    redb::Error,
+    redb::TransactionError,
+    redb::TableError,
+    redb::StorageError,
+    redb::CommitError
+);
+
+/// The queue in a redb file.
+#[derive(Clone)]
+pub struct EmbeddedQueue {
+    db: Arc<Database>,
+}
+
+impl EmbeddedQueue {
+    /// Opens the file, creating it (and its directory) when missing.
+    pub async fn open(path: &Path) -> Result<Self, QueueError> {
+        let path = path.to_owned();
+        tokio::task::spawn_blocking(move || Self::open_blocking(&path))
+            .await
+            .map_err(|e| QueueError::Unavailable(e.to_string()))?
+    }
+
+    fn open_blocking(path: &PathBuf) -> Result<Self, QueueError> {
+        let shown = path.display();
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).map_err(|e| {
+                QueueError::Unavailable(format!("cannot create {}: {e}", dir.display()))
+            })?;
+        }
+        let db = Database::create(path).map_err(|e| match e {
+            redb::DatabaseError::DatabaseAlreadyOpen => QueueError::Unavailable(format!(
+                "{shown} is open in another process (a running server?)"
+            )),
+            other => QueueError::Unavailable(format!("cannot open {shown}: {other}")),
+        })?;
+        let txn = db.begin_write()?;
+        {
+            // Create the tables, so reads never meet a missing one.
+            txn.open_table(JOBS)?;
+            txn.open_table(KEYS)?;
+            txn.open_table(DUE)?;
+            txn.open_table(META)?;
+        }
+        txn.commit()?;
+        Ok(Self { db: Arc::new(db) })
+    }
+
+    /// Runs `f` in one write transaction on a blocking thread, committing when it succeeds.
+    async fn write<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&WriteTransaction) -> Result<T, QueueError> + Send + 'static,
+    ) -> Result<T, QueueError> {
+        let db = self.db.clone();
+        tokio::task::spawn_blocking(move || {
+            let txn = db.begin_write()?;
+            let value = f(&txn)?;
+            txn.commit()?;
+            Ok(value)
+        })
+        .await
+        .map_err(|e| QueueError::Unavailable(e.to_string()))?
+    }
+}
+
+fn read_job(txn: &WriteTransaction, id: JobId) -> Result<Option<Job>, QueueError> {
+    let jobs = txn.open_table(JOBS)?;
+    let Some(record) = jobs.get(id)? else {
+        return Ok(None);
+    };
+    serde_json::from_str(record.value())
+        .map(Some)
+        .map_err(|e| QueueError::Corrupt(format!("job {id}: {e}")))
+}
+
+fn write_job(txn: &WriteTransaction, job: &Job) -> Result<(), QueueError> {
+    let record = serde_json::to_string(job).map_err(|e| QueueError::Corrupt(e.to_string()))?;
+    txn.open_table(JOBS)?.insert(job.id, record.as_str())?;
+    Ok(())
+}
+
+/// The `due` entry a job has in its state (none for a dead letter).
+fn due_at(job: &Job) -> Option<UnixMillis> {
+    match &job.state {
+        JobState::Queued => Some(job.next_attempt),
+        JobState::Claimed { until, .. } => Some(*until),
+        JobState::Dead => None,
+    }
+}
+
+/// Replaces `old` by `new` in `jobs` and `due`.
+fn update(txn: &WriteTransaction, old: &Job, new: &Job) -> Result<(), QueueError> {
+    let mut due = txn.open_table(DUE)?;
+    if let Some(at) = due_at(old) {
+        due.remove((at, old.id))?;
+    }
+    if let Some(at) = due_at(new) {
+        due.insert((at, new.id), ())?;
+    }
+    drop(due);
+    write_job(txn, new)
+}
+
+/// The job a ticket's claim still holds.
+fn claimed_job(txn: &WriteTransaction, ticket: Ticket) -> Result<Job, QueueError> {
+    match read_job(txn, ticket.id)? {
+        Some(job)
+            if matches!(job.state, JobState::Claimed { .. }) && job.attempts == ticket.attempt =>
+        {
+            Ok(job)
+        }
+        _ => Err(QueueError::LostClaim(ticket.id)),
+    }
+}
+
+fn in_flight(txn: &WriteTransaction, key: &str) -> Result<Option<JobId>, QueueError> {
+    Ok(txn.open_table(KEYS)?.get(key)?.map(|id| id.value()))
+}
+
+fn new_job(
+    txn: &WriteTransaction,
+    key: &str,
+    payload: &str,
+    now: UnixMillis,
+) -> Result<JobId, QueueError> {
+    let id = {
+        let mut meta = txn.open_table(META)?;
+        let id = meta.get(NEXT_ID)?.map_or(1, |v| v.value());
+        meta.insert(NEXT_ID, id + 1)?;
+        id
+    };
+    let job = Job {
+        id,
+        key: key.to_owned(),
+        payload: payload.to_owned(),
+        attempts: 0,
+        redeliveries: 0,
+        first_seen: now,
+        next_attempt: now,
+        last_error: None,
+        state: JobState::Queued,
+    };
+    txn.open_table(KEYS)?.insert(key, id)?;
+    txn.open_table(DUE)?.insert((now, id), ())?;
+    write_job(txn, &job)?;
+    Ok(id)
+}
+
+fn merge(txn: &WriteTransaction, id: JobId) -> Result<(), QueueError> {
+    let mut job = read_job(txn, id)?.ok_or(QueueError::Corrupt(format!(
+        "the dedupe key of job {id} outlived the job"
+    )))?;
+    job.redeliveries = job.redeliveries.saturating_add(1);
+    write_job(txn, &job)
+}
+
+/// Removes a job that leaves the flight (completed or dead): its `due` entry and its key.
+fn release(txn: &WriteTransaction, job: &Job) -> Result<(), QueueError> {
+    if let Some(at) = due_at(job) {
+        txn.open_table(DUE)?.remove((at, job.id))?;
+    }
+    let mut keys = txn.open_table(KEYS)?;
+    if keys.get(job.key.as_str())?.map(|id| id.value()) == Some(job.id) {
+        keys.remove(job.key.as_str())?;
+    }
+    Ok(())
+}
+
+#[async_trait]
+impl WorkQueue for EmbeddedQueue {
+    async fn enqueue(
+        &self,
+        key: &str,
+        payload: &str,
+        now: UnixMillis,
+    ) -> Result<Enqueued, QueueError> {
+        let (key, payload) = (key.to_owned(), payload.to_owned());
+        self.write(move |txn| match in_flight(txn, &key)? {
+            Some(id) => merge(txn, id).map(|()| Enqueued::Merged(id)),
+            None => new_job(txn, &key, &payload, now).map(Enqueued::New),
+        })
+        .await
+    }
+
+    async fn claim(
+        &self,
+        worker: &str,
+        lease: Duration,
+        now: UnixMillis,
+    ) -> Result<Option<Claimed>, QueueError> {
+        let worker = worker.to_owned();
+        self.write(move |txn| {
+            let first = {
+                let due = txn.open_table(DUE)?;
+                let mut range = due.range(..=(now, u64::MAX))?;
+                match range.next() {
+                    Some(entry) => Some(entry?.0.value().1),
+                    None => None,
+                }
+            };
+            let Some(id) = first else {
+                return Ok(None);
+            };
+            let old = read_job(txn, id)?
+                .ok_or(QueueError::Corrupt(format!("job {id} is due but missing")))?;
+            let mut job = old.clone();
+            job.attempts = job.attempts.saturating_add(1);
+            job.next_attempt = now;
+            job.state = JobState::Claimed {
+                worker,
+                until: now.saturating_add(millis(lease)),
+            };
+            update(txn, &old, &job)?;
+            Ok(Some(Claimed {
+                ticket: Ticket {
+                    id,
+                    attempt: job.attempts,
+                },
+                job,
+            }))
+        })
+        .await
+    }
+
+    async fn complete(&self, ticket: Ticket) -> Result<(), QueueError> {
+        self.write(move |txn| {
+            let job = claimed_job(txn, ticket)?;
+            release(txn, &job)?;
+            txn.open_table(JOBS)?.remove(job.id)?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn retry_later(
+        &self,
+        ticket: Ticket,
+        error: &str,
+        at: UnixMillis,
+    ) -> Result<(), QueueError> {
+        let error = error.to_owned();
+        self.write(move |txn| {
+            let old = claimed_job(txn, ticket)?;
+            let mut job = old.clone();
+            job.last_error = Some(error);
+            job.next_attempt = at;
+            job.state = JobState::Queued;
+            update(txn, &old, &job)
+        })
+        .await
+    }
+
+    async fn dead_letter(&self, ticket: Ticket, error: &str) -> Result<(), QueueError> {
+        let error = error.to_owned();
+        self.write(move |txn| {
+            let old = claimed_job(txn, ticket)?;
+            release(txn, &old)?;
+            let mut job = old;
+            job.last_error = Some(error);
+            job.state = JobState::Dead;
+            write_job(txn, &job)
+        })
+        .await
+    }
+
+    async fn jobs(&self) -> Result<Vec<Job>, QueueError> {
+        self.write(|txn| {
+            let jobs = txn.open_table(JOBS)?;
+            let mut all = Vec::new();
+            for entry in jobs.iter()? {
+                let (id, record) = entry?;
+                let id = id.value();
+                all.push(
+                    serde_json::from_str(record.value())
+                        .map_err(|e| QueueError::Corrupt(format!("job {id}: {e}")))?,
+                );
+            }
+            Ok(all)
+        })
+        .await
+    }
+
+    async fn replay(&self, id: JobId, now: UnixMillis) -> Result<Enqueued, QueueError> {
+        self.write(move |txn| {
+            let old = read_job(txn, id)?.ok_or(QueueError::NotFound(id))?;
+            if old.state != JobState::Dead {
+                return Err(QueueError::NotDead(id));
+            }
+            if let Some(other) = in_flight(txn, &old.key)? {
+                merge(txn, other)?;
+                txn.open_table(JOBS)?.remove(id)?;
+                return Ok(Enqueued::Merged(other));
+            }
+            let mut job = old.clone();
+            job.attempts = 0;
+            job.first_seen = now;
+            job.next_attempt = now;
+            job.state = JobState::Queued;
+            txn.open_table(KEYS)?.insert(job.key.as_str(), id)?;
+            update(txn, &old, &job)?;
+            Ok(Enqueued::New(id))
+        })
+        .await
+    }
+
+    async fn drop_dead(&self, id: JobId) -> Result<(), QueueError> {
+        self.write(move |txn| {
+            let job = read_job(txn, id)?.ok_or(QueueError::NotFound(id))?;
+            if job.state != JobState::Dead {
+                return Err(QueueError::NotDead(id));
+            }
+            txn.open_table(JOBS)?.remove(id)?;
+            Ok(())
+        })
+        .await
+    }
+}
