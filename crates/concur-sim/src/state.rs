@@ -13,6 +13,7 @@ use super::faults::{Decision, FaultState, Faults};
 use super::record::{Principal, RecordedRequest, RecordedWrite, RequestNote, WriteApi};
 use super::seed::Seed;
 use super::tokens::{JwtSigner, Rejected, TokenStore};
+use super::workflow::{FailedEntry, NotificationDelivery};
 use concur_protocol::credentials::ConnectorCredentials;
 
 /// How long the simulator's credentials live.
@@ -55,6 +56,15 @@ pub(crate) struct Settings {
     pub launch_url_v4: Url,
     pub launch_url_v1: Url,
     pub ca_pem: String,
+    /// Where submitted reports' notifications go, with the client that sends them.
+    pub notify: Option<NotifyTarget>,
+}
+
+/// The connector's notification endpoint and the HTTPS client for it.
+#[derive(Clone)]
+pub(crate) struct NotifyTarget {
+    pub url: Url,
+    pub client: reqwest::Client,
 }
 
 impl Settings {
@@ -84,6 +94,10 @@ pub(crate) struct Inner {
     pub faults: FaultState,
     pub writes: Vec<RecordedWrite>,
     pub requests: Vec<RecordedRequest>,
+    /// Notifications sent (or not) to the connector, oldest first.
+    pub deliveries: Vec<NotificationDelivery>,
+    /// What the failed-notification status API lists.
+    pub failed_notifications: Vec<FailedEntry>,
     seq: u64,
 }
 
@@ -116,6 +130,8 @@ impl SimHandle {
             faults: FaultState::default(),
             writes: Vec::new(),
             requests: Vec::new(),
+            deliveries: Vec::new(),
+            failed_notifications: Vec::new(),
             seq: 0,
         };
         Self {
@@ -219,6 +235,8 @@ impl SimHandle {
         inner.data = self.shared.original.clone();
         inner.writes.clear();
         inner.requests.clear();
+        inner.deliveries.clear();
+        inner.failed_notifications.clear();
         inner.faults.set(Faults::default());
     }
 
