@@ -1842,15 +1842,17 @@ async fn a_restart_keeps_a_fitting_leaf_and_reissues_for_other_names() {
 
 /// A stand-in for the connector's notify endpoint (plain http): records every POST's
 /// `Authorization` and body, answers `status`.
+/// The `Authorization` header and the body of each POST.
+type Posts = std::sync::Arc<std::sync::Mutex<Vec<(Option<String>, String)>>>;
+
 struct NotifyReceiver {
     url: Url,
-    posts: std::sync::Arc<std::sync::Mutex<Vec<(Option<String>, String)>>>,
+    posts: Posts,
 }
 
 async fn notify_receiver(status: u16) -> NotifyReceiver {
     use axum::http::HeaderMap;
-    let posts: std::sync::Arc<std::sync::Mutex<Vec<(Option<String>, String)>>> =
-        std::sync::Arc::default();
+    let posts = Posts::default();
     let seen = posts.clone();
     let app = axum::Router::new().route(
         "/concur/v1.0/notify",
