@@ -17,6 +17,10 @@ use super::error::{ApiError, ConcurError};
 use super::item::{ExpenseItem, ItemRef};
 use super::parse::{self, Format};
 
+/// Most elements read from one Report Full Details answer: a report lists every entry with
+/// some sixty fields, so the callouts' bound would refuse ordinary large reports.
+const MAX_DETAILS_ELEMENTS: usize = 65_536;
+
 /// Concur's limit on a workflow action's comment, in characters.
 pub const MAX_COMMENT_CHARS: usize = 2000;
 
@@ -451,7 +455,8 @@ fn json_array(body: &[u8]) -> Result<Vec<serde_json::Value>, String> {
 
 /// Reads `<ReportDetails>` by local name, whatever its namespace declarations.
 pub(crate) fn parse_report_details(body: &[u8]) -> Result<ReportDetails, String> {
-    let root = xml::parse(body).map_err(|e| e.to_string())?;
+    let root =
+        xml::parse_with_max_elements(body, MAX_DETAILS_ELEMENTS).map_err(|e| e.to_string())?;
     if !root.name.eq_ignore_ascii_case("ReportDetails") {
         return Err(format!("root element is {}, not ReportDetails", root.name));
     }
@@ -547,6 +552,22 @@ mod tests {
         assert_eq!(first.fields.len(), 1);
         assert_eq!(first.fields[0].code.as_deref(), Some("P1"));
         assert_eq!(first.report_id.as_deref(), Some("4681D8C33A284E91A46E"));
+    }
+
+    #[test]
+    fn report_details_of_a_large_report_are_read() {
+        let entry = format!(
+            "<ExpenseEntry><ReportEntryID>E</ReportEntryID>{}</ExpenseEntry>",
+            "<Custom1>x</Custom1>".repeat(60)
+        );
+        let body = format!(
+            "<ReportDetails><ReportId>R</ReportId><ExpenseEntriesList>{}</ExpenseEntriesList></ReportDetails>",
+            entry.repeat(200)
+        );
+        assert_eq!(
+            parse_report_details(body.as_bytes()).unwrap().entries.len(),
+            200
+        );
     }
 
     #[test]
