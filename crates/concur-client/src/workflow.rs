@@ -161,11 +161,12 @@ impl ConcurClient {
         let report_id = path_safe_id(&report.report_id, V4_REPORT_OPERATION)?;
         let base =
             format!("/expensereports/v4/users/{user_id}/context/{context}/reports/{report_id}");
-        let location = ItemRef::V4Report(V4Report {
+        let report = V4Report {
             user_id: Some(user_id.to_owned()),
             context_type: Some(context.to_owned()),
             report_id: report_id.to_owned(),
-        });
+        };
+        let location = ItemRef::V4Report(report.clone());
 
         let reply = self.v4_get(V4_REPORT_OPERATION, &base).await?;
         let unexpected =
@@ -183,7 +184,7 @@ impl ConcurClient {
         for body in json_array(&reply.body).map_err(unexpected(V4_EXPENSES_OPERATION))? {
             let expense_id = body["expenseId"].as_str().unwrap_or_default().to_owned();
             let at = ItemRef::V4Expense {
-                report: v4_report_of(&location),
+                report: report.clone(),
                 expense_id: expense_id.clone(),
             };
             let expense = parse::v4_expense(&at, body.to_string().as_bytes())
@@ -200,7 +201,7 @@ impl ConcurClient {
                 .into_iter()
                 .map(|body| {
                     let at = ItemRef::V4Allocation {
-                        report: v4_report_of(&location),
+                        report: report.clone(),
                         allocation_id: body["allocationId"].as_str().unwrap_or_default().to_owned(),
                     };
                     parse::v4_allocation(&at, body.to_string().as_bytes())
@@ -435,13 +436,6 @@ fn path_safe_id<'a>(id: &'a str, operation: &'static str) -> Result<&'a str, Con
         Ok(id)
     } else {
         Err(ConcurError::InvalidUrl { operation })
-    }
-}
-
-fn v4_report_of(location: &ItemRef) -> V4Report {
-    match location {
-        ItemRef::V4Report(r) => r.clone(),
-        _ => unreachable!("built as a v4 report"),
     }
 }
 
