@@ -25,9 +25,33 @@ pub enum Command {
     CheckConfig(ConfigArg),
     /// Print a launch URL signed exactly as Concur signs it, to try a deployment end to end.
     SignLaunch(Box<SignLaunchArgs>),
+    /// Send a connector exactly the callout Concur sends and judge the answer as Concur would.
+    #[command(subcommand)]
+    Try(TryCallout),
+    /// List, replay or drop the Event Notification work queue's jobs ([queue]).
+    #[command(subcommand)]
+    Notifications(NotificationsCommand),
     /// Run the Concur simulator (OAuth2 and Expense APIs over HTTPS) for demos and tests.
     #[cfg(feature = "simulator")]
     Simulate(SimulateArgs),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum NotificationsCommand {
+    /// Print every job: id, state, attempts, times, key and last error.
+    List(ConfigArg),
+    /// Queue a dead letter again.
+    Replay(JobArg),
+    /// Remove a dead letter for good.
+    Drop(JobArg),
+}
+
+#[derive(Debug, clap::Args)]
+pub struct JobArg {
+    #[command(flatten)]
+    pub config: ConfigArg,
+    /// The job's id (from `notifications list`).
+    pub id: u64,
 }
 
 #[cfg(feature = "simulator")]
@@ -48,6 +72,10 @@ pub struct SimulateArgs {
     /// Where the connector runs: launch URLs point there.
     #[arg(long, value_name = "URL", default_value = "https://localhost:8443")]
     pub connector_url: String,
+    /// The PEM CA the connector's certificate comes from, for the demo's Fetch List and Fetch
+    /// Attendee calls (default: the simulator's own CA, and the system roots).
+    #[arg(long, value_name = "FILE")]
+    pub connector_ca: Option<PathBuf>,
     /// The company request token the connector exchanges (fixed, so a restart keeps working).
     #[arg(long, default_value = "sim-company-request-token")]
     pub company_request_token: String,
@@ -119,4 +147,79 @@ impl ConfigArg {
             None => Origin::Embedded,
         }
     }
+}
+
+/// The callouts `try` can play (docs/protocol.md §12.7).
+#[derive(Debug, Subcommand)]
+pub enum TryCallout {
+    /// A Fetch List v1.2 search (a list field's drop-down).
+    FetchList(Box<TryFetchListArgs>),
+    /// A Fetch Attendee v2.0 search (the attendee search form).
+    FetchAttendee(Box<TryAttendeeArgs>),
+}
+
+/// Where to send and with which credentials.
+#[derive(Debug, clap::Args)]
+pub struct TryTarget {
+    /// The connector's configuration: its registered user name and password authenticate the
+    /// request (they are never printed).
+    #[command(flatten)]
+    pub config: ConfigArg,
+    /// The Host Name registered in Concur, optionally with the service's endpoint path
+    /// (default: Concur's default path for the service).
+    #[arg(long, value_name = "URL")]
+    pub url: String,
+    /// Also trust this PEM CA bundle (a private CA); certificates are always verified.
+    #[arg(long, value_name = "FILE")]
+    pub ca_file: Option<PathBuf>,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct TryFetchListArgs {
+    #[command(flatten)]
+    pub target: TryTarget,
+    /// The search text; `*` is a wildcard (`*` alone: every item, `Apo*`: begins with).
+    #[arg(long, default_value = "*")]
+    pub query: String,
+    /// What the query matches: TEXT or CODE.
+    #[arg(long, value_name = "TEXT|CODE", default_value = "TEXT")]
+    pub search_by: String,
+    /// A connected list's chosen parent codes, level 1 first, separated by `-` or `,`
+    /// (e.g. `P100`); none for a single-level list or the first level.
+    #[arg(long, value_name = "CODES")]
+    pub level_codes: Option<String>,
+    /// The user's language code.
+    #[arg(long, default_value = "EN")]
+    pub lang: String,
+    /// How many items Concur asks for (Concur's limit is 100).
+    #[arg(long, default_value_t = 80)]
+    pub num: u32,
+    /// The list name (Concur sends it empty).
+    #[arg(long, default_value = "")]
+    pub list_name: String,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct TryAttendeeArgs {
+    #[command(flatten)]
+    pub target: TryTarget,
+    /// The attendee type searched.
+    #[arg(long = "type", value_name = "CODE", default_value = "BUSGUEST")]
+    pub attendee_type: String,
+    #[arg(long, default_value = "")]
+    pub first_name: String,
+    #[arg(long, default_value = "")]
+    pub last_name: String,
+    #[arg(long, default_value = "")]
+    pub company: String,
+    #[arg(long, default_value = "")]
+    pub title: String,
+    #[arg(long, default_value = "")]
+    pub external_id: String,
+    /// The report owner's login id (OwnerLoginID).
+    #[arg(long, value_name = "LOGIN", default_value = "")]
+    pub owner: String,
+    /// MaximumNumberRecords (Concur's limit is 500).
+    #[arg(long, default_value_t = 500)]
+    pub max: u32,
 }

@@ -259,6 +259,39 @@ pub fn values_csv(data: &[u8]) {
     }
 }
 
+/// The Fetch List request reader and the response renderer: an accepted request never asks
+/// for more than the system limit, and an answer echoing its parents and query parses back.
+pub fn fetch_list_request(data: &[u8]) {
+    use concur_protocol::callout::fetch_list::{
+        FetchListRequest, ListItem, MAX_ITEMS, item_code, render_response,
+    };
+    let Ok(root) = concur_protocol::callout::xml::parse(data) else {
+        return;
+    };
+    let Ok(request) = FetchListRequest::from_element(&root) else {
+        return;
+    };
+    assert!(request.limit <= MAX_ITEMS, "at most the system limit");
+    assert!(
+        request
+            .parents
+            .iter()
+            .all(|p| !p.is_empty() && !p.contains('-'))
+    );
+    let term = request.query.term();
+    let item = ListItem {
+        short_code: "X".to_owned(),
+        text: term.to_owned(),
+        match_value: term.to_owned(),
+    };
+    let long_code = request.long_code();
+    let answer = render_response(&long_code, std::slice::from_ref(&item));
+    let parsed = concur_protocol::callout::xml::parse(answer.as_bytes())
+        .expect("the rendered answer is one safe document");
+    let code = parsed.child("item").and_then(|i| i.child_text("code"));
+    assert_eq!(code, Some(item_code(&long_code, "X").as_str()));
+}
+
 /// The Fetch Attendee request reader, then the answer built from what it read: the answer
 /// always parses back, with every element in order and within its limit.
 pub fn attendee_request(data: &[u8]) {
@@ -316,6 +349,28 @@ pub fn notification(data: &[u8]) {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn the_fetch_list_seeds_and_hostile_inputs_hold_the_target_s_invariants() {
+        let seeds = std::fs::read_dir(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/fuzz/seeds/fetch_list_request"
+        ))
+        .unwrap();
+        let mut count = 0;
+        for seed in seeds {
+            super::fetch_list_request(&std::fs::read(seed.unwrap().path()).unwrap());
+            count += 1;
+        }
+        assert_eq!(count, 2, "Concur's two example requests");
+        for input in [
+            &b"<fetch-list-request><long-code>-A--B-</long-code><query>]]&gt;&amp;</query></fetch-list-request>"[..],
+            b"<fetch-list-request><code-by-level><level1>A-B</level1><level2> </level2></code-by-level></fetch-list-request>",
+            b"<fetch-list-request><query>\x01</query></fetch-list-request>",
+        ] {
+            super::fetch_list_request(input);
+        }
+    }
+
     #[test]
     fn the_attendee_request_seeds_pass_the_target() {
         let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/fuzz/seeds/attendee_request");

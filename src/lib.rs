@@ -20,12 +20,12 @@ pub use concur_protocol::credentials;
 /// The Launch External URL protocol: parsing, verification and signing (pure; from
 /// `concur-protocol`).
 pub use concur_protocol::launch;
+/// The lists the Fetch List callout serves: inline trees, CSV files, HTTP lookups.
+pub mod lists;
 /// HTML pages from auto-escaping, operator-overridable templates.
 pub mod pages;
 /// What the user picks and where it is written: settings and the Done step's decisions.
 pub mod picker;
-/// The durable work queue Event Notification will use (embedded file or Redis).
-pub mod queue;
 /// HTTP routes and the router with its cross-cutting layers.
 pub mod routes;
 /// Launch sessions behind a cookie, after the signed launch.
@@ -43,5 +43,7 @@ pub mod store;
 pub mod telemetry;
 /// Server TLS: restricted suites, certificate loading, live reload.
 pub mod tls;
+/// `try`: send a connector the callout Concur sends and judge the answer as Concur would.
+pub mod tryout;
 /// Where the user's choices come from: inline list, CSV file or HTTP lookup; search and filters.
 pub mod values;

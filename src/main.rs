@@ -5,7 +5,9 @@ use std::process::ExitCode;
 use clap::Parser as _;
 #[cfg(feature = "simulator")]
 use concur_connector::cli::SimulateArgs;
-use concur_connector::cli::{Cli, Command, ConfigArg, SignLaunchArgs};
+use concur_connector::cli::{
+    Cli, Command, ConfigArg, NotificationsCommand, SignLaunchArgs, TryCallout,
+};
 use concur_connector::config::{self, ConfigProblem, Settings};
 use concur_connector::startup::{self, Application, StartupError};
 use concur_connector::{telemetry, tls};
@@ -20,6 +22,8 @@ async fn main() -> ExitCode {
         Command::Serve(args) => serve(&args).await,
         Command::CheckConfig(args) => check_config(&args),
         Command::SignLaunch(args) => sign_launch(&args),
+        Command::Try(callout) => try_callout(&callout).await,
+        Command::Notifications(command) => notifications(command).await,
         #[cfg(feature = "simulator")]
         Command::Simulate(args) => simulate(&args).await,
     }
@@ -93,6 +97,34 @@ fn check_config(args: &ConfigArg) -> ExitCode {
     ExitCode::SUCCESS
 }
 
+/// `notifications list|replay|drop` over the configured queue.
+async fn notifications(command: NotificationsCommand) -> ExitCode {
+    use concur_connector::store::queue::{self, admin::Action};
+    let (config, action) = match command {
+        NotificationsCommand::List(config) => (config, Action::List),
+        NotificationsCommand::Replay(job) => (job.config, Action::Replay(job.id)),
+        NotificationsCommand::Drop(job) => (job.config, Action::Drop(job.id)),
+    };
+    let settings = match config::load(&config.origin()) {
+        Ok(settings) => settings,
+        Err(problems) => return report(&problems),
+    };
+    let done = match queue::open(&settings).await {
+        Ok(queue) => queue::admin::run(queue.as_ref(), action, queue::now_millis()).await,
+        Err(error) => Err(error),
+    };
+    match done {
+        Ok(text) => {
+            print!("{text}");
+            ExitCode::SUCCESS
+        }
+        Err(error) => {
+            eprintln!("notifications: {error}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
 /// Prints a signed launch URL for the configured credentials and endpoint path.
 fn sign_launch(args: &SignLaunchArgs) -> ExitCode {
     use concur_connector::launch::Source;
@@ -163,6 +195,44 @@ fn sign_launch(args: &SignLaunchArgs) -> ExitCode {
     ExitCode::SUCCESS
 }
 
+/// Sends the callout Concur sends and prints the judge's report; exit status 0 only when
+/// Concur would accept the answer.
+async fn try_callout(callout: &TryCallout) -> ExitCode {
+    use concur_connector::tryout::{self, TryError};
+    let target = match callout {
+        TryCallout::FetchList(args) => &args.target,
+        TryCallout::FetchAttendee(args) => &args.target,
+    };
+    let settings = match config::load(&target.config.origin()) {
+        Ok(settings) => settings,
+        Err(problems) => return report(&problems),
+    };
+    let outcome = match callout {
+        TryCallout::FetchList(args) => tryout::fetch_list(args, &settings.credentials).await,
+        TryCallout::FetchAttendee(args) => {
+            tryout::fetch_attendee(args, &settings.credentials).await
+        }
+    };
+    match outcome {
+        Ok(outcome) => {
+            print!("{}", outcome.report);
+            if outcome.passed {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            }
+        }
+        Err(error @ TryError::Usage(_)) => {
+            eprintln!("{error}");
+            ExitCode::from(EXIT_CONFIG)
+        }
+        Err(error) => {
+            eprintln!("{error}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
 #[cfg(feature = "simulator")]
 /// Runs the simulator until Ctrl-C, after printing how to point the connector at it.
 async fn simulate(args: &SimulateArgs) -> ExitCode {
@@ -187,6 +257,11 @@ async fn simulate(args: &SimulateArgs) -> ExitCode {
         config.company_request_token = config::secret(&args.company_request_token);
         if let Some(path) = &args.seed {
             config.seed = sim::Seed::from_file(path)?;
+        }
+        if let Some(path) = &args.connector_ca {
+            let pem = std::fs::read_to_string(path)
+                .map_err(|e| anyhow::anyhow!("--connector-ca {}: {e}", path.display()))?;
+            config.connector_ca_pem = Some(pem);
         }
         anyhow::Ok((sim::start(config).await?, connector_url))
     };

@@ -6,6 +6,7 @@ use std::sync::atomic::AtomicBool;
 use crate::concur::ConcurClient;
 use crate::config::{ConfigProblem, LaunchSettings, Settings, StoreBackend};
 use crate::credentials::ConnectorCredentials;
+use crate::lists::Lists;
 use crate::pages::Pages;
 use crate::picker::PickerSettings;
 use crate::session::Sessions;
@@ -27,6 +28,8 @@ pub struct AppState {
     pub picker: PickerSettings,
     /// Where the user's choices come from.
     pub values: Values,
+    /// The lists the Fetch List callout serves.
+    pub lists: Lists,
     /// Fetch Attendee: its settings (`enabled`, `path`) and its attendee source.
     pub fetch_attendee: crate::attendees::FetchAttendeeSettings,
     pub attendees: crate::attendees::Attendees,
@@ -63,6 +66,10 @@ impl AppState {
             &settings.values,
             crate::config::Mode::of(settings.development),
         )?;
+        let lists = Lists::from_settings(
+            &settings.fetch_list,
+            crate::config::Mode::of(settings.development),
+        )?;
         let attendees = crate::attendees::Attendees::from_settings(
             &settings.fetch_attendee,
             crate::config::Mode::of(settings.development),
@@ -86,6 +93,7 @@ impl AppState {
             pages,
             picker: settings.picker.clone(),
             values,
+            lists,
             fetch_attendee: settings.fetch_attendee.clone(),
             attendees,
             shared_store,

@@ -423,3 +423,146 @@ async fn v1_entry_value_is_picked_in_a_popup_written_once_through_v3_and_shown()
     assert_eq!(write.body, Some(json!({"Custom12": "PRJ-7002"})));
     browser.client.close().await.unwrap();
 }
+
+// --- Fetch List and Fetch Attendee: the simulator plays Concur on the report page ---
+
+/// The embedded development profile itself (its demo lists and attendees), on free ports and
+/// in a temporary directory.
+async fn demo_world() -> World {
+    concur_connector::tls::install_default_provider();
+    let dir = tempfile::tempdir().unwrap();
+    let at = |name: &str| dir.path().join(name).display().to_string();
+    let env = [
+        (
+            "CONCUR_CONNECTOR__SERVER__BIND",
+            format!("127.0.0.1:{}", free_port()),
+        ),
+        ("CONCUR_CONNECTOR__TLS__CERT_FILE", at("dev-cert.pem")),
+        ("CONCUR_CONNECTOR__TLS__KEY_FILE", at("dev-key.pem")),
+        (
+            "CONCUR_CONNECTOR__SIMULATOR__BIND",
+            "127.0.0.1:0".to_owned(),
+        ),
+        ("CONCUR_CONNECTOR__SIMULATOR__CERTS", at("simulator")),
+        ("CONCUR_CONNECTOR__LOG__LEVEL", "warn".to_owned()),
+    ];
+    let env = env.into_iter().map(|(k, v)| (k.to_owned(), v)).collect();
+    let mut settings = config::load_with_env(&Origin::Embedded, Some(env))
+        .expect("the development profile is valid");
+    let sim = sim::embedded::start(&mut settings)
+        .await
+        .unwrap()
+        .expect("the development profile enables the simulator");
+    let app = Application::build(settings).await.expect("app builds");
+    let shutdown = app.shutdown_handle();
+    tokio::spawn(app.run_until_stopped());
+    World {
+        sim,
+        shutdown,
+        _dir: dir,
+    }
+}
+
+/// Waits until the element `css` shows exactly `text` (after the page reloads itself).
+async fn shows(c: &Client, css: &str, text: &str) {
+    eventually(&format!("{css} shows {text:?}"), || async {
+        let element = c.find(Locator::Css(css)).await.ok()?;
+        (element.text().await.ok()?.trim() == text).then_some(())
+    })
+    .await;
+}
+
+/// Searches one level of the connected list and picks `code` from its drop-down.
+async fn pick_from_the_list(c: &Client, hook: &str, typed: &str, code: &str) {
+    c.find(Locator::Css(&format!("[data-list-query=\"{hook}\"]")))
+        .await
+        .unwrap()
+        .send_keys(typed)
+        .await
+        .unwrap();
+    c.find(Locator::Css(&format!("[data-list-search=\"{hook}\"]")))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    let select = format!("select[data-list-options=\"{hook}\"]");
+    c.wait()
+        .at_most(PATIENCE)
+        .for_element(Locator::Css(&format!("{select} option[value=\"{code}\"]")))
+        .await
+        .expect("the connector's item is offered");
+    c.find(Locator::Css(&select))
+        .await
+        .unwrap()
+        .select_by_value(code)
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn demo_project_then_task_come_from_the_connectors_fetch_list_and_stay_saved() {
+    let world = demo_world().await;
+    let browser = browser().await;
+    let c = &browser.client;
+    c.goto(&format!("{}expense/{REPORT}", world.sim.base_url()))
+        .await
+        .unwrap();
+    pick_from_the_list(c, "project", "Apo", "P100").await;
+    shows(
+        c,
+        "[data-list-value=\"project\"]",
+        "P100 — Apollo website relaunch",
+    )
+    .await;
+    pick_from_the_list(c, "task", "", "BLD").await;
+    shows(c, "[data-list-value=\"task\"]", "BLD — Build").await;
+    let png = c.screenshot().await.unwrap();
+    std::fs::write(artifacts_dir().join("report-fetch-list.png"), png).unwrap();
+
+    let report = world.sim.snapshot().report(REPORT).unwrap().clone();
+    assert_eq!(report.list_choices["Project"].code, "P100");
+    assert_eq!(report.list_choices["Task"].code, "P100-BLD");
+}
+
+#[tokio::test]
+async fn demo_attendee_is_found_with_the_connectors_fetch_attendee_and_added() {
+    const LUNCH: &str = "84FCBB92BD4E5342B849DAC29FD163A1";
+    let world = demo_world().await;
+    let browser = browser().await;
+    let c = &browser.client;
+    c.goto(&format!("{}expense/{REPORT}", world.sim.base_url()))
+        .await
+        .unwrap();
+    let form = format!("form[data-attendee-search=\"{LUNCH}\"]");
+    c.find(Locator::Css(&format!("{form} input[name=last_name]")))
+        .await
+        .unwrap()
+        .send_keys("Lima")
+        .await
+        .unwrap();
+    c.find(Locator::Css(&format!("{form} button[type=submit]")))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    c.wait()
+        .at_most(PATIENCE)
+        .for_element(Locator::Css("[data-attendee-add=\"EXT-2002\"]"))
+        .await
+        .expect("the connector's attendee is offered")
+        .click()
+        .await
+        .unwrap();
+    shows(
+        c,
+        "[data-attendee=\"EXT-2002\"]",
+        "Ana Lima, CTO · Len Dev BUSGUEST EXT-2002",
+    )
+    .await;
+    let seed = world.sim.snapshot();
+    let (_, expense) = seed.expense(LUNCH).unwrap();
+    assert_eq!(expense.attendees.len(), 1);
+    assert_eq!(expense.attendees[0].external_id, "EXT-2002");
+}

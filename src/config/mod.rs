@@ -16,7 +16,7 @@ use secrecy::ExposeSecret;
 
 pub use crate::checks::{ConfigProblem, Problems, problem};
 use crate::credentials::ConnectorCredentials;
-pub use raw::{LogFormat, RawSettings, StoreBackend};
+pub use raw::{LogFormat, QueueBackend, RawSettings, StoreBackend};
 
 /// Prefix of environment overrides: `CONCUR_CONNECTOR__SECTION__KEY`.
 pub const ENV_PREFIX: &str = "CONCUR_CONNECTOR";
@@ -45,6 +45,7 @@ pub struct Settings {
     pub uses_development_credentials: bool,
     pub launch: LaunchSettings,
     pub store: StoreSettings,
+    pub queue: QueueSettings,
     /// The Concur web-services client, when `[concur]` is configured.
     pub concur: Option<crate::concur::ClientConfig>,
     /// What the user picks and which field it is written to.
@@ -53,6 +54,8 @@ pub struct Settings {
     pub template_dir: Option<PathBuf>,
     /// `[values]` as written; [`crate::values::Values::from_settings`] checks and builds it.
     pub values: crate::values::ValuesSettings,
+    /// `[fetch_list]` as written; [`crate::lists::Lists::from_settings`] checks and builds it.
+    pub fetch_list: crate::lists::FetchListSettings,
     /// `[fetch_attendee]` as written (path checked);
     /// [`crate::attendees::Attendees::from_settings`] checks and builds its source.
     pub fetch_attendee: crate::attendees::FetchAttendeeSettings,
@@ -142,6 +145,54 @@ pub struct StoreSettings {
     pub max_entries: u64,
     /// Set when `backend = "redis"`.
     pub redis: Option<crate::store::redis::RedisSettings>,
+}
+
+/// The durable work queue (used by Event Notification, next step).
+#[derive(Debug, Clone)]
+pub struct QueueSettings {
+    /// `queue.backend`, or the one `store.backend` implies.
+    pub backend: QueueBackend,
+    /// The embedded backend's file.
+    pub path: PathBuf,
+    /// How long after its first delivery a failing job is retried (`queue.retry_for`).
+    pub retry_for: std::time::Duration,
+    /// The longest wait between two attempts (`queue.max_backoff`).
+    pub max_backoff: std::time::Duration,
+    pub lease: std::time::Duration,
+}
+
+/// The queue's settings; `redis` needs the `[store]` Redis, whose connection it reuses.
+fn queue_settings(raw: &RawSettings, problems: &mut Problems) -> QueueSettings {
+    let q = &raw.queue;
+    let backend = q.backend.unwrap_or(match raw.store.backend {
+        StoreBackend::Memory => QueueBackend::Embedded,
+        StoreBackend::Redis => QueueBackend::Redis,
+    });
+    if backend == QueueBackend::Redis && raw.store.backend != StoreBackend::Redis {
+        problems.push(
+            "queue.backend",
+            "\"redis\" uses the [store] Redis: set store.backend = \"redis\" and store.redis_url",
+        );
+    }
+    if backend == QueueBackend::Embedded && q.path.as_os_str().is_empty() {
+        problems.push("queue.path", "must name the queue's file");
+    }
+    for (key, value) in [
+        ("queue.retry_for", q.retry_for),
+        ("queue.max_backoff", q.max_backoff),
+        ("queue.lease", q.lease),
+    ] {
+        if value.is_zero() {
+            problems.push(key, "must be greater than zero");
+        }
+    }
+    QueueSettings {
+        backend,
+        path: q.path.clone(),
+        retry_for: q.retry_for,
+        max_backoff: q.max_backoff,
+        lease: q.lease,
+    }
 }
 
 /// The simulator started beside `serve` (`[simulator] enabled = true`, development only);
@@ -302,6 +353,7 @@ fn validate(raw: RawSettings) -> Result<Settings, Vec<ConfigProblem>> {
 
     let tls = tls_settings(&raw, &mut problems);
     let launch = launch_settings(&raw, &mut problems);
+    fetch_list_paths(&raw, &launch, &mut problems);
     fetch_attendee_checks(&raw, &launch, &mut problems);
     let concur = raw
         .concur
@@ -313,6 +365,7 @@ fn validate(raw: RawSettings) -> Result<Settings, Vec<ConfigProblem>> {
         problems.push("store.max_entries", "must be greater than zero");
     }
     let redis = redis_settings(&raw, &mut problems);
+    let queue = queue_settings(&raw, &mut problems);
 
     let log = LogSettings {
         format: raw.log.format,
@@ -347,10 +400,17 @@ fn validate(raw: RawSettings) -> Result<Settings, Vec<ConfigProblem>> {
                 max_entries: raw.store.max_entries,
                 redis,
             },
+            queue,
             concur,
             picker: raw.picker.clone(),
             template_dir: raw.pages.template_dir.clone(),
             values: raw.values.clone(),
+            fetch_list: crate::lists::FetchListSettings {
+                // A search gives up well before the server's request timeout, which would
+                // answer 503 where Concur should get the empty answer.
+                timeout: raw.fetch_list.timeout.min(raw.server.request_timeout / 2),
+                ..raw.fetch_list.clone()
+            },
             fetch_attendee: crate::attendees::FetchAttendeeSettings {
                 // A search gives up well before the server's request timeout, which would
                 // answer 503 where Concur should get the empty answer.
@@ -556,6 +616,34 @@ fn launch_settings(raw: &RawSettings, problems: &mut Problems) -> LaunchSettings
             .map(|d| d.to_ascii_lowercase())
             .collect(),
         allow_company_token_fallback: l.allow_company_token_fallback,
+    }
+}
+
+/// The Fetch List paths: valid endpoints, distinct, and none a launch or Fetch Attendee
+/// endpoint. (The lists are checked by `Lists::from_settings`.)
+fn fetch_list_paths(raw: &RawSettings, launch: &LaunchSettings, problems: &mut Problems) {
+    let paths = raw.fetch_list.paths();
+    let attendee = &raw.fetch_attendee;
+    let attendee_paths = [
+        Some(attendee.path.clone()),
+        crate::attendees::v1_twin(&attendee.path),
+    ];
+    let taken: Vec<&String> = [&launch.v4_path, &launch.v1_path]
+        .into_iter()
+        .flatten()
+        .chain(attendee_paths.iter().flatten().filter(|_| attendee.enabled))
+        .collect();
+    for (index, (key, path)) in paths.iter().enumerate() {
+        if let Some(problem) = endpoint_path_problem(path, crate::lists::DEFAULT_PATH) {
+            problems.push(key, problem);
+        } else if taken.iter().any(|t| t.as_str() == *path) {
+            problems.push(
+                key,
+                format!("`{path}` is also a launch or Fetch Attendee endpoint"),
+            );
+        } else if let Some((other, _)) = paths[..index].iter().find(|(_, p)| p == path) {
+            problems.push(key, format!("`{path}` is also {other}"));
+        }
     }
 }
 
@@ -845,6 +933,38 @@ mod tests {
     }
 
     #[test]
+    fn fetch_list_paths_must_be_free_absolute_paths() {
+        let v4 = raw::RawLaunch::default().v4_path;
+        for (path, why) in [
+            ("concur/list", "must be an absolute path"),
+            ("/launch/list", "collides with the connector's own /launch/"),
+            (
+                "/system/v1.0/list",
+                "collides with the connector's own /system/",
+            ),
+            (v4.as_str(), "is also a launch or Fetch Attendee endpoint"),
+            (
+                "/concur/attendee/v2.0/fetch",
+                "is also a launch or Fetch Attendee endpoint",
+            ),
+        ] {
+            let problems = embedded_with(&[("FETCH_LIST__PATH", path)]).unwrap_err();
+            assert_eq!(problems.len(), 1, "{problems:?}");
+            assert_eq!(problems[0].key, "fetch_list.path");
+            assert!(problems[0].message.contains(why), "{path}: {problems:?}");
+        }
+        let off = embedded_with(&[("FETCH_LIST__ENABLED", "false"), ("FETCH_LIST__PATH", "x")]);
+        assert!(off.is_ok(), "{off:?}");
+        assert!(embedded_with(&[("FETCH_LIST__PATH", "/erp/list")]).is_ok());
+        let capped = embedded_with(&[("FETCH_LIST__TIMEOUT", "1h")]).unwrap();
+        assert_eq!(
+            capped.fetch_list.timeout,
+            capped.server.request_timeout / 2,
+            "a search gives up before the request timeout"
+        );
+    }
+
+    #[test]
     fn development_mode_listens_on_loopback_only() {
         for bind in ["0.0.0.0:8443", "[::]:8443", "192.0.2.10:8443"] {
             let problems = embedded_with(&[("SERVER__BIND", bind)]).unwrap_err();
@@ -932,5 +1052,49 @@ mod tests {
     fn the_memory_backend_ignores_redis_keys() {
         let settings = with_store(&[]).unwrap();
         assert!(settings.store.redis.is_none());
+    }
+
+    fn with_env(vars: &[(&str, &str)]) -> Result<Settings, Vec<ConfigProblem>> {
+        let env = vars
+            .iter()
+            .map(|(k, v)| (format!("CONCUR_CONNECTOR__{k}"), (*v).to_owned()))
+            .collect();
+        load_with_env(&Origin::Embedded, Some(env))
+    }
+
+    #[test]
+    fn the_queue_follows_the_store_backend_unless_set() {
+        let settings = with_env(&[]).unwrap();
+        assert_eq!(settings.queue.backend, QueueBackend::Embedded);
+        assert_eq!(
+            settings.queue.path,
+            std::path::PathBuf::from("state/notifications.redb")
+        );
+        let settings = with_env(&[
+            ("STORE__BACKEND", "redis"),
+            ("STORE__REDIS_URL", "redis://127.0.0.1:6379/0"),
+        ])
+        .unwrap();
+        assert_eq!(settings.queue.backend, QueueBackend::Redis);
+        let settings = with_env(&[
+            ("STORE__BACKEND", "redis"),
+            ("STORE__REDIS_URL", "redis://127.0.0.1:6379/0"),
+            ("QUEUE__BACKEND", "embedded"),
+        ])
+        .unwrap();
+        assert_eq!(settings.queue.backend, QueueBackend::Embedded);
+    }
+
+    #[test]
+    fn queue_problems_name_their_keys() {
+        let problems = with_env(&[("QUEUE__BACKEND", "redis")]).unwrap_err();
+        assert_eq!(problems[0].key, "queue.backend", "{problems:?}");
+        assert!(
+            problems[0].message.contains("store.backend"),
+            "{problems:?}"
+        );
+        let problems = with_env(&[("QUEUE__LEASE", "0s"), ("QUEUE__PATH", "")]).unwrap_err();
+        let keys: Vec<_> = problems.iter().map(|p| p.key.as_str()).collect();
+        assert_eq!(keys, ["queue.path", "queue.lease"], "{problems:?}");
     }
 }

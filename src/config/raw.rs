@@ -19,6 +19,8 @@ pub struct RawSettings {
     pub connector: RawConnector,
     pub launch: RawLaunch,
     pub store: RawStore,
+    /// The durable work queue of Event Notification (`[queue]`).
+    pub queue: RawQueue,
     pub pages: RawPages,
     /// What the user picks and which field receives it (`[picker]`).
     pub picker: crate::picker::PickerSettings,
@@ -27,6 +29,8 @@ pub struct RawSettings {
     pub concur: Option<crate::concur::ConcurSettings>,
     /// Where the user's choices come from (`[values]`).
     pub values: crate::values::ValuesSettings,
+    /// Concur's Fetch List callout and its lists (`[fetch_list]`).
+    pub fetch_list: crate::lists::FetchListSettings,
     /// The Fetch Attendee callout and its attendee source (`[fetch_attendee]`).
     pub fetch_attendee: crate::attendees::FetchAttendeeSettings,
     pub simulator: RawSimulator,
@@ -167,6 +171,47 @@ impl Default for RawStore {
             redis_timeout: Duration::from_secs(2),
         }
     }
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RawQueue {
+    /// Unset: follows `store.backend` (memory → embedded, redis → redis).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub backend: Option<QueueBackend>,
+    /// The embedded backend's file.
+    pub path: PathBuf,
+    /// How long after its first delivery a failing job is retried before it is parked.
+    #[serde(with = "humantime_serde")]
+    pub retry_for: Duration,
+    /// The longest wait between two attempts.
+    #[serde(with = "humantime_serde")]
+    pub max_backoff: Duration,
+    /// How long a worker holds a job before another may take it over.
+    #[serde(with = "humantime_serde")]
+    pub lease: Duration,
+}
+
+impl Default for RawQueue {
+    fn default() -> Self {
+        Self {
+            backend: None,
+            path: PathBuf::from("state/notifications.redb"),
+            retry_for: Duration::from_secs(24 * 3600),
+            max_backoff: Duration::from_secs(3600),
+            lease: Duration::from_secs(300),
+        }
+    }
+}
+
+/// Where the work queue lives.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum QueueBackend {
+    /// One local file (`queue.path`): one instance.
+    Embedded,
+    /// The `[store]` Redis, shared by several instances.
+    Redis,
 }
 
 /// Where nonces and launch sessions live.

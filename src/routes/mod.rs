@@ -4,6 +4,7 @@ pub mod assets;
 pub mod basic_auth;
 pub mod callout;
 pub mod fetch_attendee;
+pub mod fetch_list;
 pub mod guard;
 pub mod health;
 pub mod launch;
@@ -66,6 +67,7 @@ pub fn router(state: Arc<AppState>, request_timeout: Duration) -> Router {
     Router::new()
         .merge(test_connection::routes())
         .merge(launch::routes(&state))
+        .merge(fetch_list::routes(&state))
         .merge(fetch_attendee::routes(&state))
         .merge(picker::routes())
         .merge(assets::routes())

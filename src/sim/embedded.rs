@@ -56,6 +56,18 @@ pub async fn start(settings: &mut Settings) -> anyhow::Result<Option<RunningSim>
             .join(path.trim_start_matches('/'))
             .context("building the v1 launch URL")?;
     }
+    // Concur calls the connector's Fetch List and Fetch Attendee endpoints at their
+    // registered paths.
+    if settings.fetch_list.enabled {
+        config.fetch_list_url = connector_url
+            .join(settings.fetch_list.path.trim_start_matches('/'))
+            .context("building the Fetch List URL")?;
+    }
+    if settings.fetch_attendee.enabled {
+        config.fetch_attendee_url = connector_url
+            .join(settings.fetch_attendee.path.trim_start_matches('/'))
+            .context("building the Fetch Attendee URL")?;
+    }
     let request_token = uuid::Uuid::new_v4().to_string();
     config.company_request_token = secret(&request_token);
     let company_id = config.seed.company.id.clone();

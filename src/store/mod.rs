@@ -1,10 +1,12 @@
-//! Shared state with one atomic operation per need: nonces seen, launch sessions.
+//! Shared state with one atomic operation per need: nonces seen, launch sessions, and the
+//! durable work queue ([`queue`]).
 //!
 //! Callers hold `Arc<dyn NonceStore>` / `Arc<dyn SessionStore>`, chosen by configuration,
 //! so a shared backend (Redis, for several instances behind a load balancer) plugs in
 //! without touching them. Values are opaque bytes; [`crate::session`] owns their format.
 
 pub mod memory;
+pub mod queue;
 pub mod redis;
 
 use std::time::Duration;

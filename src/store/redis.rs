@@ -43,6 +43,20 @@ pub fn check_url(url: &SecretString) -> Result<(), String> {
         })
 }
 
+/// A lazy, self-reconnecting connection to the configured Redis, every call bounded by the
+/// timeout (shared by the store and the work queue). Needs a Tokio runtime.
+pub fn connection_manager(settings: &RedisSettings) -> Result<ConnectionManager, StoreError> {
+    let client = redis::Client::open(settings.url.expose_secret())
+        .map_err(|e| StoreError::Unavailable(format!("bad redis url: {}", describe(&e))))?;
+    let config = ConnectionManagerConfig::new()
+        .set_connection_timeout(Some(settings.timeout))
+        .set_response_timeout(Some(settings.timeout))
+        .set_number_of_retries(1)
+        .set_max_delay(settings.timeout);
+    ConnectionManager::new_lazy_with_config(client, config)
+        .map_err(|e| StoreError::Unavailable(describe(&e)))
+}
+
 /// Nonces and sessions in Redis.
 #[derive(Clone)]
 pub struct RedisStore {
@@ -55,17 +69,8 @@ impl RedisStore {
     /// Prepares the client; no connection is made until the first call. Needs a Tokio
     /// runtime (the manager's reconnect task runs on it).
     pub fn new(settings: &RedisSettings) -> Result<Self, StoreError> {
-        let client = redis::Client::open(settings.url.expose_secret())
-            .map_err(|e| StoreError::Unavailable(format!("bad redis url: {}", describe(&e))))?;
-        let config = ConnectionManagerConfig::new()
-            .set_connection_timeout(Some(settings.timeout))
-            .set_response_timeout(Some(settings.timeout))
-            .set_number_of_retries(1)
-            .set_max_delay(settings.timeout);
-        let connection = ConnectionManager::new_lazy_with_config(client, config)
-            .map_err(|e| StoreError::Unavailable(describe(&e)))?;
         Ok(Self {
-            connection,
+            connection: connection_manager(settings)?,
             prefix: settings.key_prefix.clone(),
             timeout: settings.timeout,
         })

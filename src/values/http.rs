@@ -98,14 +98,34 @@ impl HttpSource {
         mode: Mode,
         problems: &mut Problems,
     ) -> Option<Self> {
+        Self::new_in(
+            settings,
+            "values.http",
+            UrlTemplate::parse,
+            attributes,
+            mode,
+            problems,
+        )
+    }
+
+    /// [`new`](Self::new) for the `[…http]` table at `prefix` (problems keyed
+    /// `{prefix}.*`) with the URL's placeholders read by `parse` (a Fetch List's lookup
+    /// names parent codes, not item facts).
+    pub fn new_in(
+        settings: &HttpSettings,
+        prefix: &str,
+        parse: fn(&str) -> Result<UrlTemplate, String>,
+        attributes: Vec<String>,
+        mode: Mode,
+        problems: &mut Problems,
+    ) -> Option<Self> {
+        let key = |name: &str| format!("{prefix}.{name}");
         let template = settings
             .url
             .as_deref()
             .map(str::trim)
             .filter(|url| !url.is_empty())
-            .and_then(|url| {
-                check_template("values.http.url", url, UrlTemplate::parse, mode, problems)
-            });
+            .and_then(|url| check_template(&key("url"), url, parse, mode, problems));
         let mapping = Mapping {
             items: settings.items.clone(),
             code: FieldPath::new(settings.code.trim()),
@@ -120,18 +140,18 @@ impl HttpSource {
         let before = problems.len();
         let source = Self::build(
             settings,
-            "values.http",
+            prefix,
             template,
             problems,
             Box::new(move |answer| mapping.entries(answer)),
         );
-        for (key, value) in [
-            ("values.http.code", Some(&settings.code)),
-            ("values.http.label", Some(&settings.label)),
-            ("values.http.list_item_id", settings.list_item_id.as_ref()),
+        for (name, value) in [
+            ("code", Some(&settings.code)),
+            ("label", Some(&settings.label)),
+            ("list_item_id", settings.list_item_id.as_ref()),
         ] {
             if value.is_some_and(|v| v.trim().is_empty()) {
-                problems.push(key, "must name a key or a JSON pointer");
+                problems.push(key(name), "must name a key or a JSON pointer");
             }
         }
         if problems.len() > before {

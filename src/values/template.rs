@@ -48,6 +48,27 @@ impl UrlTemplate {
         })
     }
 
+    /// A Fetch List lookup's template: `{search}`, `{long_code}`, `{parent}`, `{lang}` and
+    /// `{level1}`, `{level2}`, … (case-insensitive).
+    pub fn parse_for_list(template: &str) -> Result<Self, String> {
+        Self::parse_with(template, |name| {
+            let lower = name.to_lowercase();
+            if lower == "search" {
+                return Ok(Part::Search);
+            }
+            let is_level = lower
+                .strip_prefix("level")
+                .is_some_and(|n| n.parse::<u8>().is_ok_and(|n| n > 0));
+            if is_level || ["long_code", "parent", "lang"].contains(&lower.as_str()) {
+                return Ok(Part::Fact(lower));
+            }
+            Err(format!(
+                "has an unknown placeholder `{{{name}}}`; known: {{search}}, {{long_code}}, \
+                 {{parent}}, {{lang}}, {{level1}}, {{level2}}, ..."
+            ))
+        })
+    }
+
     fn parse_with(
         template: &str,
         placeholder: impl Fn(&str) -> Result<Part, String>,
@@ -220,6 +241,29 @@ mod tests {
             t.render("", &facts(&[("field.custom9", "x")])).unwrap(),
             "https://h/?c=x"
         );
+    }
+
+    #[test]
+    fn list_templates_name_levels_parents_and_the_language() {
+        let t = UrlTemplate::parse_for_list(
+            "https://h/{level1}/{Parent}?l={lang}&c={long_code}&q={search}",
+        )
+        .unwrap();
+        let f = facts(&[
+            ("level1", "P 1"),
+            ("parent", "T"),
+            ("lang", "de"),
+            ("long_code", "P-T"),
+        ]);
+        assert_eq!(
+            t.render("a*", &f).unwrap(),
+            "https://h/P%201/T?l=de&c=P-T&q=a%2A"
+        );
+        for unknown in ["{level0}", "{expense_type}", "{levelx}"] {
+            let error = UrlTemplate::parse_for_list(&format!("https://h/{unknown}")).unwrap_err();
+            assert!(error.contains("unknown placeholder"), "{unknown}: {error}");
+        }
+        assert!(UrlTemplate::parse("https://h/{parent}").is_err());
     }
 
     #[test]

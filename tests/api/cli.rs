@@ -6,7 +6,7 @@ use tokio::process::Command;
 
 use crate::helpers::{PASSWORD, TestPki, binary, write_config};
 
-async fn run(args: &[&str], env: &[(&str, &str)]) -> Output {
+pub async fn run(args: &[&str], env: &[(&str, &str)]) -> Output {
     let mut command = Command::new(binary());
     command.args(args).env_remove("RUST_LOG");
     for (key, _) in std::env::vars() {
@@ -20,11 +20,11 @@ async fn run(args: &[&str], env: &[(&str, &str)]) -> Output {
     command.output().await.unwrap()
 }
 
-fn stderr(output: &Output) -> String {
+pub fn stderr(output: &Output) -> String {
     String::from_utf8_lossy(&output.stderr).into_owned()
 }
 
-fn stdout(output: &Output) -> String {
+pub fn stdout(output: &Output) -> String {
     String::from_utf8_lossy(&output.stdout).into_owned()
 }
 

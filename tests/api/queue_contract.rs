@@ -1,13 +1,16 @@
 //! The work queue's contract, written once over `&dyn WorkQueue` and run against each
-//! backend for real: the embedded redb file in a temporary directory.
+//! backend for real: the embedded redb file in a temporary directory and a real
+//! `redis-server`.
 //! Times are passed in, so nothing here sleeps or measures.
 
 use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Duration;
 
-use concur_connector::queue::embedded::EmbeddedQueue;
-use concur_connector::queue::{Enqueued, JobState, QueueError, WorkQueue};
+use concur_connector::store::queue::embedded::EmbeddedQueue;
+use concur_connector::store::queue::redis::RedisQueue;
+use concur_connector::store::queue::{Enqueued, JobState, QueueError, WorkQueue};
+use concur_connector::store::redis::RedisSettings;
 
 const LEASE: Duration = Duration::from_secs(30);
 const T0: u64 = 1_700_000_000_000;
@@ -25,6 +28,16 @@ macro_rules! contract {
                 }
             )*
         }
+        mod redis {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    let server = crate::redis_server::RedisServer::start();
+                    let queue = super::redis_at(&server.url());
+                    super::$name(queue).await;
+                }
+            )*
+        }
     };
 }
 
@@ -36,6 +49,17 @@ contract!(
     retries_come_due_in_order_and_dead_letters_are_parked,
     replay_and_drop_dead_letters,
 );
+
+fn redis_at(url: &str) -> Arc<dyn WorkQueue> {
+    Arc::new(
+        RedisQueue::new(&RedisSettings {
+            url: concur_connector::config::secret(url),
+            key_prefix: "test:".to_owned(),
+            timeout: Duration::from_secs(5),
+        })
+        .unwrap(),
+    )
+}
 
 async fn embedded_at(path: &std::path::Path) -> Arc<dyn WorkQueue> {
     Arc::new(EmbeddedQueue::open(path).await.unwrap())
@@ -212,6 +236,36 @@ async fn replay_and_drop_dead_letters(q: Arc<dyn WorkQueue>) {
     let mut left: Vec<_> = q.jobs().await.unwrap().iter().map(|j| j.id).collect();
     left.sort_unstable();
     assert_eq!(left, [x, fresh]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn instances_sharing_one_redis_never_claim_the_same_job() {
+    let server = crate::redis_server::RedisServer::start();
+    let (a, b) = (redis_at(&server.url()), redis_at(&server.url()));
+    for n in 0..20 {
+        a.enqueue(&format!("k{n}"), "p", T0 + n).await.unwrap();
+    }
+    assert!(matches!(
+        b.enqueue("k3", "p", T0).await.unwrap(),
+        Enqueued::Merged(_)
+    ));
+    let claimers = [a.clone(), b.clone(), a, b].map(|q| {
+        tokio::spawn(async move {
+            let mut mine = Vec::new();
+            while let Some(c) = q.claim("w", LEASE, T0 + 100).await.unwrap() {
+                q.complete(c.ticket).await.unwrap();
+                mine.push(c.job.id);
+            }
+            mine
+        })
+    });
+    let mut seen = HashSet::new();
+    for claimer in claimers {
+        for id in claimer.await.unwrap() {
+            assert!(seen.insert(id), "job {id} was claimed twice");
+        }
+    }
+    assert_eq!(seen.len(), 20);
 }
 
 #[tokio::test]

@@ -9,6 +9,7 @@
 //! | `GET /_sim/demo/open?v=4&source=ENTRY&id=…` | mints a fresh signed launch, 303 to the connector |
 //! | `POST /_sim/demo/reset` | restores the seed's data, 303 to `/` |
 //! | `GET /_sim/demo/assets/{demo.css,demo.js}` | the only files the pages load |
+//! | `/_sim/demo/list…`, `/_sim/demo/attendees/…` | Fetch List and Fetch Attendee, see `fetch` |
 //!
 //! A Launch URL field shows its value read-only, with a button beside it. The button is a
 //! link to the `open` route; `demo.js` turns the click into
@@ -21,8 +22,18 @@
 //! of a launch field sits in `data-field="<level>-<id>-<fieldId>"` (level `header`, `entry`,
 //! `allocation`), with nothing but the value as its text.
 //!
+//! The header's connected list Project → Task sits in `data-list="project"` / `"task"` (the
+//! saved value in `data-list-value`, the search box `data-list-query`, its button
+//! `data-list-search`, the drop-down `data-list-options`, a refused answer's findings in
+//! `data-list-findings`). Each expense's attendees sit in `data-attendees="<expenseId>"`:
+//! saved ones `data-attendee="<ExternalID>"`, the search form `data-attendee-search`, results
+//! `data-attendee-result="<ExternalID>"` with an `data-attendee-add` button, findings in
+//! `data-attendee-findings`.
+//!
 //! `?as=<user UUID>` on a report page launches as that user (one of the owner's delegates,
 //! context `PROXY`, in the delegate's language); by default the owner launches.
+
+mod fetch;
 
 use std::sync::LazyLock;
 
@@ -35,7 +46,7 @@ use minijinja::Environment;
 use serde::{Deserialize, Serialize};
 
 use super::launch::{MintError, V1LaunchRequest, V4LaunchRequest};
-use super::seed::{Expense, Field, Report, Seed, User};
+use super::seed::{AttendeeEntry, Expense, Field, Report, Seed, User};
 use super::state::SimHandle;
 use concur_protocol::launch::Source;
 
@@ -50,7 +61,7 @@ const SCRIPT: &str = include_str!("demo/demo.js");
 
 /// The pages load only the simulator's own stylesheet and script, and submit only to it.
 const CONTENT_SECURITY_POLICY: &str = "default-src 'none'; style-src 'self'; script-src 'self'; \
-     img-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
+     img-src 'self'; connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
 
 /// Compiled once; `.html` templates auto-escape. A unit test renders every page.
 static PAGES: LazyLock<Environment<'static>> = LazyLock::new(|| {
@@ -71,6 +82,7 @@ pub(crate) fn routes() -> Router<SimHandle> {
         .route("/_sim/demo/reset", post(reset))
         .route("/_sim/demo/assets/demo.css", get(stylesheet))
         .route("/_sim/demo/assets/demo.js", get(script))
+        .merge(fetch::routes())
 }
 
 async fn index(State(sim): State<SimHandle>) -> Response {
@@ -291,7 +303,22 @@ struct ReportView {
     acting: Option<Person>,
     people: Vec<Person>,
     fields: Vec<FieldView>,
+    /// The connected list Project → Task (Fetch List), level 1 first.
+    lists: Vec<ListFieldView>,
     expenses: Vec<ExpenseView>,
+}
+
+/// One level of the header's connected list.
+#[derive(Debug, Serialize)]
+struct ListFieldView {
+    level: usize,
+    label: &'static str,
+    /// `data-list` hook: the label in lower case.
+    hook: String,
+    /// The saved choice as `short code — text`.
+    value: Option<String>,
+    /// Level 2 opens once level 1 is chosen.
+    enabled: bool,
 }
 
 #[derive(Debug, Serialize)]
@@ -316,6 +343,8 @@ struct ExpenseView {
     payment_type: Option<String>,
     fields: Vec<FieldView>,
     allocations: Vec<AllocationView>,
+    /// Attendees added from a Fetch Attendee search.
+    attendees: Vec<AttendeeEntry>,
     /// The allocation table's column labels (the allocation form's fields).
     allocation_fields: Vec<String>,
 }
@@ -392,6 +421,7 @@ impl ReportView {
                 &report.id,
                 &launcher,
             ),
+            lists: list_fields(report),
             expenses,
         }
     }
@@ -437,12 +467,33 @@ impl ExpenseView {
                 launcher,
             ),
             allocations,
+            attendees: expense.attendees.clone(),
             allocation_fields: data
                 .fields_of(Source::Allocation)
                 .map(|f| f.label.clone())
                 .collect(),
         }
     }
+}
+
+fn list_fields(report: &Report) -> Vec<ListFieldView> {
+    fetch::LIST_LEVELS
+        .iter()
+        .enumerate()
+        .map(|(index, label)| ListFieldView {
+            level: index + 1,
+            label,
+            hook: label.to_ascii_lowercase(),
+            value: report
+                .list_choices
+                .get(*label)
+                .map(|c| format!("{} — {}", c.short_code, c.text)),
+            enabled: index == 0
+                || report
+                    .list_choices
+                    .contains_key(fetch::LIST_LEVELS[index - 1]),
+        })
+        .collect()
 }
 
 /// Builds the launch links of one page (all with the same acting user).

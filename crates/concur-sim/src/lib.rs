@@ -46,6 +46,7 @@
 //! for its demo.
 
 mod admin;
+mod callouts;
 mod demo;
 mod error;
 mod faults;
@@ -81,12 +82,13 @@ use self::error::{ApiError, Family, OAuthError};
 use self::record::RequestNote;
 use self::state::Settings;
 use self::tokens::JwtSigner;
+use concur_protocol::callout::conformance::{DEFAULT_FETCH_ATTENDEE_PATH, DEFAULT_FETCH_LIST_PATH};
 use concur_protocol::credentials::ConnectorCredentials;
 
 pub use self::faults::{Faults, IdTokenFault};
 pub use self::launch::{MintError, MintedLaunch, QueryEncoding, V1LaunchRequest, V4LaunchRequest};
 pub use self::record::{Principal, RecordedRequest, RecordedWrite, WriteApi};
-pub use self::seed::{Seed, SeedError};
+pub use self::seed::{AttendeeEntry, ListChoice, Seed, SeedError};
 pub use self::state::{Lifetimes, SimHandle};
 pub use self::tls::SimTls;
 pub use self::workflow::{
@@ -125,14 +127,21 @@ pub struct SimConfig {
     pub launch_url_v4: Url,
     /// The connector's v1 launch endpoint (Concur default path `/concur/form/v1.0/get`).
     pub launch_url_v1: Url,
+    /// The connector's Fetch List endpoint (Concur default path `/concur/list/v1.2/fetch`).
+    pub fetch_list_url: Url,
+    /// The connector's Fetch Attendee endpoint (default path `/concur/attendee/v2.0/fetch`).
+    pub fetch_attendee_url: Url,
+    /// The PEM CA bundle the connector's certificate comes from, trusted beside the system
+    /// roots when calling it; default: the simulator's own CA (the demo's connector serves
+    /// the simulator's leaf).
+    pub connector_ca_pem: Option<String>,
     pub lifetimes: Lifetimes,
     /// The `scope` of token responses.
     pub scope: String,
     /// The connector's Event Notification endpoint (Concur default path
-    /// `/concur/v1.0/notify`): submitted reports are notified there. `None`: not notified.
+    /// `/concur/v1.0/notify`): submitted reports are notified there, trusting
+    /// `connector_ca_pem` like the other callouts. `None`: not notified.
     pub notify_url: Option<Url>,
-    /// PEM of a CA to trust for `notify_url` besides the system roots.
-    pub notify_ca_pem: Option<String>,
 }
 
 /// Fictitious OAuth client of the protocol reference's worked examples (docs/protocol.md §14.2).
@@ -155,6 +164,12 @@ impl SimConfig {
         let launch_url_v1 = connector_base_url
             .join("concur/form/v1.0/get")
             .context("building the v1 launch URL")?;
+        let fetch_list_url = connector_base_url
+            .join(DEFAULT_FETCH_LIST_PATH.trim_start_matches('/'))
+            .context("building the Fetch List URL")?;
+        let fetch_attendee_url = connector_base_url
+            .join(DEFAULT_FETCH_ATTENDEE_PATH.trim_start_matches('/'))
+            .context("building the Fetch Attendee URL")?;
         Ok(Self {
             bind: SocketAddr::from(([127, 0, 0, 1], 0)),
             public_base_url: None,
@@ -169,10 +184,12 @@ impl SimConfig {
             connector,
             launch_url_v4,
             launch_url_v1,
+            fetch_list_url,
+            fetch_attendee_url,
+            connector_ca_pem: None,
             lifetimes: Lifetimes::default(),
             scope: "expense.report.read expense.report.readwrite user.read EXPRPT".to_owned(),
             notify_url: None,
-            notify_ca_pem: None,
         })
     }
 }
@@ -245,6 +262,8 @@ pub async fn start(config: SimConfig) -> anyhow::Result<RunningSim> {
     let signer = tokio::task::spawn_blocking(JwtSigner::generate)
         .await
         .context("the key generation task panicked")??;
+    let callout_client =
+        callouts::client(config.connector_ca_pem.as_deref().unwrap_or(&tls.ca_pem))?;
     let settings = Settings {
         geolocation,
         base_url,
@@ -259,7 +278,10 @@ pub async fn start(config: SimConfig) -> anyhow::Result<RunningSim> {
         launch_url_v4: config.launch_url_v4,
         launch_url_v1: config.launch_url_v1,
         ca_pem: tls.ca_pem,
-        notify: notify_target(config.notify_url, config.notify_ca_pem.as_deref())?,
+        notify_url: config.notify_url,
+        fetch_list_url: config.fetch_list_url,
+        fetch_attendee_url: config.fetch_attendee_url,
+        callout_client,
     };
     let handle = SimHandle::new(settings, signer, config.seed);
     if let Some(token) = config.company_refresh_token {
@@ -298,26 +320,6 @@ pub fn router(sim: SimHandle) -> Router {
         .merge(demo::routes())
         .with_state(sim)
         .layer(middleware::map_response(correlation_id))
-}
-
-/// The client that delivers notifications: no redirects, the extra CA when given.
-fn notify_target(
-    url: Option<Url>,
-    ca_pem: Option<&str>,
-) -> anyhow::Result<Option<state::NotifyTarget>> {
-    let Some(url) = url else {
-        return Ok(None);
-    };
-    let mut builder = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none());
-    if let Some(pem) = ca_pem {
-        let certificate = reqwest::Certificate::from_pem(pem.as_bytes())
-            .context("reading the notify CA certificate")?;
-        builder = builder.tls_certs_merge([certificate]);
-    }
-    let client = builder
-        .build()
-        .context("building the notification client")?;
-    Ok(Some(state::NotifyTarget { url, client }))
 }
 
 /// Applies the fault knobs and records the call.

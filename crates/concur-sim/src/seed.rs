@@ -213,6 +213,34 @@ pub struct Report {
     pub custom_data: BTreeMap<String, String>,
     #[serde(default)]
     pub expenses: Vec<Expense>,
+    /// Choices of the header's connected list fields, which Concur fetches from the
+    /// connector (Fetch List): by field label (`Project`, `Task`).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub list_choices: BTreeMap<String, ListChoice>,
+}
+
+/// A list item chosen in a Fetch List field, saved as the connector answered it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ListChoice {
+    /// The long code (`P100-DES`).
+    pub code: String,
+    pub short_code: String,
+    pub text: String,
+}
+
+/// An attendee added to an expense from a Fetch Attendee search.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AttendeeEntry {
+    pub external_id: String,
+    pub attendee_type_code: String,
+    pub first_name: String,
+    pub last_name: String,
+    #[serde(default)]
+    pub title: String,
+    #[serde(default)]
+    pub company: String,
 }
 
 fn default_approval_status() -> String {
@@ -248,6 +276,9 @@ pub struct Expense {
     pub custom_data: BTreeMap<String, String>,
     #[serde(default)]
     pub allocations: Vec<Allocation>,
+    /// Attendees added from a Fetch Attendee search.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub attendees: Vec<AttendeeEntry>,
 }
 
 fn default_exchange_rate() -> f64 {

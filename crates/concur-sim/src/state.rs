@@ -56,15 +56,13 @@ pub(crate) struct Settings {
     pub launch_url_v4: Url,
     pub launch_url_v1: Url,
     pub ca_pem: String,
-    /// Where submitted reports' notifications go, with the client that sends them.
-    pub notify: Option<NotifyTarget>,
-}
-
-/// The connector's notification endpoint and the HTTPS client for it.
-#[derive(Clone)]
-pub(crate) struct NotifyTarget {
-    pub url: Url,
-    pub client: reqwest::Client,
+    /// Where submitted reports' notifications go (sent with `callout_client`).
+    pub notify_url: Option<Url>,
+    /// The connector's Fetch List and Fetch Attendee endpoints, and the one client that
+    /// calls them as Concur does.
+    pub fetch_list_url: Url,
+    pub fetch_attendee_url: Url,
+    pub callout_client: reqwest::Client,
 }
 
 impl Settings {
@@ -98,6 +96,9 @@ pub(crate) struct Inner {
     pub deliveries: Vec<NotificationDelivery>,
     /// What the failed-notification status API lists.
     pub failed_notifications: Vec<FailedEntry>,
+    /// The attendees of each expense's last Fetch Attendee search that Concur would accept,
+    /// by expense id: an added attendee must be one of them.
+    pub found_attendees: std::collections::HashMap<String, Vec<super::seed::AttendeeEntry>>,
     seq: u64,
 }
 
@@ -132,6 +133,7 @@ impl SimHandle {
             requests: Vec::new(),
             deliveries: Vec::new(),
             failed_notifications: Vec::new(),
+            found_attendees: std::collections::HashMap::new(),
             seq: 0,
         };
         Self {
@@ -237,6 +239,7 @@ impl SimHandle {
         inner.requests.clear();
         inner.deliveries.clear();
         inner.failed_notifications.clear();
+        inner.found_attendees.clear();
         inner.faults.set(Faults::default());
     }
 

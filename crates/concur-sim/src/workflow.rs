@@ -164,18 +164,19 @@ impl SimHandle {
             outcome: "not_configured".to_owned(),
             error: None,
         };
-        let Some(target) = self.settings().notify.clone() else {
+        let Some(url) = self.settings().notify_url.clone() else {
             return delivery;
         };
-        delivery.url = Some(target.url.to_string());
+        delivery.url = Some(url.to_string());
         if self.lock().faults.take_dropped_notification() {
             delivery.outcome = "dropped".to_owned();
             return delivery;
         }
         let connector = &self.settings().connector;
-        let sent = target
-            .client
-            .post(target.url.clone())
+        let sent = self
+            .settings()
+            .callout_client
+            .post(url)
             .basic_auth(
                 connector.username(),
                 Some(secrecy::ExposeSecret::expose_secret(connector.password())),

@@ -6,6 +6,9 @@
 
 use std::time::Duration;
 
+#[path = "support/fake_connector.rs"]
+mod fake_connector;
+
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use concur_protocol::credentials::ConnectorCredentials;
@@ -2180,5 +2183,289 @@ async fn v4_lists_a_reports_expenses_and_an_expenses_allocations() {
             .iter()
             .any(|a| a["allocationId"] == ALLOCATION),
         "{allocations}"
+    );
+}
+
+// --- Fetch List and Fetch Attendee, played against a fake connector ---
+
+use concur_protocol::callout::xml as callout_xml;
+use fake_connector::FakeConnector;
+
+async fn start_against(fake: &FakeConnector) -> Ctx {
+    let base = Url::parse(&fake.base_url).unwrap();
+    let ca = fake.ca_pem.clone();
+    start_with(move |config| {
+        config.fetch_list_url = base.join("concur/list/v1.2/fetch").unwrap();
+        config.fetch_attendee_url = base.join("concur/attendee/v2.0/fetch").unwrap();
+        config.connector_ca_pem = Some(ca);
+    })
+    .await
+}
+
+impl Ctx {
+    async fn demo_json(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> (StatusCode, Value) {
+        let mut request = self.http.request(method, self.url(path));
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let response = request.send().await.unwrap();
+        let status = response.status();
+        (status, response.json().await.unwrap())
+    }
+
+    async fn choose(&self, level: u8, short_code: &str) -> (StatusCode, Value) {
+        let body = json!({"report": REPORT, "level": level, "short_code": short_code});
+        self.demo_json(Method::POST, "/_sim/demo/list/choose", Some(body))
+            .await
+    }
+}
+
+fn codes(answer: &Value, key: &str, field: &str) -> Vec<String> {
+    answer[key]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|item| item[field].as_str().unwrap().to_owned())
+        .collect()
+}
+
+fn last_request(fake: &FakeConnector) -> callout_xml::Element {
+    callout_xml::parse(fake.bodies().last().unwrap().as_bytes()).unwrap()
+}
+
+#[tokio::test]
+async fn demo_connected_list_asks_the_connector_as_concur_does_and_saves_project_then_task() {
+    let fake = FakeConnector::start(CONNECTOR_USER, CONNECTOR_PASSWORD).await;
+    let ctx = start_against(&fake).await;
+    let search = format!("/_sim/demo/list?report={REPORT}&level=1&query=apo");
+    let (status, answer) = ctx.demo_json(Method::GET, &search, None).await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    assert_eq!(answer["passed"], true, "{answer}");
+    assert_eq!(codes(&answer, "items", "code"), ["P100"]);
+    let sent = last_request(&fake);
+    assert_eq!(sent.name, "fetch-list-request");
+    assert_eq!(sent.child_text("query"), Some("apo*"));
+    assert_eq!(sent.child_text("search-by"), Some("TEXT"));
+    assert_eq!(sent.child_text("num-to-return"), Some("80"));
+    assert_eq!(sent.child_text("long-code"), None);
+    assert!(sent.child("code-by-level").is_none());
+
+    let tasks = format!("/_sim/demo/list?report={REPORT}&level=2&query=");
+    let (status, early) = ctx.demo_json(Method::GET, &tasks, None).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(early["findings"][0], "Choose a project first.");
+
+    let (status, chosen) = ctx.choose(1, "p100").await;
+    assert_eq!(
+        (status, &chosen["passed"]),
+        (StatusCode::OK, &json!(true)),
+        "{chosen}"
+    );
+    let one_to_one = last_request(&fake);
+    assert_eq!(one_to_one.child_text("search-by"), Some("CODE"));
+    assert_eq!(one_to_one.child_text("query"), Some("p100"));
+
+    let (_, answer) = ctx.demo_json(Method::GET, &tasks, None).await;
+    assert_eq!(answer["passed"], true, "{answer}");
+    assert_eq!(
+        codes(&answer, "items", "code"),
+        ["P100-DES", "P100-BLD", "P100-TST"]
+    );
+    let sent = last_request(&fake);
+    assert_eq!(sent.child_text("long-code"), Some("P100"));
+    assert_eq!(sent.child_text("short-code"), Some("P100"));
+    assert_eq!(
+        sent.child("code-by-level")
+            .and_then(|l| l.child_text("level1")),
+        Some("P100")
+    );
+
+    let (_, chosen) = ctx.choose(2, "BLD").await;
+    assert_eq!(chosen["passed"], true, "{chosen}");
+    let report = ctx.sim.snapshot().report(REPORT).unwrap().clone();
+    assert_eq!(
+        report.list_choices["Project"].text,
+        "Apollo website relaunch"
+    );
+    assert_eq!(report.list_choices["Task"].code, "P100-BLD");
+    let (_, _, html) = demo_page(&ctx, &format!("/expense/{REPORT}")).await;
+    assert!(
+        html.contains("data-list-value=\"project\">P100 — Apollo website relaunch<"),
+        "{html}"
+    );
+    assert!(
+        html.contains("data-list-value=\"task\">BLD — Build<"),
+        "{html}"
+    );
+
+    let (_, _) = ctx.choose(1, "P200").await;
+    let report = ctx.sim.snapshot().report(REPORT).unwrap().clone();
+    assert_eq!(report.list_choices["Project"].code, "P200");
+    assert!(
+        !report.list_choices.contains_key("Task"),
+        "a new project clears the task"
+    );
+    let (status, unknown) = ctx.choose(2, "DES").await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(
+        unknown["passed"], false,
+        "DES is no task of P200: {unknown}"
+    );
+}
+
+#[tokio::test]
+async fn demo_attendee_search_sends_all_fields_and_adds_the_chosen_attendee() {
+    let fake = FakeConnector::start(CONNECTOR_USER, CONNECTOR_PASSWORD).await;
+    let ctx = start_against(&fake).await;
+    let search = json!({"expense": LUNCH, "company": "len"});
+    let (status, answer) = ctx
+        .demo_json(Method::POST, "/_sim/demo/attendees/search", Some(search))
+        .await;
+    assert_eq!(
+        (status, &answer["passed"]),
+        (StatusCode::OK, &json!(true)),
+        "{answer}"
+    );
+    assert_eq!(
+        codes(&answer, "attendees", "external_id"),
+        ["1234567890", "EXT-2002"]
+    );
+    let sent = last_request(&fake);
+    assert_eq!(sent.name, "AttendeeSearchRequest");
+    let attendee = sent.child("Attendee").unwrap();
+    assert_eq!(attendee.children.len(), 35);
+    assert_eq!(attendee.child_text("Company"), Some("len"));
+    assert_eq!(
+        attendee.child_text("OwnerLoginID"),
+        Some("jane.doe@acmecorp.com")
+    );
+    assert_eq!(attendee.child_text("MaximumNumberRecords"), Some("500"));
+
+    let add = |id: &str| json!({"expense": LUNCH, "external_id": id});
+    let (status, _) = ctx
+        .demo_json(
+            Method::POST,
+            "/_sim/demo/attendees/add",
+            Some(add("EXT-2001")),
+        )
+        .await;
+    assert_eq!(
+        status,
+        StatusCode::NOT_FOUND,
+        "only an attendee of the last search"
+    );
+    let (status, added) = ctx
+        .demo_json(
+            Method::POST,
+            "/_sim/demo/attendees/add",
+            Some(add("EXT-2002")),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{added}");
+    assert_eq!(codes(&added, "attendees", "last_name"), ["Lima"]);
+    let (_, again) = ctx
+        .demo_json(
+            Method::POST,
+            "/_sim/demo/attendees/add",
+            Some(add("EXT-2002")),
+        )
+        .await;
+    assert_eq!(
+        codes(&again, "attendees", "last_name"),
+        ["Lima"],
+        "added once"
+    );
+    let (_, _, html) = demo_page(&ctx, &format!("/expense/{REPORT}")).await;
+    assert!(
+        html.contains("data-attendee=\"EXT-2002\">Ana Lima, CTO · Len Dev"),
+        "{html}"
+    );
+
+    let (status, empty) = ctx
+        .demo_json(
+            Method::POST,
+            "/_sim/demo/attendees/search",
+            Some(json!({"expense": LUNCH})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(empty["passed"], false);
+}
+
+#[tokio::test]
+async fn demo_shows_the_judges_findings_when_the_connector_answers_wrongly() {
+    let fake = FakeConnector::start(CONNECTOR_USER, CONNECTOR_PASSWORD).await;
+    let ctx = start_against(&fake).await;
+    ctx.choose(1, "P100").await;
+    fake.break_answers();
+    let tasks = format!("/_sim/demo/list?report={REPORT}&level=2&query=*");
+    let (status, answer) = ctx.demo_json(Method::GET, &tasks, None).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(answer["passed"], false, "{answer}");
+    let findings = answer["findings"].to_string();
+    assert!(findings.contains("<match-value> is required"), "{findings}");
+    assert!(findings.contains("expected \\\"P100-DES\\\""), "{findings}");
+    let (_, chosen) = ctx.choose(2, "DES").await;
+    assert_eq!(chosen["passed"], false, "{chosen}");
+    let report = ctx.sim.snapshot().report(REPORT).unwrap().clone();
+    assert!(!report.list_choices.contains_key("Task"), "nothing saved");
+
+    let search = json!({"expense": LUNCH, "last_name": "Miller"});
+    let (_, answer) = ctx
+        .demo_json(Method::POST, "/_sim/demo/attendees/search", Some(search))
+        .await;
+    assert_eq!(answer["passed"], false, "{answer}");
+    assert!(
+        answer["findings"]
+            .to_string()
+            .contains("missing: ExternalID"),
+        "{answer}"
+    );
+    let (status, _) = ctx
+        .demo_json(
+            Method::POST,
+            "/_sim/demo/attendees/add",
+            Some(json!({"expense": LUNCH, "external_id": ""})),
+        )
+        .await;
+    assert_eq!(
+        status,
+        StatusCode::NOT_FOUND,
+        "a refused search offers nothing to add"
+    );
+}
+
+#[tokio::test]
+async fn demo_callouts_with_wrong_credentials_or_no_connector_are_findings() {
+    let fake = FakeConnector::start(CONNECTOR_USER, "another-password-0001").await;
+    let ctx = start_against(&fake).await;
+    let search = format!("/_sim/demo/list?report={REPORT}&level=1&query=*");
+    let (_, answer) = ctx.demo_json(Method::GET, &search, None).await;
+    assert_eq!(answer["passed"], false);
+    assert!(
+        answer["findings"][0]
+            .as_str()
+            .unwrap()
+            .contains("status 401"),
+        "{answer}"
+    );
+
+    let nobody = start_with(|config| {
+        config.fetch_list_url = Url::parse("https://127.0.0.1:1/concur/list/v1.2/fetch").unwrap();
+    })
+    .await;
+    let (_, answer) = nobody.demo_json(Method::GET, &search, None).await;
+    assert_eq!(answer["passed"], false);
+    assert!(
+        answer["findings"][0]
+            .as_str()
+            .unwrap()
+            .contains("did not answer"),
+        "{answer}"
     );
 }

@@ -6,5 +6,7 @@
 //! beyond XML's five predefined ones, ignores namespaces, and bounds depth and size.
 
 pub mod attendee;
+pub mod conformance;
+pub mod fetch_list;
 pub mod notification;
 pub mod xml;

@@ -15,7 +15,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use redb::{Database, ReadableTable, TableDefinition, WriteTransaction};
+use redb::{Database, Durability, ReadableTable, TableDefinition, WriteTransaction};
 
 use super::{
     Claimed, Enqueued, Job, JobId, JobState, QueueError, Ticket, UnixMillis, WorkQueue, millis,
@@ -91,7 +91,10 @@ impl EmbeddedQueue {
     ) -> Result<T, QueueError> {
         let db = self.db.clone();
         tokio::task::spawn_blocking(move || {
-            let txn = db.begin_write()?;
+            let mut txn = db.begin_write()?;
+            // Immediate (redb's default, stated here because the contract depends on it):
+            // the commit returns after the file is fsynced.
+            txn.set_durability(Durability::Immediate);
             let value = f(&txn)?;
             txn.commit()?;
             Ok(value)

@@ -1,10 +1,10 @@
 //! The durable work queue Event Notification will put its notifications in (the endpoint
 //! and the worker come next; nothing in the running server uses the queue yet).
 //!
-//! It lives beside [`crate::store`], not inside it: the store keeps short-lived shared
-//! state that may be lost (a lost nonce or session costs a user one retry), while every
-//! job here was acknowledged to Concur and must survive a crash, so its backends, settings
-//! and guarantees differ.
+//! It sits with the other shared state, with a stronger promise: a lost nonce or session
+//! costs a user one retry, while every job here was acknowledged to Concur and must
+//! survive a crash. So its embedded backend is a file (not memory), and it has settings of
+//! its own (`[queue]`).
 //!
 //! Semantics, the same for every backend (tests/api/queue_contract.rs runs one suite over
 //! each):
@@ -24,12 +24,32 @@
 //! Times are Unix milliseconds given by the caller, so the queue never reads a clock and
 //! the contract tests need no sleeping.
 
+pub mod admin;
 pub mod embedded;
+pub mod redis;
 
 use std::time::Duration;
 
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
+
+/// The queue `[queue]` configures: the embedded file, or the `[store]` Redis.
+pub async fn open(
+    settings: &crate::config::Settings,
+) -> Result<std::sync::Arc<dyn WorkQueue>, QueueError> {
+    match settings.queue.backend {
+        crate::config::QueueBackend::Embedded => Ok(std::sync::Arc::new(
+            embedded::EmbeddedQueue::open(&settings.queue.path).await?,
+        )),
+        crate::config::QueueBackend::Redis => {
+            // Validation refuses queue.backend = "redis" without the [store] Redis.
+            let redis = settings.store.redis.as_ref().ok_or_else(|| {
+                QueueError::Unavailable("queue.backend = \"redis\" needs store.redis_url".into())
+            })?;
+            Ok(std::sync::Arc::new(redis::RedisQueue::new(redis)?))
+        }
+    }
+}
 
 /// Milliseconds since the Unix epoch.
 pub type UnixMillis = u64;
@@ -170,6 +190,9 @@ pub trait WorkQueue: Send + Sync {
     }
 }
 
+/// The ceiling of the first retry's delay (doubling from there up to `queue.max_backoff`).
+pub const FIRST_BACKOFF: Duration = Duration::from_secs(5);
+
 /// When to try a failed job again: exponential backoff with full jitter, capped, and a
 /// deadline after which the job is dead-lettered. Pure: the random value is given.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -183,6 +206,15 @@ pub struct Backoff {
 }
 
 impl Backoff {
+    /// The backoff `[queue]` configures (first ceiling [`FIRST_BACKOFF`]).
+    pub fn from_settings(settings: &crate::config::QueueSettings) -> Self {
+        Self {
+            base: FIRST_BACKOFF.min(settings.max_backoff),
+            max: settings.max_backoff,
+            retry_for: settings.retry_for,
+        }
+    }
+
     /// When attempt `attempts + 1` is due, for a job first seen at `first_seen` whose
     /// attempt `attempts` (1 for the first) failed at `now`; `random` is uniform over
     /// `u64`. The delay is uniform between zero and `min(max, base * 2^(attempts-1))`
@@ -241,6 +273,27 @@ mod tests {
             BACKOFF.next_attempt(3, 0, 1000, u64::MAX / 2),
             Some(1000 + 1999)
         );
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn backoff_stays_between_now_and_the_ceiling_and_the_deadline(
+            attempts in 0u32..100,
+            first_seen in 0u64..1 << 50,
+            elapsed in 0u64..4_000_000,
+            random: u64,
+        ) {
+            let now = first_seen + elapsed;
+            let deadline = first_seen + 3_600_000;
+            match BACKOFF.next_attempt(attempts, first_seen, now, random) {
+                None => proptest::prop_assert!(now >= deadline),
+                Some(at) => {
+                    proptest::prop_assert!(now < deadline);
+                    proptest::prop_assert!(at >= now && at <= deadline);
+                    proptest::prop_assert!(at - now <= 60_000);
+                }
+            }
+        }
     }
 
     #[test]

@@ -1,0 +1,347 @@
+//! Fetch List and Fetch Attendee throughput and latency against 50,000-row CSV sources, next
+//! to test connection on the same server in the same run (issue 12's benchmark).
+//!
+//! Starts the release `concur-connector` binary on loopback with a 50,000-row connected list
+//! (500 projects × 99 tasks, plus the projects) and a 50,000-row attendee CSV, then for each
+//! of test connection, Fetch List and Fetch Attendee:
+//!
+//! 1. the peak: 16 keep-alive connections send as fast as they are answered for 5 s;
+//! 2. half the peak, paced (an open loop: requests leave on a fixed schedule whether or not
+//!    earlier ones were answered) for 5 s, with the client-side p50/p99 and the
+//!    connector-side p99 (the `latency_ms` of the server's own request log lines).
+//!
+//! It prints the server's resident memory with the sources loaded, next to the same binary
+//! with no callout sources. A benchmark, not a test: it fails only when it cannot run.
+//! Run it with `scripts/bench-callouts.sh`, or set `CONCUR_CONNECTOR_BIN`. Linux only.
+
+#![allow(clippy::unwrap_used)]
+
+#[path = "support/bench_server.rs"]
+mod bench_server;
+
+use std::fmt::Write as _;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bench_server::{PASSWORD, Server, USERNAME};
+use tokio::task::JoinSet;
+
+const ROWS: usize = 50_000;
+const CONNECTIONS: usize = 16;
+const PEAK_FOR: Duration = Duration::from_secs(5);
+const PACED_FOR: Duration = Duration::from_secs(5);
+
+const FETCH_LIST: &str = "/concur/list/v1.2/fetch";
+const FETCH_ATTENDEE: &str = "/concur/attendee/v2.0/fetch";
+const TEST_CONNECTION: &str = "/system/v1.0/testconnection";
+
+/// What one workload sends.
+#[derive(Clone, Copy)]
+enum Workload {
+    TestConnection,
+    FetchList,
+    FetchAttendee,
+}
+
+impl Workload {
+    fn name(self) -> &'static str {
+        match self {
+            Workload::TestConnection => "test connection",
+            Workload::FetchList => "fetch list",
+            Workload::FetchAttendee => "fetch attendee",
+        }
+    }
+
+    fn path(self) -> &'static str {
+        match self {
+            Workload::TestConnection => TEST_CONNECTION,
+            Workload::FetchList => FETCH_LIST,
+            Workload::FetchAttendee => FETCH_ATTENDEE,
+        }
+    }
+
+    /// The `n`th request body: searches that vary, so no answer is the same twice in a row.
+    fn body(self, n: usize) -> Option<String> {
+        match self {
+            Workload::TestConnection => None,
+            Workload::FetchList => Some(fetch_list_body(n)),
+            Workload::FetchAttendee => Some(fetch_attendee_body(n)),
+        }
+    }
+}
+
+/// Half of the list searches are for projects (level 1, a name prefix), half for the tasks
+/// of one project (level 2, everything under it, as Concur's drop-down asks).
+fn fetch_list_body(n: usize) -> String {
+    let project = format!("P{:03}", n % 500);
+    let (long_code, short_code, query, levels) = if n.is_multiple_of(2) {
+        (
+            String::new(),
+            String::new(),
+            format!("Project {}*", n % 50),
+            String::new(),
+        )
+    } else {
+        (
+            project.clone(),
+            project.clone(),
+            "*".to_owned(),
+            format!("<code-by-level><level1>{project}</level1></code-by-level>"),
+        )
+    };
+    format!(
+        r#"<?xml version="1.0" ?>
+<fetch-list-request><long-code>{long_code}</long-code><short-code>{short_code}</short-code><query>{query}</query><search-by>TEXT</search-by><lang-code>EN</lang-code><num-to-return>80</num-to-return><protected-list-key /><list-name /><connector-version /><config-options />{levels}</fetch-list-request>"#
+    )
+}
+
+const LAST_NAMES: [&str; 10] = [
+    "Miller", "Okafor", "Lima", "Raman", "Schmidt", "Dubois", "Tanaka", "Novak", "Silva", "Berg",
+];
+const COMPANIES: [&str; 5] = [
+    "Len Dev",
+    "Borealis GmbH",
+    "Horizon Clinic",
+    "Acme",
+    "Globex",
+];
+
+fn fetch_attendee_body(n: usize) -> String {
+    let last = LAST_NAMES[n % LAST_NAMES.len()];
+    let company = COMPANIES[(n / 10) % COMPANIES.len()];
+    let mut customs = String::new();
+    for i in 1..=25 {
+        let _ = write!(customs, "<Custom{i} />");
+    }
+    format!(
+        "<AttendeeSearchRequest><Attendee><AttendeeTypeCode>BUSGUEST</AttendeeTypeCode><FirstName /><MiddleInitial /><LastName>{last}</LastName><Suffix /><Title /><Company>{company}</Company><ExternalID /><OwnerLoginID>cm@example.com</OwnerLoginID><MaximumNumberRecords>500</MaximumNumberRecords>{customs}</Attendee></AttendeeSearchRequest>"
+    )
+}
+
+/// The list CSV: 500 projects and 99 tasks under each (50,000 rows).
+fn list_csv() -> String {
+    let mut csv = String::from("level1,level2,label,label_de\n");
+    for p in 0..500 {
+        let _ = writeln!(
+            csv,
+            "P{p:03},,Project {p} {},Projekt {p}",
+            LAST_NAMES[p % 10]
+        );
+        for t in 0..(ROWS / 500 - 1) {
+            let _ = writeln!(csv, "P{p:03},T{t:02},Task {t} of project {p},Aufgabe {t}");
+        }
+    }
+    csv
+}
+
+/// The attendee CSV: 50,000 people over 10 last names and 5 companies.
+fn attendee_csv() -> String {
+    let mut csv = String::from("ExternalID,FirstName,LastName,Title,Company,AttendeeTypeCode\n");
+    for i in 0..ROWS {
+        let _ = writeln!(
+            csv,
+            "EXT{i:06},First{i},{}{},Title {},{},BUSGUEST",
+            LAST_NAMES[i % 10],
+            if i.is_multiple_of(7) { "" } else { "son" },
+            i % 13,
+            COMPANIES[(i / 10) % 5]
+        );
+    }
+    csv
+}
+
+/// The callout settings the benchmark serves (the CSV files are written beside the
+/// configuration).
+const CALLOUTS: &str = r#"
+[fetch_list]
+[[fetch_list.lists]]
+name = "Projects"
+source = "csv"
+[fetch_list.lists.csv]
+path = "{dir}/list.csv"
+
+[fetch_attendee]
+source = "csv"
+[fetch_attendee.csv]
+path = "{dir}/attendees.csv"
+"#;
+
+async fn send(
+    client: &reqwest::Client,
+    url: &str,
+    workload: Workload,
+    n: usize,
+) -> Option<Duration> {
+    let started = Instant::now();
+    let request = match workload.body(n) {
+        Some(body) => client
+            .post(url)
+            .header("content-type", "application/xml; charset=utf-8")
+            .body(body),
+        None => client.get(url),
+    };
+    let response = request
+        .basic_auth(USERNAME, Some(PASSWORD))
+        .timeout(Duration::from_secs(5))
+        .send()
+        .await
+        .ok()?;
+    let ok = response.status().is_success();
+    response.bytes().await.ok()?;
+    ok.then(|| started.elapsed())
+}
+
+/// Closed loop: `CONNECTIONS` workers, each sending its next request when the last is
+/// answered. Returns answers per second.
+async fn peak(server: &Server, workload: Workload) -> f64 {
+    let client = server.client(CONNECTIONS).unwrap();
+    let url = Arc::new(server.url(workload.path()));
+    let started = Instant::now();
+    let mut workers = JoinSet::new();
+    for w in 0..CONNECTIONS {
+        let (client, url) = (client.clone(), url.clone());
+        workers.spawn(async move {
+            let mut ok = 0usize;
+            let mut n = w;
+            while started.elapsed() < PEAK_FOR {
+                if send(&client, &url, workload, n).await.is_some() {
+                    ok += 1;
+                }
+                n += CONNECTIONS;
+            }
+            ok
+        });
+    }
+    let answered: usize = workers.join_all().await.into_iter().sum();
+    answered as f64 / started.elapsed().as_secs_f64()
+}
+
+struct Paced {
+    offered: f64,
+    answered: usize,
+    failed: usize,
+    client_p50: Duration,
+    client_p99: Duration,
+    server_p99_ms: Option<f64>,
+}
+
+/// Open loop at `rate` requests per second for `PACED_FOR`.
+async fn paced(server: &Server, workload: Workload, rate: f64) -> Paced {
+    let client = server.client(CONNECTIONS * 4).unwrap();
+    let url = Arc::new(server.url(workload.path()));
+    let log_start = server.lines.lock().unwrap().len();
+    let interval = Duration::from_secs_f64(1.0 / rate.max(1.0));
+    let mut ticker = tokio::time::interval(interval);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
+    let started = Instant::now();
+    let mut requests = JoinSet::new();
+    let mut n = 0usize;
+    while started.elapsed() < PACED_FOR {
+        ticker.tick().await;
+        let (client, url) = (client.clone(), url.clone());
+        requests.spawn(async move { send(&client, &url, workload, n).await });
+        n += 1;
+    }
+    let results = requests.join_all().await;
+    let mut latencies: Vec<Duration> = results.iter().flatten().copied().collect();
+    latencies.sort();
+    // Give the server a moment to flush its last log lines.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let server_p99_ms = {
+        let lines = server.lines.lock().unwrap();
+        let route = format!("\"route\":\"{}\"", workload.path());
+        let mut server_ms: Vec<f64> = lines[log_start..]
+            .iter()
+            .filter(|l| l.contains(&route) && l.contains("request finished"))
+            .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+            .filter_map(|v| {
+                v.pointer("/fields/latency_ms")
+                    .and_then(serde_json::Value::as_f64)
+            })
+            .collect();
+        server_ms.sort_by(f64::total_cmp);
+        percentile(&server_ms, 0.99)
+    };
+    Paced {
+        offered: n as f64 / PACED_FOR.as_secs_f64(),
+        answered: latencies.len(),
+        failed: n - latencies.len(),
+        client_p50: percentile(&latencies, 0.50).unwrap_or_default(),
+        client_p99: percentile(&latencies, 0.99).unwrap_or_default(),
+        server_p99_ms,
+    }
+}
+
+fn percentile<T: Copy>(sorted: &[T], p: f64) -> Option<T> {
+    if sorted.is_empty() {
+        return None;
+    }
+    let index = ((sorted.len() as f64 * p).ceil() as usize).clamp(1, sorted.len()) - 1;
+    Some(sorted[index])
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let binary = bench_server::connector_binary()?;
+    let (list, attendees) = (list_csv(), attendee_csv());
+
+    let bare = Server::start(&binary, "", &[]).await?;
+    let (bare_rss, _) = bare.memory_kib();
+    bare.stop().await;
+
+    let server = Server::start(
+        &binary,
+        CALLOUTS,
+        &[
+            ("list.csv", list.as_bytes()),
+            ("attendees.csv", attendees.as_bytes()),
+        ],
+    )
+    .await?;
+    let (rss, _) = server.memory_kib();
+    println!(
+        "sources: {ROWS} list rows ({} KiB of CSV), {ROWS} attendees ({} KiB of CSV)",
+        list.len() / 1024,
+        attendees.len() / 1024
+    );
+    println!(
+        "resident memory: {rss} KiB with both sources, {bare_rss} KiB without (+{} KiB)",
+        rss.saturating_sub(bare_rss)
+    );
+    println!(
+        "\n{:<16} {:>10} {:>12} {:>9} {:>9} {:>12} {:>12} {:>14}",
+        "workload",
+        "peak/s",
+        "paced at/s",
+        "answered",
+        "failed",
+        "client p50",
+        "client p99",
+        "connector p99"
+    );
+    for workload in [
+        Workload::TestConnection,
+        Workload::FetchList,
+        Workload::FetchAttendee,
+    ] {
+        let peak = peak(&server, workload).await;
+        let paced = paced(&server, workload, peak / 2.0).await;
+        println!(
+            "{:<16} {:>10.0} {:>12.0} {:>9} {:>9} {:>10.2}ms {:>10.2}ms {:>14}",
+            workload.name(),
+            peak,
+            paced.offered,
+            paced.answered,
+            paced.failed,
+            paced.client_p50.as_secs_f64() * 1000.0,
+            paced.client_p99.as_secs_f64() * 1000.0,
+            paced
+                .server_p99_ms
+                .map_or_else(|| "n/a".to_owned(), |ms| format!("{ms:.2}ms")),
+        );
+    }
+    let (rss, hwm) = server.memory_kib();
+    println!("\nresident memory after the run: {rss} KiB (peak {hwm} KiB)");
+    server.stop().await;
+    Ok(())
+}
