@@ -1843,46 +1843,18 @@ async fn a_restart_keeps_a_fitting_leaf_and_reissues_for_other_names() {
 
 // ================================================================== external validation
 
-/// A stand-in for the connector's notify endpoint (plain http): records every POST's
-/// `Authorization` and body, answers `status`.
-/// The `Authorization` header and the body of each POST.
-type Posts = std::sync::Arc<std::sync::Mutex<Vec<(Option<String>, String)>>>;
-
-struct NotifyReceiver {
-    url: Url,
-    posts: Posts,
-}
-
-async fn notify_receiver(status: u16) -> NotifyReceiver {
-    use axum::http::HeaderMap;
-    let posts = Posts::default();
-    let seen = posts.clone();
-    let app = axum::Router::new().route(
-        "/concur/v1.0/notify",
-        axum::routing::post(move |headers: HeaderMap, body: String| {
-            let seen = seen.clone();
-            async move {
-                let auth = headers
-                    .get("authorization")
-                    .and_then(|v| v.to_str().ok())
-                    .map(str::to_owned);
-                seen.lock().unwrap().push((auth, body));
-                StatusCode::from_u16(status).unwrap()
-            }
-        }),
-    );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move { axum::serve(listener, app).await });
-    NotifyReceiver {
-        url: Url::parse(&format!("http://{addr}/concur/v1.0/notify")).unwrap(),
-        posts,
-    }
-}
-
-async fn start_notifying(receiver: &NotifyReceiver) -> Ctx {
-    let url = receiver.url.clone();
-    start_with(move |config| config.notify_url = Some(url)).await
+/// A simulator that notifies the fake connector, trusting its CA like the other callouts.
+async fn start_notifying(fake: &FakeConnector) -> Ctx {
+    let url = Url::parse(&fake.base_url)
+        .unwrap()
+        .join("concur/v1.0/notify")
+        .unwrap();
+    let ca = fake.ca_pem.clone();
+    start_with(move |config| {
+        config.notify_url = Some(url);
+        config.connector_ca_pem = Some(ca);
+    })
+    .await
 }
 
 fn approve_path(report: &str, action: &str) -> String {
@@ -1907,8 +1879,8 @@ async fn report_status(ctx: &Ctx, report: &str) -> (String, Option<String>) {
 #[tokio::test]
 async fn submitting_a_report_notifies_the_connector_with_basic_auth() {
     use concur_protocol::callout::notification::Notification;
-    let receiver = notify_receiver(200).await;
-    let ctx = start_notifying(&receiver).await;
+    let fake = FakeConnector::start(CONNECTOR_USER, CONNECTOR_PASSWORD).await;
+    let ctx = start_notifying(&fake).await;
     let response = ctx
         .admin(
             Method::POST,
@@ -1925,14 +1897,10 @@ async fn submitting_a_report_notifies_the_connector_with_basic_auth() {
         ("A_EXTV".to_owned(), Some("EXTVAL".to_owned()))
     );
 
-    let posts = receiver.posts.lock().unwrap().clone();
+    // The fake answers 200 only with the connector's Basic credentials.
+    let posts = fake.bodies();
     assert_eq!(posts.len(), 1);
-    let expected = format!(
-        "Basic {}",
-        STANDARD.encode(format!("{CONNECTOR_USER}:{CONNECTOR_PASSWORD}"))
-    );
-    assert_eq!(posts[0].0.as_deref(), Some(expected.as_str()));
-    let notification = Notification::parse(posts[0].1.as_bytes()).unwrap();
+    let notification = Notification::parse(posts[0].as_bytes()).unwrap();
     assert_eq!(notification.workflow_step(), Some("SUBMIT"));
     assert_eq!(notification.object_type.as_str(), "EXPRPT");
     let expected_uri = ctx.url(&format!(
@@ -1995,8 +1963,9 @@ async fn failed_list_len(ctx: &Ctx) -> usize {
 #[tokio::test]
 async fn refused_and_dropped_deliveries_are_listed_as_failed_until_deleted() {
     use concur_protocol::callout::notification::{parse_failed_list_json, parse_failed_list_xml};
-    let receiver = notify_receiver(503).await;
-    let ctx = start_notifying(&receiver).await;
+    let fake = FakeConnector::start(CONNECTOR_USER, CONNECTOR_PASSWORD).await;
+    fake.answer_notifications_with(StatusCode::SERVICE_UNAVAILABLE);
+    let ctx = start_notifying(&fake).await;
     let refused: Value = ctx
         .admin(
             Method::POST,
@@ -2015,11 +1984,7 @@ async fn refused_and_dropped_deliveries_are_listed_as_failed_until_deleted() {
     });
     let dropped = ctx.sim.submit_report(MAX_REPORT).await.unwrap();
     assert_eq!(dropped.outcome, "dropped");
-    assert_eq!(
-        receiver.posts.lock().unwrap().len(),
-        1,
-        "the dropped one is not sent"
-    );
+    assert_eq!(fake.bodies().len(), 1, "the dropped one is not sent");
     assert_eq!(ctx.sim.notification_deliveries().len(), 2);
 
     let xml = failed_list(&ctx, "application/xml").await;
