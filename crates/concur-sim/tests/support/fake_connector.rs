@@ -153,6 +153,8 @@ impl FakeConnector {
     }
 
     /// From now on, the notify endpoint answers `status` (a connector that is down: 503).
+    /// Only the simulator's own tests play notifications; the connector's share this file.
+    #[allow(dead_code)]
     pub fn answer_notifications_with(&self, status: StatusCode) {
         self.state
             .notify_status
