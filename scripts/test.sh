@@ -7,7 +7,7 @@ cd "$(dirname "$0")/.."
 sudo_if_needed() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
 
 # Debian packages the tests drive for real: openssl s_client probes the TLS floor;
-# tests/browser.rs runs the user's flow in headless Chromium through chromedriver;
+# tests/api/browser.rs runs the user's flow in headless Chromium through chromedriver;
 # the Redis store tests start their own redis-server on a free port.
 packages=()
 command -v openssl >/dev/null 2>&1 || packages+=(openssl)

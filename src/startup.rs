@@ -130,10 +130,12 @@ impl Application {
             }
         };
 
+        // The value source (CSV file, HTTP client), templates and stores before the port:
+        // a configuration that cannot start never binds.
+        let state = Arc::new(AppState::build(&settings).map_err(StartupError::Config)?);
         let listener = TcpListener::bind(settings.server.bind)
             .with_context(|| format!("binding {}", settings.server.bind))?;
         let local_addr = listener.local_addr().context("reading the bound address")?;
-        let state = Arc::new(AppState::build(&settings).map_err(StartupError::Config)?);
         if let Some(concur) = state.concur.clone() {
             // Fetch the company token now rather than on the first launch; a failure here is
             // retried on demand, so it only warns.

@@ -52,7 +52,8 @@ pub struct Settings {
     pub picker: crate::picker::PickerSettings,
     /// Operator templates replacing the embedded ones, if any.
     pub template_dir: Option<PathBuf>,
-    /// `[values]` as written; [`crate::values::Values::from_settings`] checks and builds it.
+    /// `[values]` as written and checked ([`crate::values::Values::check`]);
+    /// [`crate::values::Values::from_settings`] builds the source at start-up.
     pub values: crate::values::ValuesSettings,
     /// `[fetch_list]` as written; [`crate::lists::Lists::from_settings`] checks and builds it.
     pub fetch_list: crate::lists::FetchListSettings,
@@ -361,6 +362,7 @@ fn validate(raw: RawSettings) -> Result<Settings, Vec<ConfigProblem>> {
         .and_then(|c| c.validate(&mut problems, Mode::of(development)));
     let simulator = simulator_settings(&raw, bind, &mut problems);
     raw.picker.check(raw.server.request_timeout, &mut problems);
+    crate::values::Values::check(&raw.values, Mode::of(development), &mut problems);
     if raw.store.max_entries == 0 {
         problems.push("store.max_entries", "must be greater than zero");
     }

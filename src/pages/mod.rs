@@ -4,7 +4,10 @@
 //! `pages.template_dir` (branding, wording); those replace the embedded ones. Escaping stays
 //! on for every `.html` template whatever the source, and no page loads anything external.
 
+mod error;
 pub mod i18n;
+
+pub use error::{PageError, render_page_error};
 
 use std::path::Path;
 
@@ -103,64 +106,6 @@ impl Pages {
             }
         }
     }
-
-    /// A short error page in the user's language, from message keys of [`i18n`].
-    pub fn error_in(
-        &self,
-        lang: i18n::Lang,
-        status: StatusCode,
-        title_key: &str,
-        message_key: &str,
-        hint_key: Option<&str>,
-    ) -> Response {
-        self.render_error(
-            lang.tag(),
-            status,
-            lang.text(title_key),
-            lang.text(message_key),
-            hint_key.map(|key| lang.text(key)),
-        )
-    }
-
-    /// A short error page: what happened and what the user can do.
-    pub fn error(
-        &self,
-        status: StatusCode,
-        title: &str,
-        message: &str,
-        hint: Option<&str>,
-    ) -> Response {
-        self.render_error("en", status, title, message, hint)
-    }
-
-    fn render_error(
-        &self,
-        lang: &str,
-        status: StatusCode,
-        title: &str,
-        message: &str,
-        hint: Option<&str>,
-    ) -> Response {
-        #[derive(Serialize)]
-        struct ErrorContext<'a> {
-            lang: &'a str,
-            status: u16,
-            title: &'a str,
-            message: &'a str,
-            hint: Option<&'a str>,
-        }
-        self.render(
-            status,
-            "error.html",
-            ErrorContext {
-                lang,
-                status: status.as_u16(),
-                title,
-                message,
-                hint,
-            },
-        )
-    }
 }
 
 fn html_response(status: StatusCode, html: String) -> Response {
@@ -191,11 +136,10 @@ mod tests {
     #[tokio::test]
     async fn request_data_is_escaped() {
         let pages = Pages::new(None).unwrap();
-        let html = body(pages.error(
+        let html = body(pages.render(
             StatusCode::BAD_REQUEST,
-            "<script>alert(1)</script>",
-            "a & b",
-            None,
+            "error.html",
+            serde_json::json!({"title": "<script>alert(1)</script>", "message": "a & b"}),
         ))
         .await;
         assert!(!html.contains("<script>alert"), "{html}");
@@ -211,11 +155,44 @@ mod tests {
         )
         .unwrap();
         let pages = Pages::new(Some(dir.path())).unwrap();
-        let html = body(pages.error(StatusCode::FORBIDDEN, "<b>x</b>", "m", None)).await;
+        let html = body(pages.render(
+            StatusCode::FORBIDDEN,
+            "error.html",
+            serde_json::json!({"title": "<b>x</b>", "message": "m"}),
+        ))
+        .await;
         assert!(
             html.starts_with("<p class=custom>&lt;b&gt;x&lt;&#x2f;b&gt;</p>"),
             "{html}"
         );
+    }
+
+    #[tokio::test]
+    async fn a_page_error_is_rendered_in_its_language_with_its_status() {
+        let pages = Pages::new(None).unwrap();
+        let error = PageError::new(
+            StatusCode::GONE,
+            "expired_title",
+            "expired_message",
+            "click_again",
+        )
+        .in_lang(i18n::Lang::De);
+        // As a handler's answer it is the bare status until the router's layer renders it.
+        let bare = error.into_response();
+        assert_eq!(bare.status(), StatusCode::GONE);
+        let page = render_page_error(&pages, bare);
+        assert_eq!(page.status(), StatusCode::GONE);
+        assert_eq!(
+            page.headers()[header::CONTENT_SECURITY_POLICY],
+            CONTENT_SECURITY_POLICY
+        );
+        let html = body(page).await;
+        assert!(html.contains("lang=\"de\""), "{html}");
+        assert!(
+            html.contains(i18n::Lang::De.text("expired_title")),
+            "{html}"
+        );
+        assert!(html.contains(i18n::Lang::De.text("click_again")), "{html}");
     }
 
     #[test]

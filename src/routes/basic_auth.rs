@@ -30,13 +30,26 @@ pub struct Unauthorized;
 
 impl IntoResponse for Unauthorized {
     fn into_response(self) -> Response {
-        let mut response = super::test_connection::plain(StatusCode::UNAUTHORIZED, "Unauthorized");
+        let mut response = plain(StatusCode::UNAUTHORIZED, "Unauthorized");
         response.headers_mut().insert(
             header::WWW_AUTHENTICATE,
             HeaderValue::from_static(r#"Basic realm="concur-connector""#),
         );
         response
     }
+}
+
+/// A `text/plain` body with an explicit length: Concur rejects chunked responses.
+pub(crate) fn plain(status: StatusCode, body: &'static str) -> Response {
+    (
+        status,
+        [
+            (header::CONTENT_TYPE, "text/plain; charset=utf-8"),
+            (header::CONTENT_LENGTH, &body.len().to_string()),
+        ],
+        body,
+    )
+        .into_response()
 }
 
 /// Standard alphabet, padding optional: some clients strip it.

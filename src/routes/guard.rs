@@ -12,6 +12,7 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
 use crate::conn::ConnectionClass;
+use crate::pages::PageError;
 use crate::pages::i18n::Lang;
 use crate::state::AppState;
 
@@ -106,12 +107,14 @@ fn unavailable(state: &AppState, reader: Reader, text: &'static str) -> Response
 fn answer(state: &AppState, reader: Reader, status: StatusCode, text: &'static str) -> Response {
     match reader {
         Reader::Probe | Reader::Program => (status, text).into_response(),
-        Reader::Person(lang) => state.pages.error_in(
-            lang,
+        // This layer is outside the router's page-error layer: it renders the page itself.
+        Reader::Person(lang) => PageError::new(
             status,
             "unavailable_title",
             "unavailable_message",
-            Some("reload_hint"),
-        ),
+            "reload_hint",
+        )
+        .in_lang(lang)
+        .render(&state.pages),
     }
 }

@@ -15,6 +15,7 @@ use axum::routing::get;
 use super::paths::SESSION as SESSION_PATH;
 use crate::concur::{Failure, UserToken};
 use crate::launch::{self, ErrorClass, LaunchError, VerifiedLaunch, Version};
+use crate::pages::PageError;
 use crate::pages::i18n::Lang;
 use crate::session::LaunchSession;
 use crate::state::AppState;
@@ -73,16 +74,16 @@ async fn launch(state: &AppState, version: Version, raw_query: &str) -> Response
         Err(error) => return refusal(state, lang, version, raw_query, &error),
     };
     if let Err(refused) = admit(state, &verified).await {
-        return refused.render(state, lang);
+        return refused.in_lang(lang).into_response();
     }
-    let user_token = match exchange_auth_code(state, lang, &mut verified).await {
+    let user_token = match exchange_auth_code(state, &mut verified).await {
         Ok(token) => token,
-        Err(response) => return response,
+        Err(refused) => return refused.in_lang(lang).into_response(),
     };
     let session = LaunchSession::new(verified.context());
     let id = match state.sessions.create(&session, user_token).await {
         Ok(id) => id,
-        Err(error) => return unavailable(state, lang, &error),
+        Err(error) => return unavailable(&error).in_lang(lang).into_response(),
     };
     tracing::info!(
         company = verified.company_domain(),
@@ -101,56 +102,15 @@ async fn launch(state: &AppState, version: Version, raw_query: &str) -> Response
         .into_response()
 }
 
-/// Why a verified launch is not let in, as its page says it.
-enum Refused {
-    Page {
-        status: StatusCode,
-        title: &'static str,
-        message: &'static str,
-        hint: &'static str,
-    },
-    Store(crate::store::StoreError),
-}
-
-impl Refused {
-    fn page(
-        status: StatusCode,
-        title: &'static str,
-        message: &'static str,
-        hint: &'static str,
-    ) -> Self {
-        Refused::Page {
-            status,
-            title,
-            message,
-            hint,
-        }
-    }
-
-    fn render(self, state: &AppState, lang: Lang) -> Response {
-        match self {
-            Refused::Page {
-                status,
-                title,
-                message,
-                hint,
-            } => state
-                .pages
-                .error_in(lang, status, title, message, Some(hint)),
-            Refused::Store(error) => unavailable(state, lang, &error),
-        }
-    }
-}
-
 /// The checks after the signature: the company, the auth code, and once per launch.
-async fn admit(state: &AppState, verified: &VerifiedLaunch) -> Result<(), Refused> {
+async fn admit(state: &AppState, verified: &VerifiedLaunch) -> Result<(), PageError> {
     let company = verified.company_domain();
     if !state.launch.company_allowed(company) {
         tracing::warn!(
             company,
             "launch refused: company not in launch.company_domains"
         );
-        return Err(Refused::page(
+        return Err(PageError::new(
             StatusCode::FORBIDDEN,
             "not_allowed_title",
             "company_message",
@@ -162,7 +122,7 @@ async fn admit(state: &AppState, verified: &VerifiedLaunch) -> Result<(), Refuse
             company,
             "launch refused: no client_auth_code (set launch.allow_company_token_fallback to accept such launches with the company token)"
         );
-        return Err(Refused::page(
+        return Err(PageError::new(
             StatusCode::BAD_REQUEST,
             "malformed_title",
             "no_auth_code_message",
@@ -177,14 +137,14 @@ async fn admit(state: &AppState, verified: &VerifiedLaunch) -> Result<(), Refuse
         Ok(Freshness::Fresh) => Ok(()),
         Ok(Freshness::Replayed) => {
             tracing::warn!(company, "launch refused: replayed nonce");
-            Err(Refused::page(
+            Err(PageError::new(
                 StatusCode::FORBIDDEN,
                 "launch_used_title",
                 "launch_used_message",
                 "click_again",
             ))
         }
-        Err(error) => Err(Refused::Store(error)),
+        Err(error) => Err(unavailable(&error)),
     }
 }
 
@@ -201,9 +161,8 @@ fn code_exchange_required(state: &AppState, verified: &VerifiedLaunch) -> bool {
 /// and ties it to the signed user through the `id_token`.
 async fn exchange_auth_code(
     state: &AppState,
-    lang: Lang,
     verified: &mut VerifiedLaunch,
-) -> Result<Option<UserToken>, Response> {
+) -> Result<Option<UserToken>, PageError> {
     let (Some(concur), Some(code)) = (&state.concur, verified.take_client_auth_code()) else {
         return Ok(None);
     };
@@ -211,30 +170,26 @@ async fn exchange_auth_code(
         Ok(token) => Ok(Some(token)),
         Err(error) => {
             tracing::warn!(%error, correlation_id = error.correlation_id(), "launch refused: auth code exchange failed");
-            let page = match error.classify() {
-                Failure::Forbidden => state.pages.error_in(
-                    lang,
+            Err(match error.classify() {
+                Failure::Forbidden => PageError::new(
                     StatusCode::FORBIDDEN,
                     "not_allowed_title",
                     "not_your_launch",
-                    Some("click_again"),
+                    "click_again",
                 ),
-                Failure::Unavailable => state.pages.error_in(
-                    lang,
+                Failure::Unavailable => PageError::new(
                     StatusCode::SERVICE_UNAVAILABLE,
                     "concur_down_title",
                     "concur_down_message",
-                    Some("wait_and_click_again"),
+                    "wait_and_click_again",
                 ),
-                Failure::Validation(_) | Failure::Other => state.pages.error_in(
-                    lang,
+                Failure::Validation(_) | Failure::Other => PageError::new(
                     StatusCode::BAD_GATEWAY,
                     "refused_title",
                     "refused_message",
-                    Some("refused_hint"),
+                    "refused_hint",
                 ),
-            };
-            Err(page)
+            })
         }
     }
 }
@@ -273,38 +228,39 @@ fn refusal(
             None => tracing::warn!("no known wrong reading matches either: the credentials differ"),
         }
     }
-    let (status, title, message, hint) = match error.class() {
-        ErrorClass::Malformed => (
+    class_page(error.class()).in_lang(lang).into_response()
+}
+
+/// The one mapping from a refusal's class to its status and page.
+fn class_page(class: ErrorClass) -> PageError {
+    match class {
+        ErrorClass::Malformed => PageError::new(
             StatusCode::BAD_REQUEST,
             "malformed_title",
             "malformed_message",
             "click_again",
         ),
-        ErrorClass::SignatureMismatch => (
+        ErrorClass::SignatureMismatch => PageError::new(
             StatusCode::UNAUTHORIZED,
             "unverified_title",
             "unverified_message",
             "unverified_hint",
         ),
-        ErrorClass::Forbidden => (
+        ErrorClass::Forbidden => PageError::new(
             StatusCode::FORBIDDEN,
             "not_allowed_title",
             "host_message",
             "ask_admin_config",
         ),
-    };
-    state
-        .pages
-        .error_in(lang, status, title, message, Some(hint))
+    }
 }
 
-fn unavailable(state: &AppState, lang: Lang, error: &crate::store::StoreError) -> Response {
+fn unavailable(error: &crate::store::StoreError) -> PageError {
     tracing::error!(%error, "launch store unavailable");
-    state.pages.error_in(
-        lang,
+    PageError::new(
         StatusCode::SERVICE_UNAVAILABLE,
         "unavailable_title",
         "launch_unavailable_message",
-        Some("wait_and_click_again"),
+        "wait_and_click_again",
     )
 }

@@ -31,6 +31,13 @@ use crate::telemetry;
 /// Largest request body any route reads (Concur's server-to-server calls are tiny).
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
 
+async fn render_page_errors(
+    axum::extract::State(state): axum::extract::State<Arc<AppState>>,
+    response: axum::response::Response,
+) -> axum::response::Response {
+    crate::pages::render_page_error(&state.pages, response)
+}
+
 /// The whole application: routes plus the cross-cutting layers.
 pub fn router(state: Arc<AppState>, request_timeout: Duration) -> Router {
     let request_id = telemetry::REQUEST_ID;
@@ -72,6 +79,11 @@ pub fn router(state: Arc<AppState>, request_timeout: Duration) -> Router {
         .merge(picker::routes())
         .merge(assets::routes())
         .merge(health::routes())
+        // A handler's `PageError` becomes its localised page here, with the operator's templates.
+        .layer(axum::middleware::map_response_with_state(
+            state.clone(),
+            render_page_errors,
+        ))
         .with_state(state)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(

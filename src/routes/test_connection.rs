@@ -8,11 +8,14 @@ use std::sync::Arc;
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 
 use crate::state::AppState;
+
+/// Kept under its old name for the routes that answer Concur in plain text.
+pub(crate) use super::basic_auth::plain;
 
 /// Paths Concur may probe.
 pub use super::paths::TEST_CONNECTION as PATHS;
@@ -37,17 +40,4 @@ async fn test_connection(
         Ok(()) => plain(StatusCode::OK, "OK"),
         Err(refused) => refused.into_response(),
     }
-}
-
-/// A `text/plain` body with an explicit length: Concur rejects chunked responses.
-pub(crate) fn plain(status: StatusCode, body: &'static str) -> Response {
-    (
-        status,
-        [
-            (header::CONTENT_TYPE, "text/plain; charset=utf-8"),
-            (header::CONTENT_LENGTH, &body.len().to_string()),
-        ],
-        body,
-    )
-        .into_response()
 }

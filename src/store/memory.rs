@@ -193,103 +193,11 @@ impl SessionStore for MemorySessionStore {
     }
 }
 
+/// The bound and its eviction rule; what every store does is checked for this one and the
+/// Redis store by one contract suite (tests/api/store_contract.rs).
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[tokio::test]
-    async fn a_nonce_is_fresh_once_then_replayed() {
-        let store = MemoryNonceStore::new(100);
-        let ttl = Duration::from_secs(60);
-        assert_eq!(
-            store.remember("acme|n1", ttl).await.unwrap(),
-            Freshness::Fresh
-        );
-        assert_eq!(
-            store.remember("acme|n1", ttl).await.unwrap(),
-            Freshness::Replayed
-        );
-        assert_eq!(
-            store.remember("acme|n2", ttl).await.unwrap(),
-            Freshness::Fresh
-        );
-    }
-
-    #[tokio::test]
-    async fn a_forgotten_key_is_fresh_again() {
-        let store = MemoryNonceStore::new(100);
-        let ttl = Duration::from_secs(60);
-        assert_eq!(
-            store.remember("claim", ttl).await.unwrap(),
-            Freshness::Fresh
-        );
-        store.forget("claim").await.unwrap();
-        assert_eq!(
-            store.remember("claim", ttl).await.unwrap(),
-            Freshness::Fresh
-        );
-        assert_eq!(
-            store.remember("claim", ttl).await.unwrap(),
-            Freshness::Replayed
-        );
-    }
-
-    #[tokio::test]
-    async fn concurrent_remembers_of_one_nonce_admit_exactly_one() {
-        let store = std::sync::Arc::new(MemoryNonceStore::new(100));
-        let tasks: Vec<_> = (0..32)
-            .map(|_| {
-                let store = store.clone();
-                tokio::spawn(async move {
-                    store
-                        .remember("acme|same", Duration::from_secs(60))
-                        .await
-                        .unwrap()
-                })
-            })
-            .collect();
-        let mut fresh = 0;
-        for task in tasks {
-            if task.await.unwrap() == Freshness::Fresh {
-                fresh += 1;
-            }
-        }
-        assert_eq!(fresh, 1);
-    }
-
-    #[tokio::test]
-    async fn an_expired_nonce_is_fresh_again() {
-        let store = MemoryNonceStore::new(100);
-        assert_eq!(
-            store.remember("k", Duration::ZERO).await.unwrap(),
-            Freshness::Fresh
-        );
-        assert_eq!(
-            store.remember("k", Duration::from_secs(60)).await.unwrap(),
-            Freshness::Fresh
-        );
-    }
-
-    #[tokio::test]
-    async fn sessions_round_trip_replace_and_expire() {
-        let store = MemorySessionStore::new(100);
-        store
-            .insert("s1", b"one".to_vec(), Duration::from_secs(60))
-            .await
-            .unwrap();
-        assert_eq!(store.get("s1").await.unwrap().as_deref(), Some(&b"one"[..]));
-        assert!(store.replace("s1", b"two".to_vec()).await.unwrap());
-        assert_eq!(store.get("s1").await.unwrap().as_deref(), Some(&b"two"[..]));
-        assert!(!store.replace("missing", b"x".to_vec()).await.unwrap());
-
-        store
-            .insert("s2", b"short".to_vec(), Duration::ZERO)
-            .await
-            .unwrap();
-        assert_eq!(store.get("s2").await.unwrap(), None);
-        store.remove("s1").await.unwrap();
-        assert_eq!(store.get("s1").await.unwrap(), None);
-    }
 
     #[tokio::test]
     async fn a_full_nonce_store_refuses_new_nonces_and_forgets_none_early() {

@@ -198,33 +198,51 @@ impl std::fmt::Debug for Values {
     }
 }
 
+/// `[values]` once checked, before anything is read, watched or built.
+struct Checked {
+    source: CheckedSource,
+    filters: Vec<Filter>,
+    limiter: rate::SearchLimiter,
+}
+
+enum CheckedSource {
+    Static(Vec<Entry>),
+    Csv {
+        path: std::path::PathBuf,
+        watch: bool,
+    },
+    /// The HTTP source is checked by building it: its one client is made, nothing is sent.
+    Http(Box<http::HttpSource>),
+    FreeText,
+}
+
 impl Values {
-    /// Checks `[values]` and prepares the source: converts the inline list, reads the CSV
-    /// file and starts watching it, or builds the HTTP client. Every problem is reported
-    /// under its `values.*` key. In production the HTTP source's URL must be `https`.
-    pub fn from_settings(
+    /// Checks `[values]` as configuration loading does (`check-config` too), before anything
+    /// binds: every problem under its `values.*` key. Nothing is read, watched or built here;
+    /// an unreadable CSV file is found by [`Values::from_settings`] at start-up. In
+    /// production the HTTP source's URL must be `https`.
+    pub fn check(settings: &ValuesSettings, mode: crate::checks::Mode, problems: &mut Problems) {
+        let _ = Self::checked(settings, mode, problems);
+    }
+
+    fn checked(
         settings: &ValuesSettings,
         mode: crate::checks::Mode,
-    ) -> Result<Self, Vec<ConfigProblem>> {
-        let mut problems = Problems::default();
+        problems: &mut Problems,
+    ) -> Option<Checked> {
+        let before = problems.len();
         if !(1..=MAX_RESULTS).contains(&settings.max_results) {
             problems.push(
                 "values.max_results",
                 format!("must be between 1 and {MAX_RESULTS}"),
             );
         }
-        let filters = filters(&settings.filters, &mut problems);
+        let filters = filters(&settings.filters, problems);
         let limiter =
-            rate::SearchLimiter::new(settings.search_rate, settings.search_burst, &mut problems);
-        let backend = match settings.source {
+            rate::SearchLimiter::new(settings.search_rate, settings.search_burst, problems);
+        let source = match settings.source {
             SourceKind::Inline => {
-                if settings.inline.is_empty() {
-                    tracing::warn!(
-                        "values.inline is empty: users will have nothing to pick; configure [values] \
-                         (inline values, a CSV file, an HTTP lookup or free text)"
-                    );
-                }
-                table::inline(&settings.inline, &mut problems).map(Backend::Static)
+                table::inline(&settings.inline, problems).map(CheckedSource::Static)
             }
             SourceKind::Csv => match &settings.csv.path {
                 None => {
@@ -234,22 +252,62 @@ impl Values {
                     );
                     None
                 }
-                Some(path) => problems
-                    .take(
-                        "values.csv.path",
-                        csv_file::CsvSource::open(path, settings.csv.watch),
-                    )
-                    .map(Backend::Csv),
+                Some(path) => Some(CheckedSource::Csv {
+                    path: path.clone(),
+                    watch: settings.csv.watch,
+                }),
             },
             SourceKind::Http => {
                 let attributes = filters.iter().map(|f| f.attribute.clone()).collect();
-                http::HttpSource::new(&settings.http, attributes, mode, &mut problems)
-                    .map(|h| Backend::Http(Box::new(h)))
+                http::HttpSource::new(&settings.http, attributes, mode, problems)
+                    .map(|h| CheckedSource::Http(Box::new(h)))
             }
-            SourceKind::FreeText => Some(Backend::FreeText),
+            SourceKind::FreeText => Some(CheckedSource::FreeText),
         };
-        match (backend, limiter) {
-            (Some(backend), Some(limiter)) if problems.is_empty() => Ok(Self {
+        match (source, limiter) {
+            (Some(source), Some(limiter)) if problems.len() == before => Some(Checked {
+                source,
+                filters,
+                limiter,
+            }),
+            _ => None,
+        }
+    }
+
+    /// Checks `[values]` and prepares the source: converts the inline list, reads the CSV
+    /// file and starts watching it, or builds the HTTP client. Every problem is reported
+    /// under its `values.*` key. In production the HTTP source's URL must be `https`.
+    pub fn from_settings(
+        settings: &ValuesSettings,
+        mode: crate::checks::Mode,
+    ) -> Result<Self, Vec<ConfigProblem>> {
+        let mut problems = Problems::default();
+        let Some(Checked {
+            source,
+            filters,
+            limiter,
+        }) = Self::checked(settings, mode, &mut problems)
+        else {
+            return Err(problems.into_vec());
+        };
+        let backend = match source {
+            CheckedSource::Static(entries) => {
+                if entries.is_empty() {
+                    tracing::warn!(
+                        "values.inline is empty: users will have nothing to pick; configure [values] \
+                         (inline values, a CSV file, an HTTP lookup or free text)"
+                    );
+                }
+                Some(Backend::Static(entries))
+            }
+            CheckedSource::Csv { path, watch } => problems
+                .take("values.csv.path", csv_file::CsvSource::open(&path, watch))
+                .map(Backend::Csv),
+            CheckedSource::Http(source) => Some(Backend::Http(source)),
+            CheckedSource::FreeText => Some(Backend::FreeText),
+        };
+        match backend {
+            Some(backend) if problems.is_empty() => Ok(Self {
                 backend,
                 filters,
                 max_results: settings.max_results,

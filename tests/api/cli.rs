@@ -4,6 +4,7 @@ use std::process::Output;
 
 use tokio::process::Command;
 
+use crate::fixtures::free_port;
 use crate::helpers::{PASSWORD, TestPki, binary, write_config};
 
 pub async fn run(args: &[&str], env: &[(&str, &str)]) -> Output {
@@ -141,6 +142,18 @@ async fn invalid_configurations_exit_with_status_2_naming_the_key() {
             "values.http.url",
             "a plain http value source in production",
         ),
+        (
+            "[values]\nmax_results = 0\n",
+            vec![],
+            "values.max_results",
+            "no room for a single value",
+        ),
+        (
+            "[values]\nsource = \"csv\"\n",
+            vec![],
+            "values.csv.path",
+            "a csv source without its file",
+        ),
     ];
     for (extra, env, key, why) in cases {
         let (_dir, path) = write_config(&pki, extra);
@@ -207,14 +220,6 @@ async fn every_subcommand_has_help() {
 
 /// A port that was free a moment ago (the connector's port must be known before it binds,
 /// because the simulator signs launch URLs for it).
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 /// `serve` on the embedded defaults in `dir`, the connector on `connector_port` and the
 /// simulator on a free port, without the test process's own `CONCUR_CONNECTOR*` settings;
 /// the banner goes to a piped stderr.

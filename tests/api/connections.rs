@@ -15,6 +15,7 @@ use tokio::net::TcpStream;
 use tokio_rustls::TlsConnector;
 use tokio_rustls::client::TlsStream;
 
+use crate::fixtures::{free_port, until};
 use crate::helpers::{PASSWORD, TestPki, USERNAME, binary, spawn_app_with_server};
 
 /// Longer than any timeout configured below: reaching it means the server did not act.
@@ -232,24 +233,22 @@ async fn over_max_connections_health_answers_other_paths_get_503_and_the_bound_f
 
     // Once the idle connections go, new ones are served normally again.
     drop(idle);
-    let mut served = false;
-    for _ in 0..200 {
-        let mut next = connect(&app.pki, app.port).await;
-        next.write_all(get("/system/v1.0/testconnection").as_bytes())
-            .await
-            .unwrap();
-        let head = read_head(&mut next).await;
-        if head.starts_with("HTTP/1.1 401") {
-            served = true;
-            break;
-        }
-        assert!(head.starts_with("HTTP/1.1 503"), "{head}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    assert!(
-        served,
-        "the bound never freed up after the idle connections closed"
-    );
+    until(
+        "the bound frees up after the idle connections closed",
+        async || {
+            let mut next = connect(&app.pki, app.port).await;
+            next.write_all(get("/system/v1.0/testconnection").as_bytes())
+                .await
+                .unwrap();
+            let head = read_head(&mut next).await;
+            if head.starts_with("HTTP/1.1 401") {
+                return true;
+            }
+            assert!(head.starts_with("HTTP/1.1 503"), "{head}");
+            false
+        },
+    )
+    .await;
 }
 
 /// SIGTERM while 200 requests are in flight: no new connection is accepted, every request
@@ -264,11 +263,7 @@ async fn sigterm_under_load_answers_every_request_in_flight_and_exits_0() {
     // a wide margin.
     let (_dir, path) =
         crate::helpers::write_config_with_server(&pki, "shutdown_timeout = \"10s\"", "");
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = free_port();
     let mut command = tokio::process::Command::new(binary());
     command
         .args(["serve", "--config", path.to_str().unwrap()])
@@ -286,15 +281,10 @@ async fn sigterm_under_load_answers_every_request_in_flight_and_exits_0() {
         format!("127.0.0.1:{port}"),
     );
     let mut child = command.spawn().unwrap();
-    let mut up = false;
-    for _ in 0..600 {
-        if TcpStream::connect(("127.0.0.1", port)).await.is_ok() {
-            up = true;
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    assert!(up, "the server did not start");
+    until("the server starts", async || {
+        TcpStream::connect(("127.0.0.1", port)).await.is_ok()
+    })
+    .await;
 
     // Every client's request is dispatched: the server asked for its body (100 Continue).
     let request = format!(
@@ -321,15 +311,10 @@ async fn sigterm_under_load_answers_every_request_in_flight_and_exits_0() {
     assert!(status.success());
 
     // New connections are refused while the requests are still in flight.
-    let mut refused = false;
-    for _ in 0..600 {
-        if TcpStream::connect(("127.0.0.1", port)).await.is_err() {
-            refused = true;
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-    assert!(refused, "the listener still accepts after SIGTERM");
+    until("the listener stops accepting after SIGTERM", async || {
+        TcpStream::connect(("127.0.0.1", port)).await.is_err()
+    })
+    .await;
 
     let mut answers = Vec::new();
     for (i, mut stream) in in_flight.into_iter().enumerate() {

@@ -9,8 +9,7 @@ use concur_connector::startup::{Application, ShutdownHandle};
 use concur_connector::{telemetry, tls};
 use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair};
 
-pub const USERNAME: &str = "TestConnectorUser";
-pub const PASSWORD: &str = "s3cret:with-colon!";
+pub use crate::fixtures::{PASSWORD, USERNAME};
 
 /// A CA and a leaf for `localhost`/`127.0.0.1` signed by it, as PEM.
 pub struct TestPki {
@@ -184,6 +183,12 @@ pub async fn spawn_app_with_server(server: &str, extra: &str) -> TestApp {
 
 pub async fn spawn_app() -> TestApp {
     spawn_app_with("").await
+}
+
+/// Starts capturing this process's log lines through the app's real subscriber (spawning an
+/// app does this too); [`captured_logs`] reads them.
+pub fn capture_logs() {
+    init_logs();
 }
 
 /// Every log line of this test process (nextest runs one test per process).

@@ -60,7 +60,12 @@ async fn a_flood_of_failed_authentications_writes_a_handful_of_lines_not_one_per
         assert_eq!(response.status(), reqwest::StatusCode::UNAUTHORIZED);
     }
     let logs = captured_logs();
-    let refusals = logs.matches("test connection refused").count();
+    let refusals = logs
+        .lines()
+        .filter(|l| {
+            l.contains("missing or wrong basic credentials") && l.contains("test connection")
+        })
+        .count();
     let finished_401 = logs
         .lines()
         .filter(|l| l.contains("request finished") && l.contains(r#""status":401"#))
@@ -133,11 +138,7 @@ async fn a_forged_newline_in_a_signed_value_never_splits_a_text_log_line() {
 
     let pki = TestPki::new("text-logs");
     let (_dir, path) = write_config(&pki, "");
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = crate::fixtures::free_port();
     let mut child = tokio::process::Command::new(binary())
         .args(["serve", "--config", path.to_str().unwrap()])
         .env("CONCUR_CONNECTOR__LOG__FORMAT", "text")
@@ -158,13 +159,10 @@ async fn a_forged_newline_in_a_signed_value_never_splits_a_text_log_line() {
         .redirect(reqwest::redirect::Policy::none())
         .build()
         .unwrap();
-    // Wait for the listener.
-    for _ in 0..200 {
-        if client.get(format!("{base}/healthz")).send().await.is_ok() {
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    }
+    crate::fixtures::until("the server listens", async || {
+        client.get(format!("{base}/healthz")).send().await.is_ok()
+    })
+    .await;
 
     let forged =
         "2026-01-01T00:00:00.000000Z  INFO audit: concur field write outcome=written company=evil";

@@ -1,10 +1,9 @@
 //! The TLS floor Concur requires, and live certificate reload.
 
-use std::time::Duration;
-
 use reqwest::StatusCode;
 use tokio::process::Command;
 
+use crate::fixtures::until;
 use crate::helpers::{PASSWORD, TestPki, USERNAME, captured_logs, spawn_app};
 
 /// Runs `openssl s_client` against the app with extra arguments; returns its output.
@@ -102,17 +101,6 @@ async fn tls_1_3_works_and_alpn_offers_h2() {
     assert_eq!(response.status(), StatusCode::OK);
 }
 
-/// Polls `check` until it is true; certificate reload is driven by a file watcher.
-async fn eventually(what: &str, mut check: impl AsyncFnMut() -> bool) {
-    for _ in 0..100 {
-        if check().await {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    panic!("timed out waiting for: {what}");
-}
-
 #[tokio::test]
 async fn replacing_the_certificate_files_serves_the_new_certificate_without_a_restart() {
     let app = spawn_app().await;
@@ -127,7 +115,7 @@ async fn replacing_the_certificate_files_serves_the_new_certificate_without_a_re
     renewed.install(&app.cert_file(), &app.key_file());
 
     let new_client = renewed.client();
-    eventually("new connections see the renewed certificate", async || {
+    until("new connections see the renewed certificate", async || {
         new_client.get(&health).send().await.is_ok()
     })
     .await;
@@ -150,7 +138,7 @@ async fn a_broken_new_certificate_is_logged_and_the_old_one_stays() {
         "-----BEGIN CERTIFICATE-----\nnot a certificate\n",
     )
     .unwrap();
-    eventually("the failed reload is logged", async || {
+    until("the failed reload is logged", async || {
         captured_logs().contains("tls certificate reload failed")
     })
     .await;
@@ -187,7 +175,7 @@ async fn sighup_reloads_the_certificate_of_the_running_binary() {
         .unwrap();
     let url = format!("https://localhost:{port}/healthz");
     let old = pki.client();
-    eventually("the binary serves", async || {
+    until("the binary serves", async || {
         old.get(&url).send().await.is_ok()
     })
     .await;
@@ -210,7 +198,7 @@ async fn sighup_reloads_the_certificate_of_the_running_binary() {
         .await
         .unwrap();
     assert!(status.success());
-    eventually(
+    until(
         "the renewed certificate is served after SIGHUP",
         async || new_client.get(&url).send().await.is_ok(),
     )

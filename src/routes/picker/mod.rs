@@ -15,7 +15,7 @@ use std::sync::Arc;
 use axum::Router;
 use axum::extract::{RawForm, RawQuery, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
-use axum::response::{Redirect, Response};
+use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::get;
 use serde::Deserialize;
 
@@ -23,6 +23,7 @@ use self::view::{Finished, Notice, View, finished, lookup_status, still_saving};
 use self::write::{Outcome, WriteJob};
 use crate::concur::{ConcurError, ExpenseItem, Failure, UserToken};
 use crate::launch::LaunchContext;
+use crate::pages::PageError;
 use crate::pages::i18n::Lang;
 use crate::picker::{self, Entered, PlanError};
 use crate::session::{AttemptState, KeptForm, LaunchSession, Opened, WriteFailure, now_ms};
@@ -78,21 +79,15 @@ async fn page(
 ) -> Response {
     let Opened { id, session } = match open(&state, &headers).await {
         Ok(opened) => opened,
-        Err(response) => return response,
+        Err(refused) => return refused.into_response(),
     };
     let lang = Lang::from_code(&session.launch.language);
     if let Some(response) = settled(&state, lang, &session, false) {
         return response;
     }
-    let item = match state.sessions.recent_item(&id).await {
-        Some(item) => Some(item),
-        None => match read_item(&state, &id, &session.launch).await {
-            Ok(item) => {
-                state.sessions.remember_item(&id, item.as_ref()).await;
-                item
-            }
-            Err(failure) => return item_failure(&state, lang, &failure),
-        },
+    let item = match page_item(&state, &id, &session.launch).await {
+        Ok(item) => item,
+        Err(failure) => return item_failure(&failure).in_lang(lang).into_response(),
     };
     let view = View::new(&state, &session.launch, item.as_ref(), lang, &session.csrf);
     log_unsavable(&view, item.as_ref());
@@ -114,31 +109,57 @@ async fn page(
             (StatusCode::OK, form, None)
         }
     };
-    // Every view of the list runs a lookup: a session searching too fast gets the page
-    // without one, and the search box to try again in a moment.
-    if !state.values.is_free_text()
-        && let Err(refused) = state.values.admit_search(&id).await
-    {
-        if refused.first {
-            tracing::info!(
-                company = %session.launch.company_domain,
-                retry_after_ms = refused.retry_after.as_millis() as u64,
-                "searches refused: this session searches faster than values.search_rate allows"
-            );
-        }
-        let mut response = view.render_unsearched(
-            &state,
-            StatusCode::TOO_MANY_REQUESTS,
-            &form,
-            Notice::key("search_rate_limited"),
-        );
-        let seconds = refused.retry_after.as_secs_f64().ceil().max(1.0) as u64;
-        response
-            .headers_mut()
-            .insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+    if let Some(response) = search_refused(&state, &id, &session, &view, &form).await {
         return response;
     }
     view.render(&state, status, &form, notice).await
+}
+
+/// The item for the picker page: the session's recent read, else read now and remembered.
+async fn page_item(
+    state: &AppState,
+    id: &str,
+    launch: &LaunchContext,
+) -> Result<Option<ExpenseItem>, ConcurError> {
+    if let Some(item) = state.sessions.recent_item(id).await {
+        return Ok(Some(item));
+    }
+    let item = read_item(state, id, launch).await?;
+    state.sessions.remember_item(id, item.as_ref()).await;
+    Ok(item)
+}
+
+/// Every view of the list runs a lookup: a session searching too fast gets the page
+/// without one (429 with `Retry-After`), and the search box to try again in a moment.
+async fn search_refused(
+    state: &AppState,
+    id: &str,
+    session: &LaunchSession,
+    view: &View<'_>,
+    form: &KeptForm,
+) -> Option<Response> {
+    if state.values.is_free_text() {
+        return None;
+    }
+    let refused = state.values.admit_search(id).await.err()?;
+    if refused.first {
+        tracing::info!(
+            company = %session.launch.company_domain,
+            retry_after_ms = refused.retry_after.as_millis() as u64,
+            "searches refused: this session searches faster than values.search_rate allows"
+        );
+    }
+    let mut response = view.render_unsearched(
+        state,
+        StatusCode::TOO_MANY_REQUESTS,
+        form,
+        Notice::key("search_rate_limited"),
+    );
+    let seconds = refused.retry_after.as_secs_f64().ceil().max(1.0) as u64;
+    response
+        .headers_mut()
+        .insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+    Some(response)
 }
 
 async fn done(
@@ -148,43 +169,20 @@ async fn done(
 ) -> Response {
     let Opened { id, session } = match open(&state, &headers).await {
         Ok(opened) => opened,
-        Err(response) => return response,
+        Err(refused) => return refused.into_response(),
     };
     let lang = Lang::from_code(&session.launch.language);
     let form = match checked_form(&session, &body) {
         Ok(form) => form,
-        Err((status, title)) => {
-            let hint = Some("reload_hint");
-            return state
-                .pages
-                .error_in(lang, status, title, "form_expired_message", hint);
-        }
+        Err(refused) => return refused.in_lang(lang).into_response(),
     };
     if let Some(response) = settled(&state, lang, &session, form.action == "cancel") {
         return response;
     }
     let kept = form.kept();
-    let item = match read_item(&state, &id, &session.launch).await {
-        Ok(Some(item)) => item,
-        Ok(None) => {
-            return failed_page(
-                &state,
-                lang,
-                &session,
-                None,
-                &kept,
-                &write::not_configured(),
-            )
-            .await;
-        }
-        Err(error) => {
-            // Concur failed before the write: the form comes back with the choice kept.
-            let (status, notice) = read_failure(&error);
-            let view = View::new(&state, &session.launch, None, lang, &session.csrf);
-            return view
-                .render(&state, status, &kept, Some(notice.retry()))
-                .await;
-        }
+    let item = match done_item(&state, &id, &session, lang, &kept).await {
+        Ok(item) => item,
+        Err(response) => return response,
     };
     let view = View::new(&state, &session.launch, Some(&item), lang, &session.csrf);
     let plan = match plan(&state, &session, &item, &view, &form).await {
@@ -204,21 +202,42 @@ async fn done(
         Outcome::Failed(failure) => {
             failed_page(&state, lang, &session, Some(&item), &kept, &failure).await
         }
-        Outcome::StoreDown(error) => store_unavailable(&state, lang, &error),
+        Outcome::StoreDown(error) => store_unavailable(&error).in_lang(lang).into_response(),
     }
 }
 
-/// The posted form, once its CSRF token is this session's; else the refusal's status and
-/// title key.
-fn checked_form(
+/// The item as Concur has it now, read afresh for Done; else the page that answers Done
+/// without it (the form comes back with the choice kept).
+async fn done_item(
+    state: &AppState,
+    id: &str,
     session: &LaunchSession,
-    body: &[u8],
-) -> Result<DoneForm, (StatusCode, &'static str)> {
+    lang: Lang,
+    kept: &KeptForm,
+) -> Result<ExpenseItem, Response> {
+    match read_item(state, id, &session.launch).await {
+        Ok(Some(item)) => Ok(item),
+        Ok(None) => {
+            let failure = write::not_configured();
+            Err(failed_page(state, lang, session, None, kept, &failure).await)
+        }
+        Err(error) => {
+            let (status, notice) = read_failure(&error);
+            let view = View::new(state, &session.launch, None, lang, &session.csrf);
+            Err(view.render(state, status, kept, Some(notice.retry())).await)
+        }
+    }
+}
+
+/// The posted form, once its CSRF token is this session's; else the refusal.
+fn checked_form(session: &LaunchSession, body: &[u8]) -> Result<DoneForm, PageError> {
+    let refused =
+        |status, title| PageError::new(status, title, "form_expired_message", "reload_hint");
     let form = serde_urlencoded::from_bytes::<DoneForm>(body)
-        .map_err(|_| (StatusCode::BAD_REQUEST, "bad_form_title"))?;
+        .map_err(|_| refused(StatusCode::BAD_REQUEST, "bad_form_title"))?;
     if !session.csrf_matches(&form.csrf) {
         tracing::warn!(company = %session.launch.company_domain, "done refused: the form's csrf token does not match its session");
-        return Err((StatusCode::FORBIDDEN, "form_expired_title"));
+        return Err(refused(StatusCode::FORBIDDEN, "form_expired_title"));
     }
     Ok(form)
 }
@@ -348,28 +367,26 @@ fn field_ids(item: &ExpenseItem) -> String {
 }
 
 /// The session behind the cookie, or the page that says why there is none.
-async fn open(state: &AppState, headers: &HeaderMap) -> Result<Opened, Response> {
+async fn open(state: &AppState, headers: &HeaderMap) -> Result<Opened, PageError> {
     match state.sessions.open(headers).await {
         Ok(Some(opened)) => Ok(opened),
-        Ok(None) => Err(state.pages.error_in(
-            Lang::En,
+        Ok(None) => Err(PageError::new(
             StatusCode::GONE,
             "expired_title",
             "expired_message",
-            Some("click_again"),
+            "click_again",
         )),
-        Err(error) => Err(store_unavailable(state, Lang::En, &error)),
+        Err(error) => Err(store_unavailable(&error)),
     }
 }
 
-fn store_unavailable(state: &AppState, lang: Lang, error: &StoreError) -> Response {
+fn store_unavailable(error: &StoreError) -> PageError {
     tracing::error!(%error, "session store unavailable");
-    state.pages.error_in(
-        lang,
+    PageError::new(
         StatusCode::SERVICE_UNAVAILABLE,
         "unavailable_title",
         "unavailable_message",
-        Some("reload_hint"),
+        "reload_hint",
     )
 }
 
@@ -392,15 +409,13 @@ async fn read_item(
         })
 }
 
-fn item_failure(state: &AppState, lang: Lang, error: &ConcurError) -> Response {
+fn item_failure(error: &ConcurError) -> PageError {
     let (status, message) = match error.classify() {
         Failure::Unavailable => (StatusCode::SERVICE_UNAVAILABLE, "item_unavailable"),
         Failure::Forbidden => (StatusCode::BAD_GATEWAY, "item_forbidden"),
         Failure::Validation(_) | Failure::Other => (StatusCode::BAD_GATEWAY, "item_other"),
     };
-    state
-        .pages
-        .error_in(lang, status, "item_title", message, Some("reload_hint"))
+    PageError::new(status, "item_title", message, "reload_hint")
 }
 
 /// The status and message when reading the item at Done failed.

@@ -16,17 +16,6 @@ pub enum ErrorClass {
     Forbidden,
 }
 
-impl ErrorClass {
-    /// The HTTP status code of this class.
-    pub fn status(self) -> u16 {
-        match self {
-            ErrorClass::Malformed => 400,
-            ErrorClass::SignatureMismatch => 401,
-            ErrorClass::Forbidden => 403,
-        }
-    }
-}
-
 /// One variant per way a launch query can fail verification.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum LaunchError {
@@ -105,13 +94,6 @@ impl LaunchError {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn each_class_maps_to_its_status() {
-        assert_eq!(ErrorClass::Malformed.status(), 400);
-        assert_eq!(ErrorClass::SignatureMismatch.status(), 401);
-        assert_eq!(ErrorClass::Forbidden.status(), 403);
-    }
 
     #[test]
     fn wrong_length_counts_as_a_mismatch_and_bad_base64_as_malformed() {

@@ -1,12 +1,12 @@
 //! Black-box tests of the Concur simulator over real HTTPS, with a client that trusts only the
-//! simulator's own CA.
+//! simulator's own CA; `cli` runs the `concur-sim` binary.
 
 // The shared helpers below are test code too: a failed step should panic where it happened.
 #![allow(clippy::unwrap_used)]
 
 use std::time::Duration;
 
-#[path = "support/fake_connector.rs"]
+#[path = "../support/fake_connector.rs"]
 mod fake_connector;
 
 use base64::Engine as _;
@@ -22,6 +22,8 @@ use hmac::{Hmac, KeyInit, Mac};
 use reqwest::{Method, StatusCode, Url};
 use secrecy::SecretString;
 use serde_json::{Value, json};
+
+mod cli;
 
 const CONNECTOR_USER: &str = "LaunchConnectorUser";
 const CONNECTOR_PASSWORD: &str = "Tr0ub4dor&3-Horse";

@@ -14,12 +14,8 @@
 //! `report-<case>.png`. `scripts/test.sh` installs
 //! `chromium` and `chromium-driver` when they are missing.
 
-// Test code: a failed step should panic where it happened.
-#![allow(clippy::unwrap_used)]
-
 use std::path::PathBuf;
 use std::process::Stdio;
-use std::time::Duration;
 
 use concur_connector::config::{self, Origin};
 use concur_connector::sim::{self, RunningSim, WriteApi};
@@ -29,15 +25,8 @@ use serde_json::{Value, json};
 use tokio::io::AsyncBufReadExt as _;
 use tokio::process::{Child, Command};
 
-const REPORT: &str = "764428DD6A664AF0BFCB";
-const OWNER: &str = "32c2fcc3-b2e8-4907-9672-5b3f49b1c643";
-const LUNCH: &str = "84FCBB92BD4E5342B849DAC29FD163A1";
-const LUNCH_V3: &str = "nbmTPob9qSUJWKttTEr6MLaXaPKYYPv7U";
-const SUPPLIES: &str = "29EE3C62F5D844458828A5C1086072D1";
-const ALLOCATION: &str = "3BBB494511E1C74DA04469C45B039871";
-
-/// How long any one wait may take before the test fails (a guard, not a measurement).
-const PATIENCE: Duration = Duration::from_secs(30);
+use crate::fixtures::seed::{ALLOCATION, JANE, LUNCH, LUNCH_V1, REPORT, SUPPLIES};
+use crate::fixtures::{PASSWORD, PATIENCE, USERNAME, eventually, free_port};
 
 /// The connector and the simulator, as `serve` runs them in development.
 struct World {
@@ -50,16 +39,6 @@ impl Drop for World {
     fn drop(&mut self) {
         self.shutdown.stop();
     }
-}
-
-/// A port that was free a moment ago: the simulator signs launch URLs for the connector's
-/// port, so it must be known before the connector binds.
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 async fn world() -> World {
@@ -76,8 +55,8 @@ self_signed = true
 cert_file = "{dir}/dev-cert.pem"
 key_file = "{dir}/dev-key.pem"
 [connector]
-username = "BrowserTestConnector"
-password = "browser-test-password"
+username = "{USERNAME}"
+password = "{PASSWORD}"
 [log]
 level = "warn"
 [picker.target]
@@ -93,6 +72,8 @@ label = "Browser test project"
 code = "PRJ-7002"
 label = "Another project"
 "#,
+        // The simulator signs launch URLs for the connector's port, so it must be known
+        // before the connector binds.
         port = free_port(),
         dir = dir.path().display(),
     );
@@ -177,25 +158,6 @@ fn chromium() -> String {
 
 fn chromedriver() -> String {
     std::env::var("CHROMEDRIVER").unwrap_or_else(|_| "/usr/bin/chromedriver".to_owned())
-}
-
-/// Polls `check` until it yields a value; fails after [`PATIENCE`].
-async fn eventually<T, F, Fut>(what: &str, mut check: F) -> T
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = Option<T>>,
-{
-    let deadline = tokio::time::Instant::now() + PATIENCE;
-    loop {
-        if let Some(value) = check().await {
-            return value;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "gave up waiting: {what}"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
 }
 
 /// Where screenshots go: `target/browser-artifacts/` (next to `target/tmp`).
@@ -364,7 +326,7 @@ async fn v4_report_header_value_is_picked_in_a_popup_written_once_and_shown() {
     assert_eq!(write.method, "PATCH");
     assert_eq!(
         write.path,
-        format!("/expensereports/v4/users/{OWNER}/context/TRAVELER/reports/{REPORT}")
+        format!("/expensereports/v4/users/{JANE}/context/TRAVELER/reports/{REPORT}")
     );
     assert_eq!(
         write.body,
@@ -392,7 +354,7 @@ async fn v4_allocation_value_is_picked_in_a_popup_written_once_and_shown() {
     assert_eq!(
         write.path,
         format!(
-            "/expensereports/v4/users/{OWNER}/context/TRAVELER/reports/{REPORT}/allocations/{ALLOCATION}"
+            "/expensereports/v4/users/{JANE}/context/TRAVELER/reports/{REPORT}/allocations/{ALLOCATION}"
         )
     );
     assert_eq!(
@@ -419,7 +381,7 @@ async fn v1_entry_value_is_picked_in_a_popup_written_once_through_v3_and_shown()
     let write = the_one_write(&world);
     assert_eq!(write.api, WriteApi::V3Entry);
     assert_eq!(write.method, "PUT");
-    assert_eq!(write.path, format!("/api/v3.0/expense/entries/{LUNCH_V3}"));
+    assert_eq!(write.path, format!("/api/v3.0/expense/entries/{LUNCH_V1}"));
     assert_eq!(write.body, Some(json!({"Custom12": "PRJ-7002"})));
     browser.client.close().await.unwrap();
 }

@@ -2,6 +2,8 @@
 
 use std::process::{Command, Output};
 
+use crate::{CONNECTOR_PASSWORD, CONNECTOR_USER};
+
 fn run(args: &[&str], env: &[(&str, &str)]) -> Output {
     let mut command = Command::new(env!("CARGO_BIN_EXE_concur-sim"));
     command
@@ -13,8 +15,8 @@ fn run(args: &[&str], env: &[(&str, &str)]) -> Output {
 }
 
 const CREDENTIALS: [(&str, &str); 2] = [
-    ("CONCUR_SIM_CONNECTOR_USER", "LaunchConnectorUser"),
-    ("CONCUR_SIM_CONNECTOR_PASSWORD", "Tr0ub4dor&3-Horse"),
+    ("CONCUR_SIM_CONNECTOR_USER", CONNECTOR_USER),
+    ("CONCUR_SIM_CONNECTOR_PASSWORD", CONNECTOR_PASSWORD),
 ];
 
 #[test]
@@ -34,7 +36,7 @@ fn missing_credentials_are_named() {
         stderr.contains("CONCUR_SIM_CONNECTOR_PASSWORD is not set"),
         "{stderr}"
     );
-    assert!(!stderr.contains("Tr0ub4dor"), "{stderr}");
+    assert!(!stderr.contains(CONNECTOR_PASSWORD), "{stderr}");
 }
 
 #[test]

@@ -6,28 +6,15 @@
 //! the simulator's records are checked against the bodies and tokens Concur documents
 //! (docs/protocol.md §8, §9, docs/protocol.md §7).
 
-// Helpers are test code too: a failed step should panic where it happened.
-#![allow(clippy::unwrap_used)]
-
-// One copy of the client's test helpers, kept with the client.
-#[path = "../crates/concur-client/tests/support/concur/mod.rs"]
-mod support;
-
-/// Validates settings the way start-up does, in development mode (wiremock speaks plain
-/// http, which production refuses).
-fn client_config(settings: serde_json::Value) -> concur_connector::concur::ClientConfig {
-    use concur_connector::concur::ConcurSettings;
-    use concur_connector::config::{Mode, Problems};
-    let settings: ConcurSettings = serde_json::from_value(settings).expect("settings parse");
-    let mut problems = Problems::default();
-    settings
-        .validate(&mut problems, Mode::Development)
-        .unwrap_or_else(|| panic!("settings invalid: {:?}", problems.into_vec()))
-}
-
 use std::path::Path;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use crate::concur_support::{self as support, LogBuffer, saved_state};
+use crate::fixtures::seed::{
+    ALEX, ALLOCATION, ENGINEERING_ID, FACILITIES_ID, FLIGHT, JANE, LUNCH, LUNCH_V1, MARKETING_ID,
+    MAX_REPORT, OPERATIONS_ID, REPORT, REPORT_V1, RESEARCH_ID, SUPPLIES, SUPPLIES_V1,
+};
+use crate::fixtures::{PASSWORD, USERNAME};
 use concur_connector::concur::{
     ConcurClient, ConcurError, CustomField, ExpenseItem, Failure, FieldValue, UserToken,
 };
@@ -40,10 +27,7 @@ use concur_connector::sim::{
 use reqwest::Url;
 use secrecy::SecretString;
 use serde_json::{Value, json};
-use support::{LogBuffer, saved_state};
 
-const CONNECTOR_USER: &str = "LaunchConnectorUser";
-const CONNECTOR_PASSWORD: &str = "Tr0ub4dor&3-Horse";
 const CONNECTOR_BASE: &str = "https://connector.example.com/";
 /// `SimConfig::new` registers the connector's v4 launch endpoint as the redirect URL.
 const REDIRECT_URI: &str = "https://connector.example.com/launchexternalurl/v4/form";
@@ -52,26 +36,6 @@ const REQUEST_TOKEN: &str = "company-request-token-0001";
 const REFRESH_TOKEN: &str = "company-refresh-token-0001";
 const TOKEN_PATH: &str = "/oauth2/v0/token";
 const JWKS_PATH: &str = "/oauth2/v0/jwks";
-
-// The built-in seed (src/sim/seed.json).
-const JANE: &str = "32c2fcc3-b2e8-4907-9672-5b3f49b1c643";
-const ALEX: &str = "a1b2c3d4-0000-4000-8000-000000000abc";
-const REPORT: &str = "764428DD6A664AF0BFCB";
-const MAX_REPORT: &str = "5C9A0B7E3D1F42A8B6E0";
-const LUNCH: &str = "84FCBB92BD4E5342B849DAC29FD163A1";
-const SUPPLIES: &str = "29EE3C62F5D844458828A5C1086072D1";
-const FLIGHT: &str = "9D41E6A0C2B84F7E8A15B3C7D9E2F604";
-const ALLOCATION: &str = "3BBB494511E1C74DA04469C45B039871";
-const REPORT_V1: &str = "nYO0ck05r5fATbnjrMBf0d$sCIBqX8WQYw";
-const LUNCH_V1: &str = "nbmTPob9qSUJWKttTEr6MLaXaPKYYPv7U";
-const SUPPLIES_V1: &str = "gWidFO7ikXV66iSvqtG6Yd0wZ$s4ftzvzTCg";
-/// Cost centers: `CC-100` Engineering, `CC-200` Marketing, `CC-400` Facilities.
-const ENGINEERING_ID: &str = "058713001E2CD943824280D9275FDC3F";
-const MARKETING_ID: &str = "D3954B47BCEC9446A4FFC49E0000B46E";
-const FACILITIES_ID: &str = "AB8596D91C994F4DBBD820D6DCBDC599";
-/// Departments: `D-10` Research, `D-20` Operations.
-const RESEARCH_ID: &str = "4366A89A916F074099A971B000989A94";
-const OPERATIONS_ID: &str = "E31CB42509F9FF408BA7DD6713AB49BD";
 
 // ------------------------------------------------------------------ harness
 
@@ -97,8 +61,7 @@ async fn start() -> Ctx {
 
 async fn start_with(adjust: impl FnOnce(&mut SimConfig)) -> Ctx {
     let tls = tempfile::tempdir().unwrap();
-    let connector =
-        ConnectorCredentials::new(CONNECTOR_USER, SecretString::from(CONNECTOR_PASSWORD)).unwrap();
+    let connector = ConnectorCredentials::new(USERNAME, SecretString::from(PASSWORD)).unwrap();
     let mut config = SimConfig::new(
         connector,
         &Url::parse(CONNECTOR_BASE).unwrap(),

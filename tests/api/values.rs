@@ -1,12 +1,9 @@
 //! Value sources through the public API: inline list, CSV file with live reload, HTTP
 //! lookup against wiremock; search, item filters, resolve and the result cap.
 
-#![allow(clippy::unwrap_used)]
-
 use std::collections::HashMap;
 use std::io::Write as _;
 use std::path::Path;
-use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use concur_connector::config::{self, Mode, Origin};
@@ -14,6 +11,9 @@ use concur_connector::values::{Choice, ItemFacts, LookupError, Values, ValuesSet
 use serde_json::json;
 use wiremock::matchers::{bearer_token, method, path, query_param};
 use wiremock::{Mock, MockServer, ResponseTemplate};
+
+use crate::fixtures::{eventually, until};
+use crate::helpers::{capture_logs, captured_logs, write_atomically};
 
 /// `[values]` written as in the configuration file, checked as in development mode (the
 /// wiremock lookups speak plain http, which production refuses).
@@ -250,26 +250,17 @@ fn csv_values(file: &Path) -> Values {
     ))
 }
 
-/// Polls `search` until `done` holds or the deadline passes; returns the last result.
-async fn eventually(
+/// Searches until `done` holds for the result (a reload is picked up); fails if it never does.
+async fn search_until(
     values: &Values,
     facts: &ItemFacts,
     done: impl Fn(&[Choice]) -> bool,
 ) -> Vec<Choice> {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
+    eventually("the values change", async || {
         let got = values.search("", facts).await.unwrap();
-        if done(&got) || Instant::now() > deadline {
-            return got;
-        }
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
-}
-
-fn write_atomically(file: &Path, content: &str) {
-    let tmp = file.with_extension("tmp");
-    std::fs::write(&tmp, content).unwrap();
-    std::fs::rename(&tmp, file).unwrap();
+        done(&got).then_some(got)
+    })
+    .await
 }
 
 fn write_in_place(file: &Path, content: &str) {
@@ -335,17 +326,17 @@ async fn a_csv_change_is_picked_up_whether_renamed_into_place_or_written_in_plac
     assert_eq!(codes(&values.search("", &facts).await.unwrap()), ["A"]);
 
     write_atomically(&file, "code,label\nA,Alpha\nB,Beta\n");
-    let got = eventually(&values, &facts, |c| c.len() == 2).await;
+    let got = search_until(&values, &facts, |c| c.len() == 2).await;
     assert_eq!(codes(&got), ["A", "B"], "renamed into place");
 
     write_in_place(&file, "code,label\nC,Gamma\n");
-    let got = eventually(&values, &facts, |c| codes(c) == ["C"]).await;
+    let got = search_until(&values, &facts, |c| codes(c) == ["C"]).await;
     assert_eq!(codes(&got), ["C"], "written in place");
 }
 
 #[tokio::test]
 async fn a_broken_csv_change_keeps_the_previous_values() {
-    let logs = capture_logs();
+    capture_logs();
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("broken-test.csv");
     std::fs::write(&file, "code,label\nA,Alpha\n").unwrap();
@@ -353,11 +344,11 @@ async fn a_broken_csv_change_keeps_the_previous_values() {
     let facts = item(None);
 
     write_atomically(&file, "name,description\nX,broken header\n");
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while !logs.contains("keeping the previous values") && Instant::now() < deadline {
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
-    let log = logs.text();
+    until("the failed reload is logged", async || {
+        captured_logs().contains("keeping the previous values")
+    })
+    .await;
+    let log = captured_logs();
     assert!(
         log.contains("keeping the previous values") && log.contains("broken-test.csv"),
         "the failed reload is logged: {log}"
@@ -365,7 +356,7 @@ async fn a_broken_csv_change_keeps_the_previous_values() {
     assert_eq!(codes(&values.search("", &facts).await.unwrap()), ["A"]);
 
     write_atomically(&file, "code,label\nD,Delta\n");
-    let got = eventually(&values, &facts, |c| codes(c) == ["D"]).await;
+    let got = search_until(&values, &facts, |c| codes(c) == ["D"]).await;
     assert_eq!(codes(&got), ["D"], "a repaired file is picked up");
 }
 
@@ -666,7 +657,7 @@ async fn unusable_answers_are_bad_responses() {
 
 #[tokio::test]
 async fn failed_lookups_are_logged_without_query_or_token() {
-    let logs = capture_logs();
+    capture_logs();
     let server = MockServer::start().await;
     Mock::given(method("GET"))
         .respond_with(ResponseTemplate::new(503))
@@ -677,7 +668,7 @@ async fn failed_lookups_are_logged_without_query_or_token() {
         .search("private-search-text", &item(None))
         .await
         .unwrap_err();
-    let log = logs.text();
+    let log = captured_logs();
     assert!(log.contains("value lookup failed"), "{log}");
     assert!(log.contains(&format!("{}/projects", server.uri())), "{log}");
     for secret in ["private-search-text", "erp-token-123", "acme.example"] {
@@ -700,6 +691,48 @@ fn bad_http_settings_are_config_problems() {
     );
 }
 
+/// `[values]` is checked with the rest of the configuration, before anything is built or
+/// bound: loading alone names every key, and nothing of the source is touched yet.
+#[test]
+fn bad_values_are_refused_when_the_configuration_loads() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("connector.toml");
+    let csv = dir.path().join("not-yet-there.csv");
+    let base = "development = true\n[server]\nbind = \"127.0.0.1:8443\"\n[tls]\nenabled = false\n[connector]\nusername = \"TestConnectorUser\"\npassword = \"another-s3cret-password\"\n";
+    std::fs::write(
+        &file,
+        format!("{base}[values]\nsource = \"http\"\nmax_results = 0\nsearch_rate = 0.0\n[values.http]\nurl = \"https://erp/p?q={{serach}}\"\n"),
+    )
+    .unwrap();
+    let problems =
+        config::load_with_env(&Origin::File(file.clone()), Some(HashMap::new())).unwrap_err();
+    let mut keys: Vec<_> = problems.iter().map(|p| p.key.as_str()).collect();
+    keys.sort_unstable();
+    assert_eq!(
+        keys,
+        [
+            "values.http.url",
+            "values.max_results",
+            "values.search_rate"
+        ],
+        "{problems:?}"
+    );
+
+    // A CSV file is read when the connector starts, not when the configuration loads.
+    std::fs::write(
+        &file,
+        format!(
+            "{base}[values]\nsource = \"csv\"\n[values.csv]\npath = {:?}\n",
+            csv.display().to_string()
+        ),
+    )
+    .unwrap();
+    let settings = config::load_with_env(&Origin::File(file), Some(HashMap::new()))
+        .expect("a missing csv file is not a loading problem");
+    let problems = Values::from_settings(&settings.values, Mode::Development).unwrap_err();
+    assert_eq!(problems[0].key, "values.csv.path", "{problems:?}");
+}
+
 #[test]
 fn check_config_output_redacts_the_token_and_headers() {
     let dir = tempfile::tempdir().unwrap();
@@ -716,48 +749,6 @@ fn check_config_output_redacts_the_token_and_headers() {
         !text.contains("erp-token-123") && !text.contains("api-key-456"),
         "{text}"
     );
-}
-
-// ---------------------------------------------------------------- logs
-
-/// Log lines of this test process. The CSV reload runs on its own thread, so the
-/// subscriber must be global; each test reads only what matters to it.
-#[derive(Clone, Default)]
-struct Logs(Arc<Mutex<Vec<u8>>>);
-
-impl Logs {
-    fn text(&self) -> String {
-        String::from_utf8_lossy(&self.0.lock().unwrap()).into_owned()
-    }
-
-    fn contains(&self, needle: &str) -> bool {
-        self.text().contains(needle)
-    }
-}
-
-impl std::io::Write for Logs {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-fn capture_logs() -> Logs {
-    static LOGS: OnceLock<Logs> = OnceLock::new();
-    LOGS.get_or_init(|| {
-        let logs = Logs::default();
-        let writer = logs.clone();
-        let _ = tracing_subscriber::fmt()
-            .with_writer(move || writer.clone())
-            .with_ansi(false)
-            .with_max_level(tracing::Level::INFO)
-            .try_init();
-        logs
-    })
-    .clone()
 }
 
 // ---------------------------------------------------------------- http bounds
