@@ -1223,3 +1223,98 @@ async fn logs_of_a_whole_launch_hold_no_token_secret_or_code() {
     // Access and id tokens are JWTs; a JWT header always starts with `eyJ`.
     assert!(!text.contains("eyJ"), "a jwt leaked into the logs");
 }
+
+// ------------------------------------------------------------------ external validation
+
+/// The calls behind an Event Notification, client against simulator: the notification's
+/// `ObjectURI` reads the report, the v4 reads agree, approve moves it, a second approve is
+/// `StepMoved`.
+#[tokio::test]
+async fn a_submitted_report_is_read_through_its_object_uri_and_approved_once() {
+    use concur_connector::concur::{ReportApproveRequest, V4Report};
+    let ctx = start().await;
+    let client = ctx.client();
+    ctx.sim.submit_report(REPORT).await.unwrap();
+    let object_uri = format!(
+        "{}/api/expense/expensereport/v1.1/reportfulldetails/{REPORT_V1}",
+        ctx.sim.geolocation()
+    );
+
+    let details = client.report_details(&object_uri).await.unwrap();
+    assert_eq!(details.report_id, REPORT);
+    assert_eq!(
+        details.approval_status_name.as_deref(),
+        Some("Pending External Validation")
+    );
+    let snapshot = ctx.sim.snapshot();
+    let seeded = snapshot.report(REPORT).unwrap();
+    assert_eq!(details.entries.len(), seeded.expenses.len());
+    assert!(
+        details
+            .entries
+            .iter()
+            .all(|e| e.expense_type_code.is_some())
+    );
+
+    let v4 = client
+        .report_v4(&V4Report {
+            user_id: Some(JANE.to_owned()),
+            context_type: None,
+            report_id: details.report_id.clone(),
+        })
+        .await
+        .unwrap();
+    assert_eq!(v4.approval_status_id.as_deref(), Some("A_EXTV"));
+    assert_eq!(v4.expenses.len(), seeded.expenses.len());
+    let supplies = v4
+        .expenses
+        .iter()
+        .find(|e| e.expense.entry_id.as_deref() == Some(SUPPLIES))
+        .unwrap();
+    assert!(
+        supplies
+            .allocations
+            .iter()
+            .any(|a| a.allocation_id.as_deref() == Some(ALLOCATION))
+    );
+
+    let request = ReportApproveRequest {
+        comment: Some("Validated by the connector".to_owned()),
+        expected_step_code: Some("EXTVAL".to_owned()),
+        ..ReportApproveRequest::default()
+    };
+    let outcome = client.approve(REPORT, &request).await.unwrap();
+    assert_eq!(outcome.status, 204);
+    let approved = ctx.sim.snapshot();
+    assert_eq!(
+        approved.report(REPORT).unwrap().approval_status_id,
+        "A_APPR"
+    );
+    let again = client.approve(REPORT, &request).await.unwrap_err();
+    assert!(matches!(again, ConcurError::StepMoved(_)), "{again}");
+    assert_eq!(ctx.only_write().api, WriteApi::V4Approve);
+}
+
+/// A dropped notification is in the failed list the client reads, and the client deletes it.
+#[tokio::test]
+async fn a_dropped_notification_is_listed_then_deleted_by_the_client() {
+    let notify = Url::parse("https://127.0.0.1:9/concur/v1.0/notify").unwrap();
+    let ctx = start_with(|config| config.notify_url = Some(notify)).await;
+    ctx.sim.set_faults(Faults {
+        drop_notifications_next: 1,
+        ..Faults::default()
+    });
+    assert_eq!(
+        ctx.sim.submit_report(REPORT).await.unwrap().outcome,
+        "dropped"
+    );
+    let client = ctx.client();
+    let failed = client.failed_notifications().await.unwrap();
+    assert_eq!(failed.len(), 1);
+    assert!(failed[0].notification.object_uri.ends_with(REPORT_V1));
+    client
+        .delete_notification(&failed[0].notification_uri)
+        .await
+        .unwrap();
+    assert!(client.failed_notifications().await.unwrap().is_empty());
+}

@@ -78,7 +78,7 @@ pub struct WriteOutcome {
 
 /// Which failures a call may be repeated after.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum RetryClass {
+pub(crate) enum RetryClass {
     /// Token grants, GET and PUT: timeouts, connection failures, 429, 502, 503, 504.
     Idempotent,
     /// PATCH: only failures that prove the request was not processed (connection not
@@ -88,37 +88,37 @@ enum RetryClass {
 
 /// Which token a call carries.
 #[derive(Clone, Copy)]
-enum Auth<'a> {
+pub(crate) enum Auth<'a> {
     Company,
     /// The user's token while it is valid, else the company token.
     UserOrCompany(Option<&'a UserToken>),
 }
 
 /// Where a call goes.
-enum Target<'a> {
+pub(crate) enum Target<'a> {
     /// An item URL, used verbatim.
     Absolute(&'a str),
     /// A path (and query) below the token's geolocation.
     OnGeolocation(&'a str),
 }
 
-struct Call<'a> {
-    operation: &'static str,
-    method: Method,
-    target: Target<'a>,
-    auth: Auth<'a>,
-    accept: &'static str,
-    json: Option<&'a Value>,
-    language: Option<&'a str>,
-    retry: RetryClass,
+pub(crate) struct Call<'a> {
+    pub(crate) operation: &'static str,
+    pub(crate) method: Method,
+    pub(crate) target: Target<'a>,
+    pub(crate) auth: Auth<'a>,
+    pub(crate) accept: &'static str,
+    pub(crate) json: Option<&'a Value>,
+    pub(crate) language: Option<&'a str>,
+    pub(crate) retry: RetryClass,
 }
 
 /// A fully read answer.
-struct Reply {
-    status: u16,
-    content_type: Option<String>,
-    correlation_id: Option<String>,
-    body: Vec<u8>,
+pub(crate) struct Reply {
+    pub(crate) status: u16,
+    pub(crate) content_type: Option<String>,
+    pub(crate) correlation_id: Option<String>,
+    pub(crate) body: Vec<u8>,
 }
 
 /// A resolved bearer token and the base URL that goes with it.
@@ -181,6 +181,11 @@ impl ConcurClient {
             + c.retry_max_delay.max(MAX_RETRY_AFTER) * c.max_retries;
         // A token call, the write, and the write again after a 401.
         one_call * 3
+    }
+
+    /// The hosts a URL from an unsigned message may name (the item URL policy).
+    pub(crate) fn geolocations(&self) -> &crate::GeolocationPolicy {
+        &self.inner.config.geolocations
     }
 
     /// Builds the client with the file store in `config.state_dir`.
@@ -680,7 +685,7 @@ impl ConcurClient {
     /// renews it once and repeats the call once; a 401 on the user's token (revoked, or
     /// expired before its `expires_in`) repeats the call once with the company token, which
     /// every user-token call also accepts (docs/protocol.md §6.1, §9.5).
-    async fn call(&self, call: Call<'_>) -> Result<Reply, ConcurError> {
+    pub(crate) async fn call(&self, call: Call<'_>) -> Result<Reply, ConcurError> {
         let mut auth = call.auth;
         let mut renewed = false;
         loop {
@@ -847,7 +852,7 @@ fn join(base: &Url, path_and_query: &str) -> Option<Url> {
 }
 
 /// The path and query of an item URL on a legacy host, else `None`.
-fn legacy_path(item_url: &str) -> Option<&str> {
+pub(crate) fn legacy_path(item_url: &str) -> Option<&str> {
     let origin = origin_of(item_url)?;
     let host = origin.split_once("://")?.1;
     let host = host.rsplit_once('@').map_or(host, |(_, h)| h);

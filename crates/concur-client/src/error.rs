@@ -72,6 +72,17 @@ pub enum ConcurError {
         "concur's token response names the geolocation `{geolocation}`, which is refused: {reason}"
     )]
     UntrustedGeolocation { geolocation: String, reason: String },
+    /// A URL taken from an unsigned message (a notification's report or notification URL)
+    /// names a host or scheme the host policy refuses; nothing was sent.
+    #[error("refused to call the {what} url: {reason}")]
+    UntrustedUrl { what: &'static str, reason: String },
+    /// Concur refused a workflow action because the report is no longer at the step the
+    /// action expected (someone or something else moved it): log it and drop the work.
+    #[error("the report is no longer at the expected workflow step: {0}")]
+    StepMoved(Box<ApiError>),
+    /// A send back needs a comment for the employee.
+    #[error("a send back needs a comment for the employee")]
+    CommentRequired,
     /// The token state could not be read or written.
     #[error(transparent)]
     Store(#[from] StoreError),

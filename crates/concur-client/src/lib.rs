@@ -15,6 +15,7 @@ mod item;
 mod parse;
 mod store;
 mod token;
+mod workflow;
 mod write;
 
 pub use client::{ConcurClient, WriteOutcome};
@@ -26,4 +27,8 @@ pub use store::{
     TokenStore,
 };
 pub use token::{GeolocationPolicy, UserToken};
+pub use workflow::{
+    ExpenseV4, MAX_COMMENT_CHARS, ReportApproveRequest, ReportDetails, ReportSendBackRequest,
+    ReportV4, cut_chars,
+};
 pub use write::{FieldValue, MAX_VALUE_CHARS};

@@ -143,7 +143,7 @@ fn json<'a, T: Deserialize<'a>>(body: &'a [u8]) -> Result<T, String> {
     serde_json::from_slice(body).map_err(|e| format!("malformed json: {e}"))
 }
 
-fn v4_expense(location: &ItemRef, body: &[u8]) -> Result<ExpenseItem, String> {
+pub(crate) fn v4_expense(location: &ItemRef, body: &[u8]) -> Result<ExpenseItem, String> {
     let e: V4Expense = json(body)?;
     let mut item = empty_item(location);
     if let Some(t) = e.expense_type {
@@ -170,7 +170,7 @@ fn v4_expense(location: &ItemRef, body: &[u8]) -> Result<ExpenseItem, String> {
     Ok(item)
 }
 
-fn v4_report(location: &ItemRef, body: &[u8]) -> Result<ExpenseItem, String> {
+pub(crate) fn v4_report(location: &ItemRef, body: &[u8]) -> Result<ExpenseItem, String> {
     let r: V4ReportBody = json(body)?;
     let mut item = empty_item(location);
     item.report_id = r.report_id.or(item.report_id);
@@ -182,7 +182,7 @@ fn v4_report(location: &ItemRef, body: &[u8]) -> Result<ExpenseItem, String> {
     Ok(item)
 }
 
-fn v4_allocation(location: &ItemRef, body: &[u8]) -> Result<ExpenseItem, String> {
+pub(crate) fn v4_allocation(location: &ItemRef, body: &[u8]) -> Result<ExpenseItem, String> {
     let a: V4AllocationBody = json(body)?;
     let mut item = empty_item(location);
     item.allocation_id = a.allocation_id.or_else(|| match location {
@@ -327,6 +327,39 @@ fn xml_record(body: &[u8]) -> Result<Record, String> {
     Ok(record)
 }
 
+/// A v1.1 entry element nested in a larger document (the expense entries of Report Full
+/// Details), read like a v1.1 entry body: children by local name, a child with children of
+/// its own as an object.
+pub(crate) fn v11_nested_entry(
+    report_id: &str,
+    element: &concur_protocol::callout::xml::Element,
+) -> Result<ExpenseItem, String> {
+    let record: Record = element
+        .children
+        .iter()
+        .map(|child| {
+            let slot = if child.children.is_empty() {
+                Slot::Text(child.text.trim().to_owned())
+            } else {
+                Slot::Object(
+                    child
+                        .children
+                        .iter()
+                        .map(|c| (c.name.clone(), c.text.trim().to_owned()))
+                        .collect(),
+                )
+            };
+            (child.name.clone(), slot)
+        })
+        .collect();
+    let entry_id = text(&record, &["ReportEntryID", "RpeKey", "EntryID"]).unwrap_or_default();
+    let location = ItemRef::V11Entry {
+        report_id: report_id.to_owned(),
+        entry_id,
+    };
+    entry_from_record(&location, record)
+}
+
 /// `Message` and `Id` of a v1.1 `<Error>` body, any namespace; `None` when not XML.
 pub(crate) fn xml_error(body: &[u8]) -> Option<(Option<String>, Option<String>)> {
     if Format::detect(None, body) != Some(Format::Xml) {
@@ -347,7 +380,7 @@ fn text(record: &Record, keys: &[&str]) -> Option<String> {
 fn entry_from_record(location: &ItemRef, record: Record) -> Result<ExpenseItem, String> {
     let mut item = empty_item(location);
     item.expense_type_code = text(&record, &["ExpenseTypeCode", "ExpenseKey", "ExpKey"]);
-    item.expense_type_name = text(&record, &["ExpenseTypeName", "ExpenseName"]);
+    item.expense_type_name = text(&record, &["ExpenseTypeName", "ExpenseName", "ExpName"]);
     item.amount = text(&record, &["TransactionAmount"]);
     item.currency = text(
         &record,

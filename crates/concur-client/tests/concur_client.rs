@@ -2,6 +2,8 @@
 
 #[path = "support/concur/mod.rs"]
 mod support;
+#[path = "concur_client/workflow.rs"]
+mod workflow;
 
 /// Builds the client's configuration from settings written as the connector's `[concur]`
 /// table, in development mode (wiremock speaks plain http). The connector's own validation

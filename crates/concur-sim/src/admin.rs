@@ -3,7 +3,7 @@
 
 use axum::Json;
 use axum::Router;
-use axum::extract::State;
+use axum::extract::{Path, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -12,6 +12,7 @@ use serde_json::json;
 use super::faults::Faults;
 use super::launch::{MintError, V1LaunchRequest, V4LaunchRequest};
 use super::state::SimHandle;
+use super::workflow::SubmitError;
 
 pub(crate) fn routes() -> Router<SimHandle> {
     Router::new()
@@ -24,6 +25,8 @@ pub(crate) fn routes() -> Router<SimHandle> {
         .route("/_sim/reset", post(reset))
         .route("/_sim/tokens/expire", post(expire_tokens))
         .route("/_sim/ca.pem", get(ca_pem))
+        .route("/_sim/reports/{report_id}/submit", post(submit))
+        .route("/_sim/notifications", get(deliveries))
 }
 
 async fn writes(State(sim): State<SimHandle>) -> Response {
@@ -72,6 +75,24 @@ fn minted(result: Result<super::MintedLaunch, MintError>) -> Response {
             (status, Json(json!({ "error": e.to_string() }))).into_response()
         }
     }
+}
+
+/// Submits a report (external validation) and notifies the connector: the delivery record.
+async fn submit(State(sim): State<SimHandle>, Path(report_id): Path<String>) -> Response {
+    match sim.submit_report(&report_id).await {
+        Ok(delivery) => Json(delivery).into_response(),
+        Err(e) => {
+            let status = match e {
+                SubmitError::UnknownReport(_) => StatusCode::NOT_FOUND,
+                SubmitError::NotSubmittable(_) => StatusCode::CONFLICT,
+            };
+            (status, Json(json!({ "error": e.to_string() }))).into_response()
+        }
+    }
+}
+
+async fn deliveries(State(sim): State<SimHandle>) -> Response {
+    Json(sim.notification_deliveries()).into_response()
 }
 
 async fn state(State(sim): State<SimHandle>) -> Response {

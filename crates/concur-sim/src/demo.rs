@@ -96,7 +96,7 @@ async fn index(State(sim): State<SimHandle>) -> Response {
             owner: data.user(&report.owner).map(full_name).unwrap_or_default(),
             date: report.report_date.clone(),
             total: money(report.total(), &report.currency),
-            status: status_name(&report.approval_status_id),
+            status: report.approval_status_name(),
             expenses: report.expenses.len(),
         })
         .collect();
@@ -406,7 +406,7 @@ impl ReportView {
             company: data.company.name.clone(),
             id: report.id.clone(),
             name: report.name.clone(),
-            status: status_name(&report.approval_status_id),
+            status: report.approval_status_name(),
             owner: owner.map(full_name).unwrap_or_default(),
             date: report.report_date.clone(),
             total: money(report.total(), &report.currency),
@@ -581,16 +581,6 @@ fn person(report: &Report, user: &User, role: &'static str, acting: Option<&User
 
 fn full_name(user: &User) -> String {
     format!("{} {}", user.first_name, user.last_name)
-}
-
-fn status_name(code: &str) -> &'static str {
-    match code {
-        "A_NOTF" => "Not Submitted",
-        "A_PEND" => "Submitted & Pending Approval",
-        "A_APPR" => "Approved",
-        "A_RESU" => "Sent Back to Employee",
-        _ => "Submitted",
-    }
 }
 
 fn money(amount: f64, currency: &str) -> String {

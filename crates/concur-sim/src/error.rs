@@ -27,7 +27,9 @@ impl Family {
             Some(Family::V4)
         } else if path.starts_with("/api/v3.0/") {
             Some(Family::V3)
-        } else if path.starts_with("/api/expense/expensereport/v1.1/") {
+        } else if path.starts_with("/api/expense/expensereport/v1.1/")
+            || path.starts_with("/api/platform/notifications/v1.0/")
+        {
             Some(Family::V1)
         } else {
             None

@@ -46,6 +46,9 @@ pub struct Faults {
     /// Field writes (v4 PATCH, v3 PUT) are applied at once but answered this many
     /// milliseconds later: Concur saved the value while the caller may have given up.
     pub write_answer_delay_ms: u64,
+    /// The next N Event Notifications of submitted reports are not delivered: they go
+    /// straight to the failed-notification list, as if the connector never got them.
+    pub drop_notifications_next: u32,
 }
 
 /// What is wrong with a spoilt `id_token`.
@@ -108,6 +111,16 @@ impl FaultState {
             knobs.write_error_message.clone()
         };
         Some((status, message))
+    }
+
+    /// Whether this notification is dropped; consumes `drop_notifications_next`.
+    pub fn take_dropped_notification(&mut self) -> bool {
+        let knobs = &mut self.knobs;
+        if knobs.drop_notifications_next == 0 {
+            return false;
+        }
+        knobs.drop_notifications_next -= 1;
+        true
     }
 
     /// Whether the `id_token` of this authorization-code grant is spoilt, and how; consumes

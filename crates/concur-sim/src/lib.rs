@@ -14,6 +14,10 @@
 //! | `PATCH /expensereports/v4/reports/{reportId}` | submitted-header PATCH, company token only |
 //! | `GET`/`PUT /api/v3.0/expense/entries/{id}` | v3 entry (PUT: `{"CustomN": "..."}` partial update) |
 //! | `GET /api/expense/expensereport/v1.1/report/{reportId}/entry/{entryId}` | v1.1 `ExpenseEntry` XML |
+//! | `GET .../reports/{reportId}/expenses`, `.../expenses/{expenseId}/allocations` | a report's expenses / an expense's allocations (arrays) |
+//! | `GET /api/expense/expensereport/v1.1/reportfulldetails/{reportKey}` | v1.1 `ReportDetails` XML (the notification's `ObjectURI`) |
+//! | `PATCH /expensereports/v4/reports/{reportId}/approve`, `.../sendBack` | workflow actions, company token, `expectedStepCode` checked, 204 |
+//! | `GET /api/platform/notifications/v1.0/notification?status=FAILED`, `DELETE .../notification/{id}` | failed-notification list (XML, or JSON by `Accept`) and delete |
 //! | `/_sim/...` | admin API, see below |
 //!
 //! Every answer carries a `concur-correlationid` header; errors use each API's documented
@@ -33,6 +37,8 @@
 //! | `POST /_sim/reset` | restore the seed's data, clear records and faults |
 //! | `POST /_sim/tokens/expire` | expire every access token issued so far |
 //! | `GET /_sim/ca.pem` | the CA certificate to trust |
+//! | `POST /_sim/reports/{reportId}/submit` | submit a report into external validation and notify the connector ([`NotificationDelivery`]) |
+//! | `GET /_sim/notifications` | every notification delivery attempted |
 //!
 //! Demo pages for people (see `demo`): `GET /` lists the reports, `GET /expense/{reportId}`
 //! shows one like Concur Expense, with Launch URL fields that open the connector in a popup
@@ -55,6 +61,7 @@ mod tokens;
 mod v1;
 mod v3;
 mod v4;
+mod workflow;
 mod write;
 
 use std::net::SocketAddr;
@@ -84,6 +91,9 @@ pub use self::record::{Principal, RecordedRequest, RecordedWrite, WriteApi};
 pub use self::seed::{AttendeeEntry, ListChoice, Seed, SeedError};
 pub use self::state::{Lifetimes, SimHandle};
 pub use self::tls::SimTls;
+pub use self::workflow::{
+    EXTERNAL_VALIDATION_STEP, EXTERNAL_VALIDATION_STEP_NAME, NotificationDelivery, SubmitError,
+};
 
 /// Concur's support header, sent on every answer.
 pub const CORRELATION_HEADER: HeaderName = HeaderName::from_static("concur-correlationid");
@@ -128,6 +138,10 @@ pub struct SimConfig {
     pub lifetimes: Lifetimes,
     /// The `scope` of token responses.
     pub scope: String,
+    /// The connector's Event Notification endpoint (Concur default path
+    /// `/concur/v1.0/notify`): submitted reports are notified there, trusting
+    /// `connector_ca_pem` like the other callouts. `None`: not notified.
+    pub notify_url: Option<Url>,
 }
 
 /// Fictitious OAuth client of the protocol reference's worked examples (docs/protocol.md §14.2).
@@ -175,6 +189,7 @@ impl SimConfig {
             connector_ca_pem: None,
             lifetimes: Lifetimes::default(),
             scope: "expense.report.read expense.report.readwrite user.read EXPRPT".to_owned(),
+            notify_url: None,
         })
     }
 }
@@ -263,6 +278,7 @@ pub async fn start(config: SimConfig) -> anyhow::Result<RunningSim> {
         launch_url_v4: config.launch_url_v4,
         launch_url_v1: config.launch_url_v1,
         ca_pem: tls.ca_pem,
+        notify_url: config.notify_url,
         fetch_list_url: config.fetch_list_url,
         fetch_attendee_url: config.fetch_attendee_url,
         callout_client,
@@ -296,6 +312,7 @@ pub fn router(sim: SimHandle) -> Router {
         .merge(v4::routes())
         .merge(v3::routes())
         .merge(v1::routes())
+        .merge(workflow::routes())
         .layer(middleware::from_fn_with_state(sim.clone(), concur_surface));
     Router::new()
         .merge(concur)

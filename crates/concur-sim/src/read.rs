@@ -10,7 +10,7 @@ use axum::response::{IntoResponse, Response};
 use super::error::{ApiError, Family};
 use super::record::{Principal, RequestNote};
 use super::seed::Seed;
-use super::state::SimHandle;
+use super::state::{Inner, SimHandle};
 
 /// One incoming read request, as every read endpoint extracts it (next to its `Path`).
 pub(crate) struct ReadCall {
@@ -45,10 +45,22 @@ pub(crate) fn handle(
     call: &ReadCall,
     render: impl FnOnce(&Seed, &Principal) -> Result<Response, ApiError>,
 ) -> Response {
+    handle_state(sim, family, call, |inner, principal| {
+        render(&inner.data, principal)
+    })
+}
+
+/// [`handle`] for calls that read or change more than the data (the notification lists).
+pub(crate) fn handle_state(
+    sim: &SimHandle,
+    family: Family,
+    call: &ReadCall,
+    render: impl FnOnce(&mut Inner, &Principal) -> Result<Response, ApiError>,
+) -> Response {
     let principal = sim.authenticate(&call.headers, family, &call.path);
     let result = principal.clone().and_then(|principal| {
-        let inner = sim.lock();
-        render(&inner.data, &principal)
+        let mut inner = sim.lock();
+        render(&mut inner, &principal)
     });
     let mut response = result.unwrap_or_else(IntoResponse::into_response);
     response.extensions_mut().insert(RequestNote {

@@ -30,6 +30,10 @@ pub enum WriteApi {
     V4Allocation,
     /// `PUT /api/v3.0/expense/entries/{id}`.
     V3Entry,
+    /// `PATCH /expensereports/v4/reports/{reportId}/approve`.
+    V4Approve,
+    /// `PATCH /expensereports/v4/reports/{reportId}/sendBack`.
+    V4SendBack,
 }
 
 /// One write attempt that reached a write endpoint, accepted or refused.

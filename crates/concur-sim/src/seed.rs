@@ -202,6 +202,13 @@ pub struct Report {
     /// `A_NOTF` (not submitted) unless stated; only unsubmitted headers take the user PATCH.
     #[serde(default = "default_approval_status")]
     pub approval_status_id: String,
+    /// The workflow step the report waits in, as its step code (`EXTVAL` while an external
+    /// validation decides); absent before submission and after the decision.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub workflow_step: Option<String>,
+    /// The comment of the last workflow action (approve or send back).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub workflow_comment: Option<String>,
     #[serde(default)]
     pub custom_data: BTreeMap<String, String>,
     #[serde(default)]
@@ -580,6 +587,18 @@ impl Report {
             .iter_mut()
             .flat_map(|e| e.allocations.iter_mut())
             .find(|a| a.id.eq_ignore_ascii_case(id))
+    }
+
+    /// The approval status's name, as Concur's APIs and UI show it.
+    pub fn approval_status_name(&self) -> &'static str {
+        match self.approval_status_id.as_str() {
+            "A_NOTF" => "Not Submitted",
+            "A_PEND" => "Submitted & Pending Approval",
+            "A_EXTV" => "Pending External Validation",
+            "A_APPR" => "Approved",
+            "A_RESU" => "Sent Back to Employee",
+            _ => "Submitted",
+        }
     }
 
     /// Sum of the expenses' amounts in the report currency.

@@ -13,6 +13,7 @@ use super::faults::{Decision, FaultState, Faults};
 use super::record::{Principal, RecordedRequest, RecordedWrite, RequestNote, WriteApi};
 use super::seed::Seed;
 use super::tokens::{JwtSigner, Rejected, TokenStore};
+use super::workflow::{FailedEntry, NotificationDelivery};
 use concur_protocol::credentials::ConnectorCredentials;
 
 /// How long the simulator's credentials live.
@@ -55,6 +56,8 @@ pub(crate) struct Settings {
     pub launch_url_v4: Url,
     pub launch_url_v1: Url,
     pub ca_pem: String,
+    /// Where submitted reports' notifications go (sent with `callout_client`).
+    pub notify_url: Option<Url>,
     /// The connector's Fetch List and Fetch Attendee endpoints, and the one client that
     /// calls them as Concur does.
     pub fetch_list_url: Url,
@@ -89,6 +92,10 @@ pub(crate) struct Inner {
     pub faults: FaultState,
     pub writes: Vec<RecordedWrite>,
     pub requests: Vec<RecordedRequest>,
+    /// Notifications sent (or not) to the connector, oldest first.
+    pub deliveries: Vec<NotificationDelivery>,
+    /// What the failed-notification status API lists.
+    pub failed_notifications: Vec<FailedEntry>,
     /// The attendees of each expense's last Fetch Attendee search that Concur would accept,
     /// by expense id: an added attendee must be one of them.
     pub found_attendees: std::collections::HashMap<String, Vec<super::seed::AttendeeEntry>>,
@@ -124,6 +131,8 @@ impl SimHandle {
             faults: FaultState::default(),
             writes: Vec::new(),
             requests: Vec::new(),
+            deliveries: Vec::new(),
+            failed_notifications: Vec::new(),
             found_attendees: std::collections::HashMap::new(),
             seq: 0,
         };
@@ -228,6 +237,8 @@ impl SimHandle {
         inner.data = self.shared.original.clone();
         inner.writes.clear();
         inner.requests.clear();
+        inner.deliveries.clear();
+        inner.failed_notifications.clear();
         inner.found_attendees.clear();
         inner.faults.set(Faults::default());
     }

@@ -143,16 +143,26 @@ fn render_entry(data: &Seed, base: &str, report: &Report, expense: &Expense) -> 
     let mut xml = format!(
         "<ExpenseEntry xmlns=\"{NAMESPACE}\" xmlns:i=\"http://www.w3.org/2001/XMLSchema-instance\">"
     );
-    for (name, value) in &elements {
-        push_element(&mut xml, name, value);
+    push_entry_elements(&mut xml, data, &elements, expense);
+    xml.push_str("</ExpenseEntry>");
+    xml
+}
+
+/// The elements of a v1.1 entry, then its org-unit and custom slots.
+pub(crate) fn push_entry_elements(
+    xml: &mut String,
+    data: &Seed,
+    elements: &[(&str, String)],
+    expense: &Expense,
+) {
+    for (name, value) in elements {
+        push_element(xml, name, value);
     }
     let slots = |prefix: &'static str, count: u8| (1..=count).map(move |n| format!("{prefix}{n}"));
     for name in slots("OrgUnit", 6).chain(slots("Custom", 40)) {
         let value = legacy_value(data, expense, &name).unwrap_or_default();
-        push_element(&mut xml, &name, &value);
+        push_element(xml, &name, &value);
     }
-    xml.push_str("</ExpenseEntry>");
-    xml
 }
 
 /// The text of `Custom12`/`OrgUnit1`: the value, or `(code) name` for a list field.
@@ -169,7 +179,7 @@ fn legacy_value(data: &Seed, expense: &Expense, legacy_name: &str) -> Option<Str
     }
 }
 
-fn push_element(xml: &mut String, name: &str, value: &str) {
+pub(crate) fn push_element(xml: &mut String, name: &str, value: &str) {
     if value.is_empty() {
         let _ = write!(xml, "<{name} />");
     } else {

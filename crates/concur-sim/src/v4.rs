@@ -31,9 +31,14 @@ const USER_BASE: &str = "/expensereports/v4/users/{user_id}/context/{context}/re
 pub(crate) fn routes() -> Router<SimHandle> {
     Router::new()
         .route(USER_BASE, get(get_report).patch(patch_report))
+        .route(&format!("{USER_BASE}/expenses"), get(get_expenses))
         .route(
             &format!("{USER_BASE}/expenses/{{expense_id}}"),
             get(get_expense),
+        )
+        .route(
+            &format!("{USER_BASE}/expenses/{{expense_id}}/allocations"),
+            get(get_expense_allocations),
         )
         .route(
             &format!("{USER_BASE}/allocations/{{allocation_id}}"),
@@ -115,6 +120,58 @@ async fn get_expense(
             .expense(&expense_id)
             .ok_or_else(|| ApiError::not_found(FAMILY, path, "expense not found"))?;
         let body = render_expense(data, sim.geolocation(), report, expense);
+        Ok(axum::Json(body).into_response())
+    })
+}
+
+/// `GET …/reports/{reportId}/expenses`: every expense of the report, one array (v4 does
+/// not paginate it).
+async fn get_expenses(
+    State(sim): State<SimHandle>,
+    Path((user_id, context, report_id)): Path<UserPath>,
+    call: ReadCall,
+) -> Response {
+    let path = call.path();
+    read::handle(&sim, FAMILY, &call, |data, principal| {
+        let report = user_report(
+            data,
+            principal,
+            (&user_id, &context, &report_id),
+            EXPENSE_GET,
+            path,
+        )?;
+        let body: Vec<Value> = report
+            .expenses
+            .iter()
+            .map(|expense| render_expense(data, sim.geolocation(), report, expense))
+            .collect();
+        Ok(axum::Json(body).into_response())
+    })
+}
+
+/// `GET …/expenses/{expenseId}/allocations`: the expense's allocations, one array.
+async fn get_expense_allocations(
+    State(sim): State<SimHandle>,
+    Path((user_id, context, report_id, expense_id)): Path<(String, String, String, String)>,
+    call: ReadCall,
+) -> Response {
+    let path = call.path();
+    read::handle(&sim, FAMILY, &call, |data, principal| {
+        let report = user_report(
+            data,
+            principal,
+            (&user_id, &context, &report_id),
+            EXPENSE_GET,
+            path,
+        )?;
+        let expense = report
+            .expense(&expense_id)
+            .ok_or_else(|| ApiError::not_found(FAMILY, path, "expense not found"))?;
+        let body: Vec<Value> = expense
+            .allocations
+            .iter()
+            .map(|a| render_allocation(data, sim.geolocation(), report, expense, &a.id))
+            .collect();
         Ok(axum::Json(body).into_response())
     })
 }
@@ -705,10 +762,10 @@ pub(crate) fn render_report(data: &Seed, base: &str, report: &Report) -> Value {
     let currency = report.currency.as_str();
     let total = amount(report.total(), currency);
     let zero = amount(0.0, currency);
-    let (status, status_id) = match report.approval_status_id.as_str() {
-        "A_NOTF" => ("Not Submitted", "A_NOTF"),
-        other => ("Submitted", other),
-    };
+    let (status, status_id) = (
+        report.approval_status_name(),
+        report.approval_status_id.as_str(),
+    );
     let mut body = json!({
         "reportId": report.id,
         "name": report.name,

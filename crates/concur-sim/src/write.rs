@@ -137,7 +137,9 @@ fn family_of(api: WriteApi) -> Family {
         WriteApi::V4Expense
         | WriteApi::V4Report
         | WriteApi::V4SubmittedReport
-        | WriteApi::V4Allocation => Family::V4,
+        | WriteApi::V4Allocation
+        | WriteApi::V4Approve
+        | WriteApi::V4SendBack => Family::V4,
     }
 }
 

@@ -57,7 +57,7 @@ pub enum XmlError {
     Entity,
     #[error("the document nests more than {MAX_DEPTH} levels")]
     TooDeep,
-    #[error("the document has more than {MAX_ELEMENTS} elements")]
+    #[error("the document has more elements than accepted")]
     TooManyElements,
     #[error("the document has no root element")]
     NoRoot,
@@ -68,6 +68,12 @@ pub enum XmlError {
 /// Reads one document: an optional declaration, comments and processing instructions, one
 /// root element, nothing but whitespace, comments and processing instructions after it.
 pub fn parse(body: &[u8]) -> Result<Element, XmlError> {
+    parse_with_max_elements(body, MAX_ELEMENTS)
+}
+
+/// [`parse`] with another bound on the number of elements, for larger documents from a
+/// trusted peer (a report's full details list every entry and its fields).
+pub fn parse_with_max_elements(body: &[u8], max_elements: usize) -> Result<Element, XmlError> {
     let text = std::str::from_utf8(body).map_err(|_| XmlError::NotUtf8)?;
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     let mut reader = quick_xml::Reader::from_str(text);
@@ -88,7 +94,7 @@ pub fn parse(body: &[u8]) -> Result<Element, XmlError> {
             }
             Event::Start(e) => {
                 elements += 1;
-                if elements > MAX_ELEMENTS {
+                if elements > max_elements {
                     return Err(XmlError::TooManyElements);
                 }
                 if stack.len() >= MAX_DEPTH {
@@ -101,7 +107,7 @@ pub fn parse(body: &[u8]) -> Result<Element, XmlError> {
             }
             Event::Empty(e) => {
                 elements += 1;
-                if elements > MAX_ELEMENTS {
+                if elements > max_elements {
                     return Err(XmlError::TooManyElements);
                 }
                 if stack.len() >= MAX_DEPTH {

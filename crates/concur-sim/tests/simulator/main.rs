@@ -1843,6 +1843,316 @@ async fn a_restart_keeps_a_fitting_leaf_and_reissues_for_other_names() {
     other.shutdown().await.unwrap();
 }
 
+// ================================================================== external validation
+
+/// A simulator that notifies the fake connector, trusting its CA like the other callouts.
+async fn start_notifying(fake: &FakeConnector) -> Ctx {
+    let url = Url::parse(&fake.base_url)
+        .unwrap()
+        .join("concur/v1.0/notify")
+        .unwrap();
+    let ca = fake.ca_pem.clone();
+    start_with(move |config| {
+        config.notify_url = Some(url);
+        config.connector_ca_pem = Some(ca);
+    })
+    .await
+}
+
+fn approve_path(report: &str, action: &str) -> String {
+    format!("/expensereports/v4/reports/{report}/{action}")
+}
+
+async fn report_status(ctx: &Ctx, report: &str) -> (String, Option<String>) {
+    let state: Value = ctx.admin_get("/_sim/state").await;
+    let report = state["reports"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["id"] == report)
+        .unwrap()
+        .clone();
+    (
+        report["approval_status_id"].as_str().unwrap().to_owned(),
+        report["workflow_step"].as_str().map(str::to_owned),
+    )
+}
+
+#[tokio::test]
+async fn submitting_a_report_notifies_the_connector_with_basic_auth() {
+    use concur_protocol::callout::notification::Notification;
+    let fake = FakeConnector::start(CONNECTOR_USER, CONNECTOR_PASSWORD).await;
+    let ctx = start_notifying(&fake).await;
+    let response = ctx
+        .admin(
+            Method::POST,
+            &format!("/_sim/reports/{REPORT}/submit"),
+            None,
+        )
+        .await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let delivery: Value = response.json().await.unwrap();
+    assert_eq!(delivery["outcome"], "delivered");
+    assert_eq!(delivery["status"], 200);
+    assert_eq!(
+        report_status(&ctx, REPORT).await,
+        ("A_EXTV".to_owned(), Some("EXTVAL".to_owned()))
+    );
+
+    // The fake answers 200 only with the connector's Basic credentials.
+    let posts = fake.bodies();
+    assert_eq!(posts.len(), 1);
+    let notification = Notification::parse(posts[0].as_bytes()).unwrap();
+    assert_eq!(notification.workflow_step(), Some("SUBMIT"));
+    assert_eq!(notification.object_type.as_str(), "EXPRPT");
+    let expected_uri = ctx.url(&format!(
+        "/api/expense/expensereport/v1.1/reportfulldetails/{REPORT_V3}"
+    ));
+    assert_eq!(notification.object_uri, expected_uri);
+    assert_eq!(failed_list_len(&ctx).await, 0);
+
+    // The ObjectURI answers the report's details, prefixed namespace only, by local name.
+    let company = ctx.company_token().await;
+    let response = ctx.get(&notification.object_uri, &company).await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let text = response.text().await.unwrap();
+    assert!(text.contains("<ReportDetails xmlns:ns="), "{text}");
+    let root = concur_protocol::callout::xml::parse(text.as_bytes()).unwrap();
+    assert_eq!(root.child_text("ReportId"), Some(REPORT));
+    assert_eq!(
+        root.child_text("ApvStatusName"),
+        Some("Pending External Validation")
+    );
+    let entries = root.child("ExpenseEntriesList").unwrap();
+    assert!(!entries.children.is_empty());
+    assert!(entries.children[0].child_text("ExpKey").is_some());
+
+    // A submitted report is not submitted twice.
+    let again = ctx
+        .admin(
+            Method::POST,
+            &format!("/_sim/reports/{REPORT}/submit"),
+            None,
+        )
+        .await;
+    assert_eq!(again.status(), StatusCode::CONFLICT);
+    let unknown = ctx
+        .admin(Method::POST, "/_sim/reports/NOPE/submit", None)
+        .await;
+    assert_eq!(unknown.status(), StatusCode::NOT_FOUND);
+}
+
+async fn failed_list(ctx: &Ctx, accept: &str) -> reqwest::Response {
+    let company = ctx.company_token().await;
+    ctx.http
+        .get(ctx.url("/api/platform/notifications/v1.0/notification?status=FAILED"))
+        .bearer_auth(company)
+        .header("Accept", accept)
+        .send()
+        .await
+        .unwrap()
+}
+
+async fn failed_list_len(ctx: &Ctx) -> usize {
+    let body: Value = failed_list(ctx, "application/json")
+        .await
+        .json()
+        .await
+        .unwrap();
+    body.as_array().unwrap().len()
+}
+
+#[tokio::test]
+async fn refused_and_dropped_deliveries_are_listed_as_failed_until_deleted() {
+    use concur_protocol::callout::notification::{parse_failed_list_json, parse_failed_list_xml};
+    let fake = FakeConnector::start(CONNECTOR_USER, CONNECTOR_PASSWORD).await;
+    fake.answer_notifications_with(StatusCode::SERVICE_UNAVAILABLE);
+    let ctx = start_notifying(&fake).await;
+    let refused: Value = ctx
+        .admin(
+            Method::POST,
+            &format!("/_sim/reports/{REPORT}/submit"),
+            None,
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(refused["outcome"], "failed");
+    assert_eq!(refused["status"], 503);
+    ctx.sim.set_faults(Faults {
+        drop_notifications_next: 1,
+        ..Faults::default()
+    });
+    let dropped = ctx.sim.submit_report(MAX_REPORT).await.unwrap();
+    assert_eq!(dropped.outcome, "dropped");
+    assert_eq!(fake.bodies().len(), 1, "the dropped one is not sent");
+    assert_eq!(ctx.sim.notification_deliveries().len(), 2);
+
+    let xml = failed_list(&ctx, "application/xml").await;
+    assert_eq!(xml.status(), StatusCode::OK);
+    let entries = parse_failed_list_xml(&xml.bytes().await.unwrap()).unwrap();
+    assert_eq!(entries.len(), 2);
+    let json = failed_list(&ctx, "application/json")
+        .await
+        .bytes()
+        .await
+        .unwrap();
+    let from_json = parse_failed_list_json(&json).unwrap();
+    assert_eq!(from_json, entries, "XML and JSON list the same");
+
+    let company = ctx.company_token().await;
+    let first = entries[0].as_ref().unwrap().notification_uri.clone();
+    let delete = |uri: String, token: String| {
+        let http = ctx.http.clone();
+        async move {
+            http.delete(uri)
+                .bearer_auth(token)
+                .send()
+                .await
+                .unwrap()
+                .status()
+        }
+    };
+    assert_eq!(delete(first.clone(), company.clone()).await, StatusCode::OK);
+    assert_eq!(delete(first, company).await, StatusCode::NOT_FOUND);
+    assert_eq!(failed_list_len(&ctx).await, 1);
+
+    let (user, _) = ctx
+        .user_token(&V4LaunchRequest::new(Source::Entry, LUNCH))
+        .await;
+    let as_user = ctx
+        .get(
+            &ctx.url("/api/platform/notifications/v1.0/notification?status=FAILED"),
+            &user,
+        )
+        .await;
+    assert_eq!(as_user.status(), StatusCode::FORBIDDEN);
+    let company = ctx.company_token().await;
+    let wrong_status = ctx
+        .get(
+            &ctx.url("/api/platform/notifications/v1.0/notification?status=PENDING"),
+            &company,
+        )
+        .await;
+    assert_eq!(wrong_status.status(), StatusCode::BAD_REQUEST);
+}
+
+#[tokio::test]
+async fn approve_checks_the_token_the_members_and_the_step_then_approves() {
+    let ctx = start().await;
+    let company = ctx.company_token().await;
+    let path = approve_path(REPORT, "approve");
+    let body = json!({"comment": "Validated", "expectedStepCode": "EXTVAL"});
+
+    let not_submitted = ctx.patch(&path, &company, &body).await;
+    assert_eq!(not_submitted.status(), StatusCode::CONFLICT);
+    let error: Value = not_submitted.json().await.unwrap();
+    assert!(
+        error["errorMessage"]
+            .as_str()
+            .unwrap()
+            .contains("workflow step"),
+        "{error}"
+    );
+
+    let delivery = ctx.sim.submit_report(REPORT).await.unwrap();
+    assert_eq!(delivery.outcome, "not_configured");
+    let other_step = json!({"expectedStepCode": "MGRAPPR"});
+    assert_eq!(
+        ctx.patch(&path, &company, &other_step).await.status(),
+        StatusCode::CONFLICT
+    );
+    let unknown_member = json!({"comment": "x", "decision": "yes"});
+    assert_eq!(
+        ctx.patch(&path, &company, &unknown_member).await.status(),
+        StatusCode::BAD_REQUEST
+    );
+    let (user, _) = ctx
+        .user_token(&V4LaunchRequest::new(Source::Entry, LUNCH))
+        .await;
+    assert_eq!(
+        ctx.patch(&path, &user, &body).await.status(),
+        StatusCode::FORBIDDEN
+    );
+    assert_eq!(
+        report_status(&ctx, REPORT).await.0,
+        "A_EXTV",
+        "refusals change nothing"
+    );
+
+    assert_eq!(
+        ctx.patch(&path, &company, &body).await.status(),
+        StatusCode::NO_CONTENT
+    );
+    assert_eq!(
+        report_status(&ctx, REPORT).await,
+        ("A_APPR".to_owned(), None)
+    );
+    let recorded = ctx.sim.successful_writes();
+    assert_eq!(recorded.last().unwrap().api, WriteApi::V4Approve);
+    assert_eq!(
+        ctx.patch(&path, &company, &body).await.status(),
+        StatusCode::CONFLICT,
+        "an approved report has left the step"
+    );
+}
+
+#[tokio::test]
+async fn send_back_needs_a_comment_of_at_most_2000_characters() {
+    let ctx = start().await;
+    let company = ctx.company_token().await;
+    ctx.sim.submit_report(REPORT).await.unwrap();
+    let path = approve_path(REPORT, "sendBack");
+    for body in [
+        json!({"expectedStepCode": "EXTVAL"}),
+        json!({"comment": "  "}),
+        json!({"comment": "é".repeat(2001)}),
+        json!({"comment": "ok", "statusId": "A_APPR"}),
+    ] {
+        let response = ctx.patch(&path, &company, &body).await;
+        assert_eq!(response.status(), StatusCode::BAD_REQUEST, "{body}");
+    }
+    let comment = "é".repeat(2000);
+    let body = json!({"comment": comment, "expectedStepCode": "EXTVAL", "expectedStepSequence": 1});
+    assert_eq!(
+        ctx.patch(&path, &company, &body).await.status(),
+        StatusCode::NO_CONTENT
+    );
+    let state = ctx.sim.snapshot();
+    let report = state.report(REPORT).unwrap();
+    assert_eq!(report.approval_status_id, "A_RESU");
+    assert_eq!(report.workflow_comment.as_deref(), Some(comment.as_str()));
+    // Sent back, it can be submitted again.
+    assert!(ctx.sim.submit_report(REPORT).await.is_ok());
+}
+
+#[tokio::test]
+async fn v4_lists_a_reports_expenses_and_an_expenses_allocations() {
+    let ctx = start().await;
+    let company = ctx.company_token().await;
+    let base = format!(
+        "{}/expensereports/v4/users/{JANE}/context/TRAVELER/reports/{REPORT}/expenses",
+        ctx.base
+    );
+    let expenses = ctx.get_json(&base, &company).await;
+    let expenses = expenses.as_array().unwrap();
+    let seeded = ctx.sim.snapshot().report(REPORT).unwrap().expenses.len();
+    assert_eq!(expenses.len(), seeded);
+    assert!(expenses.iter().any(|e| e["expenseId"] == LUNCH));
+    let allocations = ctx
+        .get_json(&format!("{base}/{SUPPLIES}/allocations"), &company)
+        .await;
+    assert!(
+        allocations
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|a| a["allocationId"] == ALLOCATION),
+        "{allocations}"
+    );
+}
+
 // --- Fetch List and Fetch Attendee, played against a fake connector ---
 
 use concur_protocol::callout::xml as callout_xml;

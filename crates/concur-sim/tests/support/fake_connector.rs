@@ -3,7 +3,7 @@
 //! would, with the demo's projects, tasks and attendees, or wrongly on demand.
 
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU16, Ordering};
 use std::sync::{Arc, Mutex};
 
 use axum::Router;
@@ -102,6 +102,8 @@ pub struct FakeConnector {
 struct FakeState {
     authorization: String,
     broken: AtomicBool,
+    /// What the notify endpoint answers; 0: `200`.
+    notify_status: AtomicU16,
     bodies: Mutex<Vec<String>>,
 }
 
@@ -116,11 +118,13 @@ impl FakeConnector {
                 base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"))
             ),
             broken: AtomicBool::new(false),
+            notify_status: AtomicU16::new(0),
             bodies: Mutex::new(Vec::new()),
         });
         let app = Router::new()
             .route("/concur/list/v1.2/fetch", post(fetch_list))
             .route("/concur/attendee/v2.0/fetch", post(fetch_attendee))
+            .route("/concur/v1.0/notify", post(notify))
             .with_state(state.clone());
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         listener.set_nonblocking(true).unwrap();
@@ -146,6 +150,15 @@ impl FakeConnector {
     /// lacking the long code, attendees without `ExternalID`.
     pub fn break_answers(&self) {
         self.state.broken.store(true, Ordering::SeqCst);
+    }
+
+    /// From now on, the notify endpoint answers `status` (a connector that is down: 503).
+    /// Only the simulator's own tests play notifications; the connector's share this file.
+    #[allow(dead_code)]
+    pub fn answer_notifications_with(&self, status: StatusCode) {
+        self.state
+            .notify_status
+            .store(status.as_u16(), Ordering::SeqCst);
     }
 
     /// Every request body received, oldest first.
@@ -186,6 +199,24 @@ fn admit(state: &FakeState, headers: &HeaderMap, body: &str) -> Result<Element, 
     }
     state.bodies.lock().unwrap().push(body.to_owned());
     xml::parse(body.as_bytes()).map_err(|_| StatusCode::BAD_REQUEST)
+}
+
+/// Event Notification: Basic check, the body recorded, a `<Notification>` root, then the
+/// configured answer (`200` with an empty text body unless told otherwise).
+async fn notify(State(state): State<Arc<FakeState>>, headers: HeaderMap, body: String) -> Response {
+    let document = match admit(&state, &headers, &body) {
+        Ok(document) => document,
+        Err(status) => return refusal(status),
+    };
+    if !document.name.eq_ignore_ascii_case("Notification") {
+        return refusal(StatusCode::BAD_REQUEST);
+    }
+    match state.notify_status.load(Ordering::SeqCst) {
+        0 => (StatusCode::OK, [(header::CONTENT_TYPE, "text/plain")]).into_response(),
+        status => StatusCode::from_u16(status)
+            .unwrap_or(StatusCode::SERVICE_UNAVAILABLE)
+            .into_response(),
+    }
 }
 
 fn refusal(status: StatusCode) -> Response {
