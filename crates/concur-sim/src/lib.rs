@@ -87,13 +87,11 @@ use concur_protocol::credentials::ConnectorCredentials;
 
 pub use self::faults::{Faults, IdTokenFault};
 pub use self::launch::{MintError, MintedLaunch, QueryEncoding, V1LaunchRequest, V4LaunchRequest};
-pub use self::record::{Principal, RecordedRequest, RecordedWrite, WriteApi};
+pub use self::record::{NotificationDelivery, Principal, RecordedRequest, RecordedWrite, WriteApi};
 pub use self::seed::{AttendeeEntry, ListChoice, Seed, SeedError};
 pub use self::state::{Lifetimes, SimHandle};
 pub use self::tls::SimTls;
-pub use self::workflow::{
-    EXTERNAL_VALIDATION_STEP, EXTERNAL_VALIDATION_STEP_NAME, NotificationDelivery, SubmitError,
-};
+pub use self::workflow::{EXTERNAL_VALIDATION_STEP, EXTERNAL_VALIDATION_STEP_NAME, SubmitError};
 
 /// Concur's support header, sent on every answer.
 pub const CORRELATION_HEADER: HeaderName = HeaderName::from_static("concur-correlationid");

@@ -92,3 +92,27 @@ pub(crate) struct RequestNote {
     pub principal: Option<Principal>,
     pub grant_type: Option<String>,
 }
+
+/// One delivery attempt of a notification to the connector.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NotificationDelivery {
+    pub report_id: String,
+    /// Where it was sent; `None` when no notify URL is configured.
+    pub url: Option<String>,
+    /// The body as sent.
+    pub body: String,
+    /// The connector's status; `None` when dropped, unconfigured or not answered.
+    pub status: Option<u16>,
+    /// `delivered` (200), `failed` (any other answer or none), `dropped` (fault knob), or
+    /// `not_configured`.
+    pub outcome: String,
+    /// Why a delivery failed (transport error).
+    pub error: Option<String>,
+}
+
+/// A notification Concur could not deliver, as the status API lists it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct FailedEntry {
+    pub id: String,
+    pub notification: concur_protocol::callout::notification::Notification,
+}

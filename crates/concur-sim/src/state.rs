@@ -10,10 +10,12 @@ use subtle::ConstantTimeEq as _;
 
 use super::error::{ApiError, Family};
 use super::faults::{Decision, FaultState, Faults};
-use super::record::{Principal, RecordedRequest, RecordedWrite, RequestNote, WriteApi};
+use super::record::{
+    FailedEntry, NotificationDelivery, Principal, RecordedRequest, RecordedWrite, RequestNote,
+    WriteApi,
+};
 use super::seed::Seed;
 use super::tokens::{JwtSigner, Rejected, TokenStore};
-use super::workflow::{FailedEntry, NotificationDelivery};
 use concur_protocol::credentials::ConnectorCredentials;
 
 /// How long the simulator's credentials live.

@@ -14,12 +14,12 @@ use concur_protocol::callout::notification::{
     EventDateTime, Notification, ObjectType, WORKFLOW_STEP_PREFIX,
 };
 use concur_protocol::callout::xml;
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
 use super::error::{ApiError, Family, ValidationError};
 use super::read::{self, ReadCall};
-use super::record::{Principal, WriteApi};
+use super::record::{FailedEntry, NotificationDelivery, Principal, WriteApi};
 use super::seed::{Report, Seed};
 use super::state::SimHandle;
 use super::v1::{NAMESPACE, push_element};
@@ -58,30 +58,6 @@ pub(crate) fn routes() -> Router<SimHandle> {
             &format!("{NOTIFICATIONS_PATH}/{{id}}"),
             axum::routing::delete(delete_failed),
         )
-}
-
-/// One delivery attempt of a notification to the connector.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct NotificationDelivery {
-    pub report_id: String,
-    /// Where it was sent; `None` when no notify URL is configured.
-    pub url: Option<String>,
-    /// The body as sent.
-    pub body: String,
-    /// The connector's status; `None` when dropped, unconfigured or not answered.
-    pub status: Option<u16>,
-    /// `delivered` (200), `failed` (any other answer or none), `dropped` (fault knob), or
-    /// `not_configured`.
-    pub outcome: String,
-    /// Why a delivery failed (transport error).
-    pub error: Option<String>,
-}
-
-/// A notification Concur could not deliver, as the status API lists it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct FailedEntry {
-    pub id: String,
-    pub notification: Notification,
 }
 
 /// Why a report cannot be submitted.
