@@ -185,8 +185,9 @@ impl Attendees {
             }
         };
         let owner = search.owner_login_id.as_deref();
+        let matcher = search.matcher();
         rows.iter()
-            .filter(|row| row.visible_to(owner) && search.matches(&row.attendee))
+            .filter(|row| row.visible_to(owner) && matcher.matches(&row.attendee))
             .take(search.max_records)
             .map(|row| search.complete(row.attendee.clone()))
             .collect()

@@ -18,6 +18,7 @@
 //! - The response limits differ from the request's: `ExternalID` 32 (48 in the request),
 //!   `Custom21`…`Custom25` 48 (100 in the request).
 
+use super::glob::Glob;
 use super::xml::{Element, push_element};
 
 /// Most attendees one answer may carry (Concur raised its limit from 100 to 500 in 2023).
@@ -202,18 +203,30 @@ impl AttendeeSearch {
         Some(self.fields[ATTENDEE_TYPE_CODE].as_str()).filter(|t| !t.is_empty())
     }
 
-    /// True when the attendee passes every filled field (see the module's rules).
+    /// True when the attendee passes every filled field (see the module's rules). To test
+    /// many attendees against one search, compile it once with [`matcher`](Self::matcher).
     pub fn matches(&self, attendee: &Attendee) -> bool {
-        self.fields.iter().enumerate().all(|(i, wanted)| {
-            let value = attendee.values[i].trim();
+        self.matcher().matches(attendee)
+    }
+
+    /// The search compiled once: its filled fields' patterns, lower-cased and split.
+    pub fn matcher(&self) -> Matcher {
+        let mut type_code = None;
+        let mut patterns = Vec::new();
+        for (i, wanted) in self.fields.iter().enumerate() {
             if wanted.is_empty() {
-                true
-            } else if i == ATTENDEE_TYPE_CODE {
-                value.is_empty() || value.eq_ignore_ascii_case(wanted)
-            } else {
-                glob(wanted, value, PREFIX_FIELDS.contains(&i))
+                continue;
             }
-        })
+            if i == ATTENDEE_TYPE_CODE {
+                type_code = Some(wanted.clone());
+            } else {
+                patterns.push((i, Glob::new(wanted, PREFIX_FIELDS.contains(&i), false)));
+            }
+        }
+        Matcher {
+            type_code,
+            patterns,
+        }
     }
 
     /// The attendee as answered to this search: the searched type when it has none.
@@ -234,27 +247,28 @@ fn max_records(text: Option<&str>) -> usize {
     }
 }
 
-/// Case-insensitive match of `pattern` (where `*` is any run of characters) at the start
-/// of `text` (`anchored`) or anywhere in it; the pattern may end anywhere in the text.
-fn glob(pattern: &str, text: &str, anchored: bool) -> bool {
-    let text = text.to_lowercase();
-    let pattern = pattern.to_lowercase();
-    let mut parts = pattern.split('*');
-    let mut rest = text.as_str();
-    if anchored {
-        let first = parts.next().unwrap_or_default();
-        match rest.strip_prefix(first) {
-            Some(after) => rest = after,
-            None => return false,
-        }
+/// An [`AttendeeSearch`] compiled for matching many attendees: the type must equal (an
+/// attendee without one fits every type); each other filled field is a case-insensitive
+/// `*` pattern, at the value's start for the name fields and `ExternalID`, anywhere for the
+/// rest (so a blank value matches only a pattern of `*`s).
+#[derive(Debug, Clone)]
+pub struct Matcher {
+    type_code: Option<String>,
+    patterns: Vec<(usize, Glob)>,
+}
+
+impl Matcher {
+    pub fn matches(&self, attendee: &Attendee) -> bool {
+        let type_fits = self.type_code.as_deref().is_none_or(|wanted| {
+            let value = attendee.values[ATTENDEE_TYPE_CODE].trim();
+            value.is_empty() || value.eq_ignore_ascii_case(wanted)
+        });
+        type_fits
+            && self
+                .patterns
+                .iter()
+                .all(|(i, glob)| glob.matches(attendee.values[*i].trim()))
     }
-    for part in parts {
-        match rest.find(part) {
-            Some(at) => rest = &rest[at + part.len()..],
-            None => return false,
-        }
-    }
-    true
 }
 
 /// A value as the response carries it: characters XML cannot hold and other control

@@ -4,6 +4,7 @@
 //! Pure code: [`FetchListRequest::from_element`] reads a parsed `<fetch-list-request>`,
 //! [`Query`] matches one attribute of a list item, [`render_response`] writes the answer.
 
+use super::glob::Glob;
 use super::xml::{Element, push_element};
 
 /// Concur shows at most this many items, whatever `num-to-return` asks for.
@@ -157,20 +158,19 @@ fn language(code: &str) -> Option<String> {
 pub struct Query {
     /// The term as given, trimmed and cut to [`MAX_QUERY_CHARS`].
     term: String,
-    /// The term lower-cased and cut to [`MAX_QUERY_CHARS`], split at `*`: without a `*`
-    /// there is one piece.
-    pieces: Vec<String>,
+    /// The term as a pattern anchored at both ends.
+    glob: Glob,
 }
 
 impl Query {
     pub fn new(term: &str) -> Self {
         let term: String = term.trim().chars().take(MAX_QUERY_CHARS).collect();
-        let pieces = if term.is_empty() {
-            vec![String::new(), String::new()]
+        let glob = if term.is_empty() {
+            Glob::new("*", true, true)
         } else {
-            term.to_lowercase().split('*').map(str::to_owned).collect()
+            Glob::new(&term, true, true)
         };
-        Self { term, pieces }
+        Self { term, glob }
     }
 
     /// The term as given (trimmed, cut to [`MAX_QUERY_CHARS`] characters).
@@ -180,29 +180,12 @@ impl Query {
 
     /// True when the term has no `*`: Concur's one-to-one lookup of a chosen item.
     pub fn is_exact(&self) -> bool {
-        self.pieces.len() == 1
+        !self.term.is_empty() && self.glob.is_literal()
     }
 
     /// Whether `value` matches.
     pub fn matches(&self, value: &str) -> bool {
-        let value = value.to_lowercase();
-        let (first, rest) = match self.pieces.split_first() {
-            Some(split) => split,
-            None => return true,
-        };
-        let Some((last, middle)) = rest.split_last() else {
-            return value == *first;
-        };
-        let Some(mut left) = value.strip_prefix(first.as_str()) else {
-            return false;
-        };
-        for piece in middle {
-            match left.find(piece.as_str()) {
-                Some(at) => left = &left[at + piece.len()..],
-                None => return false,
-            }
-        }
-        left.ends_with(last.as_str())
+        self.glob.matches(value)
     }
 }
 

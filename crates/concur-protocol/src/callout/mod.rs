@@ -8,5 +8,6 @@
 pub mod attendee;
 pub mod conformance;
 pub mod fetch_list;
+pub mod glob;
 pub mod notification;
 pub mod xml;
