@@ -106,8 +106,10 @@ const COMPANIES: [&str; 5] = [
     "Globex",
 ];
 
+/// A user's search: one last name (a name and a three-digit suffix: some ten people share
+/// it) at one company, as typed into Concur's attendee search.
 fn fetch_attendee_body(n: usize) -> String {
-    let last = LAST_NAMES[n % LAST_NAMES.len()];
+    let last = format!("{}{:03}", LAST_NAMES[n % LAST_NAMES.len()], (n / 10) % 500);
     let company = COMPANIES[(n / 10) % COMPANIES.len()];
     let mut customs = String::new();
     for i in 1..=25 {
@@ -134,15 +136,15 @@ fn list_csv() -> String {
     csv
 }
 
-/// The attendee CSV: 50,000 people over 10 last names and 5 companies.
+/// The attendee CSV: 50,000 people, 5,000 last names (ten people each), 5 companies.
 fn attendee_csv() -> String {
     let mut csv = String::from("ExternalID,FirstName,LastName,Title,Company,AttendeeTypeCode\n");
     for i in 0..ROWS {
         let _ = writeln!(
             csv,
-            "EXT{i:06},First{i},{}{},Title {},{},BUSGUEST",
+            "EXT{i:06},First{i},{}{:03},Title {},{},BUSGUEST",
             LAST_NAMES[i % 10],
-            if i.is_multiple_of(7) { "" } else { "son" },
+            (i / 10) % 500,
             i % 13,
             COMPANIES[(i / 10) % 5]
         );

@@ -53,11 +53,14 @@ pub(crate) struct Row {
 }
 
 /// The items whose parents are exactly these codes (compared ignoring case), in the order
-/// they were given.
+/// they were given. `rows` are sorted by their parents (a [`Tree`] keeps them so), so the
+/// siblings are found by binary search, not by reading every row of a large list.
 pub(crate) fn children<'a>(rows: &'a [Row], parents: &[String]) -> impl Iterator<Item = &'a Node> {
     let key = key(parents);
-    rows.iter()
-        .filter(move |r| r.parents == key)
+    let start = rows.partition_point(|r| r.parents < key);
+    rows[start..]
+        .iter()
+        .take_while(move |r| r.parents == key)
         .map(|r| &r.node)
 }
 
@@ -69,6 +72,13 @@ pub(crate) struct Tree {
 }
 
 impl Tree {
+    /// The rows sorted by their parents, siblings in the order given (a stable sort), as
+    /// [`children`] needs them.
+    fn sorted(mut self) -> Self {
+        self.rows.sort_by(|a, b| a.parents.cmp(&b.parents));
+        self
+    }
+
     fn insert(&mut self, parents: &[String], node: Node) -> Result<(), String> {
         let parents = key(parents);
         if !self
@@ -88,7 +98,7 @@ impl Tree {
     pub fn inline(items: &[TreeItem], key: &str, problems: &mut Problems) -> Self {
         let mut tree = Self::default();
         tree.add_inline(&mut Vec::new(), items, key, problems);
-        tree
+        tree.sorted()
     }
 
     fn add_inline(
@@ -244,7 +254,7 @@ fn parse_tree(bytes: &[u8]) -> Result<Tree, String> {
         }
         tree.insert(&parents, node).map_err(at)?;
     }
-    Ok(tree)
+    Ok(tree.sorted())
 }
 
 enum Layout {
