@@ -127,6 +127,7 @@ pub fn parse_with_max_elements(body: &[u8], max_elements: usize) -> Result<Eleme
             }
             Event::Text(t) => {
                 let content = t.xml10_content();
+                xml_chars(&content)?;
                 match stack.last_mut() {
                     Some(open) => open.text.push_str(&content),
                     None if content.trim().is_empty() => {}
@@ -139,6 +140,7 @@ pub fn parse_with_max_elements(body: &[u8], max_elements: usize) -> Result<Eleme
             }
             Event::CData(t) => {
                 let content = t.into_inner();
+                xml_chars(&content)?;
                 match stack.last_mut() {
                     Some(open) => open.text.push_str(&content),
                     None => {
@@ -157,6 +159,7 @@ pub fn parse_with_max_elements(body: &[u8], max_elements: usize) -> Result<Eleme
                     },
                     Err(_) => return Err(XmlError::Entity),
                 };
+                xml_chars(&resolved)?;
                 match stack.last_mut() {
                     Some(open) => open.text.push_str(&resolved),
                     None => return Err(XmlError::Entity),
@@ -192,17 +195,32 @@ fn short(message: &str) -> String {
         .collect()
 }
 
+/// A character XML 1.0 documents may contain: tab, line feed, carriage return, and
+/// everything from the space on except U+FFFE and U+FFFF (a `str` holds no surrogates).
+fn is_xml_char(c: char) -> bool {
+    matches!(c, '\t' | '\n' | '\r') || (c >= ' ' && c != '\u{fffe}' && c != '\u{ffff}')
+}
+
+/// Text, CDATA and character references may carry only XML characters: a raw control
+/// character (or `&#8;`) makes the document not well-formed.
+fn xml_chars(text: &str) -> Result<(), XmlError> {
+    if text.chars().all(is_xml_char) {
+        Ok(())
+    } else {
+        Err(XmlError::Malformed(
+            "a character XML 1.0 does not allow (a control character)".to_owned(),
+        ))
+    }
+}
+
 /// `text` escaped for an XML element's content: `&`, `<`, `>` escaped (and `"`, `'` so the
 /// same text is safe in an attribute), characters XML 1.0 cannot carry (most control
 /// characters, lone surrogates cannot occur in `str`, U+FFFE, U+FFFF) dropped.
 pub fn escape(text: &str) -> Cow<'_, str> {
-    let allowed = |c: char| {
-        matches!(c, '\t' | '\n' | '\r') || (c >= ' ' && c != '\u{fffe}' && c != '\u{ffff}')
-    };
-    if text.chars().all(allowed) {
+    if text.chars().all(is_xml_char) {
         return quick_xml::escape::escape(text);
     }
-    let kept: String = text.chars().filter(|c| allowed(*c)).collect();
+    let kept: String = text.chars().filter(|c| is_xml_char(*c)).collect();
     Cow::Owned(quick_xml::escape::escape(&kept).into_owned())
 }
 
@@ -272,6 +290,9 @@ mod tests {
             (b"text", "no element"),
             (b"<r/>trailing", "trailing text"),
             (b"<r>\xff</r>", "not utf-8"),
+            (b"<r>a\x08b</r>", "a raw control character"),
+            (b"<r>&#8;</r>", "a control character by reference"),
+            (b"<r><![CDATA[\x01]]></r>", "a control character in CDATA"),
         ] {
             assert!(parse(body).is_err(), "{why}");
         }
