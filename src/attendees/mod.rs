@@ -48,11 +48,18 @@ pub const OWNER_LOGIN_ID: &str = "OwnerLoginID";
 pub(crate) struct Row {
     attendee: Attendee,
     owners: Vec<String>,
+    /// The row's place in its source, so answers keep the source's order.
+    order: usize,
+    /// `LastName`, trimmed and lower-cased: a source's rows are sorted by it, so a search
+    /// with a last name (a prefix) reads only the rows that can match.
+    last_key: String,
 }
 
 impl Row {
     fn new(attendee: Attendee, owners: impl IntoIterator<Item = String>) -> Self {
         Self {
+            last_key: attendee.get("LastName").trim().to_lowercase(),
+            order: 0,
             attendee,
             owners: owners
                 .into_iter()
@@ -71,13 +78,18 @@ impl Row {
 
 impl Record for Row {
     fn memory_bytes(&self) -> usize {
-        self.attendee.memory_bytes() + self.owners.iter().map(String::capacity).sum::<usize>()
+        self.attendee.memory_bytes()
+            + self.last_key.capacity()
+            + self.owners.iter().map(String::capacity).sum::<usize>()
     }
 }
 
 /// Keeps the rows Concur accepts; logs each dropped one with where it came from.
+/// The complete rows of a source, numbered in source order and sorted by last name (see
+/// [`Attendees::search`]).
 fn keep_complete(rows: Vec<(String, Row)>) -> Vec<Row> {
-    rows.into_iter()
+    let mut rows: Vec<Row> = rows
+        .into_iter()
         .filter_map(|(origin, row)| match row.attendee.missing_required() {
             None => Some(row),
             Some(missing) => {
@@ -89,7 +101,29 @@ fn keep_complete(rows: Vec<(String, Row)>) -> Vec<Row> {
                 None
             }
         })
-        .collect()
+        .collect();
+    for (order, row) in rows.iter_mut().enumerate() {
+        row.order = order;
+    }
+    rows.sort_by(|a, b| a.last_key.cmp(&b.last_key));
+    rows
+}
+
+/// The rows a search can match: with a last name that does not start with `*`, only those
+/// whose last name begins with its literal start (a binary search over the sorted rows);
+/// otherwise all.
+fn candidates<'a>(rows: &'a [Row], search: &AttendeeSearch) -> &'a [Row] {
+    match search.last_name_prefix() {
+        Some(prefix) => {
+            let start = rows.partition_point(|r| r.last_key.as_str() < prefix.as_str());
+            let len = rows[start..]
+                .iter()
+                .take_while(|r| r.last_key.starts_with(prefix.as_str()))
+                .count();
+            &rows[start..start + len]
+        }
+        None => rows,
+    }
 }
 
 enum Backend {
@@ -186,8 +220,12 @@ impl Attendees {
         };
         let owner = search.owner_login_id.as_deref();
         let matcher = search.matcher();
-        rows.iter()
+        let mut hits: Vec<&Row> = candidates(&rows, search)
+            .iter()
             .filter(|row| row.visible_to(owner) && matcher.matches(&row.attendee))
+            .collect();
+        hits.sort_unstable_by_key(|row| row.order);
+        hits.into_iter()
             .take(search.max_records)
             .map(|row| search.complete(row.attendee.clone()))
             .collect()

@@ -198,6 +198,14 @@ impl AttendeeSearch {
         field_index(name).map_or("", |i| &self.fields[i])
     }
 
+    /// The literal start of the searched `LastName` (up to its first `*`), lower-cased, when
+    /// there is one: every attendee the search matches has a last name beginning with it
+    /// (names match as a prefix), so a source sorted by last name can skip the others.
+    pub fn last_name_prefix(&self) -> Option<String> {
+        let piece = self.fields[LAST_NAME].split('*').next().unwrap_or_default();
+        (!piece.is_empty()).then(|| piece.to_lowercase())
+    }
+
     /// The searched attendee type, if any.
     pub fn attendee_type_code(&self) -> Option<&str> {
         Some(self.fields[ATTENDEE_TYPE_CODE].as_str()).filter(|t| !t.is_empty())
@@ -359,6 +367,19 @@ mod tests {
         assert_eq!(s.max_records, 500);
         let filled = s.fields.iter().filter(|f| !f.is_empty()).count();
         assert_eq!(filled, 6);
+    }
+
+    #[test]
+    fn the_last_name_prefix_is_its_literal_start_lower_cased() {
+        let search = |last: &str| {
+            let mut s = AttendeeSearch::everything();
+            s.fields[LAST_NAME] = last.to_owned();
+            s.last_name_prefix()
+        };
+        assert_eq!(search("Mil*er").as_deref(), Some("mil"));
+        assert_eq!(search("MÜLLER").as_deref(), Some("müller"));
+        assert_eq!(search("*ller"), None);
+        assert_eq!(search(""), None);
     }
 
     #[test]
