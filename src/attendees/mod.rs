@@ -63,16 +63,22 @@ impl Row {
             attendee,
             owners: owners
                 .into_iter()
-                .map(|o| o.trim().to_lowercase())
+                .map(|o| owner_key(&o))
                 .filter(|o| !o.is_empty())
                 .collect(),
         }
     }
 
     /// True when the row is for every owner, or for this one.
+    #[cfg(test)]
     fn visible_to(&self, owner: Option<&str>) -> bool {
-        self.owners.is_empty()
-            || owner.is_some_and(|owner| self.owners.contains(&owner.trim().to_lowercase()))
+        self.visible_to_key(owner.map(owner_key).as_deref())
+    }
+
+    /// [`visible_to`](Self::visible_to) for an owner already made a key with [`owner_key`]
+    /// (once per search, as the row's owners were at load).
+    fn visible_to_key(&self, owner: Option<&str>) -> bool {
+        self.owners.is_empty() || owner.is_some_and(|owner| self.owners.iter().any(|o| o == owner))
     }
 }
 
@@ -85,6 +91,11 @@ impl Record for Row {
 }
 
 /// Keeps the rows Concur accepts; logs each dropped one with where it came from.
+/// How owners are compared: trimmed, ignoring case.
+fn owner_key(owner: &str) -> String {
+    owner.trim().to_lowercase()
+}
+
 /// The complete rows of a source, numbered in source order and sorted by last name (see
 /// [`Attendees::search`]).
 fn keep_complete(rows: Vec<(String, Row)>) -> Vec<Row> {
@@ -218,11 +229,12 @@ impl Attendees {
                 return Vec::new();
             }
         };
-        let owner = search.owner_login_id.as_deref();
+        let owner = search.owner_login_id.as_deref().map(owner_key);
+        let owner = owner.as_deref();
         let matcher = search.matcher();
         let mut hits: Vec<&Row> = candidates(&rows, search)
             .iter()
-            .filter(|row| row.visible_to(owner) && matcher.matches(&row.attendee))
+            .filter(|row| row.visible_to_key(owner) && matcher.matches(&row.attendee))
             .collect();
         hits.sort_unstable_by_key(|row| row.order);
         hits.into_iter()

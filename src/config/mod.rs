@@ -1056,29 +1056,21 @@ mod tests {
         assert!(settings.store.redis.is_none());
     }
 
-    fn with_env(vars: &[(&str, &str)]) -> Result<Settings, Vec<ConfigProblem>> {
-        let env = vars
-            .iter()
-            .map(|(k, v)| (format!("CONCUR_CONNECTOR__{k}"), (*v).to_owned()))
-            .collect();
-        load_with_env(&Origin::Embedded, Some(env))
-    }
-
     #[test]
     fn the_queue_follows_the_store_backend_unless_set() {
-        let settings = with_env(&[]).unwrap();
+        let settings = embedded_with(&[]).unwrap();
         assert_eq!(settings.queue.backend, QueueBackend::Embedded);
         assert_eq!(
             settings.queue.path,
             std::path::PathBuf::from("state/notifications.redb")
         );
-        let settings = with_env(&[
+        let settings = embedded_with(&[
             ("STORE__BACKEND", "redis"),
             ("STORE__REDIS_URL", "redis://127.0.0.1:6379/0"),
         ])
         .unwrap();
         assert_eq!(settings.queue.backend, QueueBackend::Redis);
-        let settings = with_env(&[
+        let settings = embedded_with(&[
             ("STORE__BACKEND", "redis"),
             ("STORE__REDIS_URL", "redis://127.0.0.1:6379/0"),
             ("QUEUE__BACKEND", "embedded"),
@@ -1089,13 +1081,13 @@ mod tests {
 
     #[test]
     fn queue_problems_name_their_keys() {
-        let problems = with_env(&[("QUEUE__BACKEND", "redis")]).unwrap_err();
+        let problems = embedded_with(&[("QUEUE__BACKEND", "redis")]).unwrap_err();
         assert_eq!(problems[0].key, "queue.backend", "{problems:?}");
         assert!(
             problems[0].message.contains("store.backend"),
             "{problems:?}"
         );
-        let problems = with_env(&[("QUEUE__LEASE", "0s"), ("QUEUE__PATH", "")]).unwrap_err();
+        let problems = embedded_with(&[("QUEUE__LEASE", "0s"), ("QUEUE__PATH", "")]).unwrap_err();
         let keys: Vec<_> = problems.iter().map(|p| p.key.as_str()).collect();
         assert_eq!(keys, ["queue.path", "queue.lease"], "{problems:?}");
     }
