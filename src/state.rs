@@ -33,6 +33,8 @@ pub struct AppState {
     /// Fetch Attendee: its settings (`enabled`, `path`) and its attendee source.
     pub fetch_attendee: crate::attendees::FetchAttendeeSettings,
     pub attendees: crate::attendees::Attendees,
+    /// The `[validation]` rules submitted reports are decided by.
+    pub validator: crate::validation::Validator,
     /// The shared Redis store when `backend = "redis"`; `/readyz` pings it.
     pub shared_store: Option<RedisStore>,
     /// False while draining for shutdown; `/readyz` reports it.
@@ -74,6 +76,10 @@ impl AppState {
             &settings.fetch_attendee,
             crate::config::Mode::of(settings.development),
         )?;
+        let validator = crate::validation::Validator::from_settings(
+            &settings.validation,
+            crate::config::Mode::of(settings.development),
+        )?;
         let concur = settings
             .concur
             .clone()
@@ -96,6 +102,7 @@ impl AppState {
             lists,
             fetch_attendee: settings.fetch_attendee.clone(),
             attendees,
+            validator,
             shared_store,
             ready: AtomicBool::new(true),
             answer_now: tokio::sync::watch::Sender::new(false),

@@ -60,6 +60,9 @@ pub struct Settings {
     /// `[fetch_attendee]` as written (path checked);
     /// [`crate::attendees::Attendees::from_settings`] checks and builds its source.
     pub fetch_attendee: crate::attendees::FetchAttendeeSettings,
+    /// `[validation]` as written and checked ([`crate::validation::Validator::check`]);
+    /// [`crate::validation::Validator::from_settings`] builds the rules at start-up.
+    pub validation: crate::validation::ValidationSettings,
     /// The Concur simulator `serve` starts beside the connector, when enabled.
     pub simulator: Option<SimulatorSettings>,
     pub log: LogSettings,
@@ -363,6 +366,7 @@ fn validate(raw: RawSettings) -> Result<Settings, Vec<ConfigProblem>> {
     let simulator = simulator_settings(&raw, bind, &mut problems);
     raw.picker.check(raw.server.request_timeout, &mut problems);
     crate::values::Values::check(&raw.values, Mode::of(development), &mut problems);
+    crate::validation::Validator::check(&raw.validation, Mode::of(development), &mut problems);
     if raw.store.max_entries == 0 {
         problems.push("store.max_entries", "must be greater than zero");
     }
@@ -422,6 +426,7 @@ fn validate(raw: RawSettings) -> Result<Settings, Vec<ConfigProblem>> {
                     .min(raw.server.request_timeout / 2),
                 ..raw.fetch_attendee.clone()
             },
+            validation: raw.validation.clone(),
             simulator,
             log,
             raw,

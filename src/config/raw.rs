@@ -33,6 +33,8 @@ pub struct RawSettings {
     pub fetch_list: crate::lists::FetchListSettings,
     /// The Fetch Attendee callout and its attendee source (`[fetch_attendee]`).
     pub fetch_attendee: crate::attendees::FetchAttendeeSettings,
+    /// The rules a submitted report must pass (`[validation]`).
+    pub validation: crate::validation::ValidationSettings,
     pub simulator: RawSimulator,
     pub log: RawLog,
 }
