@@ -189,3 +189,6 @@ impl Validator {
         })
     }
 }
+
+#[cfg(test)]
+mod tests;
