@@ -191,4 +191,6 @@ impl Validator {
 }
 
 #[cfg(test)]
+mod hook_tests;
+#[cfg(test)]
 mod tests;

@@ -109,7 +109,7 @@ pub(super) fn report(header: ExpenseItem, expenses: Vec<ExpenseV4>) -> ReportV4 
     }
 }
 
-fn rules(toml_rules: &str) -> Vec<RuleSettings> {
+pub(super) fn rules(toml_rules: &str) -> Vec<RuleSettings> {
     #[derive(serde::Deserialize)]
     struct File {
         rules: Vec<RuleSettings>,
@@ -126,7 +126,7 @@ fn validator(toml_rules: &str) -> Validator {
 }
 
 /// Inline values: PRJ-1 for every item, PRJ-LUNCH only for LUNCH expenses.
-fn values() -> Values {
+pub(super) fn values() -> Values {
     let value = |code: &str, types: Option<&[&str]>| {
         let mut map = BTreeMap::from([
             ("code".to_owned(), serde_json::json!(code)),
