@@ -807,3 +807,30 @@ fn check_config_shows_hook_secrets_redacted() {
     assert!(!shown.contains("hunter2-secret"), "{shown}");
     assert!(shown.contains("[REDACTED]"), "{shown}");
 }
+
+#[test]
+fn the_examples_commented_rules_are_valid_when_uncommented() {
+    const EXAMPLE: &str = include_str!("../../config/example.toml");
+    let block: String = EXAMPLE
+        .lines()
+        .skip_while(|l| *l != "# Example:")
+        .skip(1)
+        .take_while(|l| l.starts_with("#   "))
+        .map(|l| format!("{}\n", &l[4..]))
+        .map(|l| l.replace("validation.rules", "rules"))
+        .collect();
+    let settings = ValidationSettings {
+        rules: rules(&block),
+        ..ValidationSettings::default()
+    };
+    let v = Validator::from_settings(&settings, Mode::Production).unwrap();
+    assert_eq!(
+        v.rule_names().collect::<Vec<_>>(),
+        [
+            "project-on-header",
+            "project-open",
+            "meal-limits",
+            "erp-budget"
+        ]
+    );
+}
