@@ -370,6 +370,56 @@ fn allowed_reads_the_list_item_code_before_the_value() {
 }
 
 #[test]
+fn allowed_reads_a_v4_list_field_by_its_list_item_id() {
+    let v = validator(
+        r#"
+[[rules]]
+name = "cost-center"
+kind = "allowed"
+field = "custom9"
+"#,
+    );
+    let map = BTreeMap::from([
+        ("code".to_owned(), serde_json::json!("CC-100")),
+        ("label".to_owned(), serde_json::json!("Engineering")),
+        (
+            "list_item_id".to_owned(),
+            serde_json::json!("AB8596D91C994F4DBBD820D6DCBDC599"),
+        ),
+        ("expense_types".to_owned(), serde_json::json!(["LUNCH"])),
+    ]);
+    let settings = ValuesSettings {
+        inline: vec![InlineValue(map)],
+        ..ValuesSettings::default()
+    };
+    let values = Values::from_settings(&settings, Mode::Production).unwrap();
+    let list = |kind: &str, id: &str| {
+        let mut e = expense("E1", kind, "10.00", &[]);
+        e.expense.fields = vec![CustomField {
+            id: "custom9".into(),
+            value: Some(id.into()),
+            list_item_id: Some(id.into()),
+            list_item_url: Some(format!("https://h/list/v4/items/{id}")),
+            is_list: true,
+            ..CustomField::default()
+        }];
+        report(header(&[]), vec![e])
+    };
+    let known = list("LUNCH", "ab8596d91c994f4dbbd820d6dcbdc599");
+    assert_eq!(
+        decide_with(&v, &known, None, &values).unwrap(),
+        Verdict::Approve
+    );
+    for (kind, id) in [
+        ("TAXI", "AB8596D91C994F4DBBD820D6DCBDC599"),
+        ("LUNCH", "FFFF"),
+    ] {
+        let verdict = decide_with(&v, &list(kind, id), None, &values).unwrap();
+        assert_eq!(sent_back(verdict).0, ["cost-center"], "{kind} {id}");
+    }
+}
+
+#[test]
 fn allowed_checks_the_header_and_allocations_with_their_facts() {
     let on_header = validator(
         r#"
