@@ -241,7 +241,7 @@ fn limits(rule: &RuleSettings, prefix: &str, problems: &mut Problems) -> Option<
     for (code, value) in &rule.limits {
         let key = format!("{prefix}.limits.{code}");
         match Amount::from_toml(value) {
-            Some(limit) if limit >= Amount::parse("0")? => {
+            Some(limit) if limit >= Amount::ZERO => {
                 if limits
                     .insert(code.trim().to_ascii_uppercase(), limit)
                     .is_some()
