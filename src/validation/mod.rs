@@ -8,6 +8,7 @@
 //! English, German and French texts of the comment.
 
 mod amount;
+mod fields;
 mod hook;
 mod messages;
 mod rules;

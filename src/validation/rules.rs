@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 
 use super::Review;
 use super::amount::Amount;
+use super::fields::{field_value, is_field_id};
 use super::hook::Hook;
 use super::messages::{Finding, Lang, Messages, Place, Problem};
 use super::settings::{Level, RuleKind, RuleSettings};
@@ -58,16 +59,6 @@ impl Scope {
             }
         }
     }
-}
-
-/// True for `custom1` … `custom40` and `orgUnit1` … `orgUnit6`, ignoring case.
-pub(super) fn is_field_id(id: &str) -> bool {
-    let id = id.to_ascii_lowercase();
-    let number = |rest: &str, max: u32| {
-        !rest.starts_with('0') && rest.parse::<u32>().is_ok_and(|n| (1..=max).contains(&n))
-    };
-    id.strip_prefix("custom").is_some_and(|n| number(n, 40))
-        || id.strip_prefix("orgunit").is_some_and(|n| number(n, 6))
 }
 
 /// Checks every rule, each problem keyed `validation.rules[i].<key>`; returns the rules
@@ -269,23 +260,6 @@ fn limits(rule: &RuleSettings, prefix: &str, problems: &mut Problems) -> Option<
         );
     }
     (problems.len() == before).then_some(Check::AmountLimit { limits, currency })
-}
-
-/// Text set on a field: its list item code, else its value, when not blank.
-pub(super) fn field_value<'i>(item: &'i ExpenseItem, field: &str) -> Option<&'i str> {
-    let field = item.field(field)?;
-    field
-        .code
-        .as_deref()
-        .map(str::trim)
-        .filter(|c| !c.is_empty())
-        .or_else(|| {
-            field
-                .value
-                .as_deref()
-                .map(str::trim)
-                .filter(|v| !v.is_empty())
-        })
 }
 
 /// `required`: the header has the field, or every expense in scope has it. An expense

@@ -792,12 +792,12 @@ kind = "required"
 #[test]
 fn field_ids_are_custom_1_to_40_and_org_units_1_to_6() {
     for id in ["custom1", "Custom40", "CUSTOM12", "orgUnit1", "ORGUNIT6"] {
-        assert!(rules::is_field_id(id), "{id}");
+        assert!(fields::is_field_id(id), "{id}");
     }
     for id in [
         "custom0", "custom41", "custom01", "orgUnit7", "custom", "custom1x", "name",
     ] {
-        assert!(!rules::is_field_id(id), "{id}");
+        assert!(!fields::is_field_id(id), "{id}");
     }
 }
 
@@ -883,4 +883,19 @@ fn the_examples_commented_rules_are_valid_when_uncommented() {
             "erp-budget"
         ]
     );
+}
+
+#[test]
+fn a_decision_can_run_on_a_spawned_task() {
+    fn send<T: Send>(_: &T) {}
+    let (v, values, details) = (validator(ALLOWED), values(), details());
+    let report = report(header(&[]), vec![]);
+    let review = Review {
+        details: &details,
+        report: &report,
+        owner_language: None,
+    };
+    let decision = v.decide(&review, &values);
+    send(&decision);
+    send(&v);
 }
