@@ -208,3 +208,21 @@ async fn a_claim_whose_stream_was_lost_is_queued_again_and_claimed() {
     q.complete(taken.ticket).await.unwrap();
     assert!(q.jobs().await.unwrap().is_empty());
 }
+
+#[tokio::test]
+async fn a_lapsed_lease_and_the_stream_head_are_claimed_earliest_due_first() {
+    let server = RedisServer::start();
+    let q = queue(&server);
+    let lease_end = T0 + LEASE.as_millis() as u64;
+    let held = q.enqueue("held", "p", T0).await.unwrap().id();
+    q.claim("crashed", LEASE, T0).await.unwrap().unwrap();
+    // Enqueued before the lease ends: due before the lapsed claim.
+    let early = q.enqueue("early", "p", lease_end - 1).await.unwrap().id();
+    // Enqueued after the lease ended: due after it.
+    let late = q.enqueue("late", "p", lease_end + 1).await.unwrap().id();
+    let mut claimed = Vec::new();
+    while let Some(c) = q.claim("w", LEASE, lease_end + 1).await.unwrap() {
+        claimed.push(c.job.id);
+    }
+    assert_eq!(claimed, [early, held, late]);
+}
