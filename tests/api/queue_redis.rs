@@ -187,24 +187,31 @@ async fn a_retry_waits_outside_the_stream_and_enters_it_in_due_order() {
 }
 
 #[tokio::test]
-async fn a_claim_whose_stream_was_lost_is_queued_again_and_claimed() {
+async fn jobs_whose_stream_was_lost_are_queued_again_and_claimed() {
     let server = RedisServer::start();
     let q = queue(&server);
     let mut raw = raw(&server).await;
     let id = q.enqueue("k", "p", T0).await.unwrap().id();
     q.claim("w1", LEASE, T0).await.unwrap().unwrap();
-    // The stream and its group are gone (deleted by hand, say); the job's record is not.
+    let waiting = q.enqueue("waiting", "p", T0 + 1).await.unwrap().id();
+    // The stream and its group are gone (deleted by hand, say); the jobs' records are not.
     let _: i64 = redis::cmd("DEL")
         .arg(STREAM)
         .query_async(&mut raw)
         .await
         .unwrap();
     let lease_end = T0 + LEASE.as_millis() as u64;
+    let queued = q.claim("w2", LEASE, lease_end).await.unwrap().unwrap();
+    assert_eq!((queued.job.id, queued.job.attempts), (waiting, 1));
     let taken = q.claim("w2", LEASE, lease_end).await.unwrap().unwrap();
     assert_eq!((taken.job.id, taken.job.attempts), (id, 2));
     let held = pending(&mut raw).await;
-    assert_eq!(held.len(), 1, "{held:?}");
-    assert_eq!(held[0].1, "w2");
+    assert_eq!(held.len(), 2, "{held:?}");
+    assert!(
+        held.iter().all(|(_, consumer, _)| consumer == "w2"),
+        "{held:?}"
+    );
+    q.complete(queued.ticket).await.unwrap();
     q.complete(taken.ticket).await.unwrap();
     assert!(q.jobs().await.unwrap().is_empty());
 }

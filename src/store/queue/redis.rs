@@ -16,7 +16,8 @@
 //!   It is not in the stream until it is due: every enqueue, claim and replay first moves
 //!   the delayed jobs due by its `now` to the stream, earliest first, and only then adds
 //!   its own entry, so the stream stays in due order (as long as the callers' clocks
-//!   agree) and the next undelivered entry is the earliest due job.
+//!   agree and no retry is scheduled before the last entry's due time) and the next
+//!   undelivered entry is the earliest due job.
 //! * `queue:leases`, a sorted set: a claimed job scored by its lease end.
 //! * `queue:ids` (a sorted set of every job, for listing) and `queue:next_id` (a counter).
 //!
@@ -35,7 +36,8 @@
 //! same job, and a merge never races a completion. The group is created at first use, by
 //! the first claim (`XGROUP CREATE … 0 MKSTREAM`, reading from the stream's start, so
 //! entries added before it are delivered); the claim script checks for it first, so a
-//! group that vanished with its data is made again. Ids and times are passed to the
+//! group that vanished with its stream (a key deleted by hand) is made again, and the
+//! jobs whose entries went with it get new ones. Ids and times are passed to the
 //! scripts as text and written back as given; a script only compares times (as Lua
 //! numbers, like the sorted sets' scores).
 //!
@@ -143,6 +145,19 @@ end
 if not last then
   redis.call('XGROUP', 'CREATE', stream, group, '0', 'MKSTREAM')
   last = '0-0'
+  -- Made again after the stream was lost: the queued jobs whose entries went with it get
+  -- new ones, in due order (a claimed one is queued again when its lease lapses).
+  local lost = {}
+  for _, id in ipairs(redis.call('ZRANGE', ids, 0, -1)) do
+    local job = redis.call('HMGET', prefix .. id, 'state', 'entry', 'next_attempt')
+    if job[1] == 'queued' and job[2] and #redis.call('XRANGE', stream, job[2], job[2]) == 0 then
+      table.insert(lost, {id, tonumber(job[3])})
+    end
+  end
+  table.sort(lost, function(x, y) return x[2] < y[2] end)
+  for _, job in ipairs(lost) do
+    redis.call('HSET', prefix .. job[1], 'entry', redis.call('XADD', stream, '*', 'job', job[1]))
+  end
 end
 promote(now)
 
