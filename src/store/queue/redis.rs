@@ -41,8 +41,9 @@
 //! scripts as text and written back as given; a script only compares times (as Lua
 //! numbers, like the sorted sets' scores).
 //!
-//! Durability is Redis's: an acknowledged write survives a Redis restart only with
-//! persistence on (`appendonly yes`, `appendfsync always` for no loss at all).
+//! Needs Redis 6.2 or later (exclusive ranges in `XRANGE`). Durability is Redis's: an
+//! acknowledged write survives a Redis restart only with persistence on (`appendonly yes`,
+//! `appendfsync always` for no loss at all).
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -194,7 +195,7 @@ if expired[1] and (not entry or tonumber(expired[2]) < due) then
     if held[2] then forget_if_idle(held[2]) end
     return hold(taken)
   end
-  -- Its entry is gone (the stream lost with Redis's data): the job is queued again.
+  -- Its entry went with a deleted stream: the job is queued again.
   redis.call('ZREM', leases, taken)
   redis.call('HDEL', job, 'worker', 'until')
   redis.call('HSET', job, 'state', 'queued', 'entry', append(taken, now))
