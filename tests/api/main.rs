@@ -27,6 +27,7 @@ mod logging;
 mod notifications_cli;
 mod picker;
 mod queue_contract;
+mod queue_redis;
 mod redis;
 mod redis_server;
 mod redis_store;

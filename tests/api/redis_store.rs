@@ -26,7 +26,7 @@ pub fn store(server: &RedisServer) -> RedisStore {
 }
 
 /// A plain connection, to look at what the store wrote.
-async fn raw(server: &RedisServer) -> redis::aio::MultiplexedConnection {
+pub async fn raw(server: &RedisServer) -> redis::aio::MultiplexedConnection {
     redis::Client::open(server.url())
         .unwrap()
         .get_multiplexed_async_connection()

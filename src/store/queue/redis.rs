@@ -1,22 +1,49 @@
-//! The work queue in the `[store]` Redis, shared by several instances.
+//! The work queue in the `[store]` Redis, shared by several instances: a Redis Stream read
+//! through one consumer group carries the work, so a job a crashed instance claimed is
+//! taken over by another.
 //!
-//! Keys (after `store.key_prefix`): `queue:job:{id}` (a hash: the job's fields),
-//! `queue:keys` (a hash: dedupe key → id, for jobs in flight), `queue:due` (a sorted set:
-//! id scored by the time it becomes claimable, the next attempt of a queued job or the
-//! lease end of a claimed one), `queue:ids` (a sorted set of every job, for listing) and
-//! `queue:next_id` (a counter). Each operation that reads and then writes is one Lua
-//! script, so it is atomic: two instances never claim the same job, and a merge never
-//! races a completion.
+//! Keys (after `store.key_prefix`):
+//! * `queue:stream`, the stream, read by the consumer group `workers`. Each entry is one
+//!   job's turn (`job` = its id). A due job has one entry: undelivered while it waits, in
+//!   the group's pending list under the claiming worker (the consumer) while it is held.
+//!   An entry is acknowledged (`XACK`) and deleted (`XDEL`) when its claim ends, so the
+//!   stream holds only work in flight; it is never trimmed.
+//! * `queue:job:{id}`, a hash: `key`, `payload`, `attempts`, `redeliveries`,
+//!   `first_seen`, `next_attempt`, `last_error`, `state` (`queued`, `claimed`, `dead`), for
+//!   a claimed job `worker` and `until`, and `entry`, the id of its stream entry.
+//! * `queue:keys`, a hash: dedupe key → id, for jobs in flight.
+//! * `queue:delayed`, a sorted set: a job waiting for a retry, scored by its due time.
+//!   It is not in the stream until it is due: every enqueue, claim and replay first moves
+//!   the delayed jobs due by its `now` to the stream, earliest first, and only then adds
+//!   its own entry, so the stream stays in due order (as long as the callers' clocks
+//!   agree and no retry is scheduled before the last entry's due time) and the next
+//!   undelivered entry is the earliest due job.
+//! * `queue:leases`, a sorted set: a claimed job scored by its lease end.
+//! * `queue:ids` (a sorted set of every job, for listing) and `queue:next_id` (a counter).
 //!
-//! A sorted set rather than a stream with a consumer group: a stream delivers in append
-//! order and takes over idle entries by idle time, while this contract needs due-time
-//! order (a retry scheduled for later must not block a fresh job), merging by key and
-//! claim tickets; those need a script per operation either way, and a score by due time
-//! gives all three with one index. The arithmetic is done in Rust and passed in as text,
-//! since Lua numbers would round large millisecond values.
+//! A claim (`XREADGROUP GROUP workers <worker> COUNT 1 STREAMS queue:stream >`) takes the
+//! next undelivered entry, unless a lease that has expired is due earlier: that entry is
+//! then moved to the new worker with `XCLAIM` (min-idle-time 0), so `XPENDING` shows who
+//! holds what. The lease is judged on the caller's `now`, against `queue:leases`, not on
+//! the idle time Redis keeps for a pending entry: the contract gives every time as the
+//! caller's Unix milliseconds (the queue reads no clock, its tests never sleep), and an
+//! idle time measured by Redis's own clock would disagree with it (and with another
+//! instance's clock, which sets the lease). A consumer is removed from the group once it
+//! holds nothing, so the names of instances that are gone do not pile up.
 //!
-//! Durability is Redis's: an acknowledged write survives a Redis restart only with
-//! persistence on (`appendonly yes`, `appendfsync always` for no loss at all).
+//! Each operation that reads and then writes is one Lua script (non-blocking
+//! `XREADGROUP` is allowed in a script), so it is atomic: two instances never claim the
+//! same job, and a merge never races a completion. The group is created at first use, by
+//! the first claim (`XGROUP CREATE … 0 MKSTREAM`, reading from the stream's start, so
+//! entries added before it are delivered); the claim script checks for it first, so a
+//! group that vanished with its stream (a key deleted by hand) is made again, and the
+//! jobs whose entries went with it get new ones. Ids and times are passed to the
+//! scripts as text and written back as given; a script only compares times (as Lua
+//! numbers, like the sorted sets' scores).
+//!
+//! Needs Redis 6.2 or later (exclusive ranges in `XRANGE`). Durability is Redis's: an
+//! acknowledged write survives a Redis restart only with persistence on (`appendonly yes`,
+//! `appendfsync always` for no loss at all).
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -31,57 +58,173 @@ use super::{
 };
 use crate::store::redis::{RedisSettings, connection_manager};
 
-/// KEYS: keys, due, ids, next_id. ARGV: job key prefix, key, payload, now.
-/// Returns {1, id} for a new job, {0, id} for a merge.
+/// The consumer group every instance reads the stream through.
+const GROUP: &str = "workers";
+
+/// The keys every script gets, in this order (after the prefix and `queue:`).
+const KEYS: [&str; 6] = ["keys", "stream", "delayed", "leases", "ids", "next_id"];
+
+/// What every script starts with. ARGV[1]: job key prefix, ARGV[2]: group; the
+/// operation's own arguments follow.
+const PRELUDE: &str = r"
+local keys, stream, delayed, leases, ids, next_id =
+  KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6]
+local prefix, group = ARGV[1], ARGV[2]
+
+-- The delayed jobs due by now, moved to the stream, earliest first.
+local function promote(now)
+  for _, id in ipairs(redis.call('ZRANGEBYSCORE', delayed, '-inf', now)) do
+    redis.call('HSET', prefix .. id, 'entry', redis.call('XADD', stream, '*', 'job', id))
+    redis.call('ZREM', delayed, id)
+  end
+end
+
+-- A new stream entry for a job due now, after the delayed jobs due by then.
+local function append(id, now)
+  promote(now)
+  return redis.call('XADD', stream, '*', 'job', id)
+end
+
+-- A consumer that holds nothing leaves the group.
+local function forget_if_idle(consumer)
+  if redis.call('EXISTS', stream) == 1
+    and #redis.call('XPENDING', stream, group, '-', '+', 1, consumer) == 0 then
+    redis.call('XGROUP', 'DELCONSUMER', stream, group, consumer)
+  end
+end
+
+-- A claim's end: its entry acknowledged and deleted, its lease gone.
+local function let_go(id, job)
+  local held = redis.call('HMGET', job, 'entry', 'worker')
+  if held[1] then
+    redis.call('XACK', stream, group, held[1])
+    redis.call('XDEL', stream, held[1])
+  end
+  redis.call('ZREM', leases, id)
+  redis.call('HDEL', job, 'entry', 'worker', 'until')
+  if held[2] then forget_if_idle(held[2]) end
+end
+
+-- The job's dedupe key freed, when it still names this job.
+local function free_key(id, job)
+  local key = redis.call('HGET', job, 'key')
+  if redis.call('HGET', keys, key) == id then redis.call('HDEL', keys, key) end
+end
+";
+
+/// ARGV[3]: key, ARGV[4]: payload, ARGV[5]: now. Returns {1, id} for a new job, {0, id}
+/// for a merge.
 const ENQUEUE: &str = r"
-local id = redis.call('HGET', KEYS[1], ARGV[2])
+local id = redis.call('HGET', keys, ARGV[3])
 if id then
-  redis.call('HINCRBY', ARGV[1] .. id, 'redeliveries', 1)
+  redis.call('HINCRBY', prefix .. id, 'redeliveries', 1)
   return {0, id}
 end
-id = tostring(redis.call('INCR', KEYS[4]))
-redis.call('HSET', ARGV[1] .. id, 'key', ARGV[2], 'payload', ARGV[3], 'attempts', '0',
-  'redeliveries', '0', 'first_seen', ARGV[4], 'next_attempt', ARGV[4], 'state', 'queued')
-redis.call('HSET', KEYS[1], ARGV[2], id)
-redis.call('ZADD', KEYS[2], ARGV[4], id)
-redis.call('ZADD', KEYS[3], id, id)
+id = tostring(redis.call('INCR', next_id))
+redis.call('HSET', prefix .. id, 'key', ARGV[3], 'payload', ARGV[4], 'attempts', '0',
+  'redeliveries', '0', 'first_seen', ARGV[5], 'next_attempt', ARGV[5], 'state', 'queued',
+  'entry', append(id, ARGV[5]))
+redis.call('HSET', keys, ARGV[3], id)
+redis.call('ZADD', ids, id, id)
 return {1, id}
 ";
 
-/// KEYS: due. ARGV: job key prefix, worker, now, lease end.
-/// Returns the claimed job's id and fields, or nil.
+/// ARGV[3]: worker, ARGV[4]: now, ARGV[5]: lease end. Returns the claimed job's id and
+/// fields, or nil.
 const CLAIM: &str = r"
-local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[3], 'LIMIT', 0, 1)
-if #due == 0 then return false end
-local id = due[1]
-local job = ARGV[1] .. id
-redis.call('HINCRBY', job, 'attempts', 1)
-redis.call('HSET', job, 'state', 'claimed', 'worker', ARGV[2], 'until', ARGV[4],
-  'next_attempt', ARGV[3])
-redis.call('ZADD', KEYS[1], ARGV[4], id)
-return {id, redis.call('HGETALL', job)}
+local worker, now, lease_end = ARGV[3], ARGV[4], ARGV[5]
+
+-- Where the group has read up to; the group made at first use.
+local last
+local groups = redis.pcall('XINFO', 'GROUPS', stream)
+if groups.err then groups = {} end
+for _, g in ipairs(groups) do
+  local fields = {}
+  for i = 1, #g, 2 do fields[g[i]] = g[i + 1] end
+  if fields['name'] == group then last = fields['last-delivered-id'] end
+end
+if not last then
+  redis.call('XGROUP', 'CREATE', stream, group, '0', 'MKSTREAM')
+  last = '0-0'
+  -- Made again after the stream was lost: the queued jobs whose entries went with it get
+  -- new ones, in due order (a claimed one is queued again when its lease lapses).
+  local lost = {}
+  for _, id in ipairs(redis.call('ZRANGE', ids, 0, -1)) do
+    local job = redis.call('HMGET', prefix .. id, 'state', 'entry', 'next_attempt')
+    if job[1] == 'queued' and job[2] and #redis.call('XRANGE', stream, job[2], job[2]) == 0 then
+      table.insert(lost, {id, tonumber(job[3])})
+    end
+  end
+  table.sort(lost, function(x, y) return x[2] < y[2] end)
+  for _, job in ipairs(lost) do
+    redis.call('HSET', prefix .. job[1], 'entry', redis.call('XADD', stream, '*', 'job', job[1]))
+  end
+end
+promote(now)
+
+-- The next undelivered entry: its id, its job and the job's due time. An entry no queued
+-- job owns (none should exist) is dropped.
+local function head()
+  while true do
+    local next = redis.call('XRANGE', stream, '(' .. last, '+', 'COUNT', 1)
+    if #next == 0 then return nil end
+    local entry, id = next[1][1], next[1][2][2]
+    local job = redis.call('HMGET', prefix .. id, 'state', 'entry', 'next_attempt')
+    if job[1] == 'queued' and job[2] == entry then return entry, id, tonumber(job[3]) end
+    redis.call('XDEL', stream, entry)
+    last = entry
+  end
+end
+
+local function hold(id)
+  local job = prefix .. id
+  redis.call('HINCRBY', job, 'attempts', 1)
+  redis.call('HSET', job, 'state', 'claimed', 'worker', worker, 'until', lease_end,
+    'next_attempt', now)
+  redis.call('ZADD', leases, lease_end, id)
+  return {id, redis.call('HGETALL', job)}
+end
+
+local entry, id, due = head()
+local expired = redis.call('ZRANGEBYSCORE', leases, '-inf', now, 'WITHSCORES', 'LIMIT', 0, 1)
+if expired[1] and (not entry or tonumber(expired[2]) < due) then
+  local taken = expired[1]
+  local job = prefix .. taken
+  local held = redis.call('HMGET', job, 'entry', 'worker')
+  if held[1] and #redis.call('XCLAIM', stream, group, worker, 0, held[1]) > 0 then
+    if held[2] then forget_if_idle(held[2]) end
+    return hold(taken)
+  end
+  -- Its entry went with a deleted stream: the job is queued again.
+  redis.call('ZREM', leases, taken)
+  redis.call('HDEL', job, 'worker', 'until')
+  redis.call('HSET', job, 'state', 'queued', 'entry', append(taken, now))
+  if held[2] then forget_if_idle(held[2]) end
+  entry, id, due = head()
+end
+if not entry or due > tonumber(now) then return false end
+local read = redis.call('XREADGROUP', 'GROUP', group, worker, 'COUNT', 1, 'STREAMS', stream, '>')
+if not read or read[1][2][1][1] ~= entry then
+  return redis.error_reply('the queue stream delivered an entry out of order')
+end
+return hold(id)
 ";
 
-/// The check every outcome starts with: the job is claimed by this ticket's attempt.
-/// ARGV[1]: job key prefix, ARGV[2]: id, ARGV[3]: attempt.
+/// The check every outcome starts with: the job is claimed by this ticket's attempt; then
+/// the claim ends. ARGV[3]: id, ARGV[4]: attempt.
 const HELD: &str = r"
-local job = ARGV[1] .. ARGV[2]
+local id = ARGV[3]
+local job = prefix .. id
 local fields = redis.call('HMGET', job, 'state', 'attempts')
-if fields[1] ~= 'claimed' or fields[2] ~= ARGV[3] then return 0 end
-";
-
-/// Frees a job's dedupe key (when it maps to this job) and its due entry.
-/// KEYS[1]: keys, KEYS[2]: due.
-const RELEASE: &str = r"
-local key = redis.call('HGET', job, 'key')
-if redis.call('HGET', KEYS[1], key) == ARGV[2] then redis.call('HDEL', KEYS[1], key) end
-redis.call('ZREM', KEYS[2], ARGV[2])
+if fields[1] ~= 'claimed' or fields[2] ~= ARGV[4] then return 0 end
+let_go(id, job)
 ";
 
 /// The job a dead letter's id names, or an error code: -1 missing, -2 not dead.
-/// ARGV[1]: job key prefix, ARGV[2]: id.
+/// ARGV[3]: id.
 const DEAD: &str = r"
-local job = ARGV[1] .. ARGV[2]
+local id = ARGV[3]
+local job = prefix .. id
 local state = redis.call('HGET', job, 'state')
 if not state then return -1 end
 if state ~= 'dead' then return -2 end
@@ -108,44 +251,42 @@ struct Scripts {
 
 impl Scripts {
     fn new() -> Self {
+        let script = |body: &str| Script::new(&format!("{PRELUDE}{body}"));
         Self {
-            enqueue: Script::new(ENQUEUE),
-            claim: Script::new(CLAIM),
-            // KEYS: keys, due, ids.
-            complete: Script::new(&format!(
-                "{HELD}{RELEASE}redis.call('DEL', job) redis.call('ZREM', KEYS[3], ARGV[2]) return 1"
+            enqueue: script(ENQUEUE),
+            claim: script(CLAIM),
+            complete: script(&format!(
+                "{HELD}free_key(id, job) redis.call('DEL', job) redis.call('ZREM', ids, id) \
+                 return 1"
             )),
-            // KEYS: due. ARGV[4]: error, ARGV[5]: due time.
-            retry_later: Script::new(&format!(
-                "{HELD}redis.call('HSET', job, 'state', 'queued', 'last_error', ARGV[4], \
-                 'next_attempt', ARGV[5]) redis.call('HDEL', job, 'worker', 'until') \
-                 redis.call('ZADD', KEYS[1], ARGV[5], ARGV[2]) return 1"
+            // ARGV[5]: error, ARGV[6]: due time.
+            retry_later: script(&format!(
+                "{HELD}redis.call('HSET', job, 'state', 'queued', 'last_error', ARGV[5], \
+                 'next_attempt', ARGV[6]) redis.call('ZADD', delayed, ARGV[6], id) return 1"
             )),
-            // KEYS: keys, due. ARGV[4]: error.
-            dead_letter: Script::new(&format!(
-                "{HELD}{RELEASE}redis.call('HSET', job, 'state', 'dead', 'last_error', ARGV[4]) \
-                 redis.call('HDEL', job, 'worker', 'until') return 1"
+            // ARGV[5]: error.
+            dead_letter: script(&format!(
+                "{HELD}free_key(id, job) redis.call('HSET', job, 'state', 'dead', \
+                 'last_error', ARGV[5]) return 1"
             )),
-            // KEYS: keys, due, ids. ARGV[3]: now. Returns {1, id} or {0, other id}.
-            replay: Script::new(&format!(
+            // ARGV[4]: now. Returns {1, id} or {0, other id}.
+            replay: script(&format!(
                 r"{DEAD}
 local key = redis.call('HGET', job, 'key')
-local other = redis.call('HGET', KEYS[1], key)
+local other = redis.call('HGET', keys, key)
 if other then
-  redis.call('HINCRBY', ARGV[1] .. other, 'redeliveries', 1)
+  redis.call('HINCRBY', prefix .. other, 'redeliveries', 1)
   redis.call('DEL', job)
-  redis.call('ZREM', KEYS[3], ARGV[2])
+  redis.call('ZREM', ids, id)
   return {{0, other}}
 end
-redis.call('HSET', job, 'state', 'queued', 'attempts', '0', 'first_seen', ARGV[3],
-  'next_attempt', ARGV[3])
-redis.call('HSET', KEYS[1], key, ARGV[2])
-redis.call('ZADD', KEYS[2], ARGV[3], ARGV[2])
-return {{1, ARGV[2]}}"
+redis.call('HSET', job, 'state', 'queued', 'attempts', '0', 'first_seen', ARGV[4],
+  'next_attempt', ARGV[4], 'entry', append(id, ARGV[4]))
+redis.call('HSET', keys, key, id)
+return {{1, id}}"
             )),
-            // KEYS: ids.
-            drop_dead: Script::new(&format!(
-                "{DEAD}redis.call('DEL', job) redis.call('ZREM', KEYS[1], ARGV[2]) return 1"
+            drop_dead: script(&format!(
+                "{DEAD}redis.call('DEL', job) redis.call('ZREM', ids, id) return 1"
             )),
         }
     }
@@ -186,28 +327,34 @@ impl RedisQueue {
         }
     }
 
+    /// Runs a script with the queue's keys, the job key prefix, the group and `args`.
+    async fn run<T: redis::FromRedisValue>(
+        &self,
+        script: &Script,
+        args: &[&str],
+    ) -> Result<T, QueueError> {
+        let mut invocation = script.prepare_invoke();
+        for name in KEYS {
+            invocation.key(self.key(name));
+        }
+        invocation.arg(self.job_prefix()).arg(GROUP);
+        for arg in args {
+            invocation.arg(*arg);
+        }
+        let mut connection = self.connection.clone();
+        self.bounded(invocation.invoke_async(&mut connection)).await
+    }
+
     /// Runs an outcome script that starts with the ticket check.
     async fn outcome(
         &self,
         script: &Script,
-        keys: &[&str],
         ticket: Ticket,
-        extra: &[String],
+        extra: &[&str],
     ) -> Result<(), QueueError> {
-        let mut invocation = script.prepare_invoke();
-        for name in keys {
-            invocation.key(self.key(name));
-        }
-        invocation
-            .arg(self.job_prefix())
-            .arg(ticket.id.to_string())
-            .arg(ticket.attempt.to_string());
-        for arg in extra {
-            invocation.arg(arg);
-        }
-        let mut connection = self.connection.clone();
+        let (id, attempt) = (ticket.id.to_string(), ticket.attempt.to_string());
         let held: i64 = self
-            .bounded(invocation.invoke_async(&mut connection))
+            .run(script, &[&[id.as_str(), attempt.as_str()], extra].concat())
             .await?;
         if held == 1 {
             Ok(())
@@ -220,21 +367,12 @@ impl RedisQueue {
     async fn on_dead<T: redis::FromRedisValue>(
         &self,
         script: &Script,
-        keys: &[&str],
         id: JobId,
-        extra: &[String],
+        extra: &[&str],
     ) -> Result<T, QueueError> {
-        let mut invocation = script.prepare_invoke();
-        for name in keys {
-            invocation.key(self.key(name));
-        }
-        invocation.arg(self.job_prefix()).arg(id.to_string());
-        for arg in extra {
-            invocation.arg(arg);
-        }
-        let mut connection = self.connection.clone();
+        let text = id.to_string();
         let reply: redis::Value = self
-            .bounded(invocation.invoke_async(&mut connection))
+            .run(script, &[&[text.as_str()], extra].concat())
             .await?;
         match reply {
             redis::Value::Int(-1) => Err(QueueError::NotFound(id)),
@@ -301,18 +439,8 @@ impl WorkQueue for RedisQueue {
         payload: &str,
         now: UnixMillis,
     ) -> Result<Enqueued, QueueError> {
-        let mut invocation = self.scripts.enqueue.prepare_invoke();
-        for name in ["keys", "due", "ids", "next_id"] {
-            invocation.key(self.key(name));
-        }
-        invocation
-            .arg(self.job_prefix())
-            .arg(key)
-            .arg(payload)
-            .arg(now.to_string());
-        let mut connection = self.connection.clone();
         let reply: (i64, JobId) = self
-            .bounded(invocation.invoke_async(&mut connection))
+            .run(&self.scripts.enqueue, &[key, payload, &now.to_string()])
             .await?;
         Ok(enqueued(reply))
     }
@@ -323,16 +451,9 @@ impl WorkQueue for RedisQueue {
         lease: Duration,
         now: UnixMillis,
     ) -> Result<Option<Claimed>, QueueError> {
-        let mut invocation = self.scripts.claim.prepare_invoke();
-        invocation
-            .key(self.key("due"))
-            .arg(self.job_prefix())
-            .arg(worker)
-            .arg(now.to_string())
-            .arg(now.saturating_add(millis(lease)).to_string());
-        let mut connection = self.connection.clone();
+        let until = now.saturating_add(millis(lease)).to_string();
         let reply: Option<(JobId, HashMap<String, String>)> = self
-            .bounded(invocation.invoke_async(&mut connection))
+            .run(&self.scripts.claim, &[worker, &now.to_string(), &until])
             .await?;
         let Some((id, fields)) = reply else {
             return Ok(None);
@@ -348,8 +469,7 @@ impl WorkQueue for RedisQueue {
     }
 
     async fn complete(&self, ticket: Ticket) -> Result<(), QueueError> {
-        self.outcome(&self.scripts.complete, &["keys", "due", "ids"], ticket, &[])
-            .await
+        self.outcome(&self.scripts.complete, ticket, &[]).await
     }
 
     async fn retry_later(
@@ -358,23 +478,13 @@ impl WorkQueue for RedisQueue {
         error: &str,
         at: UnixMillis,
     ) -> Result<(), QueueError> {
-        self.outcome(
-            &self.scripts.retry_later,
-            &["due"],
-            ticket,
-            &[error.to_owned(), at.to_string()],
-        )
-        .await
+        self.outcome(&self.scripts.retry_later, ticket, &[error, &at.to_string()])
+            .await
     }
 
     async fn dead_letter(&self, ticket: Ticket, error: &str) -> Result<(), QueueError> {
-        self.outcome(
-            &self.scripts.dead_letter,
-            &["keys", "due"],
-            ticket,
-            &[error.to_owned()],
-        )
-        .await
+        self.outcome(&self.scripts.dead_letter, ticket, &[error])
+            .await
     }
 
     async fn jobs(&self) -> Result<Vec<Job>, QueueError> {
@@ -407,20 +517,13 @@ impl WorkQueue for RedisQueue {
 
     async fn replay(&self, id: JobId, now: UnixMillis) -> Result<Enqueued, QueueError> {
         let reply: (i64, JobId) = self
-            .on_dead(
-                &self.scripts.replay,
-                &["keys", "due", "ids"],
-                id,
-                &[now.to_string()],
-            )
+            .on_dead(&self.scripts.replay, id, &[&now.to_string()])
             .await?;
         Ok(enqueued(reply))
     }
 
     async fn drop_dead(&self, id: JobId) -> Result<(), QueueError> {
-        let _: i64 = self
-            .on_dead(&self.scripts.drop_dead, &["ids"], id, &[])
-            .await?;
+        let _: i64 = self.on_dead(&self.scripts.drop_dead, id, &[]).await?;
         Ok(())
     }
 }
