@@ -35,6 +35,11 @@ pub struct AppState {
     pub attendees: crate::attendees::Attendees,
     /// The `[validation]` rules submitted reports are decided by.
     pub validator: crate::validation::Validator,
+    /// `[notification]`: the endpoint's path and the workers' settings.
+    pub notification: crate::notify::NotificationSettings,
+    /// Event Notification's work queue, `None` when `notification.enabled = false`. Opened
+    /// (async) by start-up before the port is bound; [`AppState::build`] leaves it `None`.
+    pub notifications: Option<crate::notify::Notifications>,
     /// The shared Redis store when `backend = "redis"`; `/readyz` pings it.
     pub shared_store: Option<RedisStore>,
     /// False while draining for shutdown; `/readyz` reports it.
@@ -103,6 +108,8 @@ impl AppState {
             fetch_attendee: settings.fetch_attendee.clone(),
             attendees,
             validator,
+            notification: settings.notification.clone(),
+            notifications: None,
             shared_store,
             ready: AtomicBool::new(true),
             answer_now: tokio::sync::watch::Sender::new(false),

@@ -77,6 +77,8 @@ pub struct TestApp {
     pub dir: tempfile::TempDir,
     pub client: reqwest::Client,
     pub shutdown: ShutdownHandle,
+    /// The server's Event Notification queue (`None` when `notification.enabled = false`).
+    pub notifications: Option<concur_connector::notify::Notifications>,
 }
 
 impl TestApp {
@@ -150,6 +152,16 @@ pub fn write_config_with_server(
     pki.install(&cert, &key);
     let path = dir.path().join("config.toml");
     let (top, extra) = split_top_level(extra);
+    // Each server its own work queue file (the default is relative to the working
+    // directory, and a queue file is held by one process), unless the test gives one.
+    let queue = if extra.contains("[queue]") {
+        String::new()
+    } else {
+        format!(
+            "[queue]\npath = {:?}\n",
+            dir.path().join("notifications.redb")
+        )
+    };
     let toml = format!(
         r#"
 {top}
@@ -164,6 +176,7 @@ username = "{USERNAME}"
 password = "{PASSWORD}"
 [log]
 level = "debug"
+{queue}
 {extra}
 "#,
         cert = cert.display(),
@@ -190,8 +203,10 @@ pub async fn spawn_app_with_server(server: &str, extra: &str) -> TestApp {
     let app = Application::build(settings).await.expect("app builds");
     let port = app.local_addr().port();
     let shutdown = app.shutdown_handle();
+    let notifications = app.notifications();
     tokio::spawn(app.run_until_stopped());
     TestApp {
+        notifications,
         base_url: format!("https://localhost:{port}"),
         port,
         client: pki.client(),
