@@ -189,12 +189,15 @@ fn today() -> String {
 
 // ---------------------------------------------------------------- Report Full Details v1.1
 
-async fn get_details(
-    State(sim): State<SimHandle>,
-    Path(key): Path<String>,
-    call: ReadCall,
-) -> Response {
+/// The report key is read from the raw request path, not decoded: Concur's keys hold `$` and
+/// stray `%` (`3%Rek29$…%KL23`) that are no percent-escapes, and the key must match exactly as
+/// the notification's ObjectURI spelled it.
+async fn get_details(State(sim): State<SimHandle>, call: ReadCall) -> Response {
     let path = call.path();
+    let key = path
+        .strip_prefix(DETAILS_PATH)
+        .and_then(|rest| rest.strip_prefix('/'))
+        .unwrap_or_default();
     read::handle(&sim, Family::V1, &call, |data, principal| {
         let report = data
             .reports

@@ -1942,6 +1942,57 @@ async fn submitting_a_report_notifies_the_connector_with_basic_auth() {
     assert_eq!(unknown.status(), StatusCode::NOT_FOUND);
 }
 
+/// The seeded report whose key is the one of Concur's own notification example.
+const EXAMPLE_REPORT: &str = "4681D8C33A284E91A46E";
+const EXAMPLE_KEY: &str = "3%Rek29$wsIY12Di3LS9$gjei%KL23";
+
+#[tokio::test]
+async fn the_example_notifications_report_is_found_by_its_key_exactly_as_sent() {
+    let ctx = start().await;
+    let company = ctx.company_token().await;
+    let details = |key: &str| {
+        ctx.url(&format!(
+            "/api/expense/expensereport/v1.1/reportfulldetails/{key}"
+        ))
+    };
+    let url = details(EXAMPLE_KEY);
+    assert!(url.ends_with(EXAMPLE_KEY), "sent verbatim: {url}");
+    let response = ctx.get(&url, &company).await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let text = response.text().await.unwrap();
+    let root = concur_protocol::callout::xml::parse(text.as_bytes()).unwrap();
+    assert_eq!(root.child_text("ReportId"), Some(EXAMPLE_REPORT));
+    assert_eq!(root.child_text("RptKey"), Some(EXAMPLE_KEY));
+    assert_eq!(root.child_text("ApsKey"), Some("A_EXTV"));
+    assert_eq!(
+        root.child_text("ApvStatusName"),
+        Some("Pending External Validation")
+    );
+    assert_eq!(root.child_text("X_UserID"), Some("jane.doe@acmecorp.com"));
+    let requests = ctx.sim.requests();
+    assert!(
+        requests.iter().any(|r| r.path.ends_with(EXAMPLE_KEY)),
+        "the path arrived undecoded"
+    );
+
+    // The key is matched as sent, never decoded: its encoded spelling is another key.
+    let encoded = EXAMPLE_KEY.replace('%', "%25").replace('$', "%24");
+    let response = ctx.get(&details(&encoded), &company).await;
+    assert_eq!(response.status(), StatusCode::NOT_FOUND);
+
+    // It waits in the external validation step, so a decision applies at once.
+    let approve = approve_path(EXAMPLE_REPORT, "approve");
+    let body = json!({"comment": "Validated", "expectedStepCode": "EXTVAL"});
+    assert_eq!(
+        ctx.patch(&approve, &company, &body).await.status(),
+        StatusCode::NO_CONTENT
+    );
+    assert_eq!(
+        report_status(&ctx, EXAMPLE_REPORT).await,
+        ("A_APPR".to_owned(), None)
+    );
+}
+
 async fn failed_list(ctx: &Ctx, accept: &str) -> reqwest::Response {
     let company = ctx.company_token().await;
     ctx.http
