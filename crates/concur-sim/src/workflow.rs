@@ -79,8 +79,8 @@ impl SimHandle {
     /// Submits a report: it enters the external validation step (`EXTVAL`, status
     /// `Pending External Validation`), then the Event Notification is POSTed to the
     /// connector (when `SimConfig::notify_url` is set) with Basic auth. A delivery that
-    /// gets no 200, or is dropped by the fault knob `drop_notifications_next`, joins the
-    /// failed-notification list.
+    /// gets no 200, is dropped by the fault knob `drop_notifications_next`, or is not made
+    /// because Concur is down (`down_for_secs`), joins the failed-notification list.
     pub async fn submit_report(
         &self,
         report_id: &str,
@@ -144,6 +144,10 @@ impl SimHandle {
             return delivery;
         };
         delivery.url = Some(url.to_string());
+        if self.concur_down_for().is_some() {
+            delivery.outcome = "concur_down".to_owned();
+            return delivery;
+        }
         if self.lock().faults.take_dropped_notification() {
             delivery.outcome = "dropped".to_owned();
             return delivery;

@@ -2090,6 +2090,75 @@ async fn refused_and_dropped_deliveries_are_listed_as_failed_until_deleted() {
 }
 
 #[tokio::test]
+async fn concur_down_answers_503_everywhere_and_holds_notifications_in_the_failed_list() {
+    let fake = FakeConnector::start(CONNECTOR_USER, CONNECTOR_PASSWORD).await;
+    let ctx = start_notifying(&fake).await;
+    let company = ctx.company_token().await;
+    let set = ctx
+        .admin(
+            Method::PUT,
+            "/_sim/faults",
+            Some(&json!({"down_for_secs": 3600})),
+        )
+        .await;
+    assert_eq!(set.status(), StatusCode::OK);
+    let knobs: Value = set.json().await.unwrap();
+    let left = knobs["down_for_secs"].as_u64().unwrap();
+    assert!((1..=3600).contains(&left), "{knobs}");
+
+    // The token endpoint is down too, as in a real outage.
+    let (status, body) = ctx.company_grant().await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
+    let api = ctx
+        .get(
+            &ctx.url(&format!(
+                "/api/expense/expensereport/v1.1/reportfulldetails/{REPORT_V3}"
+            )),
+            &company,
+        )
+        .await;
+    assert_eq!(api.status(), StatusCode::SERVICE_UNAVAILABLE);
+    let retry_after: u64 = api.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((1..=3600).contains(&retry_after));
+    let failed = ctx
+        .get(
+            &ctx.url("/api/platform/notifications/v1.0/notification?status=FAILED"),
+            &company,
+        )
+        .await;
+    assert_eq!(failed.status(), StatusCode::SERVICE_UNAVAILABLE);
+
+    // A report submitted meanwhile is not delivered: it waits in the failed list.
+    let delivery = ctx.sim.submit_report(REPORT).await.unwrap();
+    assert_eq!(delivery.outcome, "concur_down");
+    assert_eq!(delivery.status, None);
+    assert!(fake.bodies().is_empty(), "nothing was sent");
+    assert_eq!(
+        report_status(&ctx, REPORT).await,
+        ("A_EXTV".to_owned(), Some("EXTVAL".to_owned()))
+    );
+
+    // Back up: everything answers again and the notification is listed.
+    ctx.sim.set_faults(Faults::default());
+    assert_eq!(ctx.sim.faults().down_for_secs, 0);
+    assert_eq!(failed_list_len(&ctx).await, 1);
+    let company = ctx.company_token().await;
+    let api = ctx
+        .get(
+            &ctx.url(&format!(
+                "/api/expense/expensereport/v1.1/reportfulldetails/{REPORT_V3}"
+            )),
+            &company,
+        )
+        .await;
+    assert_eq!(api.status(), StatusCode::OK);
+}
+
+#[tokio::test]
 async fn approve_checks_the_token_the_members_and_the_step_then_approves() {
     let ctx = start().await;
     let company = ctx.company_token().await;
