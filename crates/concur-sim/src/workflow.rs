@@ -125,6 +125,16 @@ impl SimHandle {
         self.lock().deliveries.clone()
     }
 
+    /// The last notification delivery attempted for a report.
+    pub(crate) fn last_delivery(&self, report_id: &str) -> Option<NotificationDelivery> {
+        self.lock()
+            .deliveries
+            .iter()
+            .rev()
+            .find(|d| d.report_id == report_id)
+            .cloned()
+    }
+
     /// How many notifications the status API lists as failed.
     pub fn failed_notification_count(&self) -> usize {
         self.lock().failed_notifications.len()
