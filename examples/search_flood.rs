@@ -75,6 +75,10 @@ async fn run() -> anyhow::Result<()> {
     let mut child = tokio::process::Command::new(&binary)
         .args(["serve", "--config"])
         .arg(&config_path)
+        .env(
+            "CONCUR_CONNECTOR__QUEUE__PATH",
+            dir.path().join("notifications.redb"),
+        )
         .stdout(std::fs::File::create(&log_path)?)
         .stderr(std::fs::File::create(dir.path().join("connector.stderr"))?)
         .kill_on_drop(true)

@@ -22,6 +22,8 @@ pub use concur_protocol::credentials;
 pub use concur_protocol::launch;
 /// The lists the Fetch List callout serves: inline trees, CSV files, HTTP lookups.
 pub mod lists;
+/// Event Notification: the `[notification]` settings, the job payload, the queue handle.
+pub mod notify;
 /// HTML pages from auto-escaping, operator-overridable templates.
 pub mod pages;
 /// What the user picks and where it is written: settings and the Done step's decisions.

@@ -132,7 +132,13 @@ impl Application {
 
         // The value source (CSV file, HTTP client), templates and stores before the port:
         // a configuration that cannot start never binds.
-        let state = Arc::new(AppState::build(&settings).map_err(StartupError::Config)?);
+        let mut state = AppState::build(&settings).map_err(StartupError::Config)?;
+        // The work queue too: Concur's notifications are acknowledged only once stored, so
+        // a queue that cannot open is a configuration problem (naming its key), found now.
+        state.notifications = crate::notify::Notifications::open(&settings)
+            .await
+            .map_err(StartupError::Config)?;
+        let state = Arc::new(state);
         let listener = TcpListener::bind(settings.server.bind)
             .with_context(|| format!("binding {}", settings.server.bind))?;
         let local_addr = listener.local_addr().context("reading the bound address")?;

@@ -33,6 +33,9 @@ pub struct AppState {
     /// Fetch Attendee: its settings (`enabled`, `path`) and its attendee source.
     pub fetch_attendee: crate::attendees::FetchAttendeeSettings,
     pub attendees: crate::attendees::Attendees,
+    /// Event Notification's work queue, `None` when `notification.enabled = false`. Opened
+    /// (async) by start-up before the port is bound; [`AppState::build`] leaves it `None`.
+    pub notifications: Option<crate::notify::Notifications>,
     /// The shared Redis store when `backend = "redis"`; `/readyz` pings it.
     pub shared_store: Option<RedisStore>,
     /// False while draining for shutdown; `/readyz` reports it.
@@ -96,6 +99,7 @@ impl AppState {
             lists,
             fetch_attendee: settings.fetch_attendee.clone(),
             attendees,
+            notifications: None,
             shared_store,
             ready: AtomicBool::new(true),
             answer_now: tokio::sync::watch::Sender::new(false),

@@ -103,6 +103,11 @@ impl Server {
         let mut child = tokio::process::Command::new(binary)
             .args(["serve", "--config"])
             .arg(&config)
+            // Its own work queue file: several servers may run at once.
+            .env(
+                "CONCUR_CONNECTOR__QUEUE__PATH",
+                dir.path().join("notifications.redb"),
+            )
             .env_remove("RUST_LOG")
             .stdout(std::process::Stdio::piped())
             .stderr(std::process::Stdio::inherit())

@@ -60,6 +60,8 @@ pub struct Settings {
     /// `[fetch_attendee]` as written (path checked);
     /// [`crate::attendees::Attendees::from_settings`] checks and builds its source.
     pub fetch_attendee: crate::attendees::FetchAttendeeSettings,
+    /// `[notification]` as written and checked (path included).
+    pub notification: crate::notify::settings::NotificationSettings,
     /// The Concur simulator `serve` starts beside the connector, when enabled.
     pub simulator: Option<SimulatorSettings>,
     pub log: LogSettings,
@@ -356,6 +358,7 @@ fn validate(raw: RawSettings) -> Result<Settings, Vec<ConfigProblem>> {
     let launch = launch_settings(&raw, &mut problems);
     fetch_list_paths(&raw, &launch, &mut problems);
     fetch_attendee_checks(&raw, &launch, &mut problems);
+    notification_checks(&raw, &launch, &mut problems);
     let concur = raw
         .concur
         .clone()
@@ -422,6 +425,7 @@ fn validate(raw: RawSettings) -> Result<Settings, Vec<ConfigProblem>> {
                     .min(raw.server.request_timeout / 2),
                 ..raw.fetch_attendee.clone()
             },
+            notification: raw.notification.clone(),
             simulator,
             log,
             raw,
@@ -625,15 +629,11 @@ fn launch_settings(raw: &RawSettings, problems: &mut Problems) -> LaunchSettings
 /// endpoint. (The lists are checked by `Lists::from_settings`.)
 fn fetch_list_paths(raw: &RawSettings, launch: &LaunchSettings, problems: &mut Problems) {
     let paths = raw.fetch_list.paths();
-    let attendee = &raw.fetch_attendee;
-    let attendee_paths = [
-        Some(attendee.path.clone()),
-        crate::attendees::v1_twin(&attendee.path),
-    ];
+    let attendee_paths = fetch_attendee_paths(raw);
     let taken: Vec<&String> = [&launch.v4_path, &launch.v1_path]
         .into_iter()
         .flatten()
-        .chain(attendee_paths.iter().flatten().filter(|_| attendee.enabled))
+        .chain(&attendee_paths)
         .collect();
     for (index, (key, path)) in paths.iter().enumerate() {
         if let Some(problem) = endpoint_path_problem(path, crate::lists::DEFAULT_PATH) {
@@ -647,6 +647,51 @@ fn fetch_list_paths(raw: &RawSettings, launch: &LaunchSettings, problems: &mut P
             problems.push(key, format!("`{path}` is also {other}"));
         }
     }
+}
+
+/// `[notification]` (when enabled): its own checks, and a path that is a valid endpoint
+/// and none of the launch, Fetch List or Fetch Attendee endpoints.
+fn notification_checks(raw: &RawSettings, launch: &LaunchSettings, problems: &mut Problems) {
+    let settings = &raw.notification;
+    if !settings.enabled {
+        return;
+    }
+    settings.check(problems);
+    let key = "notification.path";
+    let path = settings.path.as_str();
+    if let Some(problem) = endpoint_path_problem(path, crate::notify::settings::DEFAULT_PATH) {
+        problems.push(key, problem);
+        return;
+    }
+    let attendee_paths = fetch_attendee_paths(raw);
+    let taken = [&launch.v4_path, &launch.v1_path]
+        .into_iter()
+        .flatten()
+        .chain(&attendee_paths)
+        .map(String::as_str)
+        .chain(raw.fetch_list.paths().into_iter().map(|(_, p)| p));
+    if taken.into_iter().any(|other| other == path) {
+        problems.push(
+            key,
+            format!("`{path}` is also a launch, Fetch List or Fetch Attendee endpoint"),
+        );
+    }
+}
+
+/// The paths Fetch Attendee answers on (its path and that path's `v1.0` twin), none when
+/// it is switched off.
+fn fetch_attendee_paths(raw: &RawSettings) -> Vec<String> {
+    let attendee = &raw.fetch_attendee;
+    if !attendee.enabled {
+        return Vec::new();
+    }
+    [
+        Some(attendee.path.clone()),
+        crate::attendees::v1_twin(&attendee.path),
+    ]
+    .into_iter()
+    .flatten()
+    .collect()
 }
 
 fn simulator_settings(
@@ -964,6 +1009,85 @@ mod tests {
             capped.server.request_timeout / 2,
             "a search gives up before the request timeout"
         );
+    }
+
+    #[test]
+    fn the_notification_path_must_be_a_free_absolute_path() {
+        for (path, why) in [
+            ("concur/notify", "must be an absolute path"),
+            ("/healthz", "collides with the connector's own /healthz"),
+            (
+                "/system/v1.0/notify",
+                "collides with the connector's own /system/",
+            ),
+            ("/launchexternalurl/v4/form", "is also a launch"),
+            ("/concur/list/v1.2/fetch", "Fetch List"),
+            // Fetch Attendee answers its path's v1.0 twin too.
+            ("/concur/attendee/v1.0/fetch", "Fetch Attendee"),
+        ] {
+            let problems = embedded_with(&[("NOTIFICATION__PATH", path)]).unwrap_err();
+            let keys: Vec<_> = problems.iter().map(|p| p.key.as_str()).collect();
+            assert_eq!(keys, ["notification.path"], "{path}: {problems:?}");
+            assert!(problems[0].message.contains(why), "{path}: {problems:?}");
+        }
+        let moved = embedded_with(&[
+            ("FETCH_LIST__ENABLED", "false"),
+            ("NOTIFICATION__PATH", "/concur/list/v1.2/fetch"),
+        ]);
+        assert!(
+            moved.is_ok(),
+            "a disabled service's path is free: {moved:?}"
+        );
+        let off = embedded_with(&[
+            ("NOTIFICATION__ENABLED", "false"),
+            ("NOTIFICATION__PATH", "/healthz"),
+            ("NOTIFICATION__WORKERS", "0"),
+        ]);
+        assert!(off.is_ok(), "a disabled endpoint is not checked: {off:?}");
+        let settings = embedded_with(&[("NOTIFICATION__PATH", "/erp/notify")]).unwrap();
+        assert_eq!(settings.notification.path, "/erp/notify");
+    }
+
+    #[test]
+    fn notification_defaults_and_problems_name_their_keys() {
+        let settings = embedded_with(&[]).unwrap();
+        let n = &settings.notification;
+        assert!(n.enabled);
+        assert_eq!(n.path, "/concur/v1.0/notify");
+        assert_eq!(n.step_code, "EXTVAL");
+        assert_eq!((n.workers, n.poll_interval), (2, Duration::from_secs(1)));
+        assert_eq!(n.failed_poll_interval, Duration::from_secs(900));
+        for (var, value, key) in [
+            ("NOTIFICATION__WORKERS", "0", "notification.workers"),
+            ("NOTIFICATION__WORKERS", "65", "notification.workers"),
+            (
+                "NOTIFICATION__POLL_INTERVAL",
+                "0s",
+                "notification.poll_interval",
+            ),
+            ("NOTIFICATION__STEP_CODE", "", "notification.step_code"),
+            (
+                "NOTIFICATION__STEP_CODE",
+                "EXT VAL",
+                "notification.step_code",
+            ),
+        ] {
+            let problems = embedded_with(&[(var, value)]).unwrap_err();
+            let keys: Vec<_> = problems.iter().map(|p| p.key.as_str()).collect();
+            assert_eq!(keys, [key], "{var}={value}: {problems:?}");
+        }
+        let settings = embedded_with(&[
+            ("NOTIFICATION__WORKERS", "64"),
+            ("NOTIFICATION__FAILED_POLL_INTERVAL", "0s"),
+            ("NOTIFICATION__STEP_CODE", "PREEXT"),
+        ])
+        .unwrap();
+        assert_eq!(settings.notification.workers, 64);
+        assert!(
+            settings.notification.failed_poll_interval.is_zero(),
+            "0s is off"
+        );
+        assert_eq!(settings.notification.step_code, "PREEXT");
     }
 
     #[test]

@@ -33,6 +33,8 @@ pub struct RawSettings {
     pub fetch_list: crate::lists::FetchListSettings,
     /// The Fetch Attendee callout and its attendee source (`[fetch_attendee]`).
     pub fetch_attendee: crate::attendees::FetchAttendeeSettings,
+    /// Event Notification: the endpoint and its workers (`[notification]`).
+    pub notification: crate::notify::settings::NotificationSettings,
     pub simulator: RawSimulator,
     pub log: RawLog,
 }

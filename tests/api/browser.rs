@@ -59,6 +59,8 @@ username = "{USERNAME}"
 password = "{PASSWORD}"
 [log]
 level = "warn"
+[queue]
+path = "{dir}/notifications.redb"
 [picker.target]
 v1 = "Custom12"
 [simulator]
@@ -406,6 +408,7 @@ async fn demo_world() -> World {
             "127.0.0.1:0".to_owned(),
         ),
         ("CONCUR_CONNECTOR__SIMULATOR__CERTS", at("simulator")),
+        ("CONCUR_CONNECTOR__QUEUE__PATH", at("notifications.redb")),
         ("CONCUR_CONNECTOR__LOG__LEVEL", "warn".to_owned()),
     ];
     let env = env.into_iter().map(|(k, v)| (k.to_owned(), v)).collect();

@@ -150,6 +150,16 @@ pub fn write_config_with_server(
     pki.install(&cert, &key);
     let path = dir.path().join("config.toml");
     let (top, extra) = split_top_level(extra);
+    // Each server its own work queue file (the default is relative to the working
+    // directory, and a queue file is held by one process), unless the test gives one.
+    let queue = if extra.contains("[queue]") {
+        String::new()
+    } else {
+        format!(
+            "[queue]\npath = {:?}\n",
+            dir.path().join("notifications.redb")
+        )
+    };
     let toml = format!(
         r#"
 {top}
@@ -164,6 +174,7 @@ username = "{USERNAME}"
 password = "{PASSWORD}"
 [log]
 level = "debug"
+{queue}
 {extra}
 "#,
         cert = cert.display(),
