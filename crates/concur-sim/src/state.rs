@@ -214,8 +214,14 @@ impl SimHandle {
             .count()
     }
 
+    /// The fault knobs as they stand (`down_for_secs`: the seconds of an outage left).
     pub fn faults(&self) -> Faults {
-        self.lock().faults.knobs.clone()
+        self.lock().faults.current()
+    }
+
+    /// While the knob `down_for_secs` has Concur down: the seconds left.
+    pub fn concur_down_for(&self) -> Option<u64> {
+        self.lock().faults.down_left(std::time::Instant::now())
     }
 
     /// Replaces all fault knobs (counters such as `fail_next` start afresh).

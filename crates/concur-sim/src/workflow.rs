@@ -79,8 +79,8 @@ impl SimHandle {
     /// Submits a report: it enters the external validation step (`EXTVAL`, status
     /// `Pending External Validation`), then the Event Notification is POSTed to the
     /// connector (when `SimConfig::notify_url` is set) with Basic auth. A delivery that
-    /// gets no 200, or is dropped by the fault knob `drop_notifications_next`, joins the
-    /// failed-notification list.
+    /// gets no 200, is dropped by the fault knob `drop_notifications_next`, or is not made
+    /// because Concur is down (`down_for_secs`), joins the failed-notification list.
     pub async fn submit_report(
         &self,
         report_id: &str,
@@ -125,6 +125,16 @@ impl SimHandle {
         self.lock().deliveries.clone()
     }
 
+    /// The last notification delivery attempted for a report.
+    pub(crate) fn last_delivery(&self, report_id: &str) -> Option<NotificationDelivery> {
+        self.lock()
+            .deliveries
+            .iter()
+            .rev()
+            .find(|d| d.report_id == report_id)
+            .cloned()
+    }
+
     /// How many notifications the status API lists as failed.
     pub fn failed_notification_count(&self) -> usize {
         self.lock().failed_notifications.len()
@@ -144,6 +154,10 @@ impl SimHandle {
             return delivery;
         };
         delivery.url = Some(url.to_string());
+        if self.concur_down_for().is_some() {
+            delivery.outcome = "concur_down".to_owned();
+            return delivery;
+        }
         if self.lock().faults.take_dropped_notification() {
             delivery.outcome = "dropped".to_owned();
             return delivery;
@@ -189,12 +203,15 @@ fn today() -> String {
 
 // ---------------------------------------------------------------- Report Full Details v1.1
 
-async fn get_details(
-    State(sim): State<SimHandle>,
-    Path(key): Path<String>,
-    call: ReadCall,
-) -> Response {
+/// The report key is read from the raw request path, not decoded: Concur's keys hold `$` and
+/// stray `%` (`3%Rek29$…%KL23`) that are no percent-escapes, and the key must match exactly as
+/// the notification's ObjectURI spelled it.
+async fn get_details(State(sim): State<SimHandle>, call: ReadCall) -> Response {
     let path = call.path();
+    let key = path
+        .strip_prefix(DETAILS_PATH)
+        .and_then(|rest| rest.strip_prefix('/'))
+        .unwrap_or_default();
     read::handle(&sim, Family::V1, &call, |data, principal| {
         let report = data
             .reports
