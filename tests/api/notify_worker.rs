@@ -187,9 +187,7 @@ async fn a_report_sent_back_corrected_and_submitted_again_is_decided_again() {
 
     // The employee adds the project to the lunch and submits again.
     let company = company_token(&world).await;
-    let response = world
-        .app
-        .client
+    let response = sim_client(&world.sim)
         .patch(format!(
             "{}/expensereports/v4/reports/{MARCH}/expenses/{MARCH_LUNCH}",
             world.sim.geolocation()
@@ -324,10 +322,11 @@ async fn a_delivery_concur_gave_up_on_is_found_in_the_failed_list_decided_and_de
 
 #[tokio::test]
 async fn a_job_failing_past_retry_for_is_a_dead_letter_that_replays_to_a_decision() {
-    let queue_dir = tempfile::tempdir().unwrap();
+    // On Redis, so the administrator's CLI works on the queue while the server runs.
+    let redis = crate::redis_server::RedisServer::start();
     let queue_toml = format!(
-        "[queue]\npath = {:?}\nretry_for = \"2s\"\nmax_backoff = \"1s\"\n",
-        queue_dir.path().join("q.redb")
+        "[store]\nbackend = \"redis\"\nredis_url = \"{}\"\n[queue]\nretry_for = \"2s\"\nmax_backoff = \"1s\"\n",
+        redis.url()
     );
     let world = deciding(&queue_toml).await;
     world.sim.set_faults(Faults {
@@ -343,26 +342,24 @@ async fn a_job_failing_past_retry_for_is_a_dead_letter_that_replays_to_a_decisio
     .await;
     assert!(dead.last_error.unwrap().contains("503"));
 
-    // The administrator lists and replays it (the CLI on the queue file, the server stopped:
-    // the embedded queue is one process's), Concur is back, the server starts again.
     let (_cli_dir, config) =
         crate::helpers::write_config(&crate::helpers::TestPki::new("cli"), &queue_toml);
     let config = config.to_str().unwrap().to_owned();
-    drop(queue);
-    let World {
-        sim, app, app_toml, ..
-    } = world;
-    drop(app);
-    let list = eventually("the queue file is free", async || {
-        let output = crate::cli::run(&["notifications", "list", "--config", &config], &[]).await;
-        output.status.success().then_some(output)
-    })
-    .await;
+    let list = crate::cli::run(&["notifications", "list", "--config", &config], &[]).await;
+    assert!(list.status.success(), "{}", crate::cli::stderr(&list));
     let listed = crate::cli::stdout(&list);
     assert!(
         listed.starts_with(&format!("{}\tdead", dead.id)),
         "{listed}"
     );
+    assert_eq!(
+        status(&world.sim, LYON).0,
+        "A_EXTV",
+        "not decided while parked"
+    );
+
+    // Concur is back; the replayed job is decided.
+    world.sim.set_faults(Faults::default());
     let replay = crate::cli::run(
         &[
             "notifications",
@@ -375,11 +372,8 @@ async fn a_job_failing_past_retry_for_is_a_dead_letter_that_replays_to_a_decisio
     )
     .await;
     assert!(replay.status.success(), "{}", crate::cli::stderr(&replay));
-    sim.set_faults(Faults::default());
-    let app = crate::helpers::spawn_app_with(&app_toml).await;
-    notify_to(&sim, &app);
-    assert_eq!(decided(&sim, LYON).await.0, "A_APPR");
-    assert_eq!(actions_on(&sim, LYON).len(), 1);
+    assert_eq!(decided(&world.sim, LYON).await.0, "A_APPR");
+    assert_eq!(actions_on(&world.sim, LYON).len(), 1);
 }
 
 /// A seed with `n` copies of the Lyon report, not yet submitted, each with its own ids.
