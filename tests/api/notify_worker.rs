@@ -118,9 +118,12 @@ async fn a_passing_report_is_approved_and_a_failing_one_sent_back_with_every_pro
 
     let (march, comment) = decided(&world.sim, MARCH).await;
     assert_eq!(march, "A_RESU");
-    let expected = "Project ID is required";
     let comment = comment.unwrap();
-    assert!(comment.contains(expected), "{comment}");
+    assert_eq!(
+        comment,
+        "Your report was sent back by the automatic check. Please correct:\n\
+         - Expense Lunch, 2026-03-11, 25.0 USD: Project ID is required"
+    );
     let send_back = actions_on(&world.sim, MARCH);
     assert_eq!(send_back.len(), 1, "{send_back:?}");
     assert_eq!(
@@ -428,4 +431,75 @@ async fn two_instances_on_one_redis_share_the_queue_and_decide_each_report_once(
     for report in &reports {
         assert_eq!(actions_on(&world.sim, report).len(), 1, "{report}");
     }
+}
+
+/// The real binary serving `config` on `port`.
+fn start_binary(config: &std::path::Path, port: u16) -> tokio::process::Child {
+    tokio::process::Command::new(crate::helpers::binary())
+        .args(["serve", "--config", config.to_str().unwrap()])
+        .env_remove("RUST_LOG")
+        .env(
+            "CONCUR_CONNECTOR__SERVER__BIND",
+            format!("127.0.0.1:{port}"),
+        )
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap()
+}
+
+async fn wait_until_serving(client: &reqwest::Client, base: &str) {
+    until("the connector serves", async || {
+        client
+            .get(format!("{base}/healthz"))
+            .send()
+            .await
+            .is_ok_and(|r| r.status() == StatusCode::OK)
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_notification_acknowledged_before_a_kill_9_is_decided_once_after_the_restart() {
+    let world = deciding("").await;
+    // Every Concur call takes seconds: the decision cannot be taken before the kill.
+    world.sim.set_faults(Faults {
+        latency_ms: 3000,
+        ..Faults::default()
+    });
+    let pki = crate::helpers::TestPki::new("killed");
+    let queue_dir = tempfile::tempdir().unwrap();
+    let extra = format!(
+        // The killed worker's claim lapses after the lease; then the restarted one takes it.
+        "{}\n[queue]\npath = {:?}\nlease = \"2s\"\n",
+        world.app_toml,
+        queue_dir.path().join("q.redb")
+    );
+    let (_dir, config) = crate::helpers::write_config(&pki, &extra);
+    let port = crate::fixtures::free_port();
+    let base = format!("https://localhost:{port}");
+    let client = pki.client();
+
+    let mut connector = start_binary(&config, port);
+    wait_until_serving(&client, &base).await;
+    let response = client
+        .post(format!("{base}{PATH}"))
+        .basic_auth(crate::helpers::USERNAME, Some(crate::helpers::PASSWORD))
+        .header(reqwest::header::CONTENT_TYPE, "application/xml")
+        .body(NOTIFICATION_EXAMPLE)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    connector.kill().await.unwrap(); // SIGKILL
+    assert_eq!(status(&world.sim, LYON).0, "A_EXTV");
+    assert!(actions(&world.sim).is_empty());
+
+    world.sim.set_faults(Faults::default());
+    let _restarted = start_binary(&config, port);
+    assert_eq!(decided(&world.sim, LYON).await.0, "A_APPR");
+    // Give a second decision every chance to happen before counting.
+    wait_until_serving(&client, &base).await;
+    assert_eq!(actions_on(&world.sim, LYON).len(), 1);
 }
