@@ -241,7 +241,7 @@ fn limits(rule: &RuleSettings, prefix: &str, problems: &mut Problems) -> Option<
     for (code, value) in &rule.limits {
         let key = format!("{prefix}.limits.{code}");
         match Amount::from_toml(value) {
-            Some(limit) if limit >= Amount::parse("0")? => {
+            Some(limit) if limit >= Amount::ZERO => {
                 if limits
                     .insert(code.trim().to_ascii_uppercase(), limit)
                     .is_some()
@@ -373,6 +373,9 @@ pub(super) fn amount_limit(
 pub(super) struct Target<'r> {
     pub place: Place,
     pub value: String,
+    /// For a list field read without its code (v4 gives the list item id as the value):
+    /// the list item id, also accepted when a value has it.
+    pub list_item_id: Option<String>,
     field: &'r str,
     /// The header or the expense.
     item: &'r ExpenseItem,
@@ -416,9 +419,18 @@ pub(super) fn allowed_targets<'r>(
     report: &'r ReportV4,
 ) -> Vec<Target<'r>> {
     let target = |place, item, allocation: Option<&'r ExpenseItem>| {
-        field_value(allocation.unwrap_or(item), field).map(|value| Target {
+        let holder = allocation.unwrap_or(item);
+        let list_item_id = holder
+            .field(field)
+            .filter(|f| f.is_list && f.code.as_deref().is_none_or(|c| c.trim().is_empty()))
+            .and_then(|f| f.list_item_id.as_deref().or(f.value.as_deref()))
+            .map(str::trim)
+            .filter(|id| !id.is_empty())
+            .map(str::to_owned);
+        field_value(holder, field).map(|value| Target {
             place,
             value: value.to_owned(),
+            list_item_id,
             field,
             item,
             allocation,
