@@ -9,7 +9,8 @@
 //! (the same dedupe key as the delivery it replaces), and one already decided is dropped
 //! by the worker's step check and deleted. An entry that merges into a job already in
 //! flight (queued from a delivery, so without the URI) stays in the list and is deleted
-//! after the next read, once that job is done.
+//! after the next read, once that job is done. An entry whose job is a dead letter is
+//! skipped until an administrator replays or drops it.
 
 use std::time::Duration;
 
@@ -58,8 +59,21 @@ pub async fn poll_once(concur: &ConcurClient, notifications: &Notifications) -> 
             return 0;
         }
     };
+    // An entry already parked as a dead letter waits for the administrator: queuing it
+    // again at every read would only park it again.
+    let parked: std::collections::HashSet<String> = match notifications.queue.dead_letters().await {
+        Ok(dead) => dead.into_iter().map(|job| job.key).collect(),
+        Err(error) => {
+            tracing::warn!(%error, "cannot read the dead letters; trying again at the next interval");
+            return 0;
+        }
+    };
     let mut new = 0;
     for entry in &failed {
+        if parked.contains(&entry.notification.dedupe_key()) {
+            tracing::debug!("failed notification already parked as a dead letter");
+            continue;
+        }
         match notifications
             .accept(
                 &entry.notification,
