@@ -39,7 +39,7 @@ pub fn spawn(
         loop {
             tokio::select! {
                 () = tokio::time::sleep(wait) => {}
-                _ = stop.changed() => {}
+                changed = stop.changed() => if changed.is_err() { return },
             }
             if *stop.borrow() {
                 return;

@@ -232,7 +232,8 @@ async fn run(worker: Worker, mut stop: watch::Receiver<bool>) {
         tokio::select! {
             () = notifications.wakeup.notified() => {}
             () = tokio::time::sleep(worker.config.poll_interval) => {}
-            _ = stop.changed() => {}
+            // The server is gone when the sender is: stop too.
+            changed = stop.changed() => if changed.is_err() { return },
         }
     }
 }
