@@ -27,6 +27,7 @@ mod launch_integrity;
 mod logging;
 mod notifications_cli;
 mod notify_endpoint;
+mod notify_worker;
 mod picker;
 mod queue_contract;
 mod queue_redis;

@@ -11,10 +11,12 @@ mod error;
 #[doc(hidden)]
 pub mod fuzzing;
 mod id_token;
+mod identity;
 mod item;
 mod parse;
 mod store;
 mod token;
+mod user;
 mod workflow;
 mod write;
 
@@ -27,6 +29,7 @@ pub use store::{
     TokenStore,
 };
 pub use token::{GeolocationPolicy, UserToken};
+pub use user::ConcurUser;
 pub use workflow::{
     ExpenseV4, MAX_COMMENT_CHARS, ReportApproveRequest, ReportDetails, ReportSendBackRequest,
     ReportV4, cut_chars,

@@ -10,6 +10,7 @@
 //! | `POST /_sim/demo/reset` | restores the seed's data, 303 to `/` |
 //! | `GET /_sim/demo/assets/{demo.css,demo.js}` | the only files the pages load |
 //! | `/_sim/demo/list…`, `/_sim/demo/attendees/…` | Fetch List and Fetch Attendee, see `fetch` |
+//! | `POST /_sim/demo/submit`, `GET /_sim/demo/workflow` | Submit and the workflow status, see `workflow` |
 //!
 //! A Launch URL field shows its value read-only, with a button beside it. The button is a
 //! link to the `open` route; `demo.js` turns the click into
@@ -30,10 +31,17 @@
 //! `data-attendee-result="<ExternalID>"` with an `data-attendee-add` button, findings in
 //! `data-attendee-findings`.
 //!
+//! The workflow card sits in `data-workflow="<reportId>"` with `data-workflow-state`
+//! (`not_submitted`, `pending`, `approved`, `sent_back`, `submitted`); its label is
+//! `data-workflow-label`, a send back's comment `data-workflow-comment`, the delivery's
+//! explanation `data-workflow-delivery="<outcome>"`, the button `data-submit="<reportId>"`.
+//! While pending, `demo.js` polls the status and reloads the page once it changes.
+//!
 //! `?as=<user UUID>` on a report page launches as that user (one of the owner's delegates,
 //! context `PROXY`, in the delegate's language); by default the owner launches.
 
 mod fetch;
+mod workflow;
 
 use std::sync::LazyLock;
 
@@ -83,6 +91,7 @@ pub(crate) fn routes() -> Router<SimHandle> {
         .route("/_sim/demo/assets/demo.css", get(stylesheet))
         .route("/_sim/demo/assets/demo.js", get(script))
         .merge(fetch::routes())
+        .merge(workflow::routes())
 }
 
 async fn index(State(sim): State<SimHandle>) -> Response {
@@ -144,7 +153,8 @@ async fn report_page(
             }
         },
     };
-    let view = ReportView::new(&data, report, owner, acting);
+    let workflow = workflow::WorkflowView::of(&sim, report);
+    let view = ReportView::new(&data, report, owner, acting, workflow);
     render(StatusCode::OK, "report.html", view)
 }
 
@@ -306,6 +316,10 @@ struct ReportView {
     /// The connected list Project → Task (Fetch List), level 1 first.
     lists: Vec<ListFieldView>,
     expenses: Vec<ExpenseView>,
+    /// The owner's language: a send back's comment is written in it.
+    owner_language: String,
+    /// Submit and the workflow status.
+    workflow: workflow::WorkflowView,
 }
 
 /// One level of the header's connected list.
@@ -379,7 +393,13 @@ struct LaunchView {
 }
 
 impl ReportView {
-    fn new(data: &Seed, report: &Report, owner: Option<&User>, acting: Option<&User>) -> Self {
+    fn new(
+        data: &Seed,
+        report: &Report,
+        owner: Option<&User>,
+        acting: Option<&User>,
+        workflow: workflow::WorkflowView,
+    ) -> Self {
         let acting_id = acting
             .filter(|a| owner.is_none_or(|o| o.id != a.id))
             .map(|a| a.id.clone());
@@ -423,6 +443,10 @@ impl ReportView {
             ),
             lists: list_fields(report),
             expenses,
+            owner_language: owner
+                .and_then(|o| o.language.clone())
+                .unwrap_or_else(|| "en".to_owned()),
+            workflow,
         }
     }
 }

@@ -1,6 +1,7 @@
-//! Fault knobs: latency, server errors, throttling, a forced 401 and a token endpoint outage.
+//! Fault knobs: latency, server errors, throttling, a forced 401, a token endpoint outage and
+//! a whole-Concur outage.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
@@ -49,6 +50,12 @@ pub struct Faults {
     /// The next N Event Notifications of submitted reports are not delivered: they go
     /// straight to the failed-notification list, as if the connector never got them.
     pub drop_notifications_next: u32,
+    /// Concur is down for this many seconds, counted from when the knobs are set: every call
+    /// to the Concur surface (the token endpoint and JWKS included, as in a real outage)
+    /// answers 503 with `Retry-After` = the seconds left, and notifications of reports
+    /// submitted meanwhile are not delivered: they join the failed-notification list, where
+    /// the connector finds them once Concur is back. Read back, it is the seconds left.
+    pub down_for_secs: u64,
 }
 
 /// What is wrong with a spoilt `id_token`.
@@ -85,12 +92,37 @@ pub(crate) struct Injected {
 pub(crate) struct FaultState {
     pub knobs: Faults,
     accumulator: u32,
+    /// When the outage `down_for_secs` started ends.
+    down_until: Option<Instant>,
 }
 
 impl FaultState {
     pub fn set(&mut self, knobs: Faults) {
+        self.set_at(knobs, Instant::now());
+    }
+
+    fn set_at(&mut self, knobs: Faults, now: Instant) {
+        self.down_until =
+            (knobs.down_for_secs > 0).then(|| now + Duration::from_secs(knobs.down_for_secs));
         self.knobs = knobs;
         self.accumulator = 0;
+    }
+
+    /// The knobs as they stand now: `down_for_secs` is the seconds of the outage left.
+    pub fn current(&self) -> Faults {
+        Faults {
+            down_for_secs: self.down_left(Instant::now()).unwrap_or(0),
+            ..self.knobs.clone()
+        }
+    }
+
+    /// While Concur is down: the seconds left, rounded up (at least 1).
+    pub fn down_left(&self, now: Instant) -> Option<u64> {
+        let left = self.down_until?.checked_duration_since(now)?;
+        if left.is_zero() {
+            return None;
+        }
+        Some(left.as_secs() + u64::from(left.subsec_nanos() > 0))
     }
 
     /// Whether the next write is refused, and how; consumes `refuse_writes_next`.
@@ -134,9 +166,15 @@ impl FaultState {
         Some(knobs.id_token_fault)
     }
 
-    /// Decides one call and consumes the "next N" counters it used. Precedence: token
-    /// endpoint down, `fail_next`, `throttle_next`, `unauthorized_next`, `error_percent`.
+    /// Decides one call and consumes the "next N" counters it used. Precedence: Concur down,
+    /// token endpoint down, `fail_next`, `throttle_next`, `unauthorized_next`,
+    /// `error_percent`.
     pub fn decide(&mut self, family: Family, is_token_call: bool) -> Decision {
+        self.decide_at(family, is_token_call, Instant::now())
+    }
+
+    fn decide_at(&mut self, family: Family, is_token_call: bool, now: Instant) -> Decision {
+        let down_left = self.down_left(now);
         let knobs = &mut self.knobs;
         let latency = Duration::from_millis(knobs.latency_ms);
         let retry_after = knobs.retry_after_secs.max(1);
@@ -148,7 +186,12 @@ impl FaultState {
             status: error_status,
             retry_after: (error_status == StatusCode::SERVICE_UNAVAILABLE).then_some(retry_after),
         };
-        let inject = if is_token_call && knobs.token_endpoint_down {
+        let inject = if let Some(left) = down_left {
+            Some(Injected {
+                status: StatusCode::SERVICE_UNAVAILABLE,
+                retry_after: Some(left),
+            })
+        } else if is_token_call && knobs.token_endpoint_down {
             Some(Injected {
                 status: StatusCode::SERVICE_UNAVAILABLE,
                 retry_after: Some(retry_after),
@@ -270,6 +313,68 @@ mod tests {
             s.take_write_refusal().map(|r| r.0),
             Some(StatusCode::INTERNAL_SERVER_ERROR)
         );
+    }
+
+    #[test]
+    fn concur_down_answers_everything_503_until_its_time_is_up() {
+        let start = Instant::now();
+        let mut s = FaultState::default();
+        s.set_at(
+            Faults {
+                down_for_secs: 30,
+                fail_next: 1,
+                ..Faults::default()
+            },
+            start,
+        );
+        for (family, token) in [
+            (Family::OAuth, true),
+            (Family::OAuth, false),
+            (Family::V4, false),
+            (Family::V1, false),
+        ] {
+            let injected = s.decide_at(family, token, start).inject.unwrap();
+            assert_eq!(injected.status, StatusCode::SERVICE_UNAVAILABLE);
+            assert_eq!(injected.retry_after, Some(30));
+        }
+        let later = start + Duration::from_millis(20_500);
+        assert_eq!(s.down_left(later), Some(10), "rounded up");
+        assert_eq!(
+            s.decide_at(Family::V4, false, later)
+                .inject
+                .unwrap()
+                .retry_after,
+            Some(10)
+        );
+        assert_eq!(s.knobs.fail_next, 1, "an outage consumes no counters");
+
+        let over = start + Duration::from_secs(30);
+        assert_eq!(s.down_left(over), None);
+        assert_eq!(
+            s.decide_at(Family::V4, false, over)
+                .inject
+                .map(|i| i.retry_after),
+            Some(Some(1)),
+            "back up: the other knobs apply again"
+        );
+        assert_eq!(s.decide_at(Family::V4, false, over).inject, None);
+    }
+
+    #[test]
+    fn setting_the_knobs_again_ends_or_restarts_an_outage() {
+        let start = Instant::now();
+        let mut s = FaultState::default();
+        s.set_at(
+            Faults {
+                down_for_secs: 60,
+                ..Faults::default()
+            },
+            start,
+        );
+        assert!(s.down_left(start).is_some());
+        s.set_at(Faults::default(), start);
+        assert_eq!(s.down_left(start), None);
+        assert_eq!(s.decide_at(Family::V4, false, start).inject, None);
     }
 
     #[test]

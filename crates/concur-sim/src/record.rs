@@ -103,8 +103,9 @@ pub struct NotificationDelivery {
     pub body: String,
     /// The connector's status; `None` when dropped, unconfigured or not answered.
     pub status: Option<u16>,
-    /// `delivered` (200), `failed` (any other answer or none), `dropped` (fault knob), or
-    /// `not_configured`.
+    /// `delivered` (200), `failed` (any other answer or none), `dropped` (fault knob
+    /// `drop_notifications_next`), `concur_down` (not sent during the `down_for_secs`
+    /// outage), or `not_configured`.
     pub outcome: String,
     /// Why a delivery failed (transport error).
     pub error: Option<String>,

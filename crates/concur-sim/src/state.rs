@@ -98,6 +98,8 @@ pub(crate) struct Inner {
     pub deliveries: Vec<NotificationDelivery>,
     /// What the failed-notification status API lists.
     pub failed_notifications: Vec<FailedEntry>,
+    /// Where notifications go when set after start ([`SimHandle::set_notify_target`]).
+    pub notify_target: Option<(Url, reqwest::Client)>,
     /// The attendees of each expense's last Fetch Attendee search that Concur would accept,
     /// by expense id: an added attendee must be one of them.
     pub found_attendees: std::collections::HashMap<String, Vec<super::seed::AttendeeEntry>>,
@@ -135,6 +137,7 @@ impl SimHandle {
             requests: Vec::new(),
             deliveries: Vec::new(),
             failed_notifications: Vec::new(),
+            notify_target: None,
             found_attendees: std::collections::HashMap::new(),
             seq: 0,
         };
@@ -214,8 +217,14 @@ impl SimHandle {
             .count()
     }
 
+    /// The fault knobs as they stand (`down_for_secs`: the seconds of an outage left).
     pub fn faults(&self) -> Faults {
-        self.lock().faults.knobs.clone()
+        self.lock().faults.current()
+    }
+
+    /// While the knob `down_for_secs` has Concur down: the seconds left.
+    pub fn concur_down_for(&self) -> Option<u64> {
+        self.lock().faults.down_left(std::time::Instant::now())
     }
 
     /// Replaces all fault knobs (counters such as `fail_next` start afresh).

@@ -239,7 +239,7 @@ async fn patch_expense(
 }
 
 /// `PATCH /expensereports/v4/users/{userID}/context/{contextType}/reports/{reportId}`:
-/// unsubmitted header, user or company token, `reportSource` required.
+/// unsubmitted (or sent back) header, user or company token, `reportSource` required.
 async fn patch_report(
     State(sim): State<SimHandle>,
     Path((user_id, context, report_id)): Path<UserPath>,
@@ -254,7 +254,8 @@ async fn patch_report(
             EDIT,
             path,
         )?;
-        if report.approval_status_id != "A_NOTF" {
+        // Sent back, the report is the employee's to correct again, as before submission.
+        if !["A_NOTF", "A_RESU"].contains(&report.approval_status_id.as_str()) {
             return Err(ApiError::bad_request(
                 FAMILY,
                 path,

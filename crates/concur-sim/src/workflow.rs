@@ -14,6 +14,7 @@ use concur_protocol::callout::notification::{
     EventDateTime, Notification, ObjectType, WORKFLOW_STEP_PREFIX,
 };
 use concur_protocol::callout::xml;
+use reqwest::Url;
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
@@ -79,8 +80,8 @@ impl SimHandle {
     /// Submits a report: it enters the external validation step (`EXTVAL`, status
     /// `Pending External Validation`), then the Event Notification is POSTed to the
     /// connector (when `SimConfig::notify_url` is set) with Basic auth. A delivery that
-    /// gets no 200, or is dropped by the fault knob `drop_notifications_next`, joins the
-    /// failed-notification list.
+    /// gets no 200, is dropped by the fault knob `drop_notifications_next`, or is not made
+    /// because Concur is down (`down_for_secs`), joins the failed-notification list.
     pub async fn submit_report(
         &self,
         report_id: &str,
@@ -120,9 +121,38 @@ impl SimHandle {
         Ok(delivery)
     }
 
+    /// Points the notifications of submitted reports at `url` from now on, trusting
+    /// `connector_ca_pem` (beside the system roots) for its certificate: for a connector
+    /// started after the simulator, whose address was not known at start.
+    pub fn set_notify_target(&self, url: Url, connector_ca_pem: &str) -> anyhow::Result<()> {
+        let client = super::callouts::client(connector_ca_pem)?;
+        self.lock().notify_target = Some((url, client));
+        Ok(())
+    }
+
+    /// Where notifications go: the target set last, else `SimConfig::notify_url`.
+    fn notify_target(&self) -> Option<(Url, reqwest::Client)> {
+        if let Some(target) = self.lock().notify_target.clone() {
+            return Some(target);
+        }
+        let settings = self.settings();
+        let url = settings.notify_url.clone()?;
+        Some((url, settings.callout_client.clone()))
+    }
+
     /// Every notification delivery attempted so far, oldest first.
     pub fn notification_deliveries(&self) -> Vec<NotificationDelivery> {
         self.lock().deliveries.clone()
+    }
+
+    /// The last notification delivery attempted for a report.
+    pub(crate) fn last_delivery(&self, report_id: &str) -> Option<NotificationDelivery> {
+        self.lock()
+            .deliveries
+            .iter()
+            .rev()
+            .find(|d| d.report_id == report_id)
+            .cloned()
     }
 
     /// How many notifications the status API lists as failed.
@@ -140,18 +170,20 @@ impl SimHandle {
             outcome: "not_configured".to_owned(),
             error: None,
         };
-        let Some(url) = self.settings().notify_url.clone() else {
+        let Some((url, client)) = self.notify_target() else {
             return delivery;
         };
         delivery.url = Some(url.to_string());
+        if self.concur_down_for().is_some() {
+            delivery.outcome = "concur_down".to_owned();
+            return delivery;
+        }
         if self.lock().faults.take_dropped_notification() {
             delivery.outcome = "dropped".to_owned();
             return delivery;
         }
         let connector = &self.settings().connector;
-        let sent = self
-            .settings()
-            .callout_client
+        let sent = client
             .post(url)
             .basic_auth(
                 connector.username(),
@@ -189,12 +221,15 @@ fn today() -> String {
 
 // ---------------------------------------------------------------- Report Full Details v1.1
 
-async fn get_details(
-    State(sim): State<SimHandle>,
-    Path(key): Path<String>,
-    call: ReadCall,
-) -> Response {
+/// The report key is read from the raw request path, not decoded: Concur's keys hold `$` and
+/// stray `%` (`3%Rek29$…%KL23`) that are no percent-escapes, and the key must match exactly as
+/// the notification's ObjectURI spelled it.
+async fn get_details(State(sim): State<SimHandle>, call: ReadCall) -> Response {
     let path = call.path();
+    let key = path
+        .strip_prefix(DETAILS_PATH)
+        .and_then(|rest| rest.strip_prefix('/'))
+        .unwrap_or_default();
     read::handle(&sim, Family::V1, &call, |data, principal| {
         let report = data
             .reports

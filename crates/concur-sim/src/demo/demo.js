@@ -228,3 +228,75 @@
     }
   });
 })();
+
+// Submit and the workflow status: Submit posts the report to the simulator (Concur then
+// notifies the connector) and reloads; while the report is pending external validation the
+// page polls its status and reloads once the connector has decided.
+(function () {
+  var POLL_MS = 1000;
+
+  function failed(box, text) {
+    if (box) {
+      box.textContent = text;
+      box.hidden = false;
+    }
+  }
+
+  function submit(button) {
+    var card = button.closest("[data-workflow]");
+    var box = card ? card.querySelector("[data-submit-findings]") : null;
+    button.disabled = true;
+    fetch("/_sim/demo/submit", {
+      method: "POST",
+      headers: { Accept: "application/json", "Content-Type": "application/json" },
+      body: JSON.stringify({ report: button.getAttribute("data-submit") })
+    }).then(function (response) {
+      if (response.ok) {
+        window.location.reload();
+        return;
+      }
+      return response.json().then(function (answer) {
+        failed(box, answer.error || "The simulator answered " + response.status + ".");
+      }, function () {
+        failed(box, "The simulator answered " + response.status + ".");
+      }).then(function () {
+        button.disabled = false;
+      });
+    }, function () {
+      failed(box, "The simulator did not answer.");
+      button.disabled = false;
+    });
+  }
+
+  function poll(card) {
+    var url = "/_sim/demo/workflow?report=" + encodeURIComponent(card.getAttribute("data-workflow"));
+    window.setTimeout(function () {
+      fetch(url, { headers: { Accept: "application/json" } }).then(function (response) {
+        return response.ok ? response.json() : null;
+      }).then(function (answer) {
+        if (answer && answer.state !== card.getAttribute("data-workflow-state")) {
+          window.location.reload();
+        } else {
+          poll(card);
+        }
+      }, function () {
+        poll(card);
+      });
+    }, POLL_MS);
+  }
+
+  document.addEventListener("click", function (event) {
+    var target = event.target;
+    var button = target && target.closest ? target.closest("[data-submit]") : null;
+    if (button) {
+      submit(button);
+    }
+  });
+
+  document.addEventListener("DOMContentLoaded", function () {
+    var card = document.querySelector("[data-workflow]");
+    if (card && card.getAttribute("data-workflow-state") === "pending") {
+      poll(card);
+    }
+  });
+})();

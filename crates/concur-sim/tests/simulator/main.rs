@@ -24,6 +24,7 @@ use secrecy::SecretString;
 use serde_json::{Value, json};
 
 mod cli;
+mod identity;
 
 const CONNECTOR_USER: &str = "LaunchConnectorUser";
 const CONNECTOR_PASSWORD: &str = "Tr0ub4dor&3-Horse";
@@ -1774,6 +1775,160 @@ async fn demo_pages_escape_seed_text() {
 }
 
 #[tokio::test]
+async fn demo_submit_shows_the_workflow_status_until_decided_and_again_after_a_send_back() {
+    let fake = FakeConnector::start(CONNECTOR_USER, CONNECTOR_PASSWORD).await;
+    let ctx = start_notifying(&fake).await;
+    let page = format!("/expense/{REPORT}");
+    let (_, _, html) = demo_page(&ctx, &page).await;
+    assert!(
+        html.contains("data-workflow-state=\"not_submitted\""),
+        "{html}"
+    );
+    assert!(html.contains(&format!("data-submit=\"{REPORT}\"")));
+
+    // Only a JSON body submits (a cross-site form cannot send one).
+    let form = ctx
+        .http
+        .post(ctx.url("/_sim/demo/submit"))
+        .form(&[("report", REPORT)])
+        .send()
+        .await
+        .unwrap();
+    assert!(form.status().is_client_error(), "{}", form.status());
+    assert_eq!(report_status(&ctx, REPORT).await.0, "A_NOTF");
+
+    let submit = |report: &str| {
+        ctx.demo_json(
+            Method::POST,
+            "/_sim/demo/submit",
+            Some(json!({"report": report})),
+        )
+    };
+    let (status, answer) = submit(REPORT).await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    assert_eq!(answer["state"], "pending");
+    assert_eq!(answer["delivery"]["outcome"], "delivered");
+    assert_eq!(answer["submittable"], false);
+    assert_eq!(fake.bodies().len(), 1);
+    let (_, _, html) = demo_page(&ctx, &page).await;
+    assert!(html.contains("Pending External Validation"));
+    assert!(html.contains("data-workflow-delivery=\"delivered\""));
+    assert!(
+        !html.contains("data-submit=\""),
+        "no second submit while pending"
+    );
+    let (status, answer) = submit(REPORT).await;
+    assert_eq!(status, StatusCode::CONFLICT, "{answer}");
+    let (status, _) = submit("NOPE").await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+
+    // The connector sends it back; the comment comes from its rules and is escaped.
+    let company = ctx.company_token().await;
+    let comment = "Projekt <b>fehlt</b> & \"Kostenstelle\"";
+    let body = json!({"comment": comment, "expectedStepCode": "EXTVAL"});
+    let sent_back = ctx
+        .patch(&approve_path(REPORT, "sendBack"), &company, &body)
+        .await;
+    assert_eq!(sent_back.status(), StatusCode::NO_CONTENT);
+    let (status, answer) = ctx
+        .demo_json(
+            Method::GET,
+            &format!("/_sim/demo/workflow?report={REPORT}"),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(answer["state"], "sent_back");
+    assert_eq!(answer["comment"], comment);
+    assert_eq!(answer["submittable"], true);
+    let (_, _, html) = demo_page(&ctx, &page).await;
+    assert!(html.contains(">Sent back</strong>"), "{html}");
+    assert!(!html.contains("<b>fehlt</b>"));
+    assert!(
+        html.contains("Projekt &lt;b&gt;fehlt&lt;&#x2f;b&gt; &amp; &quot;Kostenstelle&quot;"),
+        "{html}"
+    );
+    assert!(html.contains("data-workflow-comment lang=\"en-GB\""));
+    assert!(
+        html.contains(&format!("data-submit=\"{REPORT}\"")),
+        "submit again"
+    );
+
+    // Corrected by the employee (the header is editable again), submitted again, approved.
+    let (user, _) = ctx
+        .user_token(&V4LaunchRequest::new(Source::Header, REPORT))
+        .await;
+    let header = format!("/expensereports/v4/users/{JANE}/context/TRAVELER/reports/{REPORT}");
+    let fix =
+        json!({"customData": [{"id": "custom12", "value": "PRJ-0001"}], "reportSource": "OTHER"});
+    let fixed = ctx.patch(&header, &user, &fix).await;
+    assert_eq!(
+        fixed.status(),
+        StatusCode::NO_CONTENT,
+        "{}",
+        fixed.text().await.unwrap()
+    );
+    let (status, answer) = submit(REPORT).await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    assert_eq!(answer["state"], "pending");
+    assert!(answer["comment"].is_null(), "the old comment is gone");
+    let approve = json!({"comment": "ok", "expectedStepCode": "EXTVAL"});
+    let approved = ctx
+        .patch(&approve_path(REPORT, "approve"), &company, &approve)
+        .await;
+    assert_eq!(approved.status(), StatusCode::NO_CONTENT);
+    let (_, _, html) = demo_page(&ctx, &page).await;
+    assert!(html.contains("data-workflow-state=\"approved\""));
+    assert!(html.contains(">Approved</strong>"));
+    assert!(!html.contains("data-submit=\""));
+}
+
+#[tokio::test]
+async fn demo_explains_deliveries_that_did_not_reach_the_connector() {
+    let fake = FakeConnector::start(CONNECTOR_USER, CONNECTOR_PASSWORD).await;
+    fake.answer_notifications_with(StatusCode::SERVICE_UNAVAILABLE);
+    let ctx = start_notifying(&fake).await;
+    let submit = |report: &'static str| {
+        ctx.demo_json(
+            Method::POST,
+            "/_sim/demo/submit",
+            Some(json!({ "report": report })),
+        )
+    };
+    let (_, answer) = submit(REPORT).await;
+    assert_eq!(answer["delivery"]["outcome"], "failed");
+    assert_eq!(answer["delivery"]["problem"], true);
+    let message = answer["delivery"]["message"].as_str().unwrap();
+    assert!(message.contains("answered 503, not 200"), "{message}");
+    assert!(message.contains("failed-notification list"), "{message}");
+    let (_, _, html) = demo_page(&ctx, &format!("/expense/{REPORT}")).await;
+    assert!(html.contains("data-workflow-delivery=\"failed\""));
+    assert!(html.contains("answered 503, not 200"));
+
+    ctx.sim.set_faults(Faults {
+        down_for_secs: 3600,
+        ..Faults::default()
+    });
+    let (_, answer) = submit(MAX_REPORT).await;
+    assert_eq!(answer["delivery"]["outcome"], "concur_down");
+    assert!(answer["concur_down_for"].as_u64().unwrap() > 0);
+    let (_, _, html) = demo_page(&ctx, &format!("/expense/{MAX_REPORT}")).await;
+    assert!(html.contains("data-concur-down"));
+
+    // The seeded pending report was never notified: the page says so, without alarm.
+    let (_, answer) = ctx
+        .demo_json(
+            Method::GET,
+            "/_sim/demo/workflow?report=4681D8C33A284E91A46E",
+            None,
+        )
+        .await;
+    assert_eq!(answer["state"], "pending");
+    assert_eq!(answer["delivery"]["outcome"], "none");
+    assert_eq!(answer["delivery"]["problem"], false);
+}
+
+#[tokio::test]
 async fn demo_reset_restores_the_seed_and_assets_are_served() {
     let ctx = start().await;
     let token = ctx.company_token().await;
@@ -1942,6 +2097,57 @@ async fn submitting_a_report_notifies_the_connector_with_basic_auth() {
     assert_eq!(unknown.status(), StatusCode::NOT_FOUND);
 }
 
+/// The seeded report whose key is the one of Concur's own notification example.
+const EXAMPLE_REPORT: &str = "4681D8C33A284E91A46E";
+const EXAMPLE_KEY: &str = "3%Rek29$wsIY12Di3LS9$gjei%KL23";
+
+#[tokio::test]
+async fn the_example_notifications_report_is_found_by_its_key_exactly_as_sent() {
+    let ctx = start().await;
+    let company = ctx.company_token().await;
+    let details = |key: &str| {
+        ctx.url(&format!(
+            "/api/expense/expensereport/v1.1/reportfulldetails/{key}"
+        ))
+    };
+    let url = details(EXAMPLE_KEY);
+    assert!(url.ends_with(EXAMPLE_KEY), "sent verbatim: {url}");
+    let response = ctx.get(&url, &company).await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let text = response.text().await.unwrap();
+    let root = concur_protocol::callout::xml::parse(text.as_bytes()).unwrap();
+    assert_eq!(root.child_text("ReportId"), Some(EXAMPLE_REPORT));
+    assert_eq!(root.child_text("RptKey"), Some(EXAMPLE_KEY));
+    assert_eq!(root.child_text("ApsKey"), Some("A_EXTV"));
+    assert_eq!(
+        root.child_text("ApvStatusName"),
+        Some("Pending External Validation")
+    );
+    assert_eq!(root.child_text("X_UserID"), Some("jane.doe@acmecorp.com"));
+    let requests = ctx.sim.requests();
+    assert!(
+        requests.iter().any(|r| r.path.ends_with(EXAMPLE_KEY)),
+        "the path arrived undecoded"
+    );
+
+    // The key is matched as sent, never decoded: its encoded spelling is another key.
+    let encoded = EXAMPLE_KEY.replace('%', "%25").replace('$', "%24");
+    let response = ctx.get(&details(&encoded), &company).await;
+    assert_eq!(response.status(), StatusCode::NOT_FOUND);
+
+    // It waits in the external validation step, so a decision applies at once.
+    let approve = approve_path(EXAMPLE_REPORT, "approve");
+    let body = json!({"comment": "Validated", "expectedStepCode": "EXTVAL"});
+    assert_eq!(
+        ctx.patch(&approve, &company, &body).await.status(),
+        StatusCode::NO_CONTENT
+    );
+    assert_eq!(
+        report_status(&ctx, EXAMPLE_REPORT).await,
+        ("A_APPR".to_owned(), None)
+    );
+}
+
 async fn failed_list(ctx: &Ctx, accept: &str) -> reqwest::Response {
     let company = ctx.company_token().await;
     ctx.http
@@ -2036,6 +2242,75 @@ async fn refused_and_dropped_deliveries_are_listed_as_failed_until_deleted() {
         )
         .await;
     assert_eq!(wrong_status.status(), StatusCode::BAD_REQUEST);
+}
+
+#[tokio::test]
+async fn concur_down_answers_503_everywhere_and_holds_notifications_in_the_failed_list() {
+    let fake = FakeConnector::start(CONNECTOR_USER, CONNECTOR_PASSWORD).await;
+    let ctx = start_notifying(&fake).await;
+    let company = ctx.company_token().await;
+    let set = ctx
+        .admin(
+            Method::PUT,
+            "/_sim/faults",
+            Some(&json!({"down_for_secs": 3600})),
+        )
+        .await;
+    assert_eq!(set.status(), StatusCode::OK);
+    let knobs: Value = set.json().await.unwrap();
+    let left = knobs["down_for_secs"].as_u64().unwrap();
+    assert!((1..=3600).contains(&left), "{knobs}");
+
+    // The token endpoint is down too, as in a real outage.
+    let (status, body) = ctx.company_grant().await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
+    let api = ctx
+        .get(
+            &ctx.url(&format!(
+                "/api/expense/expensereport/v1.1/reportfulldetails/{REPORT_V3}"
+            )),
+            &company,
+        )
+        .await;
+    assert_eq!(api.status(), StatusCode::SERVICE_UNAVAILABLE);
+    let retry_after: u64 = api.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((1..=3600).contains(&retry_after));
+    let failed = ctx
+        .get(
+            &ctx.url("/api/platform/notifications/v1.0/notification?status=FAILED"),
+            &company,
+        )
+        .await;
+    assert_eq!(failed.status(), StatusCode::SERVICE_UNAVAILABLE);
+
+    // A report submitted meanwhile is not delivered: it waits in the failed list.
+    let delivery = ctx.sim.submit_report(REPORT).await.unwrap();
+    assert_eq!(delivery.outcome, "concur_down");
+    assert_eq!(delivery.status, None);
+    assert!(fake.bodies().is_empty(), "nothing was sent");
+    assert_eq!(
+        report_status(&ctx, REPORT).await,
+        ("A_EXTV".to_owned(), Some("EXTVAL".to_owned()))
+    );
+
+    // Back up: everything answers again and the notification is listed.
+    ctx.sim.set_faults(Faults::default());
+    assert_eq!(ctx.sim.faults().down_for_secs, 0);
+    assert_eq!(failed_list_len(&ctx).await, 1);
+    let company = ctx.company_token().await;
+    let api = ctx
+        .get(
+            &ctx.url(&format!(
+                "/api/expense/expensereport/v1.1/reportfulldetails/{REPORT_V3}"
+            )),
+            &company,
+        )
+        .await;
+    assert_eq!(api.status(), StatusCode::OK);
 }
 
 #[tokio::test]
