@@ -47,5 +47,8 @@ pub mod telemetry;
 pub mod tls;
 /// `try`: send a connector the callout Concur sends and judge the answer as Concur would.
 pub mod tryout;
+/// The rules a submitted report must pass (Event Notification): required fields, allowed
+/// values, amount limits, a decision hook; the verdict and its comment.
+pub mod validation;
 /// Where the user's choices come from: inline list, CSV file or HTTP lookup; search and filters.
 pub mod values;

@@ -36,6 +36,8 @@ pub struct AppState {
     /// Event Notification's work queue, `None` when `notification.enabled = false`. Opened
     /// (async) by start-up before the port is bound; [`AppState::build`] leaves it `None`.
     pub notifications: Option<crate::notify::Notifications>,
+    /// The `[validation]` rules submitted reports are decided by.
+    pub validator: crate::validation::Validator,
     /// The shared Redis store when `backend = "redis"`; `/readyz` pings it.
     pub shared_store: Option<RedisStore>,
     /// False while draining for shutdown; `/readyz` reports it.
@@ -77,6 +79,10 @@ impl AppState {
             &settings.fetch_attendee,
             crate::config::Mode::of(settings.development),
         )?;
+        let validator = crate::validation::Validator::from_settings(
+            &settings.validation,
+            crate::config::Mode::of(settings.development),
+        )?;
         let concur = settings
             .concur
             .clone()
@@ -100,6 +106,7 @@ impl AppState {
             fetch_attendee: settings.fetch_attendee.clone(),
             attendees,
             notifications: None,
+            validator,
             shared_store,
             ready: AtomicBool::new(true),
             answer_now: tokio::sync::watch::Sender::new(false),

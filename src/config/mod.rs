@@ -62,6 +62,9 @@ pub struct Settings {
     pub fetch_attendee: crate::attendees::FetchAttendeeSettings,
     /// `[notification]` as written and checked (path included).
     pub notification: crate::notify::settings::NotificationSettings,
+    /// `[validation]` as written and checked ([`crate::validation::Validator::check`]);
+    /// [`crate::validation::Validator::from_settings`] builds the rules at start-up.
+    pub validation: crate::validation::ValidationSettings,
     /// The Concur simulator `serve` starts beside the connector, when enabled.
     pub simulator: Option<SimulatorSettings>,
     pub log: LogSettings,
@@ -366,6 +369,7 @@ fn validate(raw: RawSettings) -> Result<Settings, Vec<ConfigProblem>> {
     let simulator = simulator_settings(&raw, bind, &mut problems);
     raw.picker.check(raw.server.request_timeout, &mut problems);
     crate::values::Values::check(&raw.values, Mode::of(development), &mut problems);
+    crate::validation::Validator::check(&raw.validation, Mode::of(development), &mut problems);
     if raw.store.max_entries == 0 {
         problems.push("store.max_entries", "must be greater than zero");
     }
@@ -426,6 +430,7 @@ fn validate(raw: RawSettings) -> Result<Settings, Vec<ConfigProblem>> {
                 ..raw.fetch_attendee.clone()
             },
             notification: raw.notification.clone(),
+            validation: raw.validation.clone(),
             simulator,
             log,
             raw,

@@ -35,6 +35,8 @@ pub struct RawSettings {
     pub fetch_attendee: crate::attendees::FetchAttendeeSettings,
     /// Event Notification: the endpoint and its workers (`[notification]`).
     pub notification: crate::notify::settings::NotificationSettings,
+    /// The rules a submitted report must pass (`[validation]`).
+    pub validation: crate::validation::ValidationSettings,
     pub simulator: RawSimulator,
     pub log: RawLog,
 }

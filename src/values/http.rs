@@ -462,7 +462,7 @@ fn headers(settings: &HttpSettings, prefix: &str, problems: &mut Problems) -> Op
     (problems.len() == before).then_some(map)
 }
 
-fn load_roots(
+pub(crate) fn load_roots(
     path: &Path,
     key: &str,
     problems: &mut Problems,
@@ -496,7 +496,7 @@ fn without_query(url: &str) -> &str {
 }
 
 /// The error and its causes on one line (reqwest's own message is only the outermost).
-fn error_chain(error: &dyn std::error::Error) -> String {
+pub(crate) fn error_chain(error: &dyn std::error::Error) -> String {
     let mut text = error.to_string();
     let mut source = error.source();
     while let Some(cause) = source {

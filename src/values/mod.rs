@@ -22,6 +22,7 @@ use crate::concur::{ExpenseItem, MAX_VALUE_CHARS};
 use crate::launch::LaunchContext;
 
 pub use csv_file::MULTI_VALUE_SEPARATOR;
+pub(crate) use http::{error_chain, load_roots};
 // For the fuzz targets (`crate::fuzzing`).
 pub(crate) use csv_file::parse as parse_csv;
 pub use rate::Refused;
@@ -98,24 +99,46 @@ impl ItemFacts {
         let source = item.map_or(launch.source, |i| i.kind);
         facts.insert("source", source.as_str());
         if let Some(item) = item {
-            for (key, value) in [
-                ("expense_type", &item.expense_type_code),
-                ("expense_type_name", &item.expense_type_name),
-                ("currency", &item.currency),
-                ("amount", &item.amount),
-                ("transaction_date", &item.transaction_date),
-                ("vendor", &item.vendor),
-                ("report_id", &item.report_id),
-                ("report_name", &item.report_name),
-            ] {
-                facts.insert_some(key, value.as_deref());
-            }
-            for field in &item.fields {
-                let value = field.code.as_deref().or(field.value.as_deref());
-                facts.insert_some(&format!("field.{}", field.id), value);
-            }
+            facts.insert_item(item);
         }
         facts
+    }
+
+    /// The facts of a report's item without a launch (a submitted report being validated):
+    /// the item's own, `source` from its kind, and the owner's.
+    pub fn for_item(item: &ExpenseItem, owner: &ItemOwner<'_>) -> Self {
+        let mut facts = Self::default();
+        facts.insert_some("report_owner", owner.user);
+        facts.insert_some("employee_id", owner.employee_id);
+        facts.insert("language", owner.language);
+        facts.insert("source", item.kind.as_str());
+        facts.insert_item(item);
+        facts
+    }
+
+    fn insert_item(&mut self, item: &ExpenseItem) {
+        for (key, value) in [
+            ("expense_type", &item.expense_type_code),
+            ("expense_type_name", &item.expense_type_name),
+            ("currency", &item.currency),
+            ("amount", &item.amount),
+            ("transaction_date", &item.transaction_date),
+            ("vendor", &item.vendor),
+            ("report_id", &item.report_id),
+            ("report_name", &item.report_name),
+        ] {
+            self.insert_some(key, value.as_deref());
+        }
+        self.insert_fields(item);
+    }
+
+    /// `field.<id>` for every field of `item` (its code if it has one, else its value),
+    /// replacing facts of the same name.
+    pub fn insert_fields(&mut self, item: &ExpenseItem) {
+        for field in &item.fields {
+            let value = field.code.as_deref().or(field.value.as_deref());
+            self.insert_some(&format!("field.{}", field.id), value);
+        }
     }
 
     pub fn get(&self, key: &str) -> Option<&str> {
@@ -139,6 +162,15 @@ impl ItemFacts {
     pub fn iter(&self) -> impl Iterator<Item = (&str, &str)> {
         self.0.iter().map(|(k, v)| (k.as_str(), v.as_str()))
     }
+}
+
+/// Who owns the report an item belongs to, for [`ItemFacts::for_item`].
+#[derive(Debug, Clone, Copy)]
+pub struct ItemOwner<'a> {
+    /// `report_owner`: the owner's user id.
+    pub user: Option<&'a str>,
+    pub employee_id: Option<&'a str>,
+    pub language: &'a str,
 }
 
 /// Why a lookup failed. Messages hold no URL query, token or user input.
