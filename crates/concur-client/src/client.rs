@@ -51,6 +51,8 @@ struct Inner {
     company: Mutex<CompanyState>,
     jwks: Mutex<Option<CachedKeys>>,
     backoff: ExponentialBuilder,
+    /// Owners found by login (Identity v4), so each owner costs one lookup at most.
+    users: super::identity::UserCache,
 }
 
 #[derive(Default)]
@@ -169,6 +171,7 @@ impl ConcurClient {
                 company: Mutex::new(CompanyState::default()),
                 jwks: Mutex::new(None),
                 backoff,
+                users: super::identity::UserCache::new(),
             }),
         })
     }
@@ -186,6 +189,11 @@ impl ConcurClient {
     /// The hosts a URL from an unsigned message may name (the item URL policy).
     pub(crate) fn geolocations(&self) -> &crate::GeolocationPolicy {
         &self.inner.config.geolocations
+    }
+
+    /// The cache of owners looked up by login.
+    pub(crate) fn user_cache(&self) -> &super::identity::UserCache {
+        &self.inner.users
     }
 
     /// Builds the client with the file store in `config.state_dir`.

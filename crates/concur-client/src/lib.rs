@@ -11,6 +11,7 @@ mod error;
 #[doc(hidden)]
 pub mod fuzzing;
 mod id_token;
+mod identity;
 mod item;
 mod parse;
 mod store;
@@ -21,6 +22,7 @@ mod write;
 pub use client::{ConcurClient, WriteOutcome};
 pub use config::{ClientConfig, CompanyGrant, DEFAULT_AUTH_BASE_URL, DEFAULT_JWKS_URL, Mode};
 pub use error::{ApiError, ConcurError, Failure, ValidationError};
+pub use identity::ConcurUser;
 pub use item::{CustomField, ExpenseItem, ItemApi, ItemRef, V4Report};
 pub use store::{
     CompanyCredentials, FileTokenStore, MemoryTokenStore, STATE_FILE_NAME, StoreError, StoreFuture,

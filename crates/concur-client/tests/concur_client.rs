@@ -1,5 +1,7 @@
 //! The Concur client against wiremock: exact requests, tokens, retries, parsers, logs.
 
+#[path = "concur_client/identity.rs"]
+mod identity;
 #[path = "support/concur/mod.rs"]
 mod support;
 #[path = "concur_client/workflow.rs"]

@@ -16,6 +16,8 @@ pub(crate) enum Family {
     V3,
     /// `/api/expense/expensereport/v1.1/...`: `<Error>` XML.
     V1,
+    /// `/profile/identity/v4/...`: the SCIM `Error` JSON.
+    Identity,
 }
 
 impl Family {
@@ -31,6 +33,8 @@ impl Family {
             || path.starts_with("/api/platform/notifications/v1.0/")
         {
             Some(Family::V1)
+        } else if path.starts_with("/profile/identity/v4/") {
+            Some(Family::Identity)
         } else {
             None
         }
@@ -137,6 +141,19 @@ impl IntoResponse for ApiError {
             Family::V3 | Family::OAuth => {
                 let body = json!({ "Message": self.message, "Server-Time": now, "Id": id });
                 (self.status, axum::Json(body)).into_response()
+            }
+            Family::Identity => {
+                let body = json!({
+                    "schemas": ["urn:ietf:params:scim:api:messages:2.0:Error"],
+                    "status": self.status.as_u16().to_string(),
+                    "detail": self.message,
+                });
+                let mut response = (self.status, axum::Json(body)).into_response();
+                response.headers_mut().insert(
+                    header::CONTENT_TYPE,
+                    HeaderValue::from_static("application/scim+json"),
+                );
+                response
             }
             Family::V1 => {
                 let body = format!(
@@ -286,6 +303,10 @@ mod tests {
         assert_eq!(
             Family::of("/api/expense/expensereport/v1.1/report/a/entry/b"),
             Some(Family::V1)
+        );
+        assert_eq!(
+            Family::of("/profile/identity/v4/Users"),
+            Some(Family::Identity)
         );
         assert_eq!(Family::of("/_sim/writes"), None);
     }

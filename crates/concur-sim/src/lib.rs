@@ -18,6 +18,7 @@
 //! | `GET /api/expense/expensereport/v1.1/reportfulldetails/{reportKey}` | v1.1 `ReportDetails` XML (the notification's `ObjectURI`) |
 //! | `PATCH /expensereports/v4/reports/{reportId}/approve`, `.../sendBack` | workflow actions, company token, `expectedStepCode` checked, 204 |
 //! | `GET /api/platform/notifications/v1.0/notification?status=FAILED`, `DELETE .../notification/{id}` | failed-notification list (XML, or JSON by `Accept`) and delete |
+//! | `GET /profile/identity/v4/Users?filter=userName eq "<login>"` | Identity v4 (SCIM `ListResponse`: `id`, `userName`, `preferredLanguage`), company token |
 //! | `/_sim/...` | admin API, see below |
 //!
 //! Every answer carries a `concur-correlationid` header; errors use each API's documented
@@ -50,6 +51,7 @@ mod callouts;
 mod demo;
 mod error;
 mod faults;
+mod identity;
 mod launch;
 mod oauth;
 mod read;
@@ -311,6 +313,7 @@ pub fn router(sim: SimHandle) -> Router {
         .merge(v3::routes())
         .merge(v1::routes())
         .merge(workflow::routes())
+        .merge(identity::routes())
         .layer(middleware::from_fn_with_state(sim.clone(), concur_surface));
     Router::new()
         .merge(concur)

@@ -98,6 +98,8 @@ pub(crate) struct Inner {
     pub deliveries: Vec<NotificationDelivery>,
     /// What the failed-notification status API lists.
     pub failed_notifications: Vec<FailedEntry>,
+    /// Where notifications go when set after start ([`SimHandle::set_notify_target`]).
+    pub notify_target: Option<(Url, reqwest::Client)>,
     /// The attendees of each expense's last Fetch Attendee search that Concur would accept,
     /// by expense id: an added attendee must be one of them.
     pub found_attendees: std::collections::HashMap<String, Vec<super::seed::AttendeeEntry>>,
@@ -135,6 +137,7 @@ impl SimHandle {
             requests: Vec::new(),
             deliveries: Vec::new(),
             failed_notifications: Vec::new(),
+            notify_target: None,
             found_attendees: std::collections::HashMap::new(),
             seq: 0,
         };

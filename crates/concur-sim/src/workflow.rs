@@ -14,6 +14,7 @@ use concur_protocol::callout::notification::{
     EventDateTime, Notification, ObjectType, WORKFLOW_STEP_PREFIX,
 };
 use concur_protocol::callout::xml;
+use reqwest::Url;
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
@@ -120,6 +121,25 @@ impl SimHandle {
         Ok(delivery)
     }
 
+    /// Points the notifications of submitted reports at `url` from now on, trusting
+    /// `connector_ca_pem` (beside the system roots) for its certificate: for a connector
+    /// started after the simulator, whose address was not known at start.
+    pub fn set_notify_target(&self, url: Url, connector_ca_pem: &str) -> anyhow::Result<()> {
+        let client = super::callouts::client(connector_ca_pem)?;
+        self.lock().notify_target = Some((url, client));
+        Ok(())
+    }
+
+    /// Where notifications go: the target set last, else `SimConfig::notify_url`.
+    fn notify_target(&self) -> Option<(Url, reqwest::Client)> {
+        if let Some(target) = self.lock().notify_target.clone() {
+            return Some(target);
+        }
+        let settings = self.settings();
+        let url = settings.notify_url.clone()?;
+        Some((url, settings.callout_client.clone()))
+    }
+
     /// Every notification delivery attempted so far, oldest first.
     pub fn notification_deliveries(&self) -> Vec<NotificationDelivery> {
         self.lock().deliveries.clone()
@@ -150,7 +170,7 @@ impl SimHandle {
             outcome: "not_configured".to_owned(),
             error: None,
         };
-        let Some(url) = self.settings().notify_url.clone() else {
+        let Some((url, client)) = self.notify_target() else {
             return delivery;
         };
         delivery.url = Some(url.to_string());
@@ -163,9 +183,7 @@ impl SimHandle {
             return delivery;
         }
         let connector = &self.settings().connector;
-        let sent = self
-            .settings()
-            .callout_client
+        let sent = client
             .post(url)
             .basic_auth(
                 connector.username(),

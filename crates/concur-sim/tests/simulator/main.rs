@@ -24,6 +24,7 @@ use secrecy::SecretString;
 use serde_json::{Value, json};
 
 mod cli;
+mod identity;
 
 const CONNECTOR_USER: &str = "LaunchConnectorUser";
 const CONNECTOR_PASSWORD: &str = "Tr0ub4dor&3-Horse";
