@@ -25,6 +25,7 @@ mod launch;
 mod launch_integrity;
 mod logging;
 mod notifications_cli;
+mod notify_demo;
 mod picker;
 mod queue_contract;
 mod redis;
