@@ -176,6 +176,11 @@ impl Application {
         self.local_addr
     }
 
+    /// The Event Notification queue the server writes (tests and benches read it).
+    pub fn notifications(&self) -> Option<crate::notify::Notifications> {
+        self.state.notifications.clone()
+    }
+
     /// `https://127.0.0.1:PORT` or `http://…`, for tests and the start-up banner.
     pub fn base_url(&self) -> String {
         let scheme = if self.tls.is_some() { "https" } else { "http" };

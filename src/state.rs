@@ -33,6 +33,8 @@ pub struct AppState {
     /// Fetch Attendee: its settings (`enabled`, `path`) and its attendee source.
     pub fetch_attendee: crate::attendees::FetchAttendeeSettings,
     pub attendees: crate::attendees::Attendees,
+    /// `[notification]`: the endpoint's path and the workers' settings.
+    pub notification: crate::notify::NotificationSettings,
     /// Event Notification's work queue, `None` when `notification.enabled = false`. Opened
     /// (async) by start-up before the port is bound; [`AppState::build`] leaves it `None`.
     pub notifications: Option<crate::notify::Notifications>,
@@ -105,6 +107,7 @@ impl AppState {
             lists,
             fetch_attendee: settings.fetch_attendee.clone(),
             attendees,
+            notification: settings.notification.clone(),
             notifications: None,
             validator,
             shared_store,

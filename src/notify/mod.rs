@@ -98,14 +98,7 @@ mod tests {
     use super::*;
     use crate::store::queue::embedded::EmbeddedQueue;
 
-    const EXAMPLE: &str = r#"<?xml version="1.0" encoding="UTF-8" ?>
-<Notification>
-    <EventType>Report Entered Expense Report Workflow Step - SUBMIT</EventType>
-    <ObjectType>EXPRPT</ObjectType>
-    <ObjectURI>https://www.concursolutions.com/api/expense/expensereport/v1.1/reportfulldetails/3%Rek29$wsIY12Di3LS9$gjei%KL23</ObjectURI>
-    <EventDateTime>2012-05-01</EventDateTime>
-    <Context/>
-</Notification>"#;
+    const EXAMPLE: &str = concur_protocol::callout::conformance::NOTIFICATION_EXAMPLE;
 
     #[tokio::test]
     async fn accept_stores_the_rendered_notification_and_merges_a_redelivery() {

@@ -8,6 +8,7 @@ pub mod fetch_list;
 pub mod guard;
 pub mod health;
 pub mod launch;
+pub mod notify;
 pub mod paths;
 pub mod picker;
 pub mod test_connection;
@@ -76,6 +77,7 @@ pub fn router(state: Arc<AppState>, request_timeout: Duration) -> Router {
         .merge(launch::routes(&state))
         .merge(fetch_list::routes(&state))
         .merge(fetch_attendee::routes(&state))
+        .merge(notify::routes(&state))
         .merge(picker::routes())
         .merge(assets::routes())
         .merge(health::routes())

@@ -4,6 +4,7 @@ use concur_protocol::callout::xml::{Element, parse};
 use reqwest::{StatusCode, header};
 
 use crate::helpers::{PASSWORD, TestApp, USERNAME, captured_logs, spawn_app_with};
+use crate::hostile_bodies::{Hostile, SECRET, hostile_bodies};
 
 const PATH: &str = "/concur/list/v1.2/fetch";
 
@@ -332,67 +333,29 @@ async fn fetch_list_answers_an_empty_probe_by_get_or_post_and_refuses_bad_creden
 async fn fetch_list_refuses_hostile_bodies_with_a_4xx() {
     let app = app().await;
     let dir = tempfile::tempdir().unwrap();
-    let secret_file = dir.path().join("secret.txt");
-    std::fs::write(&secret_file, "local-file-secret-content").unwrap();
-    let external = format!(
-        "<?xml version=\"1.0\"?><!DOCTYPE r [<!ENTITY x SYSTEM \"file://{}\">]>\
-         <fetch-list-request><query>&x;</query></fetch-list-request>",
-        secret_file.display()
-    );
-    let laughs = "<?xml version=\"1.0\"?><!DOCTYPE r [<!ENTITY a \"aaaaaaaaaa\">\
-                  <!ENTITY b \"&a;&a;&a;&a;&a;&a;&a;&a;&a;&a;\"><!ENTITY c \"&b;&b;&b;&b;&b;&b;&b;&b;&b;&b;\">]>\
-                  <fetch-list-request><query>&c;</query></fetch-list-request>";
-    let cases: Vec<(&str, Vec<u8>, &str, StatusCode)> = vec![
-        (
-            "malformed",
-            b"<fetch-list-request><query>".to_vec(),
-            "application/xml",
-            StatusCode::BAD_REQUEST,
-        ),
-        (
-            "entity expansion",
-            laughs.as_bytes().to_vec(),
-            "application/xml",
-            StatusCode::BAD_REQUEST,
-        ),
-        (
-            "external entity",
-            external.into_bytes(),
-            "application/xml",
-            StatusCode::BAD_REQUEST,
-        ),
-        (
-            "not utf-8",
-            b"<fetch-list-request><query>\xff\xfe</query></fetch-list-request>".to_vec(),
-            "application/xml",
-            StatusCode::BAD_REQUEST,
-        ),
-        (
-            "wrong root",
-            b"<list-request/>".to_vec(),
-            "application/xml",
-            StatusCode::BAD_REQUEST,
-        ),
+    let mut cases = hostile_bodies(dir.path(), |query| request(&[("query", query)]));
+    for (what, body) in [
+        ("wrong root", b"<list-request/>".to_vec()),
         (
             "bad search-by",
             request(&[("search-by", "NAME")]).into_bytes(),
-            "application/xml",
-            StatusCode::BAD_REQUEST,
         ),
-        (
-            "json",
-            b"{\"query\": \"*\"}".to_vec(),
-            "application/json",
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
-        ),
-        (
-            "2 MB",
-            vec![b' '; 2 * 1024 * 1024],
-            "application/xml",
-            StatusCode::PAYLOAD_TOO_LARGE,
-        ),
-    ];
-    for (what, body, content_type, status) in cases {
+    ] {
+        let (content_type, status) = ("application/xml", StatusCode::BAD_REQUEST);
+        cases.push(Hostile {
+            what,
+            body,
+            content_type,
+            status,
+        });
+    }
+    for Hostile {
+        what,
+        body,
+        content_type,
+        status,
+    } in cases
+    {
         let response = app
             .client
             .post(app.url(PATH))
@@ -404,13 +367,10 @@ async fn fetch_list_refuses_hostile_bodies_with_a_4xx() {
             .unwrap();
         assert_eq!(response.status(), status, "{what}");
         let text = response.text().await.unwrap_or_default();
-        assert!(
-            !text.contains("local-file-secret-content"),
-            "{what}: {text}"
-        );
+        assert!(!text.contains(SECRET), "{what}: {text}");
         assert!(!text.contains("aaaaaaaaaa"), "{what}: {text}");
     }
-    assert!(!captured_logs().contains("local-file-secret-content"));
+    assert!(!captured_logs().contains(SECRET));
     // The server still answers.
     assert_eq!(
         codes(&fetch(&app, SINGLE_EXAMPLE).await),

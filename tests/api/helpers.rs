@@ -77,6 +77,8 @@ pub struct TestApp {
     pub dir: tempfile::TempDir,
     pub client: reqwest::Client,
     pub shutdown: ShutdownHandle,
+    /// The server's Event Notification queue (`None` when `notification.enabled = false`).
+    pub notifications: Option<concur_connector::notify::Notifications>,
 }
 
 impl TestApp {
@@ -201,8 +203,10 @@ pub async fn spawn_app_with_server(server: &str, extra: &str) -> TestApp {
     let app = Application::build(settings).await.expect("app builds");
     let port = app.local_addr().port();
     let shutdown = app.shutdown_handle();
+    let notifications = app.notifications();
     tokio::spawn(app.run_until_stopped());
     TestApp {
+        notifications,
         base_url: format!("https://localhost:{port}"),
         port,
         client: pki.client(),

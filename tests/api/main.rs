@@ -18,6 +18,7 @@ mod fetch_attendee;
 mod fetch_list;
 mod fixtures;
 mod helpers;
+mod hostile_bodies;
 // One copy of the independent signer, kept with the protocol crate whose verifier it checks.
 #[path = "../../crates/concur-protocol/tests/support/independent_signer.rs"]
 mod independent_signer;
@@ -26,6 +27,7 @@ mod launch_integrity;
 mod logging;
 mod notifications_cli;
 mod notify_demo;
+mod notify_endpoint;
 mod picker;
 mod queue_contract;
 mod redis;

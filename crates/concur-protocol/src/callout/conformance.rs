@@ -1,5 +1,5 @@
-//! What Concur sends on a Fetch List or Fetch Attendee callout, and how strictly it reads the
-//! answer (docs/protocol.md §12.7).
+//! What Concur sends on a Fetch List, Fetch Attendee or Event Notification callout, and how
+//! strictly it reads the answer (docs/protocol.md §12.7).
 //!
 //! The simulator and `concur-connector try` use this module to play Concur against a
 //! connector. It is written independently of the connector's own request parsers and
@@ -18,6 +18,10 @@ pub const DEFAULT_FETCH_LIST_PATH: &str = "/concur/list/v1.2/fetch";
 pub const DEFAULT_FETCH_ATTENDEE_PATH: &str = "/concur/attendee/v2.0/fetch";
 /// Concur's system limit on the items of one Fetch List answer.
 pub const LIST_SYSTEM_LIMIT: u32 = 100;
+/// Where Concur sends Event Notifications by default.
+pub const DEFAULT_NOTIFY_PATH: &str = "/concur/v1.0/notify";
+/// Concur's own example notification, verbatim (its ObjectURI's `%R`, `%KL` are not escapes).
+pub const NOTIFICATION_EXAMPLE: &str = include_str!("notification_example.xml");
 /// Concur's limit on the attendees of one Fetch Attendee answer (raised from 100 in 2023).
 pub const ATTENDEE_SYSTEM_LIMIT: u32 = 500;
 /// Above this latency the judge warns: Concur documents no callout timeout, and its users wait
@@ -275,6 +279,104 @@ impl AttendeeCall {
         out.push_str("    </Attendee>\n</AttendeeSearchRequest>\n");
         out
     }
+}
+
+/// One Event Notification as Concur sends it; the default is Concur's own example
+/// ([`NOTIFICATION_EXAMPLE`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NotificationCall {
+    pub event_type: String,
+    pub object_type: String,
+    /// Sent as given: Concur's report keys hold `%` and `$` that are not escapes.
+    pub object_uri: String,
+    pub event_date_time: String,
+    pub context: String,
+}
+
+impl Default for NotificationCall {
+    fn default() -> Self {
+        Self {
+            event_type: "Report Entered Expense Report Workflow Step - SUBMIT".to_owned(),
+            object_type: "EXPRPT".to_owned(),
+            object_uri: "https://www.concursolutions.com/api/expense/expensereport/v1.1/reportfulldetails/3%Rek29$wsIY12Di3LS9$gjei%KL23".to_owned(),
+            event_date_time: "2012-05-01".to_owned(),
+            context: String::new(),
+        }
+    }
+}
+
+impl NotificationCall {
+    /// The body, laid out like Concur's example (declaration, one element a line, an
+    /// empty `Context` as `<Context/>`).
+    pub fn to_xml(&self) -> String {
+        let mut out = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\" ?>\n<Notification>\n");
+        for (name, value) in [
+            ("EventType", &self.event_type),
+            ("ObjectType", &self.object_type),
+            ("ObjectURI", &self.object_uri),
+            ("EventDateTime", &self.event_date_time),
+            ("Context", &self.context),
+        ] {
+            if value.is_empty() {
+                out.push_str(&format!("    <{name}/>\n"));
+            } else {
+                out.push_str(&format!("    <{name}>{}</{name}>\n", xml::escape(value)));
+            }
+        }
+        out.push_str("</Notification>");
+        out
+    }
+}
+
+/// Above this the acknowledgement of a notification is judged slow: the connector should
+/// store it and answer at once, deciding later.
+pub const SLOW_ACKNOWLEDGEMENT: Duration = Duration::from_secs(1);
+
+/// A latency finding for a notification's acknowledgement: a warning above
+/// [`SLOW_ACKNOWLEDGEMENT`], an error above [`TOO_SLOW_ANSWER`].
+pub fn judge_acknowledgement_latency(latency: Duration) -> Option<Finding> {
+    let millis = latency.as_millis();
+    if latency > TOO_SLOW_ANSWER {
+        judge_latency(latency)
+    } else if latency > SLOW_ACKNOWLEDGEMENT {
+        Some(Finding {
+            severity: Severity::Warning,
+            message: format!(
+                "the acknowledgement took {millis} ms; store the notification and answer at \
+                 once (well under a second), then decide"
+            ),
+        })
+    } else {
+        None
+    }
+}
+
+/// Judges the acknowledgement of an Event Notification as Concur reads it: only `200`
+/// takes the notification off Concur's queue (anything else leaves it FAILED). Concur
+/// documents `application/txt` and reads no body, so any text type is fine.
+pub fn judge_notification(answer: &Answer<'_>) -> Verdict<String> {
+    let mut verdict = Verdict {
+        findings: Vec::new(),
+        items: Vec::new(),
+    };
+    if answer.status != 200 {
+        verdict.error(format!(
+            "status {}, Concur expects 200; it keeps the notification as FAILED",
+            answer.status
+        ));
+    }
+    framing(answer, &mut verdict);
+    if let Some(value) = answer.header("content-type") {
+        let media = media_type(value);
+        if !media.starts_with("text/") && media != "application/txt" {
+            verdict.warning(format!(
+                "Content-Type {value:?}; Concur documents application/txt (text/plain is fine)"
+            ));
+        }
+    }
+    let body = String::from_utf8_lossy(answer.body);
+    verdict.items = body.lines().map(str::to_owned).collect();
+    verdict
 }
 
 /// How bad a finding is: an error makes Concur fail or misbehave; a warning is allowed but
@@ -598,30 +700,18 @@ fn judge_attendee(element: &Element, at: &str, verdict: &mut Verdict<Attendee>) 
 }
 
 /// Status, headers and the document: returns the root when it is the expected one.
-fn envelope<T>(answer: &Answer<'_>, root_name: &str, verdict: &mut Verdict<T>) -> Option<Element> {
-    if answer.status != 200 {
-        verdict.error(format!(
-            "status {}, Concur expects 200 and shows the user an error",
-            answer.status
-        ));
-        return None;
-    }
-    match answer.header("content-type") {
-        None => verdict.error("no Content-Type, Concur expects application/xml"),
-        Some(value) => {
-            let media = value
-                .split(';')
-                .next()
-                .unwrap_or_default()
-                .trim()
-                .to_ascii_lowercase();
-            if media != "application/xml" && media != "text/xml" {
-                verdict.error(format!(
-                    "Content-Type {value:?}, Concur expects application/xml"
-                ));
-            }
-        }
-    }
+/// A content type's media type, lower-cased, without parameters.
+fn media_type(value: &str) -> String {
+    value
+        .split(';')
+        .next()
+        .unwrap_or_default()
+        .trim()
+        .to_ascii_lowercase()
+}
+
+/// The framing every callout answer needs: a `Content-Length` that matches, no chunking.
+fn framing<T>(answer: &Answer<'_>, verdict: &mut Verdict<T>) {
     if answer
         .header("transfer-encoding")
         .is_some_and(|v| v.to_ascii_lowercase().contains("chunked"))
@@ -638,6 +728,28 @@ fn envelope<T>(answer: &Answer<'_>, root_name: &str, verdict: &mut Verdict<T>) -
             )),
         },
     }
+}
+
+fn envelope<T>(answer: &Answer<'_>, root_name: &str, verdict: &mut Verdict<T>) -> Option<Element> {
+    if answer.status != 200 {
+        verdict.error(format!(
+            "status {}, Concur expects 200 and shows the user an error",
+            answer.status
+        ));
+        return None;
+    }
+    match answer.header("content-type") {
+        None => verdict.error("no Content-Type, Concur expects application/xml"),
+        Some(value) => {
+            let media = media_type(value);
+            if media != "application/xml" && media != "text/xml" {
+                verdict.error(format!(
+                    "Content-Type {value:?}, Concur expects application/xml"
+                ));
+            }
+        }
+    }
+    framing(answer, verdict);
     let root = match xml::parse(answer.body) {
         Ok(root) => root,
         Err(error) => {
@@ -997,6 +1109,88 @@ mod tests {
         );
         assert!(extra.passed());
         assert_eq!(extra.findings.len(), 1, "{}", messages(&extra));
+    }
+
+    fn acknowledgement(status: u16, headers: &[(&str, &str)], body: &str) -> Verdict<String> {
+        let headers: Vec<(String, String)> = headers
+            .iter()
+            .map(|(n, v)| ((*n).to_owned(), (*v).to_owned()))
+            .collect();
+        judge_notification(&Answer {
+            status,
+            headers: &headers,
+            body: body.as_bytes(),
+        })
+    }
+
+    #[test]
+    fn the_default_notification_is_concurs_example_byte_for_byte() {
+        assert_eq!(NotificationCall::default().to_xml(), NOTIFICATION_EXAMPLE);
+        let call = NotificationCall {
+            object_type: "TRAVELREQ".into(),
+            context: "a <b> & c".into(),
+            ..NotificationCall::default()
+        };
+        let xml = call.to_xml();
+        assert!(xml.contains("<ObjectType>TRAVELREQ</ObjectType>"), "{xml}");
+        assert!(
+            xml.contains("<Context>a &lt;b&gt; &amp; c</Context>"),
+            "{xml}"
+        );
+    }
+
+    #[test]
+    fn a_notification_acknowledgement_needs_200_and_framing_only() {
+        let ok = acknowledgement(
+            200,
+            &[
+                ("Content-Type", "text/plain; charset=utf-8"),
+                ("Content-Length", "0"),
+            ],
+            "",
+        );
+        assert!(ok.findings.is_empty(), "{}", messages(&ok));
+        let documented = acknowledgement(
+            200,
+            &[
+                ("Content-Type", "application/txt"),
+                ("Content-Length", "17"),
+            ],
+            "HTTPS 200 Success",
+        );
+        assert!(documented.findings.is_empty(), "{}", messages(&documented));
+        assert_eq!(documented.items, ["HTTPS 200 Success"]);
+        one_error(
+            &acknowledgement(503, &[("Content-Length", "0")], ""),
+            "keeps the notification as FAILED",
+        );
+        one_error(&acknowledgement(200, &[], ""), "no Content-Length");
+        let json = acknowledgement(
+            200,
+            &[
+                ("Content-Type", "application/json"),
+                ("Content-Length", "2"),
+            ],
+            "{}",
+        );
+        assert!(json.passed(), "{}", messages(&json));
+        assert_eq!(json.findings.len(), 1, "{}", messages(&json));
+    }
+
+    #[test]
+    fn an_acknowledgement_is_slow_after_a_second() {
+        assert_eq!(
+            judge_acknowledgement_latency(Duration::from_millis(900)),
+            None
+        );
+        assert_eq!(
+            judge_acknowledgement_latency(Duration::from_millis(1500)).map(|f| f.severity),
+            Some(Severity::Warning)
+        );
+        assert_eq!(
+            judge_acknowledgement_latency(Duration::from_secs(61)).map(|f| f.severity),
+            Some(Severity::Error)
+        );
     }
 
     #[test]

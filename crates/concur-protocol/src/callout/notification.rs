@@ -305,14 +305,8 @@ mod tests {
     use proptest::prelude::*;
 
     /// Concur's request example, verbatim (its ObjectURI has `%R`, `%KL`: not escapes).
-    const EXAMPLE: &str = r#"<?xml version="1.0" encoding="UTF-8" ?>
-<Notification>
-    <EventType>Report Entered Expense Report Workflow Step - SUBMIT</EventType>
-    <ObjectType>EXPRPT</ObjectType>
-    <ObjectURI>https://www.concursolutions.com/api/expense/expensereport/v1.1/reportfulldetails/3%Rek29$wsIY12Di3LS9$gjei%KL23</ObjectURI>
-    <EventDateTime>2012-05-01</EventDateTime>
-    <Context/>
-</Notification>"#;
+    /// (A file shared with tests/api, `try notify` and the fuzz seeds.)
+    const EXAMPLE: &str = include_str!("notification_example.xml");
 
     /// The status API's XML example, verbatim.
     const FAILED_XML: &str = r#"<?xml version="1.0" encoding="utf-8"?>
