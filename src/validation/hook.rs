@@ -427,7 +427,13 @@ pub(super) enum HookAnswer {
 impl HookAnswer {
     pub fn parse(body: &[u8]) -> Result<Self, HookError> {
         let bad = |reason: String| HookError::BadAnswer { reason };
-        let answer: HookAnswerJson = serde_json::from_slice(body)
+        let answer: serde_json::Value =
+            serde_json::from_slice(body).map_err(|e| bad(format!("not JSON: {e}")))?;
+        // serde would read a struct from an array too (`["approve"]`): only an object counts.
+        if !answer.is_object() {
+            return Err(bad("not a JSON object".to_owned()));
+        }
+        let answer: HookAnswerJson = serde_json::from_value(answer)
             .map_err(|e| bad(format!("not the documented JSON object: {e}")))?;
         match answer.decision.trim() {
             "approve" => Ok(HookAnswer::Approve),

@@ -140,6 +140,8 @@ struct Texts {
     intro: &'static str,
     header: &'static str,
     expense: &'static str,
+    /// Between the place and the problem (French sets a space before the colon).
+    colon: &'static str,
     missing: &'static str,
     not_allowed: &'static str,
     over_limit: &'static str,
@@ -152,6 +154,7 @@ fn texts(lang: Lang) -> &'static Texts {
             intro: "Your report was sent back by the automatic check. Please correct:",
             header: "Report header",
             expense: "Expense",
+            colon: ": ",
             missing: "{field} is required",
             not_allowed: "{field}: \"{value}\" is not an allowed value",
             over_limit: "the amount {amount} {currency} exceeds the limit of {limit} {currency} for {expense_type}",
@@ -161,6 +164,7 @@ fn texts(lang: Lang) -> &'static Texts {
             intro: "Ihr Bericht wurde von der automatischen Prüfung zurückgesendet. Bitte korrigieren Sie:",
             header: "Berichtskopf",
             expense: "Ausgabe",
+            colon: ": ",
             missing: "{field} ist ein Pflichtfeld",
             not_allowed: "{field}: „{value}“ ist kein zulässiger Wert",
             over_limit: "der Betrag {amount} {currency} überschreitet die Grenze von {limit} {currency} für {expense_type}",
@@ -170,6 +174,7 @@ fn texts(lang: Lang) -> &'static Texts {
             intro: "Votre note de frais a été renvoyée par le contrôle automatique. Veuillez corriger :",
             header: "En-tête de la note",
             expense: "Dépense",
+            colon: " : ",
             missing: "{field} est obligatoire",
             not_allowed: "{field} : « {value} » n'est pas une valeur autorisée",
             over_limit: "le montant {amount} {currency} dépasse la limite de {limit} {currency} pour {expense_type}",
@@ -247,7 +252,7 @@ pub(super) fn line(lang: Lang, finding: &Finding, own: &Messages, report: &Repor
             format!("{} {}", t.expense, parts.join(", "))
         }
     };
-    cut_line(&clean(&format!("- {place}: {text}")))
+    cut_line(&clean(&format!("- {place}{}{text}", t.colon)))
 }
 
 /// Control characters (a hook's tabs or newlines) become spaces.
@@ -259,7 +264,7 @@ fn clean(text: &str) -> String {
         .to_owned()
 }
 
-fn cut_line(line: &str) -> String {
+pub(super) fn cut_line(line: &str) -> String {
     match line.char_indices().nth(MAX_LINE_CHARS - 1) {
         Some((end, _)) if line.chars().count() > MAX_LINE_CHARS => format!("{}…", &line[..end]),
         _ => line.to_owned(),

@@ -189,3 +189,8 @@ impl Validator {
         })
     }
 }
+
+#[cfg(test)]
+mod hook_tests;
+#[cfg(test)]
+mod tests;
