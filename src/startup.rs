@@ -210,6 +210,9 @@ impl Application {
             );
             stopper.stop();
         });
+        // Event Notification's workers and the FAILED-list job run while the server does.
+        let (stop_background, background_stopped) = tokio::sync::watch::channel(false);
+        let background = spawn_notification_tasks(&self.state, &self.settings, &background_stopped);
         let limits = &self.settings.server.connections;
         let bounded = BoundedAcceptor::new(limits.max_connections, limits.idle_timeout);
         let mut server = axum_server::from_tcp(self.listener)?
@@ -226,8 +229,45 @@ impl Application {
             }
             None => server.acceptor(bounded).serve(app).await?,
         }
+        stop_background.send_replace(true);
+        // A decision under way is finished; one that takes longer than the drain deadline
+        // is abandoned, and its job claimed again once its lease expires.
+        let grace = self.settings.server.shutdown_timeout;
+        if tokio::time::timeout(grace, futures_join_all(background))
+            .await
+            .is_err()
+        {
+            tracing::warn!("event notification workers still busy at the shutdown deadline");
+        }
         tracing::info!("server stopped");
         Ok(())
+    }
+}
+
+/// The workers and the FAILED-list job, when notifications and the Concur client are on.
+fn spawn_notification_tasks(
+    state: &Arc<AppState>,
+    settings: &Settings,
+    stop: &tokio::sync::watch::Receiver<bool>,
+) -> Vec<tokio::task::JoinHandle<()>> {
+    let (Some(notifications), Some(concur)) = (&state.notifications, &state.concur) else {
+        return Vec::new();
+    };
+    let config = crate::notify::worker::WorkerConfig::from_settings(settings);
+    let mut tasks = crate::notify::worker::spawn(state, &config, stop);
+    tasks.extend(crate::notify::failed::spawn(
+        concur.clone(),
+        notifications.clone(),
+        settings.notification.failed_poll_interval,
+        stop,
+    ));
+    tasks
+}
+
+/// Waits for every task (a panicked one counts as finished).
+async fn futures_join_all(tasks: Vec<tokio::task::JoinHandle<()>>) {
+    for task in tasks {
+        let _ = task.await;
     }
 }
 

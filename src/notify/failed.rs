@@ -81,7 +81,11 @@ pub async fn poll_once(concur: &ConcurClient, notifications: &Notifications) -> 
         }
     }
     if !failed.is_empty() {
-        tracing::info!(listed = failed.len(), new, "concur's failed notifications read");
+        tracing::info!(
+            listed = failed.len(),
+            new,
+            "concur's failed notifications read"
+        );
     }
     new
 }

@@ -6,7 +6,10 @@
 //! This module holds what the endpoint and the workers share: the `[notification]`
 //! settings, the job payload and the queue handle.
 
+pub mod audit;
+pub mod failed;
 pub mod settings;
+pub mod worker;
 
 use std::sync::Arc;
 

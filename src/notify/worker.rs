@@ -32,7 +32,9 @@ use tokio::sync::watch;
 
 use super::Payload;
 use super::audit::{self, Action, Decision, DropReason};
-use crate::concur::{ConcurClient, ConcurError, ReportApproveRequest, ReportSendBackRequest, V4Report};
+use crate::concur::{
+    ConcurClient, ConcurError, ReportApproveRequest, ReportSendBackRequest, V4Report,
+};
 use crate::state::AppState;
 use crate::store::queue::{Backoff, Claimed, Job, QueueError, UnixMillis, WorkQueue, now_millis};
 use crate::validation::{Review, Verdict};
@@ -319,7 +321,9 @@ impl Worker {
             .await
             .map_err(|e| Failure::of(&e))?
             .ok_or_else(|| {
-                Failure::Permanent(format!("concur knows no user with the owner's login of report {report_id}"))
+                Failure::Permanent(format!(
+                    "concur knows no user with the owner's login of report {report_id}"
+                ))
             })?;
         let report = concur
             .report_v4(&V4Report {
@@ -347,7 +351,11 @@ impl Worker {
                     expected_step_code,
                     ..ReportApproveRequest::default()
                 };
-                (Action::Approve, Vec::new(), concur.approve(report_id, &request).await)
+                (
+                    Action::Approve,
+                    Vec::new(),
+                    concur.approve(report_id, &request).await,
+                )
             }
             Verdict::SendBack {
                 failed_rules,
@@ -442,9 +450,15 @@ mod tests {
     #[test]
     fn a_settled_job_completes_and_a_permanent_failure_is_parked_at_once() {
         let j = job(1, 0);
-        assert_eq!(disposition(&Ok(()), &j, &BACKOFF, 10, 0), Disposition::Complete);
+        assert_eq!(
+            disposition(&Ok(()), &j, &BACKOFF, 10, 0),
+            Disposition::Complete
+        );
         let permanent = Err(Failure::Permanent("x".into()));
-        assert_eq!(disposition(&permanent, &j, &BACKOFF, 10, 0), Disposition::DeadLetter);
+        assert_eq!(
+            disposition(&permanent, &j, &BACKOFF, 10, 0),
+            Disposition::DeadLetter
+        );
     }
 
     #[test]
@@ -467,10 +481,16 @@ mod tests {
     #[test]
     fn refusals_that_will_repeat_are_permanent() {
         for status in [400, 403, 404, 409, 422] {
-            assert!(matches!(Failure::of(&api(status)), Failure::Permanent(_)), "{status}");
+            assert!(
+                matches!(Failure::of(&api(status)), Failure::Permanent(_)),
+                "{status}"
+            );
         }
         for status in [401, 408, 429, 500, 502, 503, 504] {
-            assert!(matches!(Failure::of(&api(status)), Failure::Transient(_)), "{status}");
+            assert!(
+                matches!(Failure::of(&api(status)), Failure::Transient(_)),
+                "{status}"
+            );
         }
         let untrusted = ConcurError::UntrustedUrl {
             what: "report",
@@ -522,9 +542,15 @@ mod tests {
             entries: Vec::new(),
         };
         assert!(is_pending(&details(Some("A_EXTV"), None)));
-        assert!(is_pending(&details(None, Some("Pending External Validation"))));
+        assert!(is_pending(&details(
+            None,
+            Some("Pending External Validation")
+        )));
         assert!(is_pending(&details(None, None)));
         assert!(!is_pending(&details(Some("A_APPR"), Some("Approved"))));
-        assert!(!is_pending(&details(Some("A_RESU"), Some("Sent Back to Employee"))));
+        assert!(!is_pending(&details(
+            Some("A_RESU"),
+            Some("Sent Back to Employee")
+        )));
     }
 }
