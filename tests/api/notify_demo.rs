@@ -3,6 +3,7 @@
 //! notify endpoint, the queue, the workers, the `[validation]` rules).
 
 use concur_connector::sim::Faults;
+use concur_protocol::callout::conformance::NOTIFICATION_EXAMPLE;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
@@ -12,17 +13,6 @@ use crate::with_simulator::{World, world_with};
 
 /// The seeded report under the key of Concur's own example notification, pending at `EXTVAL`.
 const EXAMPLE_REPORT: &str = "4681D8C33A284E91A46E";
-
-/// Concur's example notification, verbatim (its `ObjectURI` on the legacy host, key with stray
-/// `%`), as the Send Notification service's documentation shows it.
-const CONCUR_EXAMPLE: &str = r#"<?xml version="1.0" encoding="UTF-8" ?>
-<Notification>
-    <EventType>Report Entered Expense Report Workflow Step - SUBMIT</EventType>
-    <ObjectType>EXPRPT</ObjectType>
-    <ObjectURI>https://www.concursolutions.com/api/expense/expensereport/v1.1/reportfulldetails/3%Rek29$wsIY12Di3LS9$gjei%KL23</ObjectURI>
-    <EventDateTime>2012-05-01</EventDateTime>
-    <Context/>
-</Notification>"#;
 
 /// Rules the seeded reports meet or miss: March Expenses has no Project ID on its header,
 /// Max's Berlin trip a hotel night over 250.
@@ -170,7 +160,7 @@ async fn concurs_own_example_notification_is_acknowledged_and_its_report_decided
     let world = world().await;
     let response = world
         .app
-        .post_callout("/concur/v1.0/notify", CONCUR_EXAMPLE)
+        .post_callout("/concur/v1.0/notify", NOTIFICATION_EXAMPLE)
         .await;
     assert_eq!(response.status(), StatusCode::OK);
     assert_eq!(response.text().await.unwrap(), "");
