@@ -7,8 +7,8 @@ use concur_protocol::callout::conformance::NOTIFICATION_EXAMPLE;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-use crate::fixtures::eventually;
 use crate::fixtures::seed::{MAX_REPORT, REPORT};
+use crate::fixtures::{eventually, until};
 use crate::with_simulator::{World, world_with};
 
 /// The seeded report under the key of Concur's own example notification, pending at `EXTVAL`.
@@ -194,8 +194,8 @@ async fn a_report_submitted_while_concur_is_down_is_decided_once_it_is_back() {
     world.sim.set_faults(Faults::default());
     let (status, _) = decided(&world, MAX_REPORT).await;
     assert_eq!(status, "A_RESU");
-    eventually("the failed notification is deleted", || async {
-        (world.sim.failed_notification_count() == 0).then_some(())
+    until("the failed notification is deleted", || async {
+        world.sim.failed_notification_count() == 0
     })
     .await;
 }
