@@ -8,7 +8,7 @@ use reqwest::StatusCode;
 use serde_json::{Value, json};
 
 use crate::fixtures::seed::{MAX_REPORT, REPORT};
-use crate::fixtures::{eventually, until};
+use crate::fixtures::{development_tables, eventually, until};
 use crate::with_simulator::{World, world_with};
 
 /// The seeded report under the key of Concur's own example notification, pending at `EXTVAL`.
@@ -35,13 +35,35 @@ message = { en = "A hotel night costs at most 250", de = "Eine Hotelnacht kostet
 
 /// The connector with [`RULES`], and the simulator notifying its endpoint.
 async fn world() -> World {
-    let world = world_with(RULES).await;
+    notifying(world_with(RULES).await)
+}
+
+/// Points the simulator's notifications at the connector's endpoint.
+fn notifying(world: World) -> World {
     let notify = reqwest::Url::parse(&world.app.url("/concur/v1.0/notify")).unwrap();
     world
         .sim
         .set_notify_target(notify, &world.app.pki.ca_pem)
         .unwrap();
     world
+}
+
+/// The connector with the first-run demo's `[values]` and `[validation]` rules
+/// (`config/development.toml`), and the simulator notifying its endpoint.
+async fn demo_world() -> World {
+    let tables = development_tables(&["values", "validation"]);
+    notifying(world_with(&tables).await)
+}
+
+/// Posts Concur's example notification, verbatim, as Concur does: acknowledged with an empty
+/// `200`.
+async fn post_concurs_example(world: &World) {
+    let response = world
+        .app
+        .post_callout("/concur/v1.0/notify", NOTIFICATION_EXAMPLE)
+        .await;
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(response.text().await.unwrap(), "");
 }
 
 /// The report's approval status code and last workflow comment, once it is decided.
@@ -158,12 +180,7 @@ async fn submitted_reports_end_approved_or_sent_back_and_a_corrected_one_is_deci
 #[tokio::test]
 async fn concurs_own_example_notification_is_acknowledged_and_its_report_decided() {
     let world = world().await;
-    let response = world
-        .app
-        .post_callout("/concur/v1.0/notify", NOTIFICATION_EXAMPLE)
-        .await;
-    assert_eq!(response.status(), StatusCode::OK);
-    assert_eq!(response.text().await.unwrap(), "");
+    post_concurs_example(&world).await;
     let (status, _) = decided(&world, EXAMPLE_REPORT).await;
     assert_eq!(status, "A_APPR", "the seeded report meets the rules");
     let read = world
@@ -198,4 +215,23 @@ async fn a_report_submitted_while_concur_is_down_is_decided_once_it_is_back() {
         world.sim.failed_notification_count() == 0
     })
     .await;
+}
+
+#[tokio::test]
+async fn in_the_first_run_demo_concurs_example_is_approved_and_a_submitted_report_decided() {
+    let world = demo_world().await;
+    post_concurs_example(&world).await;
+    let (status, comment) = decided(&world, EXAMPLE_REPORT).await;
+    assert_eq!(
+        status, "A_APPR",
+        "the seeded example report meets the demo rules: {comment:?}"
+    );
+
+    world.sim.submit_report(REPORT).await.unwrap();
+    let (status, comment) = decided(&world, REPORT).await;
+    match status.as_str() {
+        "A_APPR" => {}
+        "A_RESU" => assert!(comment.is_some_and(|c| !c.trim().is_empty())),
+        other => panic!("March Expenses ended {other}"),
+    }
 }
