@@ -16,15 +16,17 @@
 
 #![allow(clippy::unwrap_used)]
 
-#[path = "support/bench_server.rs"]
-mod bench_server;
+mod support {
+    pub mod bench_server;
+    pub mod load;
+}
 
 use std::fmt::Write as _;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use bench_server::{PASSWORD, Server, USERNAME};
-use tokio::task::JoinSet;
+use support::bench_server::{self, Server};
+use support::load::{self, Bodies};
 
 const ROWS: usize = 50_000;
 const CONNECTIONS: usize = 16;
@@ -168,128 +170,6 @@ source = "csv"
 path = "{dir}/attendees.csv"
 "#;
 
-async fn send(
-    client: &reqwest::Client,
-    url: &str,
-    workload: Workload,
-    n: usize,
-) -> Option<Duration> {
-    let started = Instant::now();
-    let request = match workload.body(n) {
-        Some(body) => client
-            .post(url)
-            .header("content-type", "application/xml; charset=utf-8")
-            .body(body),
-        None => client.get(url),
-    };
-    let response = request
-        .basic_auth(USERNAME, Some(PASSWORD))
-        .timeout(Duration::from_secs(5))
-        .send()
-        .await
-        .ok()?;
-    let ok = response.status().is_success();
-    response.bytes().await.ok()?;
-    ok.then(|| started.elapsed())
-}
-
-/// Closed loop: `CONNECTIONS` workers, each sending its next request when the last is
-/// answered. Returns answers per second.
-async fn peak(server: &Server, workload: Workload) -> f64 {
-    let client = server.client(CONNECTIONS).unwrap();
-    let url = Arc::new(server.url(workload.path()));
-    let started = Instant::now();
-    let mut workers = JoinSet::new();
-    for w in 0..CONNECTIONS {
-        let (client, url) = (client.clone(), url.clone());
-        workers.spawn(async move {
-            let mut ok = 0usize;
-            let mut n = w;
-            while started.elapsed() < PEAK_FOR {
-                if send(&client, &url, workload, n).await.is_some() {
-                    ok += 1;
-                }
-                n += CONNECTIONS;
-            }
-            ok
-        });
-    }
-    let answered: usize = workers.join_all().await.into_iter().sum();
-    answered as f64 / started.elapsed().as_secs_f64()
-}
-
-struct Paced {
-    offered: f64,
-    answered: usize,
-    failed: usize,
-    client_p50: Duration,
-    client_p99: Duration,
-    server_p99_ms: Option<f64>,
-}
-
-/// `rate` requests per second for `PACED_FOR`, spread over the `CONNECTIONS` keep-alive
-/// connections: each worker sends on its own fixed schedule (`CONNECTIONS / rate` apart),
-/// catching up at once when an answer came late, so the offered rate does not drop when the
-/// server slows down.
-async fn paced(server: &Server, workload: Workload, rate: f64) -> Paced {
-    let client = server.client(CONNECTIONS).unwrap();
-    let url = Arc::new(server.url(workload.path()));
-    let log_start = server.lines.lock().unwrap().len();
-    let gap = Duration::from_secs_f64(CONNECTIONS as f64 / rate.max(1.0));
-    let started = Instant::now();
-    let mut workers = JoinSet::new();
-    for w in 0..CONNECTIONS {
-        let (client, url) = (client.clone(), url.clone());
-        workers.spawn(async move {
-            let mut latencies = Vec::new();
-            let mut sent = 0usize;
-            // Workers start spread over one gap, not all at once.
-            let mut next = started + gap.mul_f64(w as f64 / CONNECTIONS as f64);
-            while next.duration_since(started) < PACED_FOR {
-                tokio::time::sleep_until(next.into()).await;
-                latencies.push(send(&client, &url, workload, w + sent * CONNECTIONS).await);
-                sent += 1;
-                next += gap;
-            }
-            latencies
-        });
-    }
-    let results: Vec<Option<Duration>> = workers.join_all().await.into_iter().flatten().collect();
-    let sent = results.len();
-    let mut latencies: Vec<Duration> = results.into_iter().flatten().collect();
-    latencies.sort();
-    // Give the server a moment to flush its last log lines.
-    tokio::time::sleep(Duration::from_millis(200)).await;
-    let server_p99_ms = {
-        let lines = server.lines.lock().unwrap();
-        let route = format!("\"route\":\"{}\"", workload.path());
-        let mut server_ms: Vec<f64> = lines[log_start..]
-            .iter()
-            .filter(|l| l.contains(&route) && l.contains("request finished"))
-            .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
-            .filter_map(|v| v.get("latency_ms").and_then(serde_json::Value::as_f64))
-            .collect();
-        server_ms.sort_by(f64::total_cmp);
-        percentile(&server_ms, 0.99)
-    };
-    Paced {
-        offered: sent as f64 / started.elapsed().as_secs_f64(),
-        answered: latencies.len(),
-        failed: sent - latencies.len(),
-        client_p50: percentile(&latencies, 0.50).unwrap_or_default(),
-        client_p99: percentile(&latencies, 0.99).unwrap_or_default(),
-        server_p99_ms,
-    }
-}
-
-fn percentile<T: Copy>(sorted: &[T], p: f64) -> Option<T> {
-    if sorted.is_empty() {
-        return None;
-    }
-    let index = ((sorted.len() as f64 * p).ceil() as usize).clamp(1, sorted.len()) - 1;
-    Some(sorted[index])
-}
-
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let binary = bench_server::connector_binary()?;
@@ -318,37 +198,17 @@ async fn main() -> anyhow::Result<()> {
         "resident memory: {rss} KiB with both sources, {bare_rss} KiB without (+{} KiB)",
         rss.saturating_sub(bare_rss)
     );
-    println!(
-        "\n{:<16} {:>10} {:>12} {:>9} {:>9} {:>12} {:>12} {:>14}",
-        "workload",
-        "peak/s",
-        "paced at/s",
-        "answered",
-        "failed",
-        "client p50",
-        "client p99",
-        "connector p99"
-    );
+    println!("\n{}", load::header("workload"));
     for workload in [
         Workload::TestConnection,
         Workload::FetchList,
         Workload::FetchAttendee,
     ] {
-        let peak = peak(&server, workload).await;
-        let paced = paced(&server, workload, peak / 2.0).await;
-        println!(
-            "{:<16} {:>10.0} {:>12.0} {:>9} {:>9} {:>10.2}ms {:>10.2}ms {:>14}",
-            workload.name(),
-            peak,
-            paced.offered,
-            paced.answered,
-            paced.failed,
-            paced.client_p50.as_secs_f64() * 1000.0,
-            paced.client_p99.as_secs_f64() * 1000.0,
-            paced
-                .server_p99_ms
-                .map_or_else(|| "n/a".to_owned(), |ms| format!("{ms:.2}ms")),
-        );
+        let bodies: Bodies = Arc::new(move |n| workload.body(n));
+        let path = workload.path();
+        let peak = load::peak(&server, path, &bodies, CONNECTIONS, PEAK_FOR).await;
+        let paced = load::paced(&server, path, &bodies, CONNECTIONS, peak / 2.0, PACED_FOR).await;
+        println!("{}", load::row(workload.name(), peak, &paced));
     }
     let (rss, hwm) = server.memory_kib();
     println!("\nresident memory after the run: {rss} KiB (peak {hwm} KiB)");

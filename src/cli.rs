@@ -156,6 +156,9 @@ pub enum TryCallout {
     FetchList(Box<TryFetchListArgs>),
     /// A Fetch Attendee v2.0 search (the attendee search form).
     FetchAttendee(Box<TryAttendeeArgs>),
+    /// An Event Notification (a report entering an external validation step): Concur's own
+    /// example unless an option changes it.
+    Notify(Box<TryNotifyArgs>),
 }
 
 /// Where to send and with which credentials.
@@ -222,4 +225,20 @@ pub struct TryAttendeeArgs {
     /// MaximumNumberRecords (Concur's limit is 500).
     #[arg(long, default_value_t = 500)]
     pub max: u32,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct TryNotifyArgs {
+    #[command(flatten)]
+    pub target: TryTarget,
+    /// The report's URL (Concur's v1.1 report details URL; sent as given). Default: the one
+    /// in Concur's example.
+    #[arg(long, value_name = "URL")]
+    pub object_uri: Option<String>,
+    /// The whole EventType. Default: `Report Entered Expense Report Workflow Step - SUBMIT`.
+    #[arg(long, value_name = "TEXT")]
+    pub event_type: Option<String>,
+    /// EXPRPT (an expense report) or TRAVELREQ (never acted on). Default: EXPRPT.
+    #[arg(long, value_name = "TYPE")]
+    pub object_type: Option<String>,
 }

@@ -202,6 +202,7 @@ async fn try_callout(callout: &TryCallout) -> ExitCode {
     let target = match callout {
         TryCallout::FetchList(args) => &args.target,
         TryCallout::FetchAttendee(args) => &args.target,
+        TryCallout::Notify(args) => &args.target,
     };
     let settings = match config::load(&target.config.origin()) {
         Ok(settings) => settings,
@@ -212,6 +213,7 @@ async fn try_callout(callout: &TryCallout) -> ExitCode {
         TryCallout::FetchAttendee(args) => {
             tryout::fetch_attendee(args, &settings.credentials).await
         }
+        TryCallout::Notify(args) => tryout::notify(args, &settings.credentials).await,
     };
     match outcome {
         Ok(outcome) => {

@@ -1,4 +1,4 @@
-//! `concur-connector try fetch-list|fetch-attendee`: sends a connector exactly the callout
+//! `concur-connector try fetch-list|fetch-attendee|notify`: sends a connector exactly the callout
 //! Concur sends and judges the answer as strictly as Concur reads it (docs/protocol.md §12.7).
 //!
 //! The request body and the judge come from `concur_protocol::callout::conformance`, written
@@ -12,13 +12,14 @@ use std::time::{Duration, Instant};
 
 use concur_protocol::callout::conformance::{
     self, Answer, AttendeeCall, DEFAULT_FETCH_ATTENDEE_PATH, DEFAULT_FETCH_LIST_PATH,
-    FetchListCall, Finding, Received, SearchBy, Severity, TOO_SLOW_ANSWER, Verdict,
+    DEFAULT_NOTIFY_PATH, FetchListCall, Finding, NotificationCall, Received, SearchBy, Severity,
+    TOO_SLOW_ANSWER, Verdict,
 };
 use reqwest::Url;
 use reqwest::header::CONTENT_TYPE;
 use secrecy::ExposeSecret as _;
 
-use crate::cli::{TryAttendeeArgs, TryFetchListArgs, TryTarget};
+use crate::cli::{TryAttendeeArgs, TryFetchListArgs, TryNotifyArgs, TryTarget};
 use crate::credentials::ConnectorCredentials;
 
 /// The most of an answer read; Concur's answers are far smaller.
@@ -80,7 +81,8 @@ pub async fn fetch_list(
         call.to_xml(),
     )
     .await?;
-    let verdict = conformance::judge_fetch_list(&call, &exchange.answer());
+    let verdict = conformance::judge_fetch_list(&call, &exchange.answer())
+        .with_latency(exchange.received.latency);
     let lines = verdict
         .items
         .iter()
@@ -124,7 +126,8 @@ pub async fn fetch_attendee(
         call.to_xml(),
     )
     .await?;
-    let verdict = conformance::judge_attendees(&call, &exchange.answer());
+    let verdict = conformance::judge_attendees(&call, &exchange.answer())
+        .with_latency(exchange.received.latency);
     let lines = verdict
         .items
         .iter()
@@ -141,6 +144,43 @@ pub async fn fetch_attendee(
     Ok(exchange.report("Fetch Attendee", &summary, verdict, "attendees", lines))
 }
 
+/// Sends the Event Notification the arguments describe (Concur's example by default) and
+/// judges the acknowledgement.
+pub async fn notify(
+    args: &TryNotifyArgs,
+    credentials: &ConnectorCredentials,
+) -> Result<Outcome, TryError> {
+    let example = NotificationCall::default();
+    let call = NotificationCall {
+        event_type: args.event_type.clone().unwrap_or(example.event_type),
+        object_type: args.object_type.clone().unwrap_or(example.object_type),
+        object_uri: args.object_uri.clone().unwrap_or(example.object_uri),
+        ..example
+    };
+    if call.object_uri.trim().is_empty() {
+        return Err(TryError::Usage("--object-uri must not be empty".to_owned()));
+    }
+    let summary = format!(
+        "EventType {:?}, ObjectType {}, ObjectURI {:?}",
+        call.event_type, call.object_type, call.object_uri
+    );
+    let exchange = exchange(
+        &args.target,
+        DEFAULT_NOTIFY_PATH,
+        credentials,
+        call.to_xml(),
+    )
+    .await?;
+    let mut verdict = conformance::judge_notification(&exchange.answer());
+    verdict
+        .findings
+        .extend(conformance::judge_acknowledgement_latency(
+            exchange.received.latency,
+        ));
+    let lines = std::mem::take(&mut verdict.items);
+    Ok(exchange.report("Event Notification", &summary, verdict, "body lines", lines))
+}
+
 /// One request and its answer.
 struct Exchange {
     url: Url,
@@ -153,7 +193,7 @@ impl Exchange {
     }
 
     /// The request summary, the answer's status and latency, what Concur would show, and
-    /// every finding.
+    /// every finding (the caller has judged the latency).
     fn report<T>(
         &self,
         service: &str,
@@ -162,7 +202,7 @@ impl Exchange {
         noun: &str,
         lines: Vec<String>,
     ) -> Outcome {
-        let mut verdict = verdict.with_latency(self.received.latency);
+        let mut verdict = verdict;
         if self.url.scheme() != "https" {
             verdict.findings.insert(
                 0,

@@ -1,5 +1,6 @@
-//! `concur-connector try fetch-list|fetch-attendee` against a fake connector over TLS: the
-//! request Concur sends, the judge's findings, the exit status.
+//! `concur-connector try fetch-list|fetch-attendee` against a fake connector over TLS, and
+//! `try notify` against the real connector: the request Concur sends, the judge's
+//! findings, the exit status.
 
 use std::process::Output;
 
@@ -174,4 +175,87 @@ async fn try_refuses_bad_arguments_and_an_untrusted_certificate() {
         .unwrap();
     assert_eq!(with_credentials.status.code(), Some(2));
     assert!(text(&with_credentials).contains("must not carry credentials"));
+}
+
+/// `try notify` against the real connector: its configuration (the same credentials) and
+/// its test CA.
+async fn try_notify_on(app: &crate::helpers::TestApp, url: &str, args: &[&str]) -> Output {
+    let ca_file = app.dir.path().join("try-ca.pem");
+    std::fs::write(&ca_file, &app.pki.ca_pem).unwrap();
+    let config = app.dir.path().join("config.toml");
+    Command::new(binary())
+        .args(["try", "notify", "--config", config.to_str().unwrap()])
+        .args(["--url", url, "--ca-file", ca_file.to_str().unwrap()])
+        .args(args)
+        .env_remove("RUST_LOG")
+        .env_remove("CONCUR_CONNECTOR_CONFIG")
+        .output()
+        .await
+        .unwrap()
+}
+
+async fn queued_uris(app: &crate::helpers::TestApp) -> Vec<String> {
+    let queue = &app.notifications.as_ref().unwrap().queue;
+    let jobs = queue.jobs().await.unwrap();
+    jobs.iter()
+        .map(|job| {
+            let payload = concur_connector::notify::Payload::from_json(&job.payload).unwrap();
+            payload.notification().unwrap().object_uri
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn try_notify_sends_concurs_example_and_passes_the_connectors_acknowledgement() {
+    let app = crate::helpers::spawn_app().await;
+    let output = try_notify_on(&app, &app.base_url, &[]).await;
+    let out = text(&output);
+    assert_eq!(output.status.code(), Some(0), "{out}");
+    assert!(
+        out.contains("Event Notification: POST https://localhost:"),
+        "{out}"
+    );
+    assert!(
+        out.contains("/concur/v1.0/notify"),
+        "the default path: {out}"
+    );
+    assert!(
+        out.contains("status 200") && out.contains("0 bytes, Content-Type text/plain"),
+        "{out}"
+    );
+    assert!(out.contains("PASS: Concur would accept"), "{out}");
+    assert!(!out.contains(PASSWORD), "the password is never printed");
+    assert_eq!(
+        queued_uris(&app).await,
+        [
+            "https://www.concursolutions.com/api/expense/expensereport/v1.1/reportfulldetails/3%Rek29$wsIY12Di3LS9$gjei%KL23"
+        ]
+    );
+}
+
+#[tokio::test]
+async fn try_notify_sends_the_given_object_and_fails_on_a_refusal() {
+    let app = crate::helpers::spawn_app().await;
+    let uri =
+        "https://us.api.concursolutions.com/api/expense/expensereport/v1.1/reportfulldetails/nA&B";
+    let output = try_notify_on(&app, &app.base_url, &["--object-uri", uri]).await;
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output));
+    let travel = [
+        "--object-uri",
+        "https://x.example/tr/1",
+        "--object-type",
+        "TRAVELREQ",
+    ];
+    let output = try_notify_on(&app, &app.base_url, &travel).await;
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output));
+    assert_eq!(queued_uris(&app).await, [uri], "TRAVELREQ is never queued");
+
+    let elsewhere = format!("{}/concur/v2.0/notify", app.base_url);
+    let output = try_notify_on(&app, &elsewhere, &[]).await;
+    let out = text(&output);
+    assert_eq!(output.status.code(), Some(1), "{out}");
+    assert!(out.contains("status 404") && out.contains("FAIL"), "{out}");
+    assert!(out.contains("keeps the notification as FAILED"), "{out}");
+    let output = try_notify_on(&app, &app.base_url, &["--object-uri", " "]).await;
+    assert_eq!(output.status.code(), Some(2), "{}", text(&output));
 }

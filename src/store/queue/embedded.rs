@@ -4,18 +4,24 @@
 //! Tables: `jobs` (id → the job as JSON), `keys` (dedupe key → id, for jobs in flight),
 //! `due` ((due time, id) → (), for queued jobs at their next attempt and claimed jobs at
 //! their lease's end, so a claim reads the first entry) and `meta` (the next id). Every
-//! operation is one write transaction, so operations are serialised and two claimers
+//! operation runs in a write transaction, so operations are serialised and two claimers
 //! never get the same job. redb's calls block; they run on Tokio's blocking threads.
+//!
+//! Enqueues are committed in groups: while one commit (and its fsync) is under way, the
+//! enqueues that arrive wait and then share the next transaction, so many notifications
+//! arriving at once cost one fsync each group rather than each waiting for all the fsyncs
+//! before it. Each enqueue still returns only after the commit that holds it.
 //!
 //! A redb file is held by one process at a time: the CLI cannot open the queue while the
 //! server has it open (it says so).
 
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_trait::async_trait;
 use redb::{Database, Durability, ReadableTable, TableDefinition, WriteTransaction};
+use tokio::sync::oneshot;
 
 use super::{
     Claimed, Enqueued, Job, JobId, JobState, QueueError, Ticket, UnixMillis, WorkQueue, millis,
@@ -48,6 +54,109 @@ unavailable_from!(
 #[derive(Clone)]
 pub struct EmbeddedQueue {
     db: Arc<Database>,
+    batch: Arc<Mutex<Batch>>,
+}
+
+/// Enqueues waiting for the next group commit.
+#[derive(Default)]
+struct Batch {
+    pending: Vec<PendingEnqueue>,
+    /// A blocking task is committing; it takes what is pending when it is done.
+    writing: bool,
+}
+
+struct PendingEnqueue {
+    key: String,
+    payload: String,
+    now: UnixMillis,
+    done: oneshot::Sender<Result<Enqueued, QueueError>>,
+}
+
+fn lock(batch: &Mutex<Batch>) -> std::sync::MutexGuard<'_, Batch> {
+    batch
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// Commits the pending enqueues, group after group, until none is left. The waiting
+/// callers get their own outcome each: when a group fails, its enqueues are tried one by
+/// one, so one bad record does not fail the others.
+fn commit_groups(db: Arc<Database>, batch: &Mutex<Batch>) {
+    // Should this thread panic, the next enqueue starts a new writer (the waiting ones see
+    // their sender dropped: the queue is unavailable for them).
+    struct Writing<'a>(&'a Mutex<Batch>);
+    impl Drop for Writing<'_> {
+        fn drop(&mut self) {
+            if std::thread::panicking() {
+                lock(self.0).writing = false;
+            }
+        }
+    }
+    let _writing = Writing(batch);
+    let mut group = std::mem::take(&mut lock(batch).pending);
+    loop {
+        let outcomes = commit_group(&db, &group);
+        let next = {
+            let mut batch = lock(batch);
+            let next = std::mem::take(&mut batch.pending);
+            batch.writing = !next.is_empty();
+            next
+        };
+        if next.is_empty() {
+            // The file is let go before the last callers hear back, so a caller that then
+            // drops its queue finds the file free (for the CLI, say).
+            drop(db);
+            answer(group, outcomes);
+            return;
+        }
+        answer(group, outcomes);
+        group = next;
+    }
+}
+
+fn commit_group(db: &Database, group: &[PendingEnqueue]) -> Vec<Result<Enqueued, QueueError>> {
+    let together = write_blocking(db, |txn| {
+        group
+            .iter()
+            .map(|p| enqueue_in(txn, p))
+            .collect::<Result<Vec<_>, _>>()
+    });
+    match together {
+        Ok(outcomes) => outcomes.into_iter().map(Ok).collect(),
+        Err(_) if group.len() > 1 => group
+            .iter()
+            .map(|p| write_blocking(db, |txn| enqueue_in(txn, p)))
+            .collect(),
+        Err(error) => vec![Err(error)],
+    }
+}
+
+fn answer(group: Vec<PendingEnqueue>, outcomes: Vec<Result<Enqueued, QueueError>>) {
+    for (pending, outcome) in group.into_iter().zip(outcomes) {
+        // A caller that stopped waiting (its request was dropped) is enqueued all the same.
+        let _ = pending.done.send(outcome);
+    }
+}
+
+fn enqueue_in(txn: &WriteTransaction, p: &PendingEnqueue) -> Result<Enqueued, QueueError> {
+    match in_flight(txn, &p.key)? {
+        Some(id) => merge(txn, id).map(|()| Enqueued::Merged(id)),
+        None => new_job(txn, &p.key, &p.payload, p.now).map(Enqueued::New),
+    }
+}
+
+/// One write transaction, committed when `f` succeeds (blocking).
+fn write_blocking<T>(
+    db: &Database,
+    f: impl FnOnce(&WriteTransaction) -> Result<T, QueueError>,
+) -> Result<T, QueueError> {
+    let mut txn = db.begin_write()?;
+    // Immediate (redb's default, stated here because the contract depends on it): the
+    // commit returns after the file is fsynced.
+    txn.set_durability(Durability::Immediate);
+    let value = f(&txn)?;
+    txn.commit()?;
+    Ok(value)
 }
 
 impl EmbeddedQueue {
@@ -81,7 +190,10 @@ impl EmbeddedQueue {
             txn.open_table(META)?;
         }
         txn.commit()?;
-        Ok(Self { db: Arc::new(db) })
+        Ok(Self {
+            db: Arc::new(db),
+            batch: Arc::default(),
+        })
     }
 
     /// Runs `f` in one write transaction on a blocking thread, committing when it succeeds.
@@ -90,17 +202,9 @@ impl EmbeddedQueue {
         f: impl FnOnce(&WriteTransaction) -> Result<T, QueueError> + Send + 'static,
     ) -> Result<T, QueueError> {
         let db = self.db.clone();
-        tokio::task::spawn_blocking(move || {
-            let mut txn = db.begin_write()?;
-            // Immediate (redb's default, stated here because the contract depends on it):
-            // the commit returns after the file is fsynced.
-            txn.set_durability(Durability::Immediate);
-            let value = f(&txn)?;
-            txn.commit()?;
-            Ok(value)
-        })
-        .await
-        .map_err(|e| QueueError::Unavailable(e.to_string()))?
+        tokio::task::spawn_blocking(move || write_blocking(&db, f))
+            .await
+            .map_err(|e| QueueError::Unavailable(e.to_string()))?
     }
 }
 
@@ -215,12 +319,24 @@ impl WorkQueue for EmbeddedQueue {
         payload: &str,
         now: UnixMillis,
     ) -> Result<Enqueued, QueueError> {
-        let (key, payload) = (key.to_owned(), payload.to_owned());
-        self.write(move |txn| match in_flight(txn, &key)? {
-            Some(id) => merge(txn, id).map(|()| Enqueued::Merged(id)),
-            None => new_job(txn, &key, &payload, now).map(Enqueued::New),
-        })
-        .await
+        let (done, outcome) = oneshot::channel();
+        let lead = {
+            let mut batch = lock(&self.batch);
+            batch.pending.push(PendingEnqueue {
+                key: key.to_owned(),
+                payload: payload.to_owned(),
+                now,
+                done,
+            });
+            !std::mem::replace(&mut batch.writing, true)
+        };
+        if lead {
+            let (db, batch) = (self.db.clone(), self.batch.clone());
+            tokio::task::spawn_blocking(move || commit_groups(db, &batch));
+        }
+        outcome
+            .await
+            .map_err(|_| QueueError::Unavailable("the queue's writer stopped".to_owned()))?
     }
 
     async fn claim(
@@ -354,5 +470,49 @@ impl WorkQueue for EmbeddedQueue {
             Ok(())
         })
         .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn concurrent_enqueues_are_committed_in_groups_each_with_its_own_outcome() {
+        let dir = tempfile::tempdir().unwrap();
+        let queue = EmbeddedQueue::open(&dir.path().join("q.redb"))
+            .await
+            .unwrap();
+        // 40 reports, each delivered twice, all at once.
+        let mut tasks = tokio::task::JoinSet::new();
+        for n in 0..80 {
+            let queue = queue.clone();
+            tasks.spawn(async move {
+                let key = format!("report-{}", n % 40);
+                queue.enqueue(&key, "payload", 1000).await.unwrap()
+            });
+        }
+        let outcomes = tasks.join_all().await;
+        let mut new: Vec<JobId> = outcomes
+            .iter()
+            .filter(|o| matches!(o, Enqueued::New(_)))
+            .map(|o| o.id())
+            .collect();
+        new.sort_unstable();
+        new.dedup();
+        assert_eq!(new.len(), 40, "one new job per key: {outcomes:?}");
+        let merged = outcomes.iter().filter(|o| matches!(o, Enqueued::Merged(_)));
+        assert_eq!(merged.count(), 40, "{outcomes:?}");
+        let jobs = queue.jobs().await.unwrap();
+        assert_eq!(jobs.len(), 40);
+        assert!(jobs.iter().all(|j| j.redeliveries == 1), "{jobs:?}");
+        assert_eq!(
+            jobs.iter().map(|j| j.id).collect::<Vec<_>>(),
+            new,
+            "every outcome names its stored job"
+        );
+        // And the writer is free again: the next enqueue is committed on its own.
+        let next = queue.enqueue("report-late", "payload", 2000).await.unwrap();
+        assert!(matches!(next, Enqueued::New(_)), "{next:?}");
     }
 }
