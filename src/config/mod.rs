@@ -1186,6 +1186,15 @@ mod tests {
     }
 
     #[test]
+    fn validation_rules_are_checked_with_the_configuration() {
+        let problems = embedded_with(&[("VALIDATION__LANGUAGE", "es")]).unwrap_err();
+        let keys: Vec<_> = problems.iter().map(|p| p.key.as_str()).collect();
+        assert_eq!(keys, ["validation.language"]);
+        let settings = embedded_with(&[]).unwrap();
+        assert!(!settings.validation.rules.is_empty(), "the demo rules");
+    }
+
+    #[test]
     fn the_queue_follows_the_store_backend_unless_set() {
         let settings = embedded_with(&[]).unwrap();
         assert_eq!(settings.queue.backend, QueueBackend::Embedded);

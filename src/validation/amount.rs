@@ -11,6 +11,8 @@ const SCALE: u32 = 18;
 pub struct Amount(i128);
 
 impl Amount {
+    pub const ZERO: Amount = Amount(0);
+
     /// Reads `[-]digits[.digits]` (surrounding blanks ignored; at most 18 digits after the
     /// point and 20 before it). Anything else (exponents, thousands separators, `NaN`) is
     /// `None`.

@@ -346,7 +346,7 @@ fn fields(item: &ExpenseItem) -> BTreeMap<String, &str> {
     item.fields
         .iter()
         .filter_map(|f| {
-            super::rules::field_value(item, &f.id).map(|v| (f.id.to_ascii_lowercase(), v))
+            super::fields::field_value(item, &f.id).map(|v| (f.id.to_ascii_lowercase(), v))
         })
         .collect()
 }

@@ -8,6 +8,7 @@
 //! English, German and French texts of the comment.
 
 mod amount;
+mod fields;
 mod hook;
 mod messages;
 mod rules;
@@ -139,22 +140,7 @@ impl Validator {
                     rules::amount_limit(limits, currency.as_deref(), review.report)
                 }
                 Check::Allowed { field, scope } => {
-                    let mut found = Vec::new();
-                    for target in rules::allowed_targets(field, scope, review.report) {
-                        let facts = target.facts(&owner);
-                        let allowed =
-                            values
-                                .resolve(&target.value, &facts)
-                                .await
-                                .map_err(|error| DecideError::Values {
-                                    rule: rule.name.clone(),
-                                    error,
-                                })?;
-                        if allowed.is_none() {
-                            found.push(target.refused());
-                        }
-                    }
-                    found
+                    allowed(&rule.name, field, scope, review, &owner, values).await?
                 }
                 Check::Hook(hook) => {
                     hook.decide(review, lang)
@@ -192,5 +178,39 @@ impl Validator {
 
 #[cfg(test)]
 mod hook_tests;
+/// `allowed`: asks `values` about every value set in scope; a list field read without its
+/// code also passes when its list item id is one of the source's.
+async fn allowed(
+    rule: &str,
+    field: &str,
+    scope: &rules::Scope,
+    review: &Review<'_>,
+    owner: &rules::Owner,
+    values: &Values,
+) -> Result<Vec<Finding>, DecideError> {
+    let source_error = |error| DecideError::Values {
+        rule: rule.to_owned(),
+        error,
+    };
+    let mut found = Vec::new();
+    for target in rules::allowed_targets(field, scope, review.report) {
+        let facts = target.facts(owner);
+        let mut choice = values
+            .resolve(&target.value, &facts)
+            .await
+            .map_err(source_error)?;
+        if let (None, Some(id)) = (&choice, &target.list_item_id) {
+            choice = values
+                .resolve_list_item(id, &facts)
+                .await
+                .map_err(source_error)?;
+        }
+        if choice.is_none() {
+            found.push(target.refused());
+        }
+    }
+    Ok(found)
+}
+
 #[cfg(test)]
 mod tests;

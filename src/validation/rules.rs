@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 
 use super::Review;
 use super::amount::Amount;
+use super::fields::{field_value, is_field_id};
 use super::hook::Hook;
 use super::messages::{Finding, Lang, Messages, Place, Problem};
 use super::settings::{Level, RuleKind, RuleSettings};
@@ -58,16 +59,6 @@ impl Scope {
             }
         }
     }
-}
-
-/// True for `custom1` … `custom40` and `orgUnit1` … `orgUnit6`, ignoring case.
-pub(super) fn is_field_id(id: &str) -> bool {
-    let id = id.to_ascii_lowercase();
-    let number = |rest: &str, max: u32| {
-        !rest.starts_with('0') && rest.parse::<u32>().is_ok_and(|n| (1..=max).contains(&n))
-    };
-    id.strip_prefix("custom").is_some_and(|n| number(n, 40))
-        || id.strip_prefix("orgunit").is_some_and(|n| number(n, 6))
 }
 
 /// Checks every rule, each problem keyed `validation.rules[i].<key>`; returns the rules
@@ -241,7 +232,7 @@ fn limits(rule: &RuleSettings, prefix: &str, problems: &mut Problems) -> Option<
     for (code, value) in &rule.limits {
         let key = format!("{prefix}.limits.{code}");
         match Amount::from_toml(value) {
-            Some(limit) if limit >= Amount::parse("0")? => {
+            Some(limit) if limit >= Amount::ZERO => {
                 if limits
                     .insert(code.trim().to_ascii_uppercase(), limit)
                     .is_some()
@@ -269,23 +260,6 @@ fn limits(rule: &RuleSettings, prefix: &str, problems: &mut Problems) -> Option<
         );
     }
     (problems.len() == before).then_some(Check::AmountLimit { limits, currency })
-}
-
-/// Text set on a field: its list item code, else its value, when not blank.
-pub(super) fn field_value<'i>(item: &'i ExpenseItem, field: &str) -> Option<&'i str> {
-    let field = item.field(field)?;
-    field
-        .code
-        .as_deref()
-        .map(str::trim)
-        .filter(|c| !c.is_empty())
-        .or_else(|| {
-            field
-                .value
-                .as_deref()
-                .map(str::trim)
-                .filter(|v| !v.is_empty())
-        })
 }
 
 /// `required`: the header has the field, or every expense in scope has it. An expense
@@ -373,6 +347,9 @@ pub(super) fn amount_limit(
 pub(super) struct Target<'r> {
     pub place: Place,
     pub value: String,
+    /// For a list field read without its code (v4 gives the list item id as the value):
+    /// the list item id, also accepted when a value has it.
+    pub list_item_id: Option<String>,
     field: &'r str,
     /// The header or the expense.
     item: &'r ExpenseItem,
@@ -416,9 +393,18 @@ pub(super) fn allowed_targets<'r>(
     report: &'r ReportV4,
 ) -> Vec<Target<'r>> {
     let target = |place, item, allocation: Option<&'r ExpenseItem>| {
-        field_value(allocation.unwrap_or(item), field).map(|value| Target {
+        let holder = allocation.unwrap_or(item);
+        let list_item_id = holder
+            .field(field)
+            .filter(|f| f.is_list && f.code.as_deref().is_none_or(|c| c.trim().is_empty()))
+            .and_then(|f| f.list_item_id.as_deref().or(f.value.as_deref()))
+            .map(str::trim)
+            .filter(|id| !id.is_empty())
+            .map(str::to_owned);
+        field_value(holder, field).map(|value| Target {
             place,
             value: value.to_owned(),
+            list_item_id,
             field,
             item,
             allocation,

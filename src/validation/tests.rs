@@ -370,6 +370,56 @@ fn allowed_reads_the_list_item_code_before_the_value() {
 }
 
 #[test]
+fn allowed_reads_a_v4_list_field_by_its_list_item_id() {
+    let v = validator(
+        r#"
+[[rules]]
+name = "cost-center"
+kind = "allowed"
+field = "custom9"
+"#,
+    );
+    let map = BTreeMap::from([
+        ("code".to_owned(), serde_json::json!("CC-100")),
+        ("label".to_owned(), serde_json::json!("Engineering")),
+        (
+            "list_item_id".to_owned(),
+            serde_json::json!("AB8596D91C994F4DBBD820D6DCBDC599"),
+        ),
+        ("expense_types".to_owned(), serde_json::json!(["LUNCH"])),
+    ]);
+    let settings = ValuesSettings {
+        inline: vec![InlineValue(map)],
+        ..ValuesSettings::default()
+    };
+    let values = Values::from_settings(&settings, Mode::Production).unwrap();
+    let list = |kind: &str, id: &str| {
+        let mut e = expense("E1", kind, "10.00", &[]);
+        e.expense.fields = vec![CustomField {
+            id: "custom9".into(),
+            value: Some(id.into()),
+            list_item_id: Some(id.into()),
+            list_item_url: Some(format!("https://h/list/v4/items/{id}")),
+            is_list: true,
+            ..CustomField::default()
+        }];
+        report(header(&[]), vec![e])
+    };
+    let known = list("LUNCH", "ab8596d91c994f4dbbd820d6dcbdc599");
+    assert_eq!(
+        decide_with(&v, &known, None, &values).unwrap(),
+        Verdict::Approve
+    );
+    for (kind, id) in [
+        ("TAXI", "AB8596D91C994F4DBBD820D6DCBDC599"),
+        ("LUNCH", "FFFF"),
+    ] {
+        let verdict = decide_with(&v, &list(kind, id), None, &values).unwrap();
+        assert_eq!(sent_back(verdict).0, ["cost-center"], "{kind} {id}");
+    }
+}
+
+#[test]
 fn allowed_checks_the_header_and_allocations_with_their_facts() {
     let on_header = validator(
         r#"
@@ -742,12 +792,12 @@ kind = "required"
 #[test]
 fn field_ids_are_custom_1_to_40_and_org_units_1_to_6() {
     for id in ["custom1", "Custom40", "CUSTOM12", "orgUnit1", "ORGUNIT6"] {
-        assert!(rules::is_field_id(id), "{id}");
+        assert!(fields::is_field_id(id), "{id}");
     }
     for id in [
         "custom0", "custom41", "custom01", "orgUnit7", "custom", "custom1x", "name",
     ] {
-        assert!(!rules::is_field_id(id), "{id}");
+        assert!(!fields::is_field_id(id), "{id}");
     }
 }
 
@@ -806,4 +856,46 @@ fn check_config_shows_hook_secrets_redacted() {
     let shown = toml::to_string(&settings).unwrap();
     assert!(!shown.contains("hunter2-secret"), "{shown}");
     assert!(shown.contains("[REDACTED]"), "{shown}");
+}
+
+#[test]
+fn the_examples_commented_rules_are_valid_when_uncommented() {
+    const EXAMPLE: &str = include_str!("../../config/example.toml");
+    let block: String = EXAMPLE
+        .lines()
+        .skip_while(|l| *l != "# Example:")
+        .skip(1)
+        .take_while(|l| l.starts_with("#   "))
+        .map(|l| format!("{}\n", &l[4..]))
+        .map(|l| l.replace("validation.rules", "rules"))
+        .collect();
+    let settings = ValidationSettings {
+        rules: rules(&block),
+        ..ValidationSettings::default()
+    };
+    let v = Validator::from_settings(&settings, Mode::Production).unwrap();
+    assert_eq!(
+        v.rule_names().collect::<Vec<_>>(),
+        [
+            "project-on-header",
+            "project-open",
+            "meal-limits",
+            "erp-budget"
+        ]
+    );
+}
+
+#[test]
+fn a_decision_can_run_on_a_spawned_task() {
+    fn send<T: Send>(_: &T) {}
+    let (v, values, details) = (validator(ALLOWED), values(), details());
+    let report = report(header(&[]), vec![]);
+    let review = Review {
+        details: &details,
+        report: &report,
+        owner_language: None,
+    };
+    let decision = v.decide(&review, &values);
+    send(&decision);
+    send(&v);
 }

@@ -403,6 +403,28 @@ impl Values {
         })
     }
 
+    /// The value with this Concur list item id that is allowed for this item, if any: a v4
+    /// list field holds the list item id, not the code. The HTTP source asks with an empty
+    /// search. Free text has no list items.
+    pub async fn resolve_list_item(
+        &self,
+        list_item_id: &str,
+        facts: &ItemFacts,
+    ) -> Result<Option<Choice>, LookupError> {
+        let id = list_item_id.trim();
+        Ok(match &self.backend {
+            Backend::Static(entries) => table::resolve_list_item(entries, id, &self.filters, facts),
+            Backend::Csv(csv) => {
+                table::resolve_list_item(csv.entries().iter(), id, &self.filters, facts)
+            }
+            Backend::Http(http) => {
+                let entries = http.entries("", facts).await?;
+                table::resolve_list_item(entries.iter(), id, &self.filters, facts)
+            }
+            Backend::FreeText => None,
+        })
+    }
+
     /// Counts one search of this launch session against `values.search_rate` and
     /// `values.search_burst`; `Err` when the session searches faster (nothing is looked up
     /// then). Sessions do not share their allowance.
@@ -596,6 +618,24 @@ mod tests {
             ]
         );
         assert_eq!(facts.get("Field.Custom9"), Some("CC-100"));
+    }
+
+    #[test]
+    fn a_report_item_gives_its_facts_without_a_launch() {
+        let owner = ItemOwner {
+            user: Some("owner-uuid"),
+            employee_id: None,
+            language: "fr",
+        };
+        let facts = ItemFacts::for_item(&item(), &owner);
+        assert_eq!(facts.get("report_owner"), Some("owner-uuid"));
+        assert_eq!(facts.get("employee_id"), None);
+        assert_eq!(facts.get("language"), Some("fr"));
+        assert_eq!(facts.get("source"), Some("ENTRY"));
+        assert_eq!(facts.get("expense_type"), Some("AIRFR"));
+        assert_eq!(facts.get("field.custom9"), Some("CC-100"));
+        assert_eq!(facts.get("company"), None, "no launch, no company or user");
+        assert_eq!(facts.get("user"), None);
     }
 
     #[test]

@@ -130,6 +130,26 @@ pub(crate) fn resolve<'a>(
         .map(|e| e.choice.clone())
 }
 
+/// The first entry with exactly this Concur list item id (ignoring ASCII case, as Concur
+/// spells the hex ids either way) that passes the filters.
+pub(crate) fn resolve_list_item<'a>(
+    entries: impl IntoIterator<Item = &'a Entry>,
+    list_item_id: &str,
+    filters: &[Filter],
+    facts: &ItemFacts,
+) -> Option<Choice> {
+    entries
+        .into_iter()
+        .find(|e| {
+            e.choice
+                .list_item_id
+                .as_deref()
+                .is_some_and(|id| id.eq_ignore_ascii_case(list_item_id))
+                && allowed(e, filters, facts)
+        })
+        .map(|e| e.choice.clone())
+}
+
 /// A JSON scalar as text: strings as they are, numbers and booleans written out.
 pub(crate) fn scalar(value: &Value) -> Option<String> {
     match value {

@@ -38,6 +38,7 @@ mod store_contract;
 mod test_connection;
 mod tls;
 mod try_callout;
+mod validation;
 mod values;
 mod with_simulator;
 
