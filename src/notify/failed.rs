@@ -20,7 +20,7 @@ use crate::concur::ConcurClient;
 use crate::store::queue::{Enqueued, now_millis};
 
 /// The longest wait before the first read of the list after start.
-const FIRST_RUN_AFTER: Duration = Duration::from_secs(5);
+const FIRST_RUN_AFTER: Duration = Duration::from_secs(30);
 
 /// Starts the periodic job (`None` when `interval` is zero: switched off).
 pub fn spawn(

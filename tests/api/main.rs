@@ -28,6 +28,7 @@ mod logging;
 mod notifications_cli;
 mod notify_demo;
 mod notify_endpoint;
+mod notify_worker;
 mod picker;
 mod queue_contract;
 mod redis;

@@ -29,6 +29,11 @@ pub async fn world_with(extra_toml: &str) -> World {
     world_with_tables("", "", extra_toml).await
 }
 
+/// Like [`world_with`], the simulator playing `seed` instead of its built-in data.
+pub async fn world_with_seed(seed: sim::Seed, extra_toml: &str) -> World {
+    world_with_sim("", "", extra_toml, Some(seed)).await
+}
+
 /// Like [`world_with`], with `launch_toml` added to the connector's `[launch]` table.
 pub async fn world_with_launch(launch_toml: &str, extra_toml: &str) -> World {
     world_with_tables(launch_toml, "", extra_toml).await
@@ -42,6 +47,15 @@ pub async fn world_with_concur(concur_keys: &str, extra_toml: &str) -> World {
 /// The connector wired to a fresh simulator, with keys added to its `[launch]` and
 /// `[concur]` tables and `extra_toml` after them.
 async fn world_with_tables(launch_toml: &str, concur_keys: &str, extra_toml: &str) -> World {
+    world_with_sim(launch_toml, concur_keys, extra_toml, None).await
+}
+
+async fn world_with_sim(
+    launch_toml: &str,
+    concur_keys: &str,
+    extra_toml: &str,
+    seed: Option<sim::Seed>,
+) -> World {
     concur_connector::tls::install_default_provider();
     let sim_dir = tempfile::tempdir().unwrap();
     let creds = ConnectorCredentials::new(USERNAME, config::secret(PASSWORD)).unwrap();
@@ -53,6 +67,9 @@ async fn world_with_tables(launch_toml: &str, concur_keys: &str, extra_toml: &st
     let mut cfg = SimConfig::new(creds, &placeholder, tls).unwrap();
     cfg.redirect_uri = REDIRECT.to_owned();
     cfg.company_request_token = config::secret("test-company-request-token");
+    if let Some(seed) = seed {
+        cfg.seed = seed;
+    }
     let company = cfg.seed.company.id.clone();
     let sim = sim::start(cfg).await.unwrap();
     let base = sim.base_url().as_str().trim_end_matches('/').to_owned();

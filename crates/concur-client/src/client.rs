@@ -52,7 +52,7 @@ struct Inner {
     jwks: Mutex<Option<CachedKeys>>,
     backoff: ExponentialBuilder,
     /// Owners found by login (Identity v4), so each owner costs one lookup at most.
-    users: super::identity::UserCache,
+    users: super::user::UserCache,
 }
 
 #[derive(Default)]
@@ -171,7 +171,7 @@ impl ConcurClient {
                 company: Mutex::new(CompanyState::default()),
                 jwks: Mutex::new(None),
                 backoff,
-                users: super::identity::UserCache::new(),
+                users: super::user::UserCache::new(),
             }),
         })
     }
@@ -192,7 +192,7 @@ impl ConcurClient {
     }
 
     /// The cache of owners looked up by login.
-    pub(crate) fn user_cache(&self) -> &super::identity::UserCache {
+    pub(crate) fn user_cache(&self) -> &super::user::UserCache {
         &self.inner.users
     }
 

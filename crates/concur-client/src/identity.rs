@@ -2,51 +2,21 @@
 //! by login only, and the v4 report is addressed by the owner's UUID, so the worker looks
 //! the login up in Identity v4 (SCIM) with the company token.
 
-use std::time::Duration;
-
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 use reqwest::Method;
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 
 use super::client::{Auth, Call, ConcurClient, RetryClass, Target};
 use super::error::ConcurError;
+use super::user::ConcurUser;
 
 const USERS_OPERATION: &str = "/profile/identity/v4/Users";
-/// Owners remembered at most (one entry per employee who submits reports).
-const CACHE_CAPACITY: u64 = 10_000;
-/// How long a found owner is remembered: a changed profile language shows within this.
-const CACHE_TTL: Duration = Duration::from_secs(15 * 60);
 /// Everything but RFC 3986's unreserved characters is percent-encoded in the query.
 const QUERY_VALUE: &AsciiSet = &NON_ALPHANUMERIC
     .remove(b'-')
     .remove(b'.')
     .remove(b'_')
     .remove(b'~');
-
-/// A Concur user as Identity v4 describes it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ConcurUser {
-    /// The user's UUID (the v4 APIs' `userId`).
-    pub id: String,
-    /// The login (`userName`; v1.1's `X_UserID`).
-    pub user_name: String,
-    /// The profile language as Concur gives it (`en-US`, `de`, …), when set.
-    pub preferred_language: Option<String>,
-}
-
-/// Found owners by lower-cased login, bounded and expiring.
-pub(crate) struct UserCache(moka::future::Cache<String, ConcurUser>);
-
-impl UserCache {
-    pub(crate) fn new() -> Self {
-        Self(
-            moka::future::Cache::builder()
-                .max_capacity(CACHE_CAPACITY)
-                .time_to_live(CACHE_TTL)
-                .build(),
-        )
-    }
-}
 
 /// The SCIM `ListResponse` members read.
 #[derive(Deserialize)]

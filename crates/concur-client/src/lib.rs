@@ -16,19 +16,20 @@ mod item;
 mod parse;
 mod store;
 mod token;
+mod user;
 mod workflow;
 mod write;
 
 pub use client::{ConcurClient, WriteOutcome};
 pub use config::{ClientConfig, CompanyGrant, DEFAULT_AUTH_BASE_URL, DEFAULT_JWKS_URL, Mode};
 pub use error::{ApiError, ConcurError, Failure, ValidationError};
-pub use identity::ConcurUser;
 pub use item::{CustomField, ExpenseItem, ItemApi, ItemRef, V4Report};
 pub use store::{
     CompanyCredentials, FileTokenStore, MemoryTokenStore, STATE_FILE_NAME, StoreError, StoreFuture,
     TokenStore,
 };
 pub use token::{GeolocationPolicy, UserToken};
+pub use user::ConcurUser;
 pub use workflow::{
     ExpenseV4, MAX_COMMENT_CHARS, ReportApproveRequest, ReportDetails, ReportSendBackRequest,
     ReportV4, cut_chars,
