@@ -260,6 +260,11 @@ async fn simulate(args: &SimulateArgs) -> ExitCode {
         if let Some(path) = &args.seed {
             config.seed = sim::Seed::from_file(path)?;
         }
+        // Submitted reports are notified at the connector's Event Notification endpoint.
+        if settings.notification.enabled {
+            config.notify_url =
+                Some(connector_url.join(settings.notification.path.trim_start_matches('/'))?);
+        }
         if let Some(path) = &args.connector_ca {
             let pem = std::fs::read_to_string(path)
                 .map_err(|e| anyhow::anyhow!("--connector-ca {}: {e}", path.display()))?;

@@ -3,7 +3,8 @@
 //!
 //! [`start`] runs before the connector is built and adjusts its settings so the two find each
 //! other: launches are signed with the connector's credentials and point at its public URL
-//! (`https://localhost:<server.bind port>`); without a `[concur]` table the connector's Concur
+//! (`https://localhost:<server.bind port>`), and a submitted report is notified at its
+//! `notification.path` when `notification.enabled`; without a `[concur]` table the connector's Concur
 //! client uses the simulator (OAuth client, company request token, trust in the simulator's
 //! CA, token state under `<certs>/state`); the simulator's host is an allowed item host.
 //!
@@ -67,6 +68,15 @@ pub async fn start(settings: &mut Settings) -> anyhow::Result<Option<RunningSim>
         config.fetch_attendee_url = connector_url
             .join(settings.fetch_attendee.path.trim_start_matches('/'))
             .context("building the Fetch Attendee URL")?;
+    }
+    // Submitting a report on the demo page notifies the connector's Event Notification
+    // endpoint, as Concur's Send Notification service does.
+    if settings.notification.enabled {
+        config.notify_url = Some(
+            connector_url
+                .join(settings.notification.path.trim_start_matches('/'))
+                .context("building the Event Notification URL")?,
+        );
     }
     let request_token = uuid::Uuid::new_v4().to_string();
     config.company_request_token = secret(&request_token);

@@ -25,7 +25,7 @@ use serde_json::{Value, json};
 use tokio::io::AsyncBufReadExt as _;
 use tokio::process::{Child, Command};
 
-use crate::fixtures::seed::{ALLOCATION, JANE, LUNCH, LUNCH_V1, REPORT, SUPPLIES};
+use crate::fixtures::seed::{ALLOCATION, JANE, LUNCH, LUNCH_V1, MAX_REPORT, REPORT, SUPPLIES};
 use crate::fixtures::{PASSWORD, PATIENCE, USERNAME, eventually, free_port};
 
 /// The connector and the simulator, as `serve` runs them in development.
@@ -42,6 +42,11 @@ impl Drop for World {
 }
 
 async fn world() -> World {
+    world_with("").await
+}
+
+/// [`world`] with `extra` TOML appended (e.g. `[[validation.rules]]`).
+async fn world_with(extra: &str) -> World {
     concur_connector::tls::install_default_provider();
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("config.toml");
@@ -73,6 +78,7 @@ label = "Browser test project"
 [[values.inline]]
 code = "PRJ-7002"
 label = "Another project"
+{extra}
 "#,
         // The simulator signs launch URLs for the connector's port, so it must be known
         // before the connector binds.
@@ -530,4 +536,75 @@ async fn demo_attendee_is_found_with_the_connectors_fetch_attendee_and_added() {
     let (_, expense) = seed.expense(LUNCH).unwrap();
     assert_eq!(expense.attendees.len(), 1);
     assert_eq!(expense.attendees[0].external_id, "EXT-2002");
+}
+
+// --- External validation: Submit on the report page, the connector decides ---
+
+/// A hotel night over 250 is sent back (Max's Berlin trip has one at 289 EUR; March Expenses
+/// has none).
+const HOTEL_LIMIT: &str = r#"
+[[validation.rules]]
+name = "hotel-limit"
+kind = "amount_limit"
+limits = { LODNG = 250 }
+message = { en = "A hotel night costs at most 250", de = "Eine Hotelnacht kostet höchstens 250" }
+"#;
+
+/// Opens the report page, clicks Submit, and waits until the page shows `label`.
+async fn submit_and_wait_for(world: &World, c: &Client, report: &str, label: &str) {
+    c.goto(&format!("{}expense/{report}", world.sim.base_url()))
+        .await
+        .unwrap();
+    shows(c, "[data-workflow-label]", "Not submitted").await;
+    c.find(Locator::Css(&format!("[data-submit=\"{report}\"]")))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    // Pending first, then the page polls and reloads itself once the connector decided.
+    shows(c, "[data-workflow-label]", label).await;
+}
+
+#[tokio::test]
+async fn demo_submit_ends_approved_or_sent_back_with_the_comment_shown() {
+    let world = world_with(HOTEL_LIMIT).await;
+    let browser = browser().await;
+    let c = &browser.client;
+
+    submit_and_wait_for(&world, c, REPORT, "Approved").await;
+    let png = c.screenshot().await.unwrap();
+    std::fs::write(artifacts_dir().join("report-approved.png"), png).unwrap();
+    assert!(
+        c.find(Locator::Css("[data-submit]")).await.is_err(),
+        "an approved report cannot be submitted again"
+    );
+
+    submit_and_wait_for(&world, c, MAX_REPORT, "Sent back").await;
+    let comment = c
+        .find(Locator::Css("[data-workflow-comment]"))
+        .await
+        .expect("the comment is shown")
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        comment.contains("Eine Hotelnacht kostet höchstens 250"),
+        "in the owner's language: {comment}"
+    );
+    assert!(
+        c.find(Locator::Css(&format!("[data-submit=\"{MAX_REPORT}\"]")))
+            .await
+            .is_ok(),
+        "a sent-back report can be submitted again"
+    );
+    let png = c.screenshot().await.unwrap();
+    std::fs::write(artifacts_dir().join("report-sent-back.png"), png).unwrap();
+    let data = world.sim.snapshot();
+    assert_eq!(data.report(REPORT).unwrap().approval_status_id, "A_APPR");
+    assert_eq!(
+        data.report(MAX_REPORT).unwrap().approval_status_id,
+        "A_RESU"
+    );
+    browser.client.close().await.unwrap();
 }

@@ -23,14 +23,7 @@ struct Demo {
 
 /// The demo configuration's callout tables (`[fetch_list]`, `[fetch_attendee]`), as TOML.
 fn demo_callout_tables() -> String {
-    let demo: toml::Table = include_str!("../../config/development.toml")
-        .parse()
-        .unwrap();
-    let tables: toml::Table = demo
-        .into_iter()
-        .filter(|(key, _)| key == "fetch_list" || key == "fetch_attendee")
-        .collect();
-    toml::to_string(&tables).unwrap()
+    crate::fixtures::development_tables(&["fetch_list", "fetch_attendee"])
 }
 
 /// The connector with the demo's lists and attendees, and a simulator calling it.

@@ -63,3 +63,16 @@ pub async fn eventually<T>(what: &str, mut check: impl AsyncFnMut() -> Option<T>
 pub async fn until(what: &str, mut check: impl AsyncFnMut() -> bool) {
     eventually(what, async || check().await.then_some(())).await;
 }
+
+/// Tables of the embedded development profile (`config/development.toml`), as TOML: the
+/// first-run demo's own settings for a test server.
+pub fn development_tables(names: &[&str]) -> String {
+    let demo: toml::Table = include_str!("../../config/development.toml")
+        .parse()
+        .unwrap();
+    let tables: toml::Table = demo
+        .into_iter()
+        .filter(|(key, _)| names.contains(&key.as_str()))
+        .collect();
+    toml::to_string(&tables).unwrap()
+}

@@ -26,6 +26,7 @@ mod launch;
 mod launch_integrity;
 mod logging;
 mod notifications_cli;
+mod notify_demo;
 mod notify_endpoint;
 mod notify_worker;
 mod picker;

@@ -43,8 +43,9 @@
 //!
 //! Demo pages for people (see `demo`): `GET /` lists the reports, `GET /expense/{reportId}`
 //! shows one like Concur Expense, with Launch URL fields that open the connector in a popup
-//! (`/_sim/demo/...` mints the launches). The connector starts one beside `serve`
-//! for its demo.
+//! (`/_sim/demo/...` mints the launches) and a Submit button that sends the report into
+//! external validation and shows its workflow status until the connector has decided. The
+//! connector starts one beside `serve` for its demo.
 
 mod admin;
 mod callouts;
