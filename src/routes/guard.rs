@@ -3,6 +3,7 @@
 //! still running when the shutdown deadline comes close is answered 503. Every such answer
 //! has a body: a short text for Concur's calls and the probes, a page for the browser.
 
+use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -23,6 +24,34 @@ const RETRY_AFTER_SECS: &str = "5";
 pub struct Guard {
     pub state: Arc<AppState>,
     pub request_timeout: Duration,
+    /// The paths Concur calls server to server (Fetch List, Fetch Attendee, Event
+    /// Notification, as configured): answered with a short text, never a page.
+    callouts: Arc<HashSet<String>>,
+}
+
+impl Guard {
+    /// The guard for `state`'s routes; the callout paths are collected once, here.
+    pub fn new(state: Arc<AppState>, request_timeout: Duration) -> Self {
+        let mut callouts: HashSet<String> = state
+            .lists
+            .endpoints()
+            .iter()
+            .map(|(path, _)| path.clone())
+            .collect();
+        if state.fetch_attendee.enabled {
+            let path = &state.fetch_attendee.path;
+            callouts.extend(crate::attendees::v1_twin(path));
+            callouts.insert(path.clone());
+        }
+        if state.notifications.is_some() {
+            callouts.insert(state.notification.path.clone());
+        }
+        Self {
+            state,
+            request_timeout,
+            callouts: Arc::new(callouts),
+        }
+    }
 }
 
 /// Who reads the answer: a program (Concur's server-to-server calls, probes, assets) or a
@@ -35,11 +64,14 @@ enum Reader {
 }
 
 impl Reader {
-    fn of(request: &Request) -> Self {
+    fn of(request: &Request, callouts: &HashSet<String>) -> Self {
         let path = request.uri().path();
         if path == super::paths::HEALTHZ || path == super::paths::READYZ {
             Reader::Probe
-        } else if path.starts_with("/system/") || path.starts_with("/assets/") {
+        } else if path.starts_with("/system/")
+            || path.starts_with("/assets/")
+            || callouts.contains(path)
+        {
             Reader::Program
         } else {
             Reader::Person(Lang::of_query(request.uri().query().unwrap_or_default()))
@@ -53,7 +85,7 @@ pub async fn guard(State(guard): State<Guard>, request: Request, next: Next) -> 
         .get::<ConnectionClass>()
         .copied()
         .unwrap_or(ConnectionClass::Normal);
-    let reader = Reader::of(&request);
+    let reader = Reader::of(&request, &guard.callouts);
     let http1 = request.version() <= Version::HTTP_11;
     let mut response = if class == ConnectionClass::Overflow && reader != Reader::Probe {
         unavailable(

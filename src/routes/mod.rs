@@ -68,10 +68,7 @@ pub fn router(state: Arc<AppState>, request_timeout: Duration) -> Router {
             HeaderValue::from_static("DENY"),
         ));
 
-    let guard = guard::Guard {
-        state: state.clone(),
-        request_timeout,
-    };
+    let guard = guard::Guard::new(state.clone(), request_timeout);
     Router::new()
         .merge(test_connection::routes())
         .merge(launch::routes(&state))

@@ -157,28 +157,39 @@ async fn a_request_past_the_request_timeout_gets_408_with_a_body() {
         "[picker]\ndone_wait = \"500ms\"",
     )
     .await;
-    let mut stream = connect(&app.pki, app.port).await;
-    // The body is announced but never sent: the handler waits for it.
-    let request = format!(
-        "POST /system/v1.0/testconnection HTTP/1.1\r\nHost: localhost\r\n\
-         Authorization: Basic {}\r\nContent-Length: 10\r\n\r\n",
-        basic_auth()
-    );
-    stream.write_all(request.as_bytes()).await.unwrap();
-    let head = read_head(&mut stream).await;
-    assert!(head.starts_with("HTTP/1.1 408"), "{head}");
-    let length: usize = head
-        .lines()
-        .find_map(|l| {
-            l.to_ascii_lowercase()
-                .strip_prefix("content-length: ")
-                .map(str::to_owned)
-        })
-        .expect("a content-length")
-        .trim()
-        .parse()
-        .unwrap();
-    assert!(length > 0, "an empty 408: {head}");
+    // Concur's calls (test connection and the callouts) get a short text, never a page.
+    for path in [
+        "/system/v1.0/testconnection",
+        "/concur/v1.0/notify",
+        "/concur/list/v1.2/fetch",
+        "/concur/attendee/v2.0/fetch",
+    ] {
+        let mut stream = connect(&app.pki, app.port).await;
+        // The body is announced but never sent: the handler waits for it.
+        let request = format!(
+            "POST {path} HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/xml\r\n\
+             Authorization: Basic {}\r\nContent-Length: 10\r\n\r\n",
+            basic_auth()
+        );
+        stream.write_all(request.as_bytes()).await.unwrap();
+        let head = read_head(&mut stream).await;
+        assert!(head.starts_with("HTTP/1.1 408"), "{path}: {head}");
+        let header = |name: &str| {
+            head.lines()
+                .find_map(|l| {
+                    l.to_ascii_lowercase()
+                        .strip_prefix(&format!("{name}: "))
+                        .map(str::to_owned)
+                })
+                .unwrap_or_else(|| panic!("{path}: no {name}: {head}"))
+        };
+        let length: usize = header("content-length").trim().parse().unwrap();
+        assert!(length > 0, "{path}: an empty 408: {head}");
+        assert!(
+            header("content-type").starts_with("text/plain"),
+            "{path}: a page for a program: {head}"
+        );
+    }
 }
 
 #[tokio::test]
