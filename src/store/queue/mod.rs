@@ -27,6 +27,8 @@
 pub mod admin;
 pub mod embedded;
 pub mod redis;
+#[cfg(unix)]
+pub mod socket;
 
 use std::time::Duration;
 
