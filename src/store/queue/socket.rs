@@ -151,6 +151,13 @@ async fn answer(mut stream: UnixStream, queue: Arc<dyn WorkQueue>) {
     line.push(b'\n');
     let _ = stream.write_all(&line).await;
     let _ = stream.shutdown().await;
+    // Closing with unread bytes would reset the connection before the client reads the
+    // answer (an oversized request): what is left is read and discarded, for a while.
+    let _ = tokio::time::timeout(
+        READ_TIMEOUT,
+        tokio::io::copy(&mut stream, &mut tokio::io::sink()),
+    )
+    .await;
 }
 
 /// One bounded JSON line, read within [`READ_TIMEOUT`].
