@@ -24,9 +24,9 @@ use super::{JobId, QueueError, WorkQueue};
 
 /// The longest request read (a request is a few dozen bytes).
 pub const MAX_REQUEST: usize = 4096;
-/// How long a client has to send its request (and the CLI waits for an answer).
+/// How long a client has to send its request.
 pub const READ_TIMEOUT: Duration = Duration::from_secs(5);
-/// How long the CLI waits for the server's answer: a list of a large queue takes a moment.
+/// How long the CLI waits for the server's answer (listing a large queue takes a moment).
 const ANSWER_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// The socket beside the queue file `queue_path`.
@@ -104,10 +104,6 @@ impl AdminSocket {
         })?;
         tracing::info!(socket = %shown, "queue administration socket ready");
         Ok(socket)
-    }
-
-    pub fn path(&self) -> &Path {
-        &self.path
     }
 }
 
