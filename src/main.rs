@@ -109,7 +109,7 @@ async fn notifications(command: NotificationsCommand) -> ExitCode {
         Ok(settings) => settings,
         Err(problems) => return report(&problems),
     };
-    match queue::admin::run_configured(&settings, action).await {
+    match queue::administer(&settings, action).await {
         Ok(text) => {
             print!("{text}");
             ExitCode::SUCCESS

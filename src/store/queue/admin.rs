@@ -44,33 +44,6 @@ pub async fn run(
     }
 }
 
-/// Runs `action` on the queue `[queue]` configures, and returns what to print or the
-/// error's text. The embedded file is held by one process: while a server has it open, the
-/// action is sent to that server over its administration socket (Unix only) and its answer
-/// returned as is.
-pub async fn run_configured(
-    settings: &crate::config::Settings,
-    action: Action,
-) -> Result<String, String> {
-    let error = match super::open(settings).await {
-        Ok(queue) => {
-            return run(queue.as_ref(), action, super::now_millis())
-                .await
-                .map_err(|e| e.to_string());
-        }
-        Err(error) => error,
-    };
-    #[cfg(unix)]
-    if matches!(
-        settings.queue.backend,
-        crate::config::QueueBackend::Embedded
-    ) && let Ok(answer) = super::socket::ask(&settings.queue.path, action).await
-    {
-        return answer;
-    }
-    Err(error.to_string())
-}
-
 fn time(at: UnixMillis) -> String {
     humantime::format_rfc3339_seconds(UNIX_EPOCH + Duration::from_millis(at)).to_string()
 }
