@@ -37,7 +37,7 @@ pub fn path_for(queue_path: &Path) -> PathBuf {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "action", rename_all = "snake_case", deny_unknown_fields)]
 enum Request {
-    List,
+    List {},
     Replay { id: JobId },
     Drop { id: JobId },
 }
@@ -45,7 +45,7 @@ enum Request {
 impl From<Action> for Request {
     fn from(action: Action) -> Self {
         match action {
-            Action::List => Self::List,
+            Action::List => Self::List {},
             Action::Replay(id) => Self::Replay { id },
             Action::Drop(id) => Self::Drop { id },
         }
@@ -55,7 +55,7 @@ impl From<Action> for Request {
 impl From<Request> for Action {
     fn from(request: Request) -> Self {
         match request {
-            Request::List => Self::List,
+            Request::List {} => Self::List,
             Request::Replay { id } => Self::Replay(id),
             Request::Drop { id } => Self::Drop(id),
         }
