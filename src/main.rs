@@ -109,11 +109,7 @@ async fn notifications(command: NotificationsCommand) -> ExitCode {
         Ok(settings) => settings,
         Err(problems) => return report(&problems),
     };
-    let done = match queue::open(&settings).await {
-        Ok(queue) => queue::admin::run(queue.as_ref(), action, queue::now_millis()).await,
-        Err(error) => Err(error),
-    };
-    match done {
+    match queue::administer(&settings, action).await {
         Ok(text) => {
             print!("{text}");
             ExitCode::SUCCESS

@@ -34,6 +34,9 @@ pub struct Application {
     state: Arc<AppState>,
     settings: Settings,
     handle: Handle<SocketAddr>,
+    /// The embedded queue's administration socket, removed when the server stops.
+    #[cfg(unix)]
+    admin_socket: Option<crate::store::queue::socket::AdminSocket>,
 }
 
 struct TlsRuntime {
@@ -138,6 +141,22 @@ impl Application {
         state.notifications = crate::notify::Notifications::open(&settings)
             .await
             .map_err(StartupError::Config)?;
+        // While the server holds the embedded queue file, the CLI administers it over a
+        // socket beside it.
+        #[cfg(unix)]
+        let admin_socket = match (&state.notifications, &settings.queue.backend) {
+            (Some(notifications), crate::config::QueueBackend::Embedded) => Some(
+                crate::store::queue::socket::AdminSocket::bind(
+                    &settings.queue.path,
+                    notifications.queue.clone(),
+                )
+                .await
+                .map_err(|e| {
+                    StartupError::Config(vec![ConfigProblem::new("queue.path", e.to_string())])
+                })?,
+            ),
+            _ => None,
+        };
         let state = Arc::new(state);
         let listener = TcpListener::bind(settings.server.bind)
             .with_context(|| format!("binding {}", settings.server.bind))?;
@@ -169,6 +188,8 @@ impl Application {
             state,
             settings,
             handle: Handle::new(),
+            #[cfg(unix)]
+            admin_socket,
         })
     }
 
@@ -229,6 +250,8 @@ impl Application {
             }
             None => server.acceptor(bounded).serve(app).await?,
         }
+        #[cfg(unix)]
+        drop(self.admin_socket);
         stop_background.send_replace(true);
         // A decision under way is finished; one that takes longer than the drain deadline
         // is abandoned, and its job claimed again once its lease expires.

@@ -219,3 +219,170 @@ async fn the_commands_work_on_the_redis_queue_too() {
     let again = q.claim("worker-b", LEASE, now).await.unwrap().unwrap();
     assert_eq!((again.job.id, again.job.attempts), (id, 1));
 }
+
+/// Dead letters made in the running server's own queue (enqueued "long ago", so a claim at
+/// that time takes them and not what the endpoint queued now); returns their ids.
+async fn dead_letters_in(queue: &dyn WorkQueue, keys: &[&str]) -> Vec<JobId> {
+    let mut ids = Vec::new();
+    for (at, key) in (1..).zip(keys) {
+        let id = q_enqueue(queue, key, at).await;
+        let claimed = queue.claim("worker-a", LEASE, at).await.unwrap().unwrap();
+        assert_eq!(claimed.job.id, id);
+        queue
+            .dead_letter(claimed.ticket, "Concur answered 503")
+            .await
+            .unwrap();
+        ids.push(id);
+    }
+    ids
+}
+
+async fn q_enqueue(queue: &dyn WorkQueue, key: &str, at: u64) -> JobId {
+    queue
+        .enqueue(key, "<Notification/>", at)
+        .await
+        .unwrap()
+        .id()
+}
+
+#[tokio::test]
+async fn while_the_server_holds_the_embedded_queue_the_commands_go_through_its_socket() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let app = crate::helpers::spawn_app().await;
+    let response = app
+        .post_callout(
+            "/concur/v1.0/notify",
+            concur_protocol::callout::conformance::NOTIFICATION_EXAMPLE,
+        )
+        .await;
+    assert_eq!(response.status(), reqwest::StatusCode::OK);
+    let queue = app.notifications.clone().unwrap().queue;
+    let posted = queue.jobs().await.unwrap()[0].id;
+    let dead = dead_letters_in(queue.as_ref(), &["report/1 SUBMIT", "report/2 SUBMIT"]).await;
+    let socket = app.dir.path().join("notifications.sock");
+    let mode = std::fs::metadata(&socket).unwrap().permissions().mode();
+    assert_eq!(mode & 0o777, 0o600, "{mode:o}");
+
+    let config = app.dir.path().join("config.toml");
+    let config = config.to_str().unwrap();
+    let cli = async |args: &[&str]| {
+        let mut args = args.to_vec();
+        args.extend(["--config", config]);
+        run(&args, &[]).await
+    };
+    let output = cli(&["notifications", "list"]).await;
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let out = stdout(&output);
+    let lines: Vec<_> = out.lines().collect();
+    assert_eq!(lines.len(), 3, "{out}");
+    assert!(
+        lines[0].starts_with(&format!("{posted}\tqueued, due ")),
+        "{out}"
+    );
+    assert!(lines[1].starts_with(&format!("{}\tdead\tattempts 1", dead[0])));
+    assert!(
+        lines[2].contains("last error \"Concur answered 503\""),
+        "{out}"
+    );
+
+    let output = cli(&["notifications", "replay", &dead[0].to_string()]).await;
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    assert_eq!(stdout(&output), format!("job {} queued again\n", dead[0]));
+    let output = cli(&["notifications", "drop", &dead[1].to_string()]).await;
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    assert_eq!(stdout(&output), format!("job {} dropped\n", dead[1]));
+    // An error the server meets exits as the local one does, with the same text.
+    let output = cli(&["notifications", "drop", &posted.to_string()]).await;
+    assert_eq!(output.status.code(), Some(1));
+    assert_eq!(
+        stderr(&output),
+        format!(
+            "notifications: job {posted} is not a dead letter (only dead letters can be replayed or dropped)\n"
+        )
+    );
+
+    let jobs = queue.jobs().await.unwrap();
+    let states: Vec<_> = jobs.iter().map(|j| (j.id, j.state.clone())).collect();
+    use concur_connector::store::queue::JobState::Queued;
+    assert_eq!(states, [(posted, Queued), (dead[0], Queued)]);
+
+    app.shutdown.stop();
+    crate::fixtures::until("the socket removed at shutdown", async || !socket.exists()).await;
+}
+
+/// Sends `request` raw on the socket and returns the answer.
+async fn raw_request(socket: &std::path::Path, request: &[u8]) -> serde_json::Value {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let mut stream = tokio::net::UnixStream::connect(socket).await.unwrap();
+    // The server may stop reading (and answer) before all of an oversized request is sent.
+    let _ = stream.write_all(request).await;
+    let _ = stream.shutdown().await;
+    let mut answer = Vec::new();
+    stream.read_to_end(&mut answer).await.unwrap();
+    serde_json::from_slice(&answer).unwrap()
+}
+
+#[tokio::test]
+async fn a_stale_socket_is_replaced_and_bad_requests_get_an_error_answer() {
+    let dir = tempfile::tempdir().unwrap();
+    let socket = dir.path().join("queue.sock");
+    // A crashed run's socket: the file is there, nothing answers.
+    drop(std::os::unix::net::UnixListener::bind(&socket).unwrap());
+    assert!(socket.exists());
+    let app = crate::helpers::spawn_app_with(&format!(
+        "[queue]\npath = {:?}\n",
+        dir.path().join("queue.redb")
+    ))
+    .await;
+
+    let answer = raw_request(&socket, br#"{"action":"list"}"#).await;
+    assert_eq!(answer, serde_json::json!({"ok": "the queue is empty\n"}));
+    let answer = raw_request(&socket, b"{\"action\":\"drop\",\"id\":999}\n").await;
+    assert_eq!(answer, serde_json::json!({"error": "no job 999"}));
+    for nonsense in [&b"delete everything\n"[..], br#"{"action":"replay"}"#] {
+        let answer = raw_request(&socket, nonsense).await;
+        let error = answer["error"]
+            .as_str()
+            .unwrap_or_else(|| panic!("{answer}"));
+        assert!(error.contains("a request is"), "{error}");
+    }
+    let oversized = vec![b' '; 64 * 1024];
+    let answer = raw_request(&socket, &oversized).await;
+    let error = answer["error"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{answer}"));
+    assert!(error.contains("longer than 4096 bytes"), "{error}");
+    // The server still serves.
+    let answer = raw_request(&socket, br#"{"action":"list"}"#).await;
+    assert!(answer.get("ok").is_some(), "{answer}");
+    drop(app);
+}
+
+#[tokio::test]
+async fn a_socket_another_server_answers_on_is_a_start_up_problem_naming_queue_path() {
+    use concur_connector::config::{self, Origin};
+    use concur_connector::startup::{Application, StartupError};
+    concur_connector::tls::install_default_provider();
+    let dir = tempfile::tempdir().unwrap();
+    let queue_path = dir.path().join("queue.redb");
+    // Something answers on the socket (its queue file is another one, so only the socket
+    // tells the two servers apart).
+    let _answering = std::os::unix::net::UnixListener::bind(dir.path().join("queue.sock")).unwrap();
+    let pki = TestPki::new("socket-held");
+    let (_config_dir, path) = write_config(&pki, &format!("[queue]\npath = {queue_path:?}\n"));
+    let settings = config::load_with_env(&Origin::File(path), Some(Default::default())).unwrap();
+    match Application::build(settings).await {
+        Err(StartupError::Config(problems)) => {
+            assert_eq!(problems.len(), 1, "{problems:?}");
+            let shown = format!("{problems:?}");
+            assert!(shown.contains("queue.path"), "{shown}");
+            assert!(shown.contains("another server answers"), "{shown}");
+        }
+        Err(other) => panic!("{other}"),
+        Ok(_) => panic!("started beside another server"),
+    }
+    assert!(
+        dir.path().join("queue.sock").exists(),
+        "its socket is left alone"
+    );
+}

@@ -325,11 +325,11 @@ async fn a_delivery_concur_gave_up_on_is_found_in_the_failed_list_decided_and_de
 
 #[tokio::test]
 async fn a_job_failing_past_retry_for_is_a_dead_letter_that_replays_to_a_decision() {
-    // On Redis, so the administrator's CLI works on the queue while the server runs.
-    let redis = crate::redis_server::RedisServer::start();
+    // On the embedded queue: the administrator's CLI asks the running server over its socket.
+    let queue_dir = tempfile::tempdir().unwrap();
     let queue_toml = format!(
-        "[store]\nbackend = \"redis\"\nredis_url = \"{}\"\n[queue]\nretry_for = \"2s\"\nmax_backoff = \"1s\"\n",
-        redis.url()
+        "[queue]\npath = {:?}\nretry_for = \"2s\"\nmax_backoff = \"1s\"\n",
+        queue_dir.path().join("queue.redb")
     );
     let world = deciding(&queue_toml).await;
     world.sim.set_faults(Faults {

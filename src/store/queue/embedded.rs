@@ -12,8 +12,8 @@
 //! arriving at once cost one fsync each group rather than each waiting for all the fsyncs
 //! before it. Each enqueue still returns only after the commit that holds it.
 //!
-//! A redb file is held by one process at a time: the CLI cannot open the queue while the
-//! server has it open (it says so).
+//! A redb file is held by one process at a time: while the server has it open, the CLI
+//! asks the server over the queue's administration socket (`socket.rs`).
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};

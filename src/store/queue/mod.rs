@@ -27,6 +27,8 @@
 pub mod admin;
 pub mod embedded;
 pub mod redis;
+#[cfg(unix)]
+pub mod socket;
 
 use std::time::Duration;
 
@@ -49,6 +51,33 @@ pub async fn open(
             Ok(std::sync::Arc::new(redis::RedisQueue::new(redis)?))
         }
     }
+}
+
+/// Runs `action` on the queue `[queue]` configures, and returns what to print or the
+/// error's text. The embedded file is held by one process: while a server has it open, the
+/// action is sent to that server over its administration socket (Unix only) and its answer
+/// returned as is.
+pub async fn administer(
+    settings: &crate::config::Settings,
+    action: admin::Action,
+) -> Result<String, String> {
+    let error = match open(settings).await {
+        Ok(queue) => {
+            return admin::run(queue.as_ref(), action, now_millis())
+                .await
+                .map_err(|e| e.to_string());
+        }
+        Err(error) => error,
+    };
+    #[cfg(unix)]
+    if matches!(
+        settings.queue.backend,
+        crate::config::QueueBackend::Embedded
+    ) && let Ok(answer) = socket::ask(&settings.queue.path, action).await
+    {
+        return answer;
+    }
+    Err(error.to_string())
 }
 
 /// Milliseconds since the Unix epoch.
