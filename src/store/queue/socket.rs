@@ -93,18 +93,42 @@ impl AdminSocket {
                 QueueError::Unavailable(format!("cannot remove the stale socket {shown}: {e}"))
             })?;
         }
-        let listener = UnixListener::bind(&path)
-            .map_err(|e| QueueError::Unavailable(format!("cannot bind {shown}: {e}")))?;
+        let listener = bind_private(&path)?;
         let socket = Self {
             path: path.clone(),
             task: tokio::spawn(serve(listener, queue)),
         };
-        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).map_err(|e| {
-            QueueError::Unavailable(format!("cannot make {shown} the owner's only: {e}"))
-        })?;
         tracing::info!(socket = %shown, "queue administration socket ready");
         Ok(socket)
     }
+}
+
+/// Binds a listener at `path` that only the owner can ever connect to: it is bound in a
+/// fresh directory only the owner may enter, made 0600 there, and then renamed into
+/// place, so there is no moment at which the socket exists with a wider mode.
+fn bind_private(path: &Path) -> Result<UnixListener, QueueError> {
+    use std::os::unix::fs::DirBuilderExt;
+    let shown = path.display();
+    let unavailable = |what: &str, e: std::io::Error| {
+        QueueError::Unavailable(format!("cannot {what} {shown}: {e}"))
+    };
+    let private = path.with_extension(format!("sock-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&private);
+    std::fs::DirBuilder::new()
+        .mode(0o700)
+        .create(&private)
+        .map_err(|e| unavailable("prepare", e))?;
+    let staged = private.join("s");
+    let bound = UnixListener::bind(&staged)
+        .map_err(|e| unavailable("bind", e))
+        .and_then(|listener| {
+            std::fs::set_permissions(&staged, std::fs::Permissions::from_mode(0o600))
+                .map_err(|e| unavailable("make the owner's only", e))?;
+            std::fs::rename(&staged, path).map_err(|e| unavailable("move into place", e))?;
+            Ok(listener)
+        });
+    let _ = std::fs::remove_dir_all(&private);
+    bound
 }
 
 impl Drop for AdminSocket {
