@@ -65,9 +65,37 @@ impl ConcurClient {
     pub async fn user_by_login(&self, login: &str) -> Result<Option<ConcurUser>, ConcurError> {
         let login = login.trim();
         let key = login.to_lowercase();
-        if let Some(user) = self.user_cache().0.get(&key).await {
-            return Ok(Some(user));
+        // Workers deciding reports of one owner at the same time share one lookup; a
+        // miss (no such user, or a failure) is not remembered.
+        let ran = std::sync::atomic::AtomicBool::new(false);
+        let failure = std::sync::Mutex::new(None);
+        let found = self
+            .user_cache()
+            .0
+            .optionally_get_with(key, async {
+                ran.store(true, std::sync::atomic::Ordering::Relaxed);
+                self.look_up_user(login).await.unwrap_or_else(|error| {
+                    *failure.lock().unwrap_or_else(|p| p.into_inner()) = Some(error);
+                    None
+                })
+            })
+            .await;
+        match found {
+            Some(user) => Ok(Some(user)),
+            None if ran.load(std::sync::atomic::Ordering::Relaxed) => {
+                match failure.into_inner().unwrap_or_else(|p| p.into_inner()) {
+                    Some(error) => Err(error),
+                    None => Ok(None),
+                }
+            }
+            // Another caller's lookup missed, for a reason it cannot hand over: ask alone.
+            None => self.look_up_user(login).await,
         }
+    }
+
+    /// One Identity v4 lookup, uncached.
+    async fn look_up_user(&self, login: &str) -> Result<Option<ConcurUser>, ConcurError> {
+        let key = login.to_lowercase();
         let query = users_query(login);
         let reply = self
             .call(Call {
@@ -87,18 +115,14 @@ impl ConcurClient {
                 detail: e.to_string(),
             })?;
         // The filter is exact, but a server that ignores it must not hand us someone else.
-        let found = list.resources.into_iter().find_map(|r| {
+        Ok(list.resources.into_iter().find_map(|r| {
             let user_name = r.user_name?;
             (user_name.to_lowercase() == key).then_some(ConcurUser {
                 id: r.id.filter(|id| !id.trim().is_empty())?,
                 user_name,
                 preferred_language: r.preferred_language.filter(|l| !l.trim().is_empty()),
             })
-        });
-        if let Some(user) = &found {
-            self.user_cache().0.insert(key, user.clone()).await;
-        }
-        Ok(found)
+        }))
     }
 }
 

@@ -62,6 +62,41 @@ async fn an_owner_is_found_by_login_once_and_then_cached() {
 }
 
 #[tokio::test]
+async fn owners_looked_up_at_the_same_time_share_one_call() {
+    let h = Harness::start().await;
+    h.mount_company_token("company-access").await;
+    // Slow enough that every caller asks before the first answer arrives.
+    get(USERS_PATH)
+        .respond_with(
+            list_response(json!([{ "id": USER_ID, "userName": "jane.doe@acme.com" }]))
+                .set_delay(std::time::Duration::from_millis(300)),
+        )
+        .expect(1)
+        .mount(&h.server)
+        .await;
+
+    let client = h.client();
+    let login = "jane.doe@acme.com";
+    let found = tokio::join!(
+        client.user_by_login(login),
+        client.user_by_login(login),
+        client.user_by_login(login),
+        client.user_by_login(login),
+    );
+    for user in [found.0, found.1, found.2, found.3] {
+        assert_eq!(user.unwrap().expect("found").id, USER_ID);
+    }
+    let lookups = h.server.received_requests().await.unwrap();
+    assert_eq!(
+        lookups
+            .iter()
+            .filter(|r| r.url.path() == USERS_PATH)
+            .count(),
+        1
+    );
+}
+
+#[tokio::test]
 async fn a_login_with_quotes_is_escaped_and_an_unknown_login_is_none() {
     let h = Harness::start().await;
     h.mount_company_token("company-access").await;
