@@ -4,7 +4,9 @@
 
 use std::path::Path;
 
-use reqwest::StatusCode;
+use reqwest::{StatusCode, header};
+
+use crate::helpers::{PASSWORD, TestApp, USERNAME};
 
 /// Text a hostile body's entity would expand to, or read from the file: never to be seen
 /// in an answer or a log line.
@@ -16,6 +18,24 @@ pub struct Hostile {
     pub body: Vec<u8>,
     pub content_type: &'static str,
     pub status: StatusCode,
+}
+
+impl Hostile {
+    /// Posts the body to `path` with the connector's credentials and its content type: the
+    /// answer's status and text.
+    pub async fn post(&self, app: &TestApp, path: &str) -> (StatusCode, String) {
+        let response = app
+            .client
+            .post(app.url(path))
+            .basic_auth(USERNAME, Some(PASSWORD))
+            .header(header::CONTENT_TYPE, self.content_type)
+            .body(self.body.clone())
+            .send()
+            .await
+            .unwrap();
+        let status = response.status();
+        (status, response.text().await.unwrap_or_default())
+    }
 }
 
 /// The bodies, each `wrap(value)` (a well-formed request with `value` where a text field
