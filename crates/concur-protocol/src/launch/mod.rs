@@ -84,23 +84,3 @@ impl Source {
             .find(|s| s.as_str().eq_ignore_ascii_case(value))
     }
 }
-
-/// Which Concur product launched the connector: an expense report or a travel request.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Product {
-    /// Concur Expense (report header, expense, allocation).
-    #[default]
-    Expense,
-    /// Concur Request (request header, expected expense, allocation).
-    Request,
-}
-
-impl Product {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Product::Expense => "expense",
-            Product::Request => "request",
-        }
-    }
-}
