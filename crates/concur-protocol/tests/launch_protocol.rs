@@ -381,8 +381,9 @@ refusals!(verify_v4_query {
         removed(&v4_base(), "nonce") => LaunchError::MissingParameter("nonce");
     v4_rejects_a_missing_signature:
         removed(&v4_base(), "signature") => LaunchError::MissingParameter("signature");
+    // Without an owner parameter not even the product, and so the signed names, is known.
     v4_rejects_an_empty_query:
-        String::new() => LaunchError::MissingParameter("company_domain");
+        String::new() => LaunchError::NoOwnerFamily;
 
     v4_rejects_a_query_over_16_kib:
         format!("{}&padding={}", v4_base(), "a".repeat(16 * 1024))

@@ -12,6 +12,8 @@ pub mod sign;
 mod verify;
 
 #[cfg(test)]
+mod request_tests;
+#[cfg(test)]
 mod vectors;
 
 pub use diagnose::{WrongReading, diagnose_v1, diagnose_v4};

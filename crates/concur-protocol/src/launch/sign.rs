@@ -192,6 +192,43 @@ mod tests {
     }
 
     #[test]
+    fn signs_the_request_examples_4_and_5_as_documented() {
+        assert_eq!(sign_v4(&ex4_launch(), &ex2_creds()), EX4_SIGNATURE);
+        assert_eq!(sign_v4(&ex5_launch(), &ex2_creds()), EX5_SIGNATURE);
+    }
+
+    #[test]
+    fn a_request_launch_carries_the_request_names_and_the_expense_message() {
+        let request = v4_query(&ex5_launch(), &ex2_creds(), Encoding::Rfc3986);
+        assert_eq!(
+            format!("https://connector.example.com/request/launchexternalurl/v4/form?{request}"),
+            EX5_URL
+        );
+        let names: Vec<&str> = request
+            .split('&')
+            .filter_map(|pair| pair.split_once('=').map(|(n, _)| n))
+            .collect();
+        for name in [
+            "report_owner_user_id",
+            "report_owner_employee_id",
+            "expense_ids",
+        ] {
+            assert!(!names.contains(&name), "{name} in {request}");
+        }
+        // The same values as an Expense launch: same names but the owner's, same MAC.
+        let mut expense = ex5_launch();
+        expense.product = Product::Expense;
+        assert_eq!(sign_v4(&expense, &ex2_creds()), EX5_SIGNATURE);
+        let expense = v4_query(&expense, &ex2_creds(), Encoding::Rfc3986);
+        assert_eq!(
+            expense
+                .replace("report_owner_", "request_owner_")
+                .replace("expense_ids=", "request_ids="),
+            request
+        );
+    }
+
+    #[test]
     fn builds_the_example_launch_urls_byte_for_byte() {
         let cases = [
             (

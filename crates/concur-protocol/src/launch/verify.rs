@@ -23,6 +23,7 @@ use super::item_url::ItemUrlPolicy;
 use super::query::{self, ValueEncoding};
 use super::{LaunchError, Product, Source, Version, params, shape};
 use crate::credentials::ConnectorCredentials;
+use crate::item::ItemRef;
 
 /// Standard alphabet with optional padding; the URL-safe alphabet is mapped onto it first.
 pub(super) const SIGNATURE_BASE64: GeneralPurpose = GeneralPurpose::new(
@@ -397,6 +398,7 @@ pub fn verify_v4(
     let mac = Hmac::<Sha256>::new_from_slice(&key).expect("hmac accepts keys of any length");
     let matched = parsed.find_match(&mac, creds)?;
     let item_url = hosts.check(&matched.item_url)?;
+    same_product(spec.product, &item_url)?;
 
     let unsigned = |index: usize| -> Result<Option<Cow<'_, str>>, LaunchError> {
         parsed.decoded(index, matched.transport.encoding)
@@ -449,6 +451,7 @@ pub fn verify_v1(
     let mac = Hmac::<Sha1>::new_from_slice(&key).expect("hmac accepts keys of any length");
     let matched = parsed.find_match(&mac, creds)?;
     let item_url = hosts.check(&matched.item_url)?;
+    same_product(V1.product, &item_url)?;
 
     let [company_domain, user_id, _item, nonce] = matched.values;
     // v1 `xuserid` is a login id (free text, often an e-mail address), so it only has to
@@ -474,6 +477,19 @@ pub fn verify_v1(
         transport: matched.transport,
         mac: matched.mac,
     })
+}
+
+/// Refuses an item URL recognisably of the other product than the parameter names say.
+///
+/// The MAC covers the values only, so a launch signed for one product still verifies with
+/// its owner parameters renamed to the other's. The item URL is signed and decides which
+/// API is read and written; the names only decide which values form the message. An item
+/// URL of no known shape is left to the reader (it fails there, docs/protocol.md §6.1).
+fn same_product(launched: Product, item_url: &Url) -> Result<(), LaunchError> {
+    match ItemRef::parse(item_url.as_str()).map(|item| item.product()) {
+        Some(item) if item != launched => Err(LaunchError::ItemOfOtherProduct { launched, item }),
+        _ => Ok(()),
+    }
 }
 
 /// Reads `raw_query` the way both verifiers do, up to the MAC check, decoding every value
