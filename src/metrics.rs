@@ -18,7 +18,6 @@ use metrics::{counter, gauge, histogram};
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 
 use crate::launch::{ErrorClass, Version};
-use crate::notify::audit::{Action, DropReason};
 
 const HTTP_REQUESTS: &str = "concur_connector_http_requests_total";
 const HTTP_DURATION: &str = "concur_connector_http_request_duration_seconds";
@@ -243,10 +242,11 @@ pub fn field_write(outcome: WriteOutcome) {
 
 // ------------------------------------------------------------------ notifications
 
-/// A report decided (approve, send back) or a notification dropped, with why.
-pub fn notification_decision(action: Action, reason: Option<DropReason>) {
-    let reason = reason.map_or("none", DropReason::as_str);
-    counter!(DECISIONS, "outcome" => action.as_str(), "reason" => reason).increment(1);
+/// A report decided (`approve`, `send_back`) or a notification `dropped`, with why (the
+/// audit's fixed action and drop-reason names).
+pub fn notification_decision(action: &'static str, reason: Option<&'static str>) {
+    let reason = reason.unwrap_or("none");
+    counter!(DECISIONS, "outcome" => action, "reason" => reason).increment(1);
 }
 
 /// What became of a claimed job: `complete`, `retry` or `dead_letter`.

@@ -87,7 +87,7 @@ pub struct Decision<'a> {
 /// Writes the decision's audit line (and counts it; a drop is counted by [`dropped`]).
 pub fn decision(d: &Decision<'_>) {
     if d.action != Action::Dropped {
-        crate::metrics::notification_decision(d.action, None);
+        crate::metrics::notification_decision(d.action.as_str(), None);
     }
     tracing::info!(
         target: "audit",
@@ -103,7 +103,7 @@ pub fn decision(d: &Decision<'_>) {
 
 /// Writes the info line of a notification dropped without an action.
 pub fn dropped(report: &str, step: &str, reason: DropReason) {
-    crate::metrics::notification_decision(Action::Dropped, Some(reason));
+    crate::metrics::notification_decision(Action::Dropped.as_str(), Some(reason.as_str()));
     tracing::info!(
         report,
         step,
