@@ -152,3 +152,47 @@ async fn refresh_queue_gauges(app: &AppState) {
         Err(_) => tracing::warn!("metrics: the work queue's depth took too long to read"),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn check(enabled: bool, bind: &str, server: &str) -> (Option<SocketAddr>, Vec<String>) {
+        let settings = AdminSettings {
+            enabled,
+            bind: bind.to_owned(),
+        };
+        let mut problems = Problems::default();
+        let bind = settings.check(server.parse().ok(), &mut problems);
+        let keys = problems.into_vec().into_iter().map(|p| p.key).collect();
+        (bind, keys)
+    }
+
+    #[test]
+    fn the_admin_listener_needs_an_address_and_a_port_of_its_own() {
+        let local = "127.0.0.1:9464".parse().ok();
+        assert_eq!(
+            check(true, "127.0.0.1:9464", "0.0.0.0:8443"),
+            (local, vec![])
+        );
+        assert_eq!(
+            check(false, "not an address", "0.0.0.0:8443"),
+            (None, vec![])
+        );
+        for (bind, server) in [
+            ("nowhere", "0.0.0.0:8443"),
+            ("127.0.0.1:8443", "0.0.0.0:8443"),
+            ("0.0.0.0:8443", "10.0.0.5:8443"),
+            ("10.0.0.5:8443", "10.0.0.5:8443"),
+        ] {
+            assert_eq!(
+                check(true, bind, server),
+                (None, vec!["admin.bind".to_owned()]),
+                "{bind} beside {server}"
+            );
+        }
+        // Another interface, or a port picked at bind time, is another address.
+        assert!(check(true, "10.0.0.6:8443", "10.0.0.5:8443").0.is_some());
+        assert!(check(true, "127.0.0.1:0", "127.0.0.1:0").0.is_some());
+    }
+}

@@ -94,6 +94,10 @@ impl Application {
     /// Binds the listener (port 0 picks a free port) and prepares everything that can fail,
     /// so that `run_until_stopped` only serves.
     pub async fn build(settings: Settings) -> Result<Self, StartupError> {
+        // Before anything is counted (the company token is fetched during start-up).
+        if settings.admin.is_some() {
+            crate::metrics::install();
+        }
         let loaded = prepare_tls(&settings).map_err(StartupError::Config)?;
         let tls = match (loaded, &settings.tls) {
             (
