@@ -336,3 +336,42 @@ async fn metrics_are_served_on_the_admin_listener_only() {
     let off = spawn_app_with("[admin]\nenabled = false\n").await;
     assert!(off.admin_url.is_none());
 }
+
+#[tokio::test]
+async fn a_notification_jobs_calls_share_a_fresh_correlation_id_that_is_logged() {
+    crate::helpers::capture_logs();
+    let world = world_with(EXTRA).await;
+    let notified = world
+        .app
+        .post_callout(NOTIFY_PATH, NOTIFICATION_EXAMPLE)
+        .await;
+    assert_eq!(notified.status(), StatusCode::OK);
+    let notify_id = request_id(&notified);
+    let approve = eventually("the report approved", async || {
+        world
+            .sim
+            .requests()
+            .into_iter()
+            .find(|c| c.path == format!("/expensereports/v4/reports/{LYON}/approve"))
+    })
+    .await;
+    let job_id = approve.correlation_id.expect("the approval carries an id");
+    assert!(uuid::Uuid::parse_str(&job_id).is_ok(), "{job_id}");
+    // Not the request that queued it: the job runs later, perhaps on another instance.
+    assert_ne!(job_id, notify_id);
+    // Every call of the job (details, owner, report, approval) carries the same id.
+    let of_job: Vec<_> = world
+        .sim
+        .requests()
+        .into_iter()
+        .filter(|c| c.correlation_id.as_deref() == Some(job_id.as_str()))
+        .map(|c| c.path)
+        .collect();
+    assert!(of_job.len() >= 3, "{of_job:?}");
+    let logs = crate::helpers::captured_logs();
+    assert!(
+        logs.lines()
+            .any(|l| l.contains("deciding a notification") && l.contains(&job_id)),
+        "{logs}"
+    );
+}
