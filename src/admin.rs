@@ -141,7 +141,7 @@ async fn metrics(State(state): State<AdminState>) -> Response {
 }
 
 /// Reads the queue's depth for its gauges; a queue that does not answer keeps the last
-/// values (and counts a store error).
+/// values (its failure is counted as a store error by the queue itself).
 async fn refresh_queue_gauges(app: &AppState) {
     let Some(notifications) = &app.notifications else {
         return;
