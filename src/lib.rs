@@ -1,5 +1,7 @@
 //! concur-connector: an SAP Concur application connector for the Launch External URL callout.
 
+/// The admin listener: metrics, health and readiness for the operator.
+pub mod admin;
 /// Where the Fetch Attendee callout's attendees come from: inline, CSV file or HTTP lookup.
 pub mod attendees;
 /// Building blocks of configuration checks: keyed problems, secrets, URL checks.
@@ -22,6 +24,8 @@ pub use concur_protocol::credentials;
 pub use concur_protocol::launch;
 /// The lists the Fetch List callout serves: inline trees, CSV files, HTTP lookups.
 pub mod lists;
+/// The metrics (Prometheus text on the admin listener); the only place naming them.
+pub mod metrics;
 /// Event Notification: the `[notification]` settings, the job payload, the queue handle.
 pub mod notify;
 /// HTML pages from auto-escaping, operator-overridable templates.

@@ -34,6 +34,8 @@ pub struct Application {
     state: Arc<AppState>,
     settings: Settings,
     handle: Handle<SocketAddr>,
+    /// The admin listener (metrics, health, readiness), unless `admin.enabled = false`.
+    admin: Option<TcpListener>,
     /// The embedded queue's administration socket, removed when the server stops.
     #[cfg(unix)]
     admin_socket: Option<crate::store::queue::socket::AdminSocket>,
@@ -92,6 +94,10 @@ impl Application {
     /// Binds the listener (port 0 picks a free port) and prepares everything that can fail,
     /// so that `run_until_stopped` only serves.
     pub async fn build(settings: Settings) -> Result<Self, StartupError> {
+        // Before anything is counted (the company token is fetched during start-up).
+        if settings.admin.is_some() {
+            crate::metrics::install();
+        }
         let loaded = prepare_tls(&settings).map_err(StartupError::Config)?;
         let tls = match (loaded, &settings.tls) {
             (
@@ -115,6 +121,7 @@ impl Application {
                     );
                 }
                 tracing::info!(subject = %loaded.leaf.subject, issuer = %loaded.leaf.issuer, expires_in_days = loaded.leaf.expires_in_days, "tls certificate loaded");
+                crate::metrics::certificate_served(loaded.leaf.not_after);
                 let rustls = RustlsConfig::from_config(loaded.config);
                 let reloader = tls::spawn_reloader(
                     rustls.clone(),
@@ -161,6 +168,7 @@ impl Application {
         let listener = TcpListener::bind(settings.server.bind)
             .with_context(|| format!("binding {}", settings.server.bind))?;
         let local_addr = listener.local_addr().context("reading the bound address")?;
+        let admin = settings.admin.map(bind_admin).transpose()?;
         if let Some(concur) = state.concur.clone() {
             // Fetch the company token now rather than on the first launch; a failure here is
             // retried on demand, so it only warns.
@@ -188,9 +196,15 @@ impl Application {
             state,
             settings,
             handle: Handle::new(),
+            admin,
             #[cfg(unix)]
             admin_socket,
         })
+    }
+
+    /// Where the admin listener listens, when it is on.
+    pub fn admin_addr(&self) -> Option<SocketAddr> {
+        self.admin.as_ref().and_then(|l| l.local_addr().ok())
     }
 
     pub fn local_addr(&self) -> SocketAddr {
@@ -235,6 +249,19 @@ impl Application {
         let (stop_background, background_stopped) = tokio::sync::watch::channel(false);
         let background = spawn_notification_tasks(&self.state, &self.settings, &background_stopped);
         let limits = &self.settings.server.connections;
+        let admin = match self.admin {
+            Some(listener) => {
+                let state = crate::admin::AdminState {
+                    app: self.state.clone(),
+                    // Start-up refuses to run without the certificate TLS needs.
+                    tls_loaded: self.tls.is_some()
+                        || matches!(self.settings.tls, TlsSettings::Disabled),
+                    metrics: crate::metrics::install(),
+                };
+                Some(spawn_admin(listener, state, limits)?)
+            }
+            None => None,
+        };
         let bounded = BoundedAcceptor::new(limits.max_connections, limits.idle_timeout);
         let mut server = axum_server::from_tcp(self.listener)?
             .handle(self.handle)
@@ -262,6 +289,11 @@ impl Application {
         {
             tracing::warn!("event notification workers still busy at the shutdown deadline");
         }
+        // Readiness said "shutting down" while draining; now the admin listener goes too.
+        if let Some((handle, task)) = admin {
+            handle.graceful_shutdown(Some(ANSWER_MARGIN));
+            let _ = task.await;
+        }
         tracing::info!("server stopped");
         Ok(())
     }
@@ -285,6 +317,50 @@ fn spawn_notification_tasks(
         stop,
     ));
     tasks
+}
+
+/// Binds the admin listener; one on an address others can reach is warned about.
+fn bind_admin(bind: SocketAddr) -> anyhow::Result<TcpListener> {
+    let listener = TcpListener::bind(bind)
+        .with_context(|| format!("binding the admin listener {bind} (admin.bind)"))?;
+    if !bind.ip().is_loopback() {
+        tracing::warn!(%bind, "the admin listener (metrics, health) is not on loopback: keep it on a private interface");
+    }
+    Ok(listener)
+}
+
+/// Serves the admin routes until its handle stops it, folding histograms meanwhile.
+fn spawn_admin(
+    listener: TcpListener,
+    state: crate::admin::AdminState,
+    limits: &ConnectionSettings,
+) -> anyhow::Result<(Handle<SocketAddr>, tokio::task::JoinHandle<()>)> {
+    let handle = Handle::new();
+    let metrics = state.metrics;
+    let app = crate::admin::router(state).into_make_service();
+    let mut server = axum_server::from_tcp(listener)?
+        .handle(handle.clone())
+        .first_request_timeout(limits.header_read_timeout);
+    configure_http(server.http_builder(), limits);
+    let served = server
+        .acceptor(crate::admin::acceptor(limits.idle_timeout))
+        .serve(app);
+    let task = tokio::spawn(async move {
+        let upkeep = async {
+            let mut every = tokio::time::interval(crate::metrics::UPKEEP_EVERY);
+            loop {
+                every.tick().await;
+                metrics.run_upkeep();
+            }
+        };
+        tokio::select! {
+            served = served => if let Err(error) = served {
+                tracing::error!(%error, "the admin listener stopped");
+            },
+            () = upkeep => {}
+        }
+    });
+    Ok((handle, task))
 }
 
 /// Waits for every task (a panicked one counts as finished).

@@ -91,6 +91,9 @@ impl AppState {
             .map(ConcurClient::with_file_store)
             .transpose()
             .map_err(|e| vec![ConfigProblem::new("concur", e.to_string())])?;
+        if let Some(concur) = &concur {
+            concur.set_observer(Arc::new(crate::metrics::ConcurObserver));
+        }
         Ok(Self {
             credentials: settings.credentials.clone(),
             concur,

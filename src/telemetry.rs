@@ -118,6 +118,21 @@ pub async fn take_client_request_id(mut request: Request) -> Request {
     request
 }
 
+/// Runs the request with its server-made request id as the `concur-correlationid` of
+/// every Concur call it causes, so a support case can be matched to the request's log
+/// lines (docs/protocol.md §7.7).
+pub async fn correlate(request: Request, next: axum::middleware::Next) -> axum::response::Response {
+    let id = request
+        .headers()
+        .get(REQUEST_ID)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    match id {
+        Some(id) => concur_client::observe::scope(id, next.run(request)).await,
+        None => next.run(request).await,
+    }
+}
+
 /// The span of one request: the server's id, method and matched route (and the client's
 /// id, when it sent a well-formed one).
 pub fn request_span<B>(request: &axum::http::Request<B>) -> Span {

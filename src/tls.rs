@@ -68,6 +68,8 @@ pub struct LeafInfo {
     pub self_signed: bool,
     /// Whole days until `notAfter`; negative when expired.
     pub expires_in_days: i64,
+    /// `notAfter`, in Unix seconds.
+    pub not_after: i64,
 }
 
 /// A loaded certificate chain and key, ready to serve, with facts about the leaf.
@@ -134,6 +136,7 @@ fn inspect(der: &CertificateDer<'_>) -> Result<LeafInfo, String> {
         issuer: cert.issuer().to_string(),
         self_signed: cert.subject().as_raw() == cert.issuer().as_raw(),
         expires_in_days: (not_after - now).div_euclid(86_400),
+        not_after,
     })
 }
 
@@ -236,6 +239,7 @@ pub fn spawn_reloader(
             match load(&cert_file, &key_file) {
                 Ok(loaded) => {
                     rustls.reload_from_config(loaded.config);
+                    crate::metrics::certificate_served(loaded.leaf.not_after);
                     tracing::info!(
                         reason,
                         subject = %loaded.leaf.subject,

@@ -68,6 +68,9 @@ pub struct Settings {
     /// The Concur simulator `serve` starts beside the connector, when enabled.
     pub simulator: Option<SimulatorSettings>,
     pub log: LogSettings,
+    /// Where the admin listener (metrics, health, readiness) listens; `None` when
+    /// `admin.enabled = false`.
+    pub admin: Option<SocketAddr>,
     /// The raw tree as loaded, for `check-config` (secrets render redacted).
     pub raw: RawSettings,
 }
@@ -385,6 +388,7 @@ fn validate(raw: RawSettings) -> Result<Settings, Vec<ConfigProblem>> {
     }
     let redis = redis_settings(&raw, &mut problems);
     let queue = queue_settings(&raw, &mut problems);
+    let admin = raw.admin.check(bind, &mut problems);
 
     let log = LogSettings {
         format: raw.log.format,
@@ -443,6 +447,7 @@ fn validate(raw: RawSettings) -> Result<Settings, Vec<ConfigProblem>> {
             notification: raw.notification.clone(),
             simulator,
             log,
+            admin,
             raw,
         }),
         _ => Err(problems.into_vec()),

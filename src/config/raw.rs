@@ -39,6 +39,8 @@ pub struct RawSettings {
     pub notification: crate::notify::settings::NotificationSettings,
     pub simulator: RawSimulator,
     pub log: RawLog,
+    /// The admin listener: metrics, health and readiness (`[admin]`).
+    pub admin: crate::admin::AdminSettings,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]

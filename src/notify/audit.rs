@@ -84,8 +84,11 @@ pub struct Decision<'a> {
     pub correlation_id: Option<&'a str>,
 }
 
-/// Writes the decision's audit line.
+/// Writes the decision's audit line (and counts it; a drop is counted by [`dropped`]).
 pub fn decision(d: &Decision<'_>) {
+    if d.action != Action::Dropped {
+        crate::metrics::notification_decision(d.action.as_str(), None);
+    }
     tracing::info!(
         target: "audit",
         report = d.report,
@@ -100,6 +103,7 @@ pub fn decision(d: &Decision<'_>) {
 
 /// Writes the info line of a notification dropped without an action.
 pub fn dropped(report: &str, step: &str, reason: DropReason) {
+    crate::metrics::notification_decision(Action::Dropped.as_str(), Some(reason.as_str()));
     tracing::info!(
         report,
         step,

@@ -241,10 +241,24 @@ async fn run(worker: Worker, mut stop: watch::Receiver<bool>) {
 impl Worker {
     async fn handle(&self, queue: &dyn WorkQueue, claimed: Claimed) {
         let Claimed { ticket, job } = claimed;
-        let outcome = self.settle(&job).await;
+        // No request caused the job: its Concur calls share a fresh correlation id.
+        let correlation_id = concur_client::observe::fresh();
+        tracing::info!(
+            job = job.id,
+            attempt = job.attempts,
+            correlation_id,
+            "deciding a notification"
+        );
+        let outcome = concur_client::observe::scope(correlation_id, self.settle(&job)).await;
         let now = now_millis();
         let random = uuid::Uuid::new_v4().as_u64_pair().0;
-        let reported = match disposition(&outcome, &job, &self.config.backoff, now, random) {
+        let disposition = disposition(&outcome, &job, &self.config.backoff, now, random);
+        crate::metrics::notification_job(match disposition {
+            Disposition::Complete => "complete",
+            Disposition::RetryAt(_) => "retry",
+            Disposition::DeadLetter => "dead_letter",
+        });
+        let reported = match disposition {
             Disposition::Complete => queue.complete(ticket).await,
             Disposition::RetryAt(at) => {
                 let reason = outcome.as_ref().err().map_or("", Failure::reason);

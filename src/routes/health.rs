@@ -21,9 +21,15 @@ async fn alive() -> &'static str {
     "ok"
 }
 
-/// Ready to serve: false while draining for shutdown, or while the shared store (Redis)
-/// does not answer a PING, so the balancer stops sending work.
+/// Ready to serve (see [`readiness`]); the admin listener answers the same.
 async fn ready(State(state): State<Arc<AppState>>) -> (StatusCode, &'static str) {
+    readiness(&state).await
+}
+
+/// Ready to serve: false while draining for shutdown, while the shared store (Redis) does
+/// not answer a PING, or while the work queue cannot be read, so the balancer stops
+/// sending work. The answer is `200 ready` or `503` with the reason.
+pub async fn readiness(state: &AppState) -> (StatusCode, &'static str) {
     if !state.ready.load(Ordering::Relaxed) {
         return (StatusCode::SERVICE_UNAVAILABLE, "shutting down");
     }
@@ -32,6 +38,12 @@ async fn ready(State(state): State<Arc<AppState>>) -> (StatusCode, &'static str)
     {
         tracing::warn!(%error, "readiness: the shared store does not answer");
         return (StatusCode::SERVICE_UNAVAILABLE, "shared store unavailable");
+    }
+    if let Some(notifications) = &state.notifications
+        && let Err(error) = notifications.queue.depth().await
+    {
+        tracing::warn!(%error, "readiness: the work queue does not answer");
+        return (StatusCode::SERVICE_UNAVAILABLE, "work queue unavailable");
     }
     (StatusCode::OK, "ready")
 }

@@ -17,6 +17,7 @@ use axum::routing::get;
 use super::paths::SESSION as SESSION_PATH;
 use crate::concur::{Failure, UserToken};
 use crate::launch::{self, ErrorClass, LaunchError, VerifiedLaunch, Version};
+use crate::metrics::{self, LaunchRefusal};
 use crate::pages::PageError;
 use crate::pages::i18n::Lang;
 use crate::session::LaunchSession;
@@ -100,6 +101,7 @@ async fn launch(state: &AppState, version: Version, raw_query: &str) -> Response
         version = ?version,
         "launch verified"
     );
+    metrics::launch_verified(version, "expense");
     (
         StatusCode::SEE_OTHER,
         [
@@ -118,6 +120,7 @@ async fn admit(state: &AppState, verified: &VerifiedLaunch) -> Result<(), PageEr
             company,
             "launch refused: company not in launch.company_domains"
         );
+        metrics::launch_refused(LaunchRefusal::Company);
         return Err(PageError::new(
             StatusCode::FORBIDDEN,
             "not_allowed_title",
@@ -130,6 +133,7 @@ async fn admit(state: &AppState, verified: &VerifiedLaunch) -> Result<(), PageEr
             company,
             "launch refused: no client_auth_code (set launch.allow_company_token_fallback to accept such launches with the company token)"
         );
+        metrics::launch_refused(LaunchRefusal::NoAuthCode);
         return Err(PageError::new(
             StatusCode::BAD_REQUEST,
             "malformed_title",
@@ -145,6 +149,7 @@ async fn admit(state: &AppState, verified: &VerifiedLaunch) -> Result<(), PageEr
         Ok(Freshness::Fresh) => Ok(()),
         Ok(Freshness::Replayed) => {
             tracing::warn!(company, "launch refused: replayed nonce");
+            metrics::launch_refused(LaunchRefusal::Replayed);
             Err(PageError::new(
                 StatusCode::FORBIDDEN,
                 "launch_used_title",
@@ -178,6 +183,7 @@ async fn exchange_auth_code(
         Ok(token) => Ok(Some(token)),
         Err(error) => {
             tracing::warn!(%error, correlation_id = error.correlation_id(), "launch refused: auth code exchange failed");
+            metrics::launch_refused(LaunchRefusal::CodeExchange);
             Err(match error.classify() {
                 Failure::Forbidden => PageError::new(
                     StatusCode::FORBIDDEN,
@@ -223,6 +229,7 @@ fn refusal(
     error: &LaunchError,
 ) -> Response {
     tracing::warn!(version = ?version, %error, "launch refused");
+    metrics::launch_refused(error.class());
     if state.launch.diagnostics && error.class() == ErrorClass::SignatureMismatch {
         let reading = match version {
             Version::V4 => launch::diagnose_v4(raw_query, &state.credentials),
@@ -265,6 +272,7 @@ fn class_page(class: ErrorClass) -> PageError {
 
 fn unavailable(error: &crate::store::StoreError) -> PageError {
     tracing::error!(%error, "launch store unavailable");
+    metrics::launch_refused(LaunchRefusal::StoreUnavailable);
     PageError::new(
         StatusCode::SERVICE_UNAVAILABLE,
         "unavailable_title",

@@ -101,6 +101,8 @@ pub fn router(state: Arc<AppState>, request_timeout: Duration) -> Router {
                         .on_request(())
                         .on_response(telemetry::on_response),
                 )
+                .layer(axum::middleware::from_fn(crate::metrics::track_request))
+                .layer(axum::middleware::from_fn(telemetry::correlate))
                 .layer(PropagateRequestIdLayer::new(request_id))
                 .layer(CatchPanicLayer::new())
                 .layer(security_headers)

@@ -60,6 +60,7 @@ impl<V: Clone> ExpiringMap<V> {
             return Ok(false);
         }
         if entries.map.len() >= self.max_entries {
+            crate::metrics::store_error(crate::metrics::Store::Memory);
             return Err(StoreError::Full {
                 what: self.what,
                 max_entries: self.max_entries,

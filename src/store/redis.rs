@@ -101,14 +101,15 @@ impl RedisStore {
         &self,
         call: impl Future<Output = redis::RedisResult<T>>,
     ) -> Result<T, StoreError> {
-        match tokio::time::timeout(self.timeout, call).await {
-            Ok(Ok(value)) => Ok(value),
-            Ok(Err(error)) => Err(StoreError::Unavailable(describe(&error))),
-            Err(_) => Err(StoreError::Unavailable(format!(
-                "redis did not answer within {:?}",
-                self.timeout
-            ))),
-        }
+        let error = match tokio::time::timeout(self.timeout, call).await {
+            Ok(Ok(value)) => return Ok(value),
+            Ok(Err(error)) => StoreError::Unavailable(describe(&error)),
+            Err(_) => {
+                StoreError::Unavailable(format!("redis did not answer within {:?}", self.timeout))
+            }
+        };
+        crate::metrics::store_error(crate::metrics::Store::Redis);
+        Err(error)
     }
 
     async fn set(

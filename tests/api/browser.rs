@@ -72,6 +72,8 @@ v1 = "Custom12"
 enabled = true
 bind = "127.0.0.1:0"
 certs = "{dir}/simulator"
+[admin]
+bind = "127.0.0.1:0"
 [[values.inline]]
 code = "PRJ-7001"
 label = "Browser test project"
@@ -415,6 +417,7 @@ async fn demo_world() -> World {
         ),
         ("CONCUR_CONNECTOR__SIMULATOR__CERTS", at("simulator")),
         ("CONCUR_CONNECTOR__QUEUE__PATH", at("notifications.redb")),
+        ("CONCUR_CONNECTOR__ADMIN__BIND", "127.0.0.1:0".to_owned()),
         ("CONCUR_CONNECTOR__LOG__LEVEL", "warn".to_owned()),
     ];
     let env = env.into_iter().map(|(k, v)| (k.to_owned(), v)).collect();

@@ -239,6 +239,7 @@ fn embedded_serve(dir: &std::path::Path, connector_port: u16) -> Command {
             format!("127.0.0.1:{connector_port}"),
         )
         .env("CONCUR_CONNECTOR__SIMULATOR__BIND", "127.0.0.1:0")
+        .env("CONCUR_CONNECTOR__ADMIN__BIND", "127.0.0.1:0")
         .stderr(std::process::Stdio::piped())
         .kill_on_drop(true);
     command

@@ -79,6 +79,8 @@ pub struct TestApp {
     pub shutdown: ShutdownHandle,
     /// The server's Event Notification queue (`None` when `notification.enabled = false`).
     pub notifications: Option<concur_connector::notify::Notifications>,
+    /// `http://127.0.0.1:PORT` of the admin listener (`None` when `admin.enabled = false`).
+    pub admin_url: Option<String>,
 }
 
 impl TestApp {
@@ -162,6 +164,12 @@ pub fn write_config_with_server(
             dir.path().join("notifications.redb")
         )
     };
+    // Each server its own admin port (the default is a fixed one), unless the test gives one.
+    let admin = if extra.contains("[admin]") {
+        ""
+    } else {
+        "[admin]\nbind = \"127.0.0.1:0\"\n"
+    };
     let toml = format!(
         r#"
 {top}
@@ -177,6 +185,7 @@ password = "{PASSWORD}"
 [log]
 level = "debug"
 {queue}
+{admin}
 {extra}
 "#,
         cert = cert.display(),
@@ -204,9 +213,11 @@ pub async fn spawn_app_with_server(server: &str, extra: &str) -> TestApp {
     let port = app.local_addr().port();
     let shutdown = app.shutdown_handle();
     let notifications = app.notifications();
+    let admin_url = app.admin_addr().map(|a| format!("http://{a}"));
     tokio::spawn(app.run_until_stopped());
     TestApp {
         notifications,
+        admin_url,
         base_url: format!("https://localhost:{port}"),
         port,
         client: pki.client(),

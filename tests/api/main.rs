@@ -25,6 +25,7 @@ mod independent_signer;
 mod launch;
 mod launch_integrity;
 mod logging;
+mod metrics;
 mod notifications_cli;
 mod notify_demo;
 mod notify_endpoint;

@@ -163,7 +163,8 @@ async fn sighup_reloads_the_certificate_of_the_running_binary() {
         .port();
     std::fs::write(
         &path,
-        config.replace("127.0.0.1:0", &format!("127.0.0.1:{port}")),
+        // The server's bind only (the admin listener's comes later and keeps port 0).
+        config.replacen("127.0.0.1:0", &format!("127.0.0.1:{port}"), 1),
     )
     .unwrap();
     let mut child = Command::new(crate::helpers::binary())

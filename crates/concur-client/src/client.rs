@@ -15,6 +15,7 @@ use super::config::{ClientConfig, CompanyGrant};
 use super::error::{ApiError, ConcurError};
 use super::id_token::{self, Rejection, VerifyingKey};
 use super::item::{ExpenseItem, ItemApi, ItemRef, origin_of};
+use super::observe::{self, CallEvent, CallStatus, Observer, TokenKind};
 use super::parse::{Format, parse_item};
 use super::store::{CompanyCredentials, FileTokenStore, TokenStore};
 use super::token::{AccessToken, TokenResponse, UserToken, warn_if_refresh_expires_soon};
@@ -53,6 +54,8 @@ struct Inner {
     backoff: ExponentialBuilder,
     /// Owners found by login (Identity v4), so each owner costs one lookup at most.
     users: super::user::UserCache,
+    /// Told about every call and token grant (metrics), once set.
+    observer: std::sync::OnceLock<Arc<dyn Observer>>,
 }
 
 #[derive(Default)]
@@ -172,8 +175,21 @@ impl ConcurClient {
                 jwks: Mutex::new(None),
                 backoff,
                 users: super::user::UserCache::new(),
+                observer: std::sync::OnceLock::new(),
             }),
         })
+    }
+
+    /// Sets the observer told about every call and token grant (shared by all clones).
+    /// Only the first one set counts; false when one was set already.
+    pub fn set_observer(&self, observer: Arc<dyn Observer>) -> bool {
+        self.inner.observer.set(observer).is_ok()
+    }
+
+    fn observe(&self, see: impl FnOnce(&dyn Observer)) {
+        if let Some(observer) = self.inner.observer.get() {
+            see(observer.as_ref());
+        }
     }
 
     /// The longest a field write can take with its retries, a token renewal before it and
@@ -605,7 +621,7 @@ impl ConcurClient {
             operation: TOKEN_PATH,
         })?;
         tracing::debug!(grant, "requesting a concur token");
-        let reply = self
+        let parsed = self
             .send_with_retry(TOKEN_PATH, &Method::POST, RetryClass::Idempotent, || {
                 self.inner
                     .http
@@ -613,12 +629,21 @@ impl ConcurClient {
                     .header(ACCEPT, "application/json")
                     .form(form)
             })
-            .await?;
-        serde_json::from_slice(&reply.body).map_err(|e| ConcurError::UnexpectedBody {
-            operation: TOKEN_PATH,
-            // serde's message names the field, never the value.
-            detail: format!("token response: {e}"),
-        })
+            .await
+            .and_then(|reply| {
+                serde_json::from_slice(&reply.body).map_err(|e| ConcurError::UnexpectedBody {
+                    operation: TOKEN_PATH,
+                    // serde's message names the field, never the value.
+                    detail: format!("token response: {e}"),
+                })
+            });
+        let kind = if grant == "authorization_code" {
+            TokenKind::User
+        } else {
+            TokenKind::Company
+        };
+        self.observe(|o| o.token_grant(kind, parsed.is_ok()));
+        parsed
     }
 
     // ------------------------------------------------------------ id token
@@ -804,10 +829,33 @@ impl ConcurClient {
         method: &Method,
         request: reqwest::RequestBuilder,
     ) -> Result<Reply, ConcurError> {
+        // Tied to the request or job that caused the call, so Concur support can find it.
+        let sent = observe::for_call();
+        let started = Instant::now();
+        let observed = |status| {
+            self.observe(|o| {
+                o.call(&CallEvent {
+                    api: operation,
+                    method,
+                    status,
+                    elapsed: started.elapsed(),
+                });
+            });
+        };
         let response = request
+            .header(CORRELATION_HEADER, &*sent)
             .send()
             .await
-            .map_err(|e| transport_error(operation, e))?;
+            .map_err(|e| {
+                let error = transport_error(operation, e);
+                observed(match &error {
+                    ConcurError::Connect { .. } => CallStatus::Connect,
+                    ConcurError::Timeout { .. } => CallStatus::Timeout,
+                    _ => CallStatus::Transport,
+                });
+                tracing::debug!(method = %method, path = operation, sent_correlation_id = &*sent, %error, "concur call without an answer");
+                error
+            })?;
         let status = response.status().as_u16();
         let headers = response.headers();
         let header = |name| {
@@ -821,14 +869,15 @@ impl ConcurClient {
         let retry_after = header(RETRY_AFTER.as_str())
             .and_then(|v| v.trim().parse::<u64>().ok())
             .map(Duration::from_secs);
-        let body = response
-            .bytes()
-            .await
-            .map_err(|e| transport_error(operation, e))?
-            .to_vec();
+        let body = response.bytes().await.map_err(|e| {
+            observed(CallStatus::Transport);
+            transport_error(operation, e)
+        });
+        let body = body?.to_vec();
+        observed(CallStatus::Http(status));
         let correlation = correlation_id.as_deref().unwrap_or("");
         if (200..300).contains(&status) {
-            tracing::debug!(method = %method, path = operation, status, correlation_id = correlation, "concur call");
+            tracing::debug!(method = %method, path = operation, status, sent_correlation_id = &*sent, correlation_id = correlation, "concur call");
             return Ok(Reply {
                 status,
                 content_type,
@@ -836,7 +885,7 @@ impl ConcurClient {
                 body,
             });
         }
-        tracing::warn!(method = %method, path = operation, status, correlation_id = correlation, "concur call failed");
+        tracing::warn!(method = %method, path = operation, status, sent_correlation_id = &*sent, correlation_id = correlation, "concur call failed");
         let mut error = ApiError::from_body(operation, status, &body);
         error.correlation_id = correlation_id;
         error.retry_after = retry_after;

@@ -13,6 +13,8 @@ pub mod fuzzing;
 mod id_token;
 mod identity;
 mod item;
+/// Correlation ids on outgoing calls, and the observer of calls and token grants.
+pub mod observe;
 mod parse;
 mod store;
 mod token;

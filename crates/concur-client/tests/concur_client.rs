@@ -1645,3 +1645,110 @@ async fn a_distant_refresh_expiry_is_not_warned_about() {
     assert!(text.contains("concur company token obtained"), "{text}");
     assert!(!text.contains("within 14 days"), "{text}");
 }
+
+/// Records what the client reports.
+#[derive(Default)]
+struct Recorder {
+    calls: std::sync::Mutex<Vec<(&'static str, String, concur_client::observe::CallStatus)>>,
+    grants: std::sync::Mutex<Vec<(concur_client::observe::TokenKind, bool)>>,
+}
+
+impl concur_client::observe::Observer for Recorder {
+    fn call(&self, event: &concur_client::observe::CallEvent<'_>) {
+        let entry = (event.api, event.method.to_string(), event.status);
+        self.calls.lock().unwrap().push(entry);
+    }
+    fn token_grant(&self, kind: concur_client::observe::TokenKind, ok: bool) {
+        self.grants.lock().unwrap().push((kind, ok));
+    }
+}
+
+#[tokio::test]
+async fn calls_carry_the_scopes_correlation_id_and_the_observer_sees_each_exchange() {
+    use concur_client::observe::{self, CallStatus, TokenKind};
+    let h = Harness::start().await;
+    token_mock("refresh_token")
+        .and(header("concur-correlationid", "req-42"))
+        .respond_with(token_response("company-access", SEED_REFRESH, None))
+        .expect(1)
+        .mount(&h.server)
+        .await;
+    // The first read fails with a 503 and is retried: two exchanges, one id.
+    Mock::given(method("GET"))
+        .and(path(V3_E1_PATH))
+        .and(header("concur-correlationid", "req-42"))
+        .respond_with(ResponseTemplate::new(503))
+        .up_to_n_times(1)
+        .expect(1)
+        .mount(&h.server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path(V3_E1_PATH))
+        .and(header("concur-correlationid", "req-42"))
+        .respond_with(v3_e1_response())
+        .expect(1)
+        .mount(&h.server)
+        .await;
+    let client = h.client();
+    let recorder = std::sync::Arc::new(Recorder::default());
+    assert!(client.set_observer(recorder.clone()));
+    assert!(
+        !client.set_observer(recorder.clone()),
+        "only the first observer counts"
+    );
+
+    observe::scope("req-42", client.read_item(&h.v3_e1_url(), None, None))
+        .await
+        .unwrap();
+
+    assert_eq!(
+        *recorder.calls.lock().unwrap(),
+        [
+            ("/oauth2/v0/token", "POST".to_owned(), CallStatus::Http(200)),
+            (
+                "/api/v3.0/expense/entries/{id}",
+                "GET".to_owned(),
+                CallStatus::Http(503)
+            ),
+            (
+                "/api/v3.0/expense/entries/{id}",
+                "GET".to_owned(),
+                CallStatus::Http(200)
+            ),
+        ]
+    );
+    assert_eq!(
+        *recorder.grants.lock().unwrap(),
+        [(TokenKind::Company, true)]
+    );
+}
+
+#[tokio::test]
+async fn a_call_outside_any_scope_gets_a_fresh_uuid() {
+    let h = Harness::start().await;
+    h.mount_company_token("company-access").await;
+    Mock::given(method("GET"))
+        .and(path(V3_E1_PATH))
+        .respond_with(v3_e1_response())
+        .mount(&h.server)
+        .await;
+    h.read_v3_e1().await.unwrap();
+    let ids: Vec<String> = h
+        .server
+        .received_requests()
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| {
+            r.headers["concur-correlationid"]
+                .to_str()
+                .unwrap()
+                .to_owned()
+        })
+        .collect();
+    assert_eq!(ids.len(), 2, "{ids:?}");
+    assert_ne!(ids[0], ids[1]);
+    for id in &ids {
+        assert!(uuid::Uuid::parse_str(id).is_ok(), "{id}");
+    }
+}

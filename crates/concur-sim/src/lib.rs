@@ -328,6 +328,11 @@ pub fn router(sim: SimHandle) -> Router {
 async fn concur_surface(State(sim): State<SimHandle>, request: Request, next: Next) -> Response {
     let path = request.uri().path().to_owned();
     let method = request.method().to_string();
+    let correlation_id = request
+        .headers()
+        .get(CORRELATION_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
     let Some(family) = Family::of(&path) else {
         return next.run(request).await;
     };
@@ -363,7 +368,8 @@ async fn concur_surface(State(sim): State<SimHandle>, request: Request, next: Ne
         None => (next.run(request).await, false),
     };
     let note = response.extensions().get::<RequestNote>();
-    sim.record_request(&method, &path, response.status().as_u16(), note, injected);
+    let status = response.status().as_u16();
+    sim.record_request(&method, &path, status, note, injected, correlation_id);
     // Applied and recorded first, answered late: a caller that gives up meanwhile cannot
     // undo the write.
     let answer_delay = sim.lock().faults.knobs.write_answer_delay_ms;

@@ -84,6 +84,9 @@ pub struct RecordedRequest {
     pub grant_type: Option<String>,
     /// Whether the answer came from a fault knob instead of the simulated service.
     pub injected: bool,
+    /// The caller's `concur-correlationid` request header, if it sent one.
+    #[serde(default)]
+    pub correlation_id: Option<String>,
 }
 
 /// Facts a handler attaches to its response for the request log.

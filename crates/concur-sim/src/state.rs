@@ -296,6 +296,7 @@ impl SimHandle {
         status: u16,
         note: Option<&RequestNote>,
         injected: bool,
+        correlation_id: Option<String>,
     ) {
         let mut inner = self.lock();
         let seq = inner.next_seq();
@@ -308,6 +309,7 @@ impl SimHandle {
             principal: note.and_then(|n| n.principal.clone()),
             grant_type: note.and_then(|n| n.grant_type.clone()),
             injected,
+            correlation_id,
         });
     }
 

@@ -55,11 +55,12 @@ pub(super) async fn write(state: &Arc<AppState>, job: WriteJob) -> Outcome {
         job.id.clone(),
         job.session.attempt.as_ref().map(|a| a.number),
     );
-    tokio::spawn(async move {
+    // The write's Concur calls carry the Done request's correlation id.
+    tokio::spawn(concur_client::observe::inherit(async move {
         let outcome = run(&task_state, job).await;
         // The request may be gone; the session holds the outcome for the page.
         let _ = tx.send(outcome);
-    });
+    }));
     // One budget for the whole request: waiting for another Done's outcome uses what is left.
     let started = tokio::time::Instant::now();
     match tokio::time::timeout(state.picker.done_wait, rx).await {
@@ -252,6 +253,11 @@ fn audit(
         .unwrap_or_default();
     let old = plan.old.as_deref().unwrap_or_default();
     let (field, new) = (plan.field.as_str(), plan.shown.as_str());
+    crate::metrics::field_write(match written {
+        Ok(Some(_)) => crate::metrics::WriteOutcome::Written,
+        Ok(None) => crate::metrics::WriteOutcome::AlreadySaved,
+        Err(_) => crate::metrics::WriteOutcome::Failed,
+    });
     match written {
         Ok(outcome) => tracing::info!(
             target: "audit",

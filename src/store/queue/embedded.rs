@@ -20,7 +20,9 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_trait::async_trait;
-use redb::{Database, Durability, ReadableTable, TableDefinition, WriteTransaction};
+use redb::{
+    Database, Durability, ReadableTable, ReadableTableMetadata, TableDefinition, WriteTransaction,
+};
 use tokio::sync::oneshot;
 
 use super::{
@@ -37,6 +39,7 @@ macro_rules! unavailable_from {
     ($($error:ty),*) => {$(
         impl From<$error> for QueueError {
             fn from(e: $error) -> Self {
+                crate::metrics::store_error(crate::metrics::Store::Queue);
                 QueueError::Unavailable(e.to_string())
             }
         }
@@ -418,6 +421,22 @@ impl WorkQueue for EmbeddedQueue {
             write_job(txn, &job)
         })
         .await
+    }
+
+    async fn depth(&self) -> Result<super::Depth, QueueError> {
+        let db = self.db.clone();
+        tokio::task::spawn_blocking(move || {
+            let txn = db.begin_read()?;
+            // A job in flight holds its key; a dead letter has given it up.
+            let all = txn.open_table(JOBS)?.len()?;
+            let in_flight = txn.open_table(KEYS)?.len()?;
+            Ok(super::Depth {
+                in_flight,
+                dead: all.saturating_sub(in_flight),
+            })
+        })
+        .await
+        .map_err(|e| QueueError::Unavailable(e.to_string()))?
     }
 
     async fn jobs(&self) -> Result<Vec<Job>, QueueError> {

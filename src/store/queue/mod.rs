@@ -142,6 +142,13 @@ pub struct Job {
     pub state: JobState,
 }
 
+/// The queue's size: jobs queued or claimed, and dead letters.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Depth {
+    pub in_flight: u64,
+    pub dead: u64,
+}
+
 /// The proof of one claim, needed to report its outcome.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Ticket {
@@ -207,6 +214,17 @@ pub trait WorkQueue: Send + Sync {
     async fn replay(&self, id: JobId, now: UnixMillis) -> Result<Enqueued, QueueError>;
     /// A dead letter removed for good.
     async fn drop_dead(&self, id: JobId) -> Result<(), QueueError>;
+
+    /// How many jobs are in flight and how many are dead letters; cheap (the metrics
+    /// gauges and the readiness probe read it).
+    async fn depth(&self) -> Result<Depth, QueueError> {
+        let jobs = self.jobs().await?;
+        let dead = jobs.iter().filter(|j| j.state == JobState::Dead).count() as u64;
+        Ok(Depth {
+            in_flight: jobs.len() as u64 - dead,
+            dead,
+        })
+    }
 
     /// The dead letters, by id.
     async fn dead_letters(&self) -> Result<Vec<Job>, QueueError> {

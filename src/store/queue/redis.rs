@@ -317,14 +317,15 @@ impl RedisQueue {
         &self,
         call: impl Future<Output = redis::RedisResult<T>>,
     ) -> Result<T, QueueError> {
-        match tokio::time::timeout(self.timeout, call).await {
-            Ok(Ok(value)) => Ok(value),
-            Ok(Err(e)) => Err(QueueError::Unavailable(format!("redis: {e}"))),
-            Err(_) => Err(QueueError::Unavailable(format!(
-                "redis did not answer within {:?}",
-                self.timeout
-            ))),
-        }
+        let result = match tokio::time::timeout(self.timeout, call).await {
+            Ok(Ok(value)) => return Ok(value),
+            Ok(Err(e)) => QueueError::Unavailable(format!("redis: {e}")),
+            Err(_) => {
+                QueueError::Unavailable(format!("redis did not answer within {:?}", self.timeout))
+            }
+        };
+        crate::metrics::store_error(crate::metrics::Store::Queue);
+        Err(result)
     }
 
     /// Runs a script with the queue's keys, the job key prefix, the group and `args`.
@@ -485,6 +486,25 @@ impl WorkQueue for RedisQueue {
     async fn dead_letter(&self, ticket: Ticket, error: &str) -> Result<(), QueueError> {
         self.outcome(&self.scripts.dead_letter, ticket, &[error])
             .await
+    }
+
+    async fn depth(&self) -> Result<super::Depth, QueueError> {
+        let mut connection = self.connection.clone();
+        // Every job is in `ids`; a job in flight also holds its key in `keys`.
+        let (all, in_flight): (u64, u64) = self
+            .bounded(
+                redis::pipe()
+                    .cmd("ZCARD")
+                    .arg(self.key("ids"))
+                    .cmd("HLEN")
+                    .arg(self.key("keys"))
+                    .query_async(&mut connection),
+            )
+            .await?;
+        Ok(super::Depth {
+            in_flight,
+            dead: all.saturating_sub(in_flight),
+        })
     }
 
     async fn jobs(&self) -> Result<Vec<Job>, QueueError> {
