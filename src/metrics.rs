@@ -17,7 +17,7 @@ use concur_client::observe::{CallEvent, CallStatus, Observer, TokenKind};
 use metrics::{counter, gauge, histogram};
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 
-use crate::launch::{ErrorClass, Version};
+use crate::launch::{ErrorClass, Product, Version};
 
 const HTTP_REQUESTS: &str = "concur_connector_http_requests_total";
 const HTTP_DURATION: &str = "concur_connector_http_request_duration_seconds";
@@ -134,12 +134,12 @@ pub async fn track_request(request: Request, next: Next) -> Response {
 
 /// A launch passed every check and has its session. `product` is `"expense"` or
 /// `"request"`.
-pub fn launch_verified(version: Version, product: &'static str) {
+pub fn launch_verified(version: Version, product: Product) {
     let version = match version {
         Version::V1 => "v1",
         Version::V4 => "v4",
     };
-    counter!(LAUNCHES_VERIFIED, "version" => version, "product" => product).increment(1);
+    counter!(LAUNCHES_VERIFIED, "version" => version, "product" => product.as_str()).increment(1);
 }
 
 /// Why a launch was refused, as a small fixed set.

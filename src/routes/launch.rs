@@ -101,7 +101,7 @@ async fn launch(state: &AppState, version: Version, raw_query: &str) -> Response
         version = ?version,
         "launch verified"
     );
-    metrics::launch_verified(version, "expense");
+    metrics::launch_verified(version, verified.product());
     (
         StatusCode::SEE_OTHER,
         [
