@@ -44,6 +44,19 @@ pub async fn run(
     }
 }
 
+/// Jobs and dead letters in a [`Action::List`] listing (as a server's socket answers it).
+pub fn count(listing: &str) -> (usize, usize) {
+    let jobs: Vec<&str> = listing
+        .lines()
+        .filter(|l| l.split('\t').nth(1).is_some())
+        .collect();
+    let dead = jobs
+        .iter()
+        .filter(|l| l.split('\t').nth(1) == Some("dead"))
+        .count();
+    (jobs.len(), dead)
+}
+
 fn time(at: UnixMillis) -> String {
     humantime::format_rfc3339_seconds(UNIX_EPOCH + Duration::from_millis(at)).to_string()
 }
