@@ -172,8 +172,8 @@ struct Probes {
     tls12: Result<Handshake, String>,
     /// TLS 1.3 or 1.2, whichever the server prefers (as a current client offers).
     modern: Result<Handshake, String>,
-    /// TLS 1.0 and 1.1: whether the server accepted them.
-    old: Vec<(&'static str, Result<bool, String>)>,
+    /// The answers to TLS 1.0 and 1.1 hellos: the old version the server chose, if any.
+    old: Vec<(&'static str, Result<Option<u16>, String>)>,
 }
 
 /// Connects (to the first address that answers) and runs every handshake. `Err` when no
@@ -265,30 +265,30 @@ fn handshake(
     Ok(Handshake { version, suite })
 }
 
-/// Sends a ClientHello for TLS 1.0 or 1.1 (rustls speaks neither) and reads whether the
-/// server answers with a ServerHello of that version. An alert, a closed connection or no
-/// answer is a refusal.
+/// Sends a ClientHello for TLS 1.0 or 1.1 (rustls speaks neither) and reads which old
+/// version the server's ServerHello chose, if it chose one. An alert, a closed connection or
+/// no answer is a refusal (`None`).
 fn old_version_accepted(
     addr: SocketAddr,
     sni: Option<&str>,
     version: u16,
     timeout: Duration,
-) -> Result<bool, String> {
+) -> Result<Option<u16>, String> {
     let mut stream = connect(addr, timeout)?;
     stream
         .write_all(&old_client_hello(version, sni))
         .map_err(|e| e.to_string())?;
     let mut header = [0u8; 5];
     if stream.read_exact(&mut header).is_err() || header[0] != 0x16 {
-        return Ok(false);
+        return Ok(None);
     }
     // Handshake type (1 byte), length (3 bytes), then the ServerHello's version.
     let mut start = [0u8; 6];
     if stream.read_exact(&mut start).is_err() || start[0] != 0x02 {
-        return Ok(false);
+        return Ok(None);
     }
     let chosen = u16::from_be_bytes([start[4], start[5]]);
-    Ok(chosen <= 0x0302)
+    Ok((chosen <= 0x0302).then_some(chosen))
 }
 
 /// A ClientHello offering only `version`, with the suites servers of that age speak.
@@ -349,12 +349,18 @@ fn judge_versions(probes: &Probes, report: &mut Report) {
              connector's own TLS does; check the proxy in front of it)",
         ),
     }
-    let accepted: Vec<&str> = probes
+    let mut accepted: Vec<&str> = probes
         .old
         .iter()
-        .filter(|(_, answer)| matches!(answer, Ok(true)))
-        .map(|(label, _)| *label)
+        .filter_map(|(_, answer)| match answer {
+            Ok(Some(0x0301)) => Some("TLS 1.0"),
+            Ok(Some(0x0302)) => Some("TLS 1.1"),
+            Ok(Some(_)) => Some("SSL 3 or older"),
+            _ => None,
+        })
         .collect();
+    accepted.sort_unstable();
+    accepted.dedup();
     let unknown: Vec<String> = probes
         .old
         .iter()
