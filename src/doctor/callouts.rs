@@ -128,6 +128,14 @@ fn judge(probe: &Probe, url: &Url, sent: Result<Received, TryError>, report: &mu
     let what = format!("{} {}", probe.method, url.path());
     let received = match sent {
         Ok(received) => received,
+        Err(error) if error.to_string().contains("certificate") => {
+            report.fail(
+                name,
+                format!("{what}: no answer, the certificate is not trusted"),
+                "Concur refuses it too: fix the certificate (see the chain line)",
+            );
+            return;
+        }
         Err(error) => {
             report.fail(
                 name,

@@ -254,9 +254,12 @@ fn handshake(
             .complete_io(&mut stream)
             .map_err(|e| e.to_string())?;
     }
-    let version = connection
-        .protocol_version()
-        .map_or_else(|| "?".to_owned(), |v| format!("{v:?}").replace("v1_", "1."));
+    let version = match connection.protocol_version() {
+        Some(rustls::ProtocolVersion::TLSv1_3) => "1.3",
+        Some(rustls::ProtocolVersion::TLSv1_2) => "1.2",
+        _ => "?",
+    }
+    .to_owned();
     let suite = connection
         .negotiated_cipher_suite()
         .map_or_else(|| "?".to_owned(), |s| format!("{:?}", s.suite()));

@@ -156,3 +156,28 @@ pub async fn run(settings: &Settings, args: &DoctorArgs) -> Result<Report, Strin
     services::check(settings, &options, &mut report).await;
     Ok(report)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_check_is_one_line_and_only_a_failure_fails_the_report() {
+        let mut report = Report::default();
+        report.ok("dns", "example.com resolves to 192.0.2.1");
+        report.skip("redis", "store.backend = \"memory\"");
+        assert!(report.passed(), "skips pass");
+        report.fail("key", "the key is ECDSA", "issue an RSA certificate");
+        assert!(!report.passed());
+        let text = report.to_string();
+        assert_eq!(
+            text.lines().collect::<Vec<_>>(),
+            [
+                "ok    dns: example.com resolves to 192.0.2.1",
+                "skip  redis: store.backend = \"memory\"",
+                "FAIL  key: the key is ECDSA; issue an RSA certificate",
+                "1 of 3 checks failed",
+            ]
+        );
+    }
+}

@@ -98,8 +98,9 @@ async fn token(settings: &Settings, report: &mut Report) {
         NAME,
         format!("{source} (geolocation {geolocation}{lifetime}) and saved to {place}"),
         Some(
-            "a server already running on this token file keeps the refresh token it read at \
-             start, which this refresh replaced: restart it"
+            "warning: a server already running on this token file still holds the refresh \
+             token it read at start, which this refresh replaced: restart it (or run doctor \
+             before starting it)"
                 .to_owned(),
         ),
     );
@@ -150,7 +151,7 @@ async fn values(settings: &Settings, timeout: Duration, report: &mut Report) {
         }
     };
     let kind = match values.source_kind() {
-        SourceKind::Inline => "inline",
+        SourceKind::Inline => "inline list",
         SourceKind::Csv => "CSV file",
         SourceKind::Http => "HTTP lookup",
         SourceKind::FreeText => {
@@ -160,7 +161,7 @@ async fn values(settings: &Settings, timeout: Duration, report: &mut Report) {
     };
     let found = tokio::time::timeout(timeout, values.search("", &ItemFacts::default())).await;
     match found {
-        Ok(Ok(choices)) => report.ok(NAME, format!("the {kind} answers {} values", choices.len())),
+        Ok(Ok(choices)) => report.ok(NAME, format!("{kind}: {} values", choices.len())),
         Ok(Err(error)) => report.fail(
             NAME,
             format!("the {kind} failed: {error}"),
@@ -251,13 +252,13 @@ async fn attendees(settings: &Settings, report: &mut Report) {
             }
         };
     let kind = match attendees.source_kind() {
-        AttendeeSourceKind::Inline => "inline",
+        AttendeeSourceKind::Inline => "inline list",
         AttendeeSourceKind::Csv => "CSV file",
         AttendeeSourceKind::Http => "HTTP lookup",
     };
     // Bounded by fetch_attendee.timeout, as the server's searches are.
     match attendees.probe().await {
-        Ok(count) => report.ok(NAME, format!("the {kind} answers {count} attendees")),
+        Ok(count) => report.ok(NAME, format!("{kind}: {count} attendees")),
         Err(error) => report.fail(
             NAME,
             format!("the {kind} failed: {error}"),

@@ -478,3 +478,37 @@ async fn doctor_exits_2_for_a_configuration_that_does_not_load_or_a_bad_host() {
     assert_eq!(code, Some(2), "{out}");
     assert!(out.contains("server.bind"), "{out}");
 }
+
+#[tokio::test]
+async fn dead_letters_are_a_warning_on_the_passing_queue_line() {
+    use concur_connector::store::queue::now_millis;
+    let app = spawn_app().await;
+    // The server holds the embedded queue file: doctor asks it over its admin socket.
+    let queue = &app.notifications.as_ref().unwrap().queue;
+    queue
+        .enqueue("doctor-key", "<Notification/>", now_millis())
+        .await
+        .unwrap();
+    queue
+        .enqueue("other-key", "<Notification/>", now_millis())
+        .await
+        .unwrap();
+    let claimed = queue
+        .claim(
+            "doctor-test",
+            std::time::Duration::from_secs(60),
+            now_millis(),
+        )
+        .await
+        .unwrap()
+        .unwrap();
+    queue.dead_letter(claimed.ticket, "given up").await.unwrap();
+    let (_, out) = doctor_app(&app).await;
+    let queue_line = line(&out, "queue");
+    assert!(queue_line.starts_with("ok    "), "{out}");
+    assert!(
+        queue_line.contains("2 jobs; warning: 1 dead letters")
+            && queue_line.contains("notifications list"),
+        "{queue_line}"
+    );
+}

@@ -79,3 +79,33 @@ fn line(job: &Job) -> String {
         error = job.last_error.as_deref().unwrap_or("none"),
     )
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_listing_counts_its_jobs_and_dead_letters() {
+        let job = |id, state| Job {
+            id,
+            key: format!("key\t{id}"),
+            payload: String::new(),
+            attempts: 1,
+            redeliveries: 0,
+            first_seen: 0,
+            next_attempt: 0,
+            last_error: Some("dead\tend".to_owned()),
+            state,
+        };
+        let listing: String = [
+            job(1, JobState::Dead),
+            job(2, JobState::Queued),
+            job(3, JobState::Dead),
+        ]
+        .iter()
+        .map(line)
+        .collect();
+        assert_eq!(count(&listing), (3, 2));
+        assert_eq!(count("the queue is empty\n"), (0, 0));
+    }
+}
