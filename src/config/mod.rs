@@ -1165,6 +1165,31 @@ mod tests {
     }
 
     #[test]
+    fn the_public_url_is_only_an_https_host_and_port() {
+        for bad in [
+            "connector.example.com",
+            "http://connector.example.com",
+            "https://connector.example.com/concur",
+            "https://user:pw@connector.example.com",
+            "https://connector.example.com/?x=1",
+        ] {
+            let problems = embedded_with(&[("CONNECTOR__PUBLIC_URL", bad)]).unwrap_err();
+            let keys: Vec<_> = problems.iter().map(|p| p.key.as_str()).collect();
+            assert_eq!(keys, ["connector.public_url"], "{bad}: {problems:?}");
+        }
+        let settings = embedded_with(&[(
+            "CONNECTOR__PUBLIC_URL",
+            "https://connector.example.com:8443",
+        )])
+        .unwrap();
+        assert_eq!(
+            settings.public_url.unwrap().as_str(),
+            "https://connector.example.com:8443/"
+        );
+        assert!(embedded_with(&[]).unwrap().public_url.is_none());
+    }
+
+    #[test]
     fn the_redis_backend_needs_a_url() {
         let problems = with_store(&[("BACKEND", "redis")]).unwrap_err();
         assert_eq!(problems[0].key, "store.redis_url", "{problems:?}");

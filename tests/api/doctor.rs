@@ -512,3 +512,50 @@ async fn dead_letters_are_a_warning_on_the_passing_queue_line() {
         "{queue_line}"
     );
 }
+
+#[tokio::test]
+async fn doctor_checks_connector_public_url_without_host_and_fails_without_either() {
+    let app = spawn_app_with_pki(TestPki::rsa("public-url", |_| {}), "", "").await;
+    let config = std::fs::read_to_string(app.dir.path().join("config.toml")).unwrap();
+    let password_line = format!("password = \"{PASSWORD}\"");
+    let with_url = app.dir.path().join("public-url.toml");
+    std::fs::write(
+        &with_url,
+        config.replace(
+            &password_line,
+            &format!("{password_line}\npublic_url = \"{}\"", app.base_url),
+        ),
+    )
+    .unwrap();
+    let ca_file = app.dir.path().join("ca.pem");
+    std::fs::write(&ca_file, &app.pki.ca_pem).unwrap();
+    let run = |config: PathBuf| {
+        let ca_file = ca_file.clone();
+        async move {
+            let output = Command::new(binary())
+                .args(["doctor", "--config", config.to_str().unwrap()])
+                .args(["--ca-file", ca_file.to_str().unwrap()])
+                .env_remove("CONCUR_CONNECTOR_CONFIG")
+                .output()
+                .await
+                .unwrap();
+            (
+                output.status.code(),
+                String::from_utf8_lossy(&output.stdout).into_owned(),
+            )
+        }
+    };
+    let (code, out) = run(with_url).await;
+    assert_eq!(code, Some(0), "{out}");
+    assert!(line(&out, "name").contains("valid for localhost"), "{out}");
+
+    let (code, out) = run(app.dir.path().join("config.toml")).await;
+    assert_eq!(code, Some(1), "{out}");
+    assert_fails(
+        &out,
+        "public host",
+        "no host name to check",
+        "set [connector] public_url",
+    );
+    assert!(!out.contains("test connection:"), "{out}");
+}
