@@ -303,6 +303,18 @@ async fn work_queue(settings: &Settings, timeout: Duration, report: &mut Report)
         QueueBackend::Embedded => "embedded",
         QueueBackend::Redis => "redis",
     };
+    // Opening a missing file would create it here, perhaps relative to another directory
+    // than the server's.
+    if settings.queue.backend == QueueBackend::Embedded && !settings.queue.path.exists() {
+        report.ok(
+            NAME,
+            format!(
+                "no queue file yet at {}: the server creates it at start",
+                crate::config::display_path(&settings.queue.path)
+            ),
+        );
+        return;
+    }
     let counted = tokio::time::timeout(timeout, count_jobs(settings)).await;
     let (jobs, dead) = match counted {
         Ok(Ok(counts)) => counts,

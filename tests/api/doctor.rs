@@ -440,6 +440,9 @@ async fn an_unreadable_csv_fails_the_values_line() {
         "values.csv.path",
         "fix the [values] source (a readable CSV file",
     );
+    // This configuration's queue file does not exist: doctor does not create it.
+    assert!(line(&out, "queue").contains("no queue file yet"), "{out}");
+    assert!(!config.with_file_name("notifications.redb").exists());
 }
 
 #[tokio::test]
