@@ -51,6 +51,10 @@ pub struct DoctorArgs {
     /// and the certificate line says so).
     #[arg(long, value_name = "FILE")]
     pub ca_file: Option<PathBuf>,
+    /// Read the saved Concur company token without refreshing it (a refresh rotates the
+    /// refresh token, which a server already running on the file token store does not see).
+    #[arg(long)]
+    pub no_refresh: bool,
     /// The bound on each network check.
     #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = humantime::parse_duration)]
     pub timeout: std::time::Duration,

@@ -119,6 +119,8 @@ pub(crate) struct Options {
     pub host: Option<Url>,
     pub ca_file: Option<PathBuf>,
     pub timeout: Duration,
+    /// `--no-refresh`: the company token is read, not refreshed.
+    pub no_refresh: bool,
 }
 
 /// Runs every check. `Err` is a usage problem (a bad `--host`, an unreadable `--ca-file`).
@@ -136,6 +138,7 @@ pub async fn run(settings: &Settings, args: &DoctorArgs) -> Result<Report, Strin
         host,
         ca_file: args.ca_file.clone(),
         timeout: args.timeout,
+        no_refresh: args.no_refresh,
     };
     let mut report = Report::default();
     match &options.host {

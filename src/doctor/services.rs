@@ -15,7 +15,7 @@ use crate::store::queue::{self, JobState};
 use crate::values::{ItemFacts, SourceKind, Values};
 
 pub(super) async fn check(settings: &Settings, options: &Options, report: &mut Report) {
-    token(settings, report).await;
+    token(settings, options.no_refresh, report).await;
     values(settings, options.timeout, report).await;
     lists(settings, options.timeout, report).await;
     attendees(settings, report).await;
@@ -25,7 +25,7 @@ pub(super) async fn check(settings: &Settings, options: &Options, report: &mut R
 
 /// The company token: read from the server's store, refreshed at Concur, the rotated
 /// refresh token saved back through that store.
-async fn token(settings: &Settings, report: &mut Report) {
+async fn token(settings: &Settings, no_refresh: bool, report: &mut Report) {
     const NAME: &str = "concur token";
     let Some(config) = settings.concur.clone() else {
         report.skip(NAME, "[concur] is not configured");
@@ -47,6 +47,25 @@ async fn token(settings: &Settings, report: &mut Report) {
             return;
         }
     };
+    if no_refresh {
+        match &saved {
+            Some(saved) => report.ok(
+                NAME,
+                format!(
+                    "saved in {place} (geolocation {}{}); not refreshed (--no-refresh)",
+                    saved.geolocation.as_deref().unwrap_or("(none named)"),
+                    refresh_lifetime(saved.refresh_expires_at)
+                ),
+            ),
+            None => report.fail(
+                NAME,
+                format!("no company token saved in {place} (--no-refresh: nothing exchanged)"),
+                "run doctor without --no-refresh to exchange the configured company \
+                 credential, or start the server once",
+            ),
+        }
+        return;
+    }
     let source = match (&saved, &config.company_grant) {
         (Some(_), _) => "the saved refresh token was refreshed",
         (None, Some(_)) => "none was saved: the configured company credential was exchanged",
@@ -80,19 +99,7 @@ async fn token(settings: &Settings, report: &mut Report) {
         .as_ref()
         .and_then(|c| c.geolocation.clone())
         .unwrap_or_else(|| "(none named; concur.api_base_url)".to_owned());
-    let lifetime = after
-        .as_ref()
-        .and_then(|c| c.refresh_expires_at)
-        .map(|at| {
-            let now = std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map_or(0, |d| d.as_secs());
-            format!(
-                ", the refresh token is valid {} more days",
-                at.saturating_sub(now) / 86_400
-            )
-        })
-        .unwrap_or_default();
+    let lifetime = refresh_lifetime(after.as_ref().and_then(|c| c.refresh_expires_at));
     report.push(
         super::Status::Ok,
         NAME,
@@ -104,6 +111,21 @@ async fn token(settings: &Settings, report: &mut Report) {
                 .to_owned(),
         ),
     );
+}
+
+/// `", the refresh token is valid N more days"`, when its expiry is known.
+fn refresh_lifetime(expires_at: Option<u64>) -> String {
+    expires_at
+        .map(|at| {
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_secs());
+            format!(
+                ", the refresh token is valid {} more days",
+                at.saturating_sub(now) / 86_400
+            )
+        })
+        .unwrap_or_default()
 }
 
 fn token_fix(error: &ConcurError, had_saved: bool) -> String {

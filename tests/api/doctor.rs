@@ -138,6 +138,21 @@ async fn doctor_passes_against_a_correctly_set_up_instance() {
     let (code, out) = doctor_app(&world.app).await;
     assert_eq!(code, Some(0), "{out}");
     assert_eq!(world.sim.token_grants("refresh_token"), 2);
+    // --no-refresh reads the saved state and leaves it as it is.
+    let (code, out) = doctor(
+        &world.app.dir.path().join("config.toml"),
+        &world.app.base_url,
+        &world.app.pki.ca_pem,
+        &["--no-refresh"],
+    )
+    .await;
+    assert_eq!(code, Some(0), "{out}");
+    let token = line(&out, "concur token");
+    assert!(
+        token.contains("not refreshed") && token.contains(&host),
+        "{token}"
+    );
+    assert_eq!(world.sim.token_grants("refresh_token"), 2, "no refresh");
 }
 
 #[tokio::test]
