@@ -28,12 +28,36 @@ pub enum Command {
     /// Send a connector exactly the callout Concur sends and judge the answer as Concur would.
     #[command(subcommand)]
     Try(TryCallout),
+    /// Check a deployment from this machine as Concur sees it: host name, TLS, certificate,
+    /// Test Connection, every enabled endpoint, the Concur token, the sources, Redis, the queue.
+    Doctor(DoctorArgs),
     /// List, replay or drop the Event Notification work queue's jobs ([queue]).
     #[command(subcommand)]
     Notifications(NotificationsCommand),
     /// Run the Concur simulator (OAuth2 and Expense APIs over HTTPS) for demos and tests.
     #[cfg(feature = "simulator")]
     Simulate(SimulateArgs),
+}
+
+#[derive(Debug, clap::Args)]
+pub struct DoctorArgs {
+    #[command(flatten)]
+    pub config: ConfigArg,
+    /// The Host Name registered in Concur, `https://name[:port]` (default:
+    /// `connector.public_url`).
+    #[arg(long, value_name = "URL")]
+    pub host: Option<String>,
+    /// Also trust this PEM CA bundle (tests and private CAs; Concur trusts public CAs only,
+    /// and the certificate line says so).
+    #[arg(long, value_name = "FILE")]
+    pub ca_file: Option<PathBuf>,
+    /// Read the saved Concur company token without refreshing it (a refresh rotates the
+    /// refresh token, which a server already running on the file token store does not see).
+    #[arg(long)]
+    pub no_refresh: bool,
+    /// The bound on each network check.
+    #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = humantime::parse_duration)]
+    pub timeout: std::time::Duration,
 }
 
 #[derive(Debug, Subcommand)]

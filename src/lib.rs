@@ -14,6 +14,8 @@ pub mod concur;
 pub mod config;
 /// Connection bounds: how many at once, overflow for health probes, idle timeout.
 pub mod conn;
+/// `doctor`: check a deployment from this machine as Concur sees it, one line per check.
+pub mod doctor;
 /// Entry points for the fuzz targets in `fuzz/` (not an API).
 #[doc(hidden)]
 pub mod fuzzing;

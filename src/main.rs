@@ -6,7 +6,7 @@ use clap::Parser as _;
 #[cfg(feature = "simulator")]
 use concur_connector::cli::SimulateArgs;
 use concur_connector::cli::{
-    Cli, Command, ConfigArg, NotificationsCommand, SignLaunchArgs, TryCallout,
+    Cli, Command, ConfigArg, DoctorArgs, NotificationsCommand, SignLaunchArgs, TryCallout,
 };
 use concur_connector::config::{self, ConfigProblem, Settings};
 use concur_connector::startup::{self, Application, StartupError};
@@ -23,6 +23,7 @@ async fn main() -> ExitCode {
         Command::CheckConfig(args) => check_config(&args),
         Command::SignLaunch(args) => sign_launch(&args),
         Command::Try(callout) => try_callout(&callout).await,
+        Command::Doctor(args) => doctor(&args).await,
         Command::Notifications(command) => notifications(command).await,
         #[cfg(feature = "simulator")]
         Command::Simulate(args) => simulate(&args).await,
@@ -95,6 +96,29 @@ fn check_config(args: &ConfigArg) -> ExitCode {
     print!("{}", settings.redacted_toml());
     eprintln!("configuration is valid");
     ExitCode::SUCCESS
+}
+
+/// Runs every check and prints one line each; exit status 0 only when none failed, 1 when
+/// one did, 2 for a configuration that does not load or a bad argument.
+async fn doctor(args: &DoctorArgs) -> ExitCode {
+    let settings = match config::load(&args.config.origin()) {
+        Ok(settings) => settings,
+        Err(problems) => return report(&problems),
+    };
+    match concur_connector::doctor::run(&settings, args).await {
+        Ok(checks) => {
+            print!("{checks}");
+            if checks.passed() {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            }
+        }
+        Err(usage) => {
+            eprintln!("{usage}");
+            ExitCode::from(EXIT_CONFIG)
+        }
+    }
 }
 
 /// `notifications list|replay|drop` over the configured queue.

@@ -88,7 +88,10 @@ impl AppState {
         let concur = settings
             .concur
             .clone()
-            .map(ConcurClient::with_file_store)
+            .map(|config| {
+                let (store, _) = company_token_store(&config);
+                ConcurClient::new(config, store)
+            })
             .transpose()
             .map_err(|e| vec![ConfigProblem::new("concur", e.to_string())])?;
         if let Some(concur) = &concur {
@@ -118,6 +121,16 @@ impl AppState {
             answer_now: tokio::sync::watch::Sender::new(false),
         })
     }
+}
+
+/// The store of the Concur company token state the server uses (`doctor` refreshes through
+/// the same one), and where it is, for messages.
+pub fn company_token_store(
+    config: &crate::concur::ClientConfig,
+) -> (Arc<dyn crate::concur::TokenStore>, String) {
+    let store = crate::concur::FileTokenStore::new(config.state_dir.clone());
+    let place = crate::config::display_path(&store.path());
+    (Arc::new(store), place)
 }
 
 /// The Redis store of `backend = "redis"`; it connects on first use, so this never waits.

@@ -15,8 +15,8 @@ use concur_protocol::callout::conformance::{
     DEFAULT_NOTIFY_PATH, FetchListCall, Finding, NotificationCall, Received, SearchBy, Severity,
     TOO_SLOW_ANSWER, Verdict,
 };
-use reqwest::Url;
 use reqwest::header::CONTENT_TYPE;
+use reqwest::{Method, Url};
 use secrecy::ExposeSecret as _;
 
 use crate::cli::{TryAttendeeArgs, TryFetchListArgs, TryNotifyArgs, TryTarget};
@@ -271,16 +271,34 @@ async fn exchange(
     body: String,
 ) -> Result<Exchange, TryError> {
     let url = endpoint(&target.url, default_path)?;
-    let client = client(target.ca_file.as_deref())?;
+    let client = client(
+        target.ca_file.as_deref(),
+        TOO_SLOW_ANSWER + Duration::from_secs(5),
+    )?;
+    let received = send(&client, Method::POST, url.clone(), credentials, Some(body)).await?;
+    Ok(Exchange { url, received })
+}
+
+/// Sends one request as Concur does (HTTP Basic with the registered credentials; a body as
+/// `application/xml; charset=utf-8`) and reads the whole answer, timing it.
+pub(crate) async fn send(
+    client: &reqwest::Client,
+    method: Method,
+    url: Url,
+    credentials: &ConnectorCredentials,
+    body: Option<String>,
+) -> Result<Received, TryError> {
     let started = Instant::now();
-    let mut response = client
-        .post(url.clone())
-        .basic_auth(
-            credentials.username(),
-            Some(credentials.password().expose_secret()),
-        )
-        .header(CONTENT_TYPE, "application/xml; charset=utf-8")
-        .body(body)
+    let mut request = client.request(method, url).basic_auth(
+        credentials.username(),
+        Some(credentials.password().expose_secret()),
+    );
+    if let Some(body) = body {
+        request = request
+            .header(CONTENT_TYPE, "application/xml; charset=utf-8")
+            .body(body);
+    }
+    let mut response = request
         .send()
         .await
         .map_err(|e| TryError::Transport(describe(&e)))?;
@@ -306,7 +324,7 @@ async fn exchange(
             .map_err(TryError::Transport)?;
     }
     received.latency = started.elapsed();
-    Ok(Exchange { url, received })
+    Ok(received)
 }
 
 /// The Host Name, with the service's default path when it names none.
@@ -329,12 +347,17 @@ fn endpoint(given: &str, default_path: &str) -> Result<Url, TryError> {
     Ok(url)
 }
 
-fn client(ca_file: Option<&Path>) -> Result<reqwest::Client, TryError> {
+/// Concur's client: HTTP/1.1, certificates verified (`ca_file` adds a private CA), no
+/// redirects followed, each request bounded by `timeout`.
+pub(crate) fn client(
+    ca_file: Option<&Path>,
+    timeout: Duration,
+) -> Result<reqwest::Client, TryError> {
     let mut builder = reqwest::Client::builder()
         .http1_only()
         .redirect(reqwest::redirect::Policy::none())
-        .connect_timeout(Duration::from_secs(10))
-        .timeout(TOO_SLOW_ANSWER + Duration::from_secs(5));
+        .connect_timeout(timeout.min(Duration::from_secs(10)))
+        .timeout(timeout);
     if let Some(path) = ca_file {
         let pem = std::fs::read(path).map_err(|e| {
             TryError::Usage(format!("--ca-file: cannot read {}: {e}", path.display()))
@@ -356,7 +379,7 @@ fn client(ca_file: Option<&Path>) -> Result<reqwest::Client, TryError> {
 }
 
 /// The error and its causes on one line (reqwest's own message hides the cause).
-fn describe(error: &reqwest::Error) -> String {
+pub(crate) fn describe(error: &reqwest::Error) -> String {
     let mut text = error.to_string();
     let mut source = std::error::Error::source(error);
     while let Some(cause) = source {

@@ -243,6 +243,18 @@ impl Attendees {
             .collect()
     }
 
+    /// How many attendees the source holds, read as for an unfiltered search (an HTTP source
+    /// is asked once), with the source's own error when it fails: `doctor`'s real query.
+    pub async fn probe(&self) -> Result<usize, LookupError> {
+        let search = AttendeeSearch::everything();
+        match tokio::time::timeout(self.timeout, self.rows(&search)).await {
+            Ok(rows) => rows.map(|rows| rows.len()),
+            Err(_) => Err(LookupError::Timeout {
+                after: self.timeout,
+            }),
+        }
+    }
+
     async fn rows(&self, search: &AttendeeSearch) -> Result<RowList<'_>, LookupError> {
         Ok(match &self.backend {
             Backend::Static(rows) => RowList::Borrowed(rows),

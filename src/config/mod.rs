@@ -43,6 +43,8 @@ pub struct Settings {
     pub credentials: ConnectorCredentials,
     /// True when the credentials are the embedded development ones.
     pub uses_development_credentials: bool,
+    /// `connector.public_url`: the Host Name registered in Concur, checked by `doctor`.
+    pub public_url: Option<reqwest::Url>,
     pub launch: LaunchSettings,
     pub store: StoreSettings,
     pub queue: QueueSettings,
@@ -370,6 +372,12 @@ fn validate(raw: RawSettings) -> Result<Settings, Vec<ConfigProblem>> {
         );
     }
 
+    let public_url = raw.connector.public_url.as_deref().and_then(|url| {
+        problems.take(
+            "connector.public_url",
+            public_url(url).map_err(|why| format!("`{url}` {why}")),
+        )
+    });
     let tls = tls_settings(&raw, &mut problems);
     let launch = launch_settings(&raw, &mut problems);
     fetch_list_paths(&raw, &launch, &mut problems);
@@ -417,6 +425,7 @@ fn validate(raw: RawSettings) -> Result<Settings, Vec<ConfigProblem>> {
             tls,
             credentials,
             uses_development_credentials,
+            public_url,
             launch,
             store: StoreSettings {
                 backend: raw.store.backend,
@@ -487,6 +496,28 @@ fn redis_settings(
         key_prefix: s.key_prefix.clone(),
         timeout: s.redis_timeout,
     })
+}
+
+/// The Host Name registered in Concur: `https://name[:port]`, nothing else (Concur appends
+/// the fixed and the service paths itself).
+pub fn public_url(text: &str) -> Result<reqwest::Url, String> {
+    let url = reqwest::Url::parse(text).map_err(|e| format!("is not a URL: {e}"))?;
+    if url.scheme() != "https" || url.host_str().is_none_or(str::is_empty) {
+        return Err(
+            "must be an https:// URL with a host name, like https://connector.example.com"
+                .to_owned(),
+        );
+    }
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err("must not carry credentials".to_owned());
+    }
+    if !matches!(url.path(), "" | "/") || url.query().is_some() || url.fragment().is_some() {
+        return Err(
+            "must be only https://name[:port], without a path or query (Concur adds the paths)"
+                .to_owned(),
+        );
+    }
+    Ok(url)
 }
 
 fn connector_credentials(
@@ -864,6 +895,7 @@ mod tests {
             "username",
             "password",
             "password_file",
+            "public_url",
             "redis_url",
             "redis_url_file",
             "template_dir",
@@ -1198,6 +1230,31 @@ mod tests {
             .map(|(k, v)| (format!("CONCUR_CONNECTOR__STORE__{k}"), (*v).to_owned()))
             .collect();
         load_with_env(&Origin::Embedded, Some(env))
+    }
+
+    #[test]
+    fn the_public_url_is_only_an_https_host_and_port() {
+        for bad in [
+            "connector.example.com",
+            "http://connector.example.com",
+            "https://connector.example.com/concur",
+            "https://user:pw@connector.example.com",
+            "https://connector.example.com/?x=1",
+        ] {
+            let problems = embedded_with(&[("CONNECTOR__PUBLIC_URL", bad)]).unwrap_err();
+            let keys: Vec<_> = problems.iter().map(|p| p.key.as_str()).collect();
+            assert_eq!(keys, ["connector.public_url"], "{bad}: {problems:?}");
+        }
+        let settings = embedded_with(&[(
+            "CONNECTOR__PUBLIC_URL",
+            "https://connector.example.com:8443",
+        )])
+        .unwrap();
+        assert_eq!(
+            settings.public_url.unwrap().as_str(),
+            "https://connector.example.com:8443/"
+        );
+        assert!(embedded_with(&[]).unwrap().public_url.is_none());
     }
 
     #[test]

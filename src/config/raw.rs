@@ -111,6 +111,8 @@ pub struct RawConnector {
     pub password: Option<SecretString>,
     pub password_file: Option<PathBuf>,
     pub allow_development_credentials: bool,
+    /// The Host Name registered in Concur, `https://name[:port]` (what `doctor` checks).
+    pub public_url: Option<String>,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]

@@ -20,6 +20,18 @@ pub struct TestPki {
 
 impl TestPki {
     pub fn new(name: &str) -> Self {
+        Self::issue(name, KeyPair::generate().unwrap(), |_| {})
+    }
+
+    /// A CA and an RSA 2048 leaf (what Concur requires), `adjust` changing the leaf's
+    /// parameters (validity, names) before it is signed.
+    pub fn rsa(name: &str, adjust: impl FnOnce(&mut CertificateParams)) -> Self {
+        let key =
+            KeyPair::generate_rsa_for(&rcgen::PKCS_RSA_SHA256, rcgen::RsaKeySize::_2048).unwrap();
+        Self::issue(name, key, adjust)
+    }
+
+    fn issue(name: &str, leaf_key: KeyPair, adjust: impl FnOnce(&mut CertificateParams)) -> Self {
         let ca_key = KeyPair::generate().unwrap();
         let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
         ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
@@ -29,12 +41,12 @@ impl TestPki {
         let ca_cert = ca_params.self_signed(&ca_key).unwrap();
         let issuer = Issuer::new(ca_params, ca_key);
 
-        let leaf_key = KeyPair::generate().unwrap();
         let mut leaf_params =
             CertificateParams::new(vec!["localhost".to_owned(), "127.0.0.1".to_owned()]).unwrap();
         leaf_params
             .distinguished_name
             .push(DnType::CommonName, format!("{name} leaf"));
+        adjust(&mut leaf_params);
         let leaf = leaf_params.signed_by(&leaf_key, &issuer).unwrap();
         Self {
             ca_pem: ca_cert.pem(),
@@ -203,9 +215,14 @@ pub async fn spawn_app_with(extra: &str) -> TestApp {
 
 /// [`spawn_app_with`] with `server` lines added to the `[server]` table.
 pub async fn spawn_app_with_server(server: &str, extra: &str) -> TestApp {
+    tls::install_default_provider();
+    spawn_app_with_pki(TestPki::new("spawned"), server, extra).await
+}
+
+/// [`spawn_app_with_server`] serving a certificate of `pki`.
+pub async fn spawn_app_with_pki(pki: TestPki, server: &str, extra: &str) -> TestApp {
     init_logs();
     tls::install_default_provider();
-    let pki = TestPki::new("spawned");
     let (dir, path) = write_config_with_server(&pki, server, extra);
     let settings = config::load_with_env(&Origin::File(path), Some(Default::default()))
         .expect("test configuration is valid");

@@ -8,7 +8,7 @@ use concur_connector::sim::{
 };
 use reqwest::{StatusCode, header};
 
-use crate::helpers::{PASSWORD, TestApp, USERNAME, spawn_app_with};
+use crate::helpers::{PASSWORD, TestApp, TestPki, USERNAME, spawn_app_with, spawn_app_with_pki};
 
 const REDIRECT: &str = "https://connector.test/launchexternalurl/v4/form";
 
@@ -31,7 +31,12 @@ pub async fn world_with(extra_toml: &str) -> World {
 
 /// Like [`world_with`], the simulator playing `seed` instead of its built-in data.
 pub async fn world_with_seed(seed: sim::Seed, extra_toml: &str) -> World {
-    world_with_sim("", "", extra_toml, Some(seed)).await
+    world_with_sim("", "", extra_toml, Some(seed), None).await
+}
+
+/// Like [`world_with`], the connector serving a certificate of `pki`.
+pub async fn world_with_pki(pki: TestPki, extra_toml: &str) -> World {
+    world_with_sim("", "", extra_toml, None, Some(pki)).await
 }
 
 /// Like [`world_with`], with `launch_toml` added to the connector's `[launch]` table.
@@ -47,7 +52,7 @@ pub async fn world_with_concur(concur_keys: &str, extra_toml: &str) -> World {
 /// The connector wired to a fresh simulator, with keys added to its `[launch]` and
 /// `[concur]` tables and `extra_toml` after them.
 async fn world_with_tables(launch_toml: &str, concur_keys: &str, extra_toml: &str) -> World {
-    world_with_sim(launch_toml, concur_keys, extra_toml, None).await
+    world_with_sim(launch_toml, concur_keys, extra_toml, None, None).await
 }
 
 async fn world_with_sim(
@@ -55,6 +60,7 @@ async fn world_with_sim(
     concur_keys: &str,
     extra_toml: &str,
     seed: Option<sim::Seed>,
+    pki: Option<TestPki>,
 ) -> World {
     concur_connector::tls::install_default_provider();
     let sim_dir = tempfile::tempdir().unwrap();
@@ -104,7 +110,10 @@ state_dir = "{state}"
     );
     let (top, extra_toml) = crate::helpers::split_top_level(extra_toml);
     let app_toml = format!("{top}\n{extra}\n{extra_toml}");
-    let app = spawn_app_with(&app_toml).await;
+    let app = match pki {
+        Some(pki) => spawn_app_with_pki(pki, "", &app_toml).await,
+        None => spawn_app_with(&app_toml).await,
+    };
     World {
         sim,
         app,

@@ -44,6 +44,19 @@ pub async fn run(
     }
 }
 
+/// Jobs and dead letters in a [`Action::List`] listing (as a server's socket answers it).
+pub fn count(listing: &str) -> (usize, usize) {
+    let jobs: Vec<&str> = listing
+        .lines()
+        .filter(|l| l.split('\t').nth(1).is_some())
+        .collect();
+    let dead = jobs
+        .iter()
+        .filter(|l| l.split('\t').nth(1) == Some("dead"))
+        .count();
+    (jobs.len(), dead)
+}
+
 fn time(at: UnixMillis) -> String {
     humantime::format_rfc3339_seconds(UNIX_EPOCH + Duration::from_millis(at)).to_string()
 }
@@ -65,4 +78,34 @@ fn line(job: &Job) -> String {
         key = job.key,
         error = job.last_error.as_deref().unwrap_or("none"),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_listing_counts_its_jobs_and_dead_letters() {
+        let job = |id, state| Job {
+            id,
+            key: format!("key\t{id}"),
+            payload: String::new(),
+            attempts: 1,
+            redeliveries: 0,
+            first_seen: 0,
+            next_attempt: 0,
+            last_error: Some("dead\tend".to_owned()),
+            state,
+        };
+        let listing: String = [
+            job(1, JobState::Dead),
+            job(2, JobState::Queued),
+            job(3, JobState::Dead),
+        ]
+        .iter()
+        .map(line)
+        .collect();
+        assert_eq!(count(&listing), (3, 2));
+        assert_eq!(count("the queue is empty\n"), (0, 0));
+    }
 }
