@@ -137,6 +137,13 @@ pub(crate) fn now_epoch() -> u64 {
         .unwrap_or(0)
 }
 
+/// Milliseconds since the epoch (shared token states are compared across machines).
+pub(crate) fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+}
+
 /// Logs a warning when the refresh token is close to its expiry (or past it).
 pub(crate) fn warn_if_refresh_expires_soon(refresh_expires_at: Option<u64>) {
     let Some(at) = refresh_expires_at else {
