@@ -85,10 +85,15 @@ impl AppState {
             &settings.validation,
             crate::config::Mode::of(settings.development),
         )?;
+        // With Redis the company token state is the cluster's (one refresh token for every
+        // instance); otherwise the file in concur.state_dir.
         let concur = settings
             .concur
             .clone()
-            .map(ConcurClient::with_file_store)
+            .map(|config| match &shared_store {
+                Some(redis) => ConcurClient::new(config, Arc::new(redis.token_store())),
+                None => ConcurClient::with_file_store(config),
+            })
             .transpose()
             .map_err(|e| vec![ConfigProblem::new("concur", e.to_string())])?;
         Ok(Self {
