@@ -5,6 +5,7 @@
 
 mod browser;
 mod callout_demo;
+mod cluster;
 mod cli;
 mod concur_contract;
 // One copy of the client's test helpers, kept with the client.

@@ -1,0 +1,150 @@
+//! Three connector instances on one Redis and the simulator as Concur: one company token for
+//! the cluster (one refresh whichever instance starts it, a stale fence never overwrites),
+//! and the user's token on every instance (encrypted in the session, keys rotated, a
+//! tampered value refused).
+
+use concur_connector::launch::Source;
+use concur_connector::sim::{Principal, V1LaunchRequest, V4LaunchRequest};
+use reqwest::{StatusCode, header};
+
+use crate::fixtures::seed;
+use crate::helpers::{TestApp, spawn_app_with};
+use crate::picker::{VALUES, csrf_of};
+use crate::redis_server::RedisServer;
+use crate::with_simulator::{World, world_with};
+
+/// A 32-byte key in base64, and a second one for rotation.
+const KEY_1: &str = "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=";
+const KEY_2: &str = "ZmVkY2JhOTg3NjU0MzIxMGZlZGNiYTk4NzY1NDMyMTA=";
+
+pub struct Cluster {
+    pub world: World,
+    /// Instances 2 and 3 (instance 1 is `world.app`).
+    pub others: [TestApp; 2],
+    pub redis: RedisServer,
+}
+
+impl Cluster {
+    pub fn instance(&self, n: usize) -> &TestApp {
+        match n {
+            1 => &self.world.app,
+            n => &self.others[n - 2],
+        }
+    }
+}
+
+fn store_toml(redis: &RedisServer, keys: &str, key_id: &str) -> String {
+    format!(
+        "[store]\nbackend = \"redis\"\nredis_url = \"{}\"\nkey_prefix = \"cluster:\"\n\
+         #session_key_id = \"{key_id}\"\n#[store.session_keys]\n#{keys}\n",
+        redis.url()
+    )
+}
+
+/// Three instances wired to one simulator and one Redis, all encrypting with `k1`.
+async fn cluster() -> Cluster {
+    let redis = RedisServer::start();
+    let world = world_with(&format!(
+        "{VALUES}\n[picker.target]\nv1 = \"Custom12\"\n{}",
+        store_toml(&redis, &format!("k1 = \"{KEY_1}\""), "k1")
+    ))
+    .await;
+    let others = [
+        spawn_app_with(&world.app_toml).await,
+        spawn_app_with(&world.app_toml).await,
+    ];
+    Cluster {
+        world,
+        others,
+        redis,
+    }
+}
+
+/// Sends a minted launch to `app`; returns the session cookie.
+async fn launch_on(app: &TestApp, minted_url: &str) -> String {
+    let (path_part, query) = minted_url.split_once('?').unwrap();
+    let path = path_part.trim_start_matches("https://connector.test");
+    let client = app
+        .pki
+        .client_builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let response = client
+        .get(app.url(&format!("{path}?{query}")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    crate::helpers::session_cookie(&response)
+}
+
+async fn popup_on(app: &TestApp, cookie: &str) -> (StatusCode, String) {
+    let page = app
+        .client
+        .get(app.url("/launch/session"))
+        .header(header::COOKIE, cookie)
+        .send()
+        .await
+        .unwrap();
+    (page.status(), page.text().await.unwrap())
+}
+
+async fn done_on(app: &TestApp, cookie: &str, csrf: &str, code: &str) -> (StatusCode, String) {
+    let response = app
+        .client
+        .post(app.url("/launch/session/done"))
+        .header(header::COOKIE, cookie)
+        .form(&[("csrf", csrf), ("action", "done"), ("code", code)])
+        .send()
+        .await
+        .unwrap();
+    let status = response.status();
+    (status, response.text().await.unwrap())
+}
+
+/// Token requests of every grant the simulator saw, answered or refused.
+fn token_requests(world: &World) -> Vec<String> {
+    world
+        .sim
+        .requests()
+        .into_iter()
+        .filter_map(|r| r.grant_type.map(|g| format!("{g} {}", r.status)))
+        .collect()
+}
+
+#[tokio::test]
+async fn three_instances_share_one_company_token_and_a_rotation_refreshes_it_once() {
+    let cluster = cluster().await;
+    let world = &cluster.world;
+    // v1 launches read the entry with the company token.
+    let mut cookies = Vec::new();
+    for n in 1..=3 {
+        let minted = world
+            .sim
+            .mint_v1(&V1LaunchRequest::new(seed::LUNCH))
+            .unwrap();
+        cookies.push(launch_on(cluster.instance(n), &minted.url).await);
+    }
+    // Instances 2 and 3 started after 1 had the token: they took it from Redis.
+    assert_eq!(token_requests(world), ["password 200"]);
+
+    // Concur expires the token; all three find out at once and renew it.
+    world.sim.expire_access_tokens();
+    world.sim.clear_requests();
+    let (one, two, three) = tokio::join!(
+        popup_on(cluster.instance(1), &cookies[0]),
+        popup_on(cluster.instance(2), &cookies[1]),
+        popup_on(cluster.instance(3), &cookies[2]),
+    );
+    let pages = [one, two, three];
+    for (n, (status, html)) in pages.iter().enumerate() {
+        assert_eq!(*status, StatusCode::OK, "instance {}: {html}", n + 1);
+        assert!(!html.contains("role=\"alert\""), "instance {}: {html}", n + 1);
+    }
+    assert_eq!(
+        token_requests(world),
+        ["refresh_token 200"],
+        "exactly one refresh for the cluster"
+    );
+}
