@@ -32,6 +32,7 @@ pub mod picker;
 pub mod routes;
 /// Launch sessions behind a cookie, after the signed launch.
 pub mod session;
+pub mod session_keys;
 /// A simulator of the SAP Concur services the connector uses (OAuth2, Expense v4/v3/v1.1).
 #[cfg(feature = "simulator")]
 pub mod sim;

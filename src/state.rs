@@ -101,11 +101,7 @@ impl AppState {
             concur,
             launch: settings.launch.clone(),
             nonces,
-            sessions: Sessions::new(
-                sessions,
-                settings.launch.session_lifetime,
-                settings.store.max_entries,
-            ),
+            sessions: sessions_of(settings, sessions),
             pages,
             picker: settings.picker.clone(),
             values,
@@ -119,6 +115,31 @@ impl AppState {
             ready: AtomicBool::new(true),
             answer_now: tokio::sync::watch::Sender::new(false),
         })
+    }
+}
+
+/// The typed sessions; with Redis and `store.session_keys` they carry users' tokens sealed.
+fn sessions_of(settings: &Settings, store: Arc<dyn crate::store::SessionStore>) -> Sessions {
+    let sessions = Sessions::new(
+        store,
+        settings.launch.session_lifetime,
+        settings.store.max_entries,
+    );
+    match (
+        settings.store.backend,
+        &settings.store.session_keys,
+        &settings.concur,
+    ) {
+        (StoreBackend::Redis, Some(keys), Some(concur)) => {
+            sessions.sharing_tokens(keys.clone(), concur.geolocations.clone())
+        }
+        (StoreBackend::Redis, None, Some(_)) => {
+            tracing::warn!(
+                "store.session_keys is not set: a user's Concur token stays in the instance that received the launch"
+            );
+            sessions
+        }
+        _ => sessions,
     }
 }
 

@@ -36,7 +36,7 @@ impl Cluster {
 fn store_toml(redis: &RedisServer, keys: &str, key_id: &str) -> String {
     format!(
         "[store]\nbackend = \"redis\"\nredis_url = \"{}\"\nkey_prefix = \"cluster:\"\n\
-         #session_key_id = \"{key_id}\"\n#[store.session_keys]\n#{keys}\n",
+         session_key_id = \"{key_id}\"\n[store.session_keys]\n{keys}\n",
         redis.url()
     )
 }
@@ -140,11 +140,163 @@ async fn three_instances_share_one_company_token_and_a_rotation_refreshes_it_onc
     let pages = [one, two, three];
     for (n, (status, html)) in pages.iter().enumerate() {
         assert_eq!(*status, StatusCode::OK, "instance {}: {html}", n + 1);
-        assert!(!html.contains("role=\"alert\""), "instance {}: {html}", n + 1);
+        assert!(
+            !html.contains("role=\"alert\""),
+            "instance {}: {html}",
+            n + 1
+        );
     }
     assert_eq!(
         token_requests(world),
         ["refresh_token 200"],
         "exactly one refresh for the cluster"
     );
+}
+
+/// The user's token as the simulator saw it: who each write was authenticated as.
+fn write_principals(world: &World) -> Vec<Option<Principal>> {
+    world
+        .sim
+        .successful_writes()
+        .into_iter()
+        .map(|w| w.principal)
+        .collect()
+}
+
+fn jane() -> Option<Principal> {
+    Some(Principal::User {
+        user_id: seed::JANE.to_owned(),
+    })
+}
+
+/// A header launch (its write carries the user's token) verified on instance `n`.
+async fn header_launch_on(cluster: &Cluster, n: usize) -> String {
+    let minted = cluster
+        .world
+        .sim
+        .mint_v4(&V4LaunchRequest::new(Source::Header, seed::REPORT))
+        .unwrap();
+    launch_on(cluster.instance(n), &minted.url).await
+}
+
+/// Picks on instance `pick` and writes with Done on instance `write`.
+async fn pick_and_write(app_pick: &TestApp, app_write: &TestApp, cookie: &str, code: &str) {
+    let (status, html) = popup_on(app_pick, cookie).await;
+    assert_eq!(status, StatusCode::OK, "{html}");
+    let csrf = csrf_of(&html);
+    let (status, html) = done_on(app_write, cookie, &csrf, code).await;
+    assert_eq!(status, StatusCode::OK, "{html}");
+}
+
+#[tokio::test]
+async fn a_launch_verified_on_one_instance_is_picked_on_a_second_and_written_on_a_third_as_the_user()
+ {
+    let cluster = cluster().await;
+    let cookie = header_launch_on(&cluster, 1).await;
+    cluster.world.sim.clear_requests();
+
+    pick_and_write(
+        cluster.instance(2),
+        cluster.instance(3),
+        &cookie,
+        "PRJ-1001",
+    )
+    .await;
+
+    // Instance 2 read the report as Jane, instance 3 wrote it as Jane.
+    let reads: Vec<_> = cluster
+        .world
+        .sim
+        .requests()
+        .into_iter()
+        .filter(|r| r.method == "GET" && r.path.contains(seed::REPORT))
+        .map(|r| r.principal)
+        .collect();
+    assert!(!reads.is_empty());
+    assert!(reads.iter().all(|p| *p == jane()), "{reads:?}");
+    assert_eq!(write_principals(&cluster.world), [jane()]);
+}
+
+#[tokio::test]
+async fn sessions_sealed_with_a_retired_encryption_key_still_open_after_a_rotation() {
+    let cluster = cluster().await;
+    let old_cookie = header_launch_on(&cluster, 1).await;
+    // A fourth instance encrypts with k2 and still decrypts k1.
+    let rotated_toml = cluster.world.app_toml.replace(
+        "session_key_id = \"k1\"\n[store.session_keys]\n",
+        &format!("session_key_id = \"k2\"\n[store.session_keys]\nk2 = \"{KEY_2}\"\n"),
+    );
+    assert_ne!(rotated_toml, cluster.world.app_toml);
+    let rotated = spawn_app_with(&rotated_toml).await;
+
+    pick_and_write(&rotated, &rotated, &old_cookie, "PRJ-1001").await;
+    // A session sealed with k2 opens on the instances that list k2 only.
+    let new_cookie = launch_on(
+        &rotated,
+        &cluster
+            .world
+            .sim
+            .mint_v4(&V4LaunchRequest::new(Source::Header, seed::MAX_REPORT))
+            .unwrap()
+            .url,
+    )
+    .await;
+    let (status, html) = popup_on(cluster.instance(2), &new_cookie).await;
+    assert_eq!(
+        status,
+        StatusCode::GONE,
+        "k2 is unknown to instance 2: {html}"
+    );
+    let (status, html) = popup_on(&rotated, &new_cookie).await;
+    assert_eq!(status, StatusCode::OK, "{html}");
+    assert_eq!(write_principals(&cluster.world), [jane()]);
+}
+
+#[tokio::test]
+async fn a_tampered_user_token_ends_the_session_with_a_readable_page() {
+    let cluster = cluster().await;
+    let cookie = header_launch_on(&cluster, 1).await;
+    let id = cookie.split_once('=').unwrap().1;
+    let key = format!("cluster:session:{id}");
+    let mut raw = crate::redis_store::raw(&cluster.redis).await;
+    let stored: String = redis::cmd("GET")
+        .arg(&key)
+        .query_async(&mut raw)
+        .await
+        .unwrap();
+    let mut session: serde_json::Value = serde_json::from_str(&stored).unwrap();
+    let data = session["user_token"]["data"].as_str().unwrap().to_owned();
+    // Flip one base64 digit of the ciphertext.
+    let flipped = if data.starts_with('A') { "B" } else { "A" };
+    session["user_token"]["data"] = format!("{flipped}{}", &data[1..]).into();
+    let _: () = redis::cmd("SET")
+        .arg(&key)
+        .arg(session.to_string())
+        .query_async(&mut raw)
+        .await
+        .unwrap();
+
+    for n in 1..=3 {
+        let (status, html) = popup_on(cluster.instance(n), &cookie).await;
+        assert_eq!(status, StatusCode::GONE, "instance {n}: {html}");
+        assert!(html.contains("<html"), "instance {n}: {html}");
+    }
+    assert!(cluster.world.sim.successful_writes().is_empty());
+}
+
+#[tokio::test]
+async fn no_session_record_holds_the_users_token_in_clear() {
+    let cluster = cluster().await;
+    let cookie = header_launch_on(&cluster, 1).await;
+    let id = cookie.split_once('=').unwrap().1;
+    let mut raw = crate::redis_store::raw(&cluster.redis).await;
+    let stored: String = redis::cmd("GET")
+        .arg(format!("cluster:session:{id}"))
+        .query_async(&mut raw)
+        .await
+        .unwrap();
+    let session: serde_json::Value = serde_json::from_str(&stored).unwrap();
+    assert_eq!(session["user_token"]["kid"], "k1", "{stored}");
+    // The simulator's access tokens are JWTs: none of one is stored readable.
+    assert!(!stored.contains("eyJ"), "{stored}");
 }

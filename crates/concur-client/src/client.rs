@@ -20,9 +20,7 @@ use super::store::{
     CompanyCredentials, FencedSave, FileTokenStore, SharedAccess, SharedState, SharedTokenStore,
     StoreError, TokenStore,
 };
-use super::token::{
-    AccessToken, TokenResponse, UserToken, now_ms, warn_if_refresh_expires_soon,
-};
+use super::token::{AccessToken, TokenResponse, UserToken, now_ms, warn_if_refresh_expires_soon};
 use super::write::{self, FieldValue, WriteToken};
 
 use crate::config::TOKEN_PATH;
