@@ -3,9 +3,14 @@
 //! and the user's token on every instance (encrypted in the session, keys rotated, a
 //! tampered value refused).
 
+use concur_connector::concur::{
+    CompanyCredentials, FencedSave, RefreshLock, SharedAccess, SharedState, TokenStore as _,
+};
+use concur_connector::config;
 use concur_connector::launch::Source;
 use concur_connector::sim::{Principal, V1LaunchRequest, V4LaunchRequest};
 use reqwest::{StatusCode, header};
+use secrecy::ExposeSecret as _;
 
 use crate::fixtures::seed;
 use crate::helpers::{TestApp, spawn_app_with};
@@ -299,4 +304,72 @@ async fn no_session_record_holds_the_users_token_in_clear() {
     assert_eq!(session["user_token"]["kid"], "k1", "{stored}");
     // The simulator's access tokens are JWTs: none of one is stored readable.
     assert!(!stored.contains("eyJ"), "{stored}");
+}
+
+fn shared_state(refresh: &str, access: &str) -> SharedState {
+    SharedState {
+        credentials: Some(CompanyCredentials {
+            refresh_token: config::secret(refresh),
+            geolocation: Some("https://us2.api.concursolutions.com".to_owned()),
+            refresh_expires_at: None,
+        }),
+        access: Some(SharedAccess {
+            token: config::secret(access),
+            geolocation: "https://us2.api.concursolutions.com".to_owned(),
+            renew_at_ms: u64::MAX / 2,
+            expires_at_ms: u64::MAX / 2,
+        }),
+        fence: 0,
+        saved_at_ms: None,
+    }
+}
+
+#[tokio::test]
+async fn a_save_with_a_stale_fence_cannot_overwrite_a_newer_token_state() {
+    let redis = RedisServer::start();
+    let store = crate::redis_store::store(&redis).token_store();
+    let shared = store.shared().unwrap();
+    assert!(shared.read().await.unwrap().is_none());
+
+    // Two refreshes started from the same (empty) state: the second to save loses.
+    let first = shared
+        .save_fenced(&shared_state("r-first", "a-first"), 0)
+        .await
+        .unwrap();
+    assert_eq!(first, FencedSave::Saved { fence: 1 });
+    let late = shared
+        .save_fenced(&shared_state("r-late", "a-late"), 0)
+        .await
+        .unwrap();
+    assert_eq!(late, FencedSave::Stale { current: 1 });
+
+    let kept = shared.read().await.unwrap().unwrap();
+    assert_eq!(kept.fence, 1);
+    let kept_refresh = kept.credentials.unwrap().refresh_token;
+    assert_eq!(kept_refresh.expose_secret(), "r-first");
+    assert_eq!(kept.access.unwrap().token.expose_secret(), "a-first");
+    // A save from the newest state goes through.
+    let next = shared
+        .save_fenced(&shared_state("r-next", "a-next"), 1)
+        .await
+        .unwrap();
+    assert_eq!(next, FencedSave::Saved { fence: 2 });
+}
+
+#[tokio::test]
+async fn the_refresh_lock_has_one_holder_and_only_its_holder_releases_it() {
+    let redis = RedisServer::start();
+    let store = crate::redis_store::store(&redis).token_store();
+    let shared = store.shared().unwrap();
+    let minute = std::time::Duration::from_secs(60);
+    let held = shared.try_lock(minute).await.unwrap().unwrap();
+    assert!(shared.try_lock(minute).await.unwrap().is_none());
+    // A holder whose lock expired and was taken over cannot release the new holder's.
+    let stranger = RefreshLock {
+        value: "not-the-holder".to_owned(),
+    };
+    shared.unlock(&stranger).await.unwrap();
+    assert!(shared.try_lock(minute).await.unwrap().is_none());
+    shared.unlock(&held).await.unwrap();
+    assert!(shared.try_lock(minute).await.unwrap().is_some());
 }
