@@ -31,9 +31,31 @@ pub enum Command {
     /// List, replay or drop the Event Notification work queue's jobs ([queue]).
     #[command(subcommand)]
     Notifications(NotificationsCommand),
+    /// The company token state: move it from a state file into Redis for several instances.
+    #[command(subcommand)]
+    Token(TokenCommand),
     /// Run the Concur simulator (OAuth2 and Expense APIs over HTTPS) for demos and tests.
     #[cfg(feature = "simulator")]
     Simulate(SimulateArgs),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TokenCommand {
+    /// Move the token state file (concur.state_dir) into the configured Redis; a state
+    /// already there is replaced only when the file's is newer, or with --force.
+    Migrate(MigrateArgs),
+}
+
+#[derive(Debug, clap::Args)]
+pub struct MigrateArgs {
+    #[command(flatten)]
+    pub config: ConfigArg,
+    /// The directory holding concur-token.json (default: concur.state_dir).
+    #[arg(long, value_name = "DIR")]
+    pub from: Option<PathBuf>,
+    /// Replace the state in Redis even when it is newer than the file's.
+    #[arg(long)]
+    pub force: bool,
 }
 
 #[derive(Debug, Subcommand)]

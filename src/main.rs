@@ -6,7 +6,7 @@ use clap::Parser as _;
 #[cfg(feature = "simulator")]
 use concur_connector::cli::SimulateArgs;
 use concur_connector::cli::{
-    Cli, Command, ConfigArg, NotificationsCommand, SignLaunchArgs, TryCallout,
+    Cli, Command, ConfigArg, NotificationsCommand, SignLaunchArgs, TokenCommand, TryCallout,
 };
 use concur_connector::config::{self, ConfigProblem, Settings};
 use concur_connector::startup::{self, Application, StartupError};
@@ -24,6 +24,7 @@ async fn main() -> ExitCode {
         Command::SignLaunch(args) => sign_launch(&args),
         Command::Try(callout) => try_callout(&callout).await,
         Command::Notifications(command) => notifications(command).await,
+        Command::Token(TokenCommand::Migrate(args)) => token_migrate(&args).await,
         #[cfg(feature = "simulator")]
         Command::Simulate(args) => simulate(&args).await,
     }
@@ -116,6 +117,26 @@ async fn notifications(command: NotificationsCommand) -> ExitCode {
         }
         Err(error) => {
             eprintln!("notifications: {error}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// `token migrate`: the file token state into Redis.
+async fn token_migrate(args: &concur_connector::cli::MigrateArgs) -> ExitCode {
+    let settings = match config::load(&args.config.origin()) {
+        Ok(settings) => settings,
+        Err(problems) => return report(&problems),
+    };
+    match concur_connector::store::redis_token::migrate(&settings, args.from.as_deref(), args.force)
+        .await
+    {
+        Ok(text) => {
+            print!("{text}");
+            ExitCode::SUCCESS
+        }
+        Err(error) => {
+            eprintln!("token migrate: {error}");
             ExitCode::FAILURE
         }
     }

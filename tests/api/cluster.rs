@@ -373,3 +373,76 @@ async fn the_refresh_lock_has_one_holder_and_only_its_holder_releases_it() {
     shared.unlock(&held).await.unwrap();
     assert!(shared.try_lock(minute).await.unwrap().is_some());
 }
+
+#[tokio::test]
+async fn token_migrate_moves_the_state_file_into_redis_and_keeps_a_newer_state_unless_forced() {
+    let redis = RedisServer::start();
+    let pki = crate::helpers::TestPki::new("migrate");
+    let state_dir = tempfile::tempdir().unwrap();
+    let (_dir, config_path) = crate::helpers::write_config(
+        &pki,
+        &format!(
+            "[store]\nbackend = \"redis\"\nredis_url = \"{}\"\nkey_prefix = \"test:\"\n\
+             [concur]\nclient_id = \"11111111-2222-4333-8444-555555555555\"\n\
+             client_secret = \"66666666-7777-4888-9999-aaaaaaaaaaaa\"\n\
+             redirect_uri = \"https://leu.example.com/launchexternalurl/v4/form\"\n\
+             refresh_token = \"seed-refresh-token\"\nstate_dir = \"{}\"\n",
+            redis.url(),
+            state_dir.path().display()
+        ),
+    );
+    let file = concur_connector::concur::FileTokenStore::new(state_dir.path());
+    file.save(&CompanyCredentials {
+        refresh_token: config::secret("refresh-from-the-file"),
+        geolocation: Some("https://us2.api.concursolutions.com".to_owned()),
+        refresh_expires_at: Some(1_900_000_000),
+    })
+    .await
+    .unwrap();
+    let migrate = |force: bool| {
+        let mut command = std::process::Command::new(crate::helpers::binary());
+        command
+            .args(["token", "migrate", "--config"])
+            .arg(&config_path);
+        if force {
+            command.arg("--force");
+        }
+        command.output().unwrap()
+    };
+
+    let moved = migrate(false);
+    let stdout = String::from_utf8_lossy(&moved.stdout);
+    assert!(
+        moved.status.success(),
+        "{stdout} {}",
+        String::from_utf8_lossy(&moved.stderr)
+    );
+    assert!(!stdout.contains("refresh-from-the-file"), "{stdout}");
+    let store = crate::redis_store::store(&redis).token_store();
+    let saved = store.load().await.unwrap().unwrap();
+    assert_eq!(saved.refresh_token.expose_secret(), "refresh-from-the-file");
+    assert_eq!(saved.refresh_expires_at, Some(1_900_000_000));
+
+    // An instance rotated the token in Redis since: the file's older state does not win.
+    let shared = store.shared().unwrap();
+    let fence = shared.read().await.unwrap().unwrap().fence;
+    let mut rotated = shared_state("rotated-in-redis", "a");
+    rotated.saved_at_ms = Some(concur_connector::session::now_ms());
+    assert_eq!(
+        shared.save_fenced(&rotated, fence).await.unwrap(),
+        FencedSave::Saved { fence: fence + 1 }
+    );
+    let refused = migrate(false);
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(!refused.status.success());
+    assert!(stderr.contains("--force"), "{stderr}");
+    let kept = store.load().await.unwrap().unwrap();
+    assert_eq!(kept.refresh_token.expose_secret(), "rotated-in-redis");
+
+    assert!(migrate(true).status.success());
+    let forced = store.load().await.unwrap().unwrap();
+    assert_eq!(
+        forced.refresh_token.expose_secret(),
+        "refresh-from-the-file"
+    );
+}
