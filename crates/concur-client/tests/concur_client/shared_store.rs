@@ -10,7 +10,6 @@ use concur_client::{
     SharedTokenStore, StoreFuture, TokenStore,
 };
 use secrecy::{ExposeSecret as _, SecretString};
-use wiremock::ResponseTemplate;
 use wiremock::matchers::header;
 
 use crate::support::{
@@ -23,6 +22,12 @@ use crate::support::{
 struct FakeShared {
     state: Mutex<Option<SharedState>>,
     competitor: Mutex<Option<SharedState>>,
+}
+
+fn lock(state: &Mutex<Option<SharedState>>) -> std::sync::MutexGuard<'_, Option<SharedState>> {
+    state
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 fn far_future_ms() -> u64 {
@@ -49,7 +54,7 @@ fn state(refresh: &str, access: &str, geolocation: &str, fence: u64) -> SharedSt
 
 impl TokenStore for FakeShared {
     fn load(&self) -> StoreFuture<'_, Option<CompanyCredentials>> {
-        let current = self.state.lock().unwrap().clone();
+        let current = lock(&self.state).clone();
         Box::pin(async move { Ok(current.and_then(|s| s.credentials)) })
     }
     fn save<'a>(&'a self, _: &'a CompanyCredentials) -> StoreFuture<'a, ()> {
@@ -62,7 +67,7 @@ impl TokenStore for FakeShared {
 
 impl SharedTokenStore for FakeShared {
     fn read(&self) -> StoreFuture<'_, Option<SharedState>> {
-        let current = self.state.lock().unwrap().clone();
+        let current = lock(&self.state).clone();
         Box::pin(async move { Ok(current) })
     }
     fn try_lock(&self, _: Duration) -> StoreFuture<'_, Option<RefreshLock>> {
@@ -76,8 +81,8 @@ impl SharedTokenStore for FakeShared {
         Box::pin(async move { Ok(()) })
     }
     fn save_fenced<'a>(&'a self, new: &'a SharedState, fence: u64) -> StoreFuture<'a, FencedSave> {
-        let mut current = self.state.lock().unwrap();
-        if let Some(competitor) = self.competitor.lock().unwrap().take() {
+        let mut current = lock(&self.state);
+        if let Some(competitor) = lock(&self.competitor).take() {
             *current = Some(competitor);
         }
         let now = current.as_ref().map_or(0, |s| s.fence);
@@ -95,7 +100,7 @@ impl SharedTokenStore for FakeShared {
 }
 
 fn client(h: &Harness, store: Arc<FakeShared>) -> ConcurClient {
-    ConcurClient::new(config(h.settings()), store).unwrap()
+    ConcurClient::new(config(h.settings()), store).unwrap_or_else(|e| panic!("client: {e}"))
 }
 
 #[tokio::test]
