@@ -128,7 +128,7 @@ async fn token_migrate(args: &concur_connector::cli::MigrateArgs) -> ExitCode {
         Ok(settings) => settings,
         Err(problems) => return report(&problems),
     };
-    match concur_connector::store::redis_token::migrate(&settings, args.from.as_deref(), args.force)
+    match concur_connector::token_migrate::migrate(&settings, args.from.as_deref(), args.force)
         .await
     {
         Ok(text) => {

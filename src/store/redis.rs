@@ -156,7 +156,7 @@ impl RedisStore {
 
 /// A Redis error for logs and problems. The client's messages name the failure (refused,
 /// timed out, bad URL part, server error code) but never quote the URL or its password.
-pub(super) fn describe(error: &redis::RedisError) -> String {
+fn describe(error: &redis::RedisError) -> String {
     format!("redis: {error}")
 }
 
