@@ -279,6 +279,18 @@ mod tests {
     }
 
     #[test]
+    fn the_effective_settings_show_key_ids_but_never_keys() {
+        let mut store = crate::config::RawSettings::default();
+        store
+            .store
+            .session_keys
+            .insert("k1".to_owned(), SecretString::from(K1.to_owned()));
+        let shown = toml::to_string(&store).unwrap();
+        assert!(shown.contains("k1 = \"[REDACTED]\""), "{shown}");
+        assert!(!shown.contains(K1), "{shown}");
+    }
+
+    #[test]
     fn a_tampered_ciphertext_does_not_open() {
         let keys = keys(&[("k1", K1)], "k1").unwrap();
         let mut sealed = keys.seal("s", b"token").unwrap();
