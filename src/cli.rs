@@ -34,6 +34,9 @@ pub enum Command {
     /// List, replay or drop the Event Notification work queue's jobs ([queue]).
     #[command(subcommand)]
     Notifications(NotificationsCommand),
+    /// The company token state: move it from a state file into Redis for several instances.
+    #[command(subcommand)]
+    Token(TokenCommand),
     /// Run the Concur simulator (OAuth2 and Expense APIs over HTTPS) for demos and tests.
     #[cfg(feature = "simulator")]
     Simulate(SimulateArgs),
@@ -58,6 +61,25 @@ pub struct DoctorArgs {
     /// The bound on each network check.
     #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = humantime::parse_duration)]
     pub timeout: std::time::Duration,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TokenCommand {
+    /// Move the token state file (concur.state_dir) into the configured Redis; a state
+    /// already there is replaced only when the file's is newer, or with --force.
+    Migrate(MigrateArgs),
+}
+
+#[derive(Debug, clap::Args)]
+pub struct MigrateArgs {
+    #[command(flatten)]
+    pub config: ConfigArg,
+    /// The directory holding concur-token.json (default: concur.state_dir).
+    #[arg(long, value_name = "DIR")]
+    pub from: Option<PathBuf>,
+    /// Replace the state in Redis even when it is newer than the file's.
+    #[arg(long)]
+    pub force: bool,
 }
 
 #[derive(Debug, Subcommand)]

@@ -38,6 +38,8 @@ pub mod picker;
 pub mod routes;
 /// Launch sessions behind a cookie, after the signed launch.
 pub mod session;
+/// The keys sealing users' Concur tokens into shared sessions.
+pub mod session_keys;
 /// A simulator of the SAP Concur services the connector uses (OAuth2, Expense v4/v3/v1.1).
 #[cfg(feature = "simulator")]
 pub mod sim;
@@ -51,6 +53,8 @@ pub mod store;
 pub mod telemetry;
 /// Server TLS: restricted suites, certificate loading, live reload.
 pub mod tls;
+/// `token migrate`: a state file's company token into Redis.
+pub mod token_migrate;
 /// `try`: send a connector the callout Concur sends and judge the answer as Concur would.
 pub mod tryout;
 /// The rules a submitted report must pass (Event Notification): required fields, allowed

@@ -6,7 +6,8 @@ use clap::Parser as _;
 #[cfg(feature = "simulator")]
 use concur_connector::cli::SimulateArgs;
 use concur_connector::cli::{
-    Cli, Command, ConfigArg, DoctorArgs, NotificationsCommand, SignLaunchArgs, TryCallout,
+    Cli, Command, ConfigArg, DoctorArgs, NotificationsCommand, SignLaunchArgs, TokenCommand,
+    TryCallout,
 };
 use concur_connector::config::{self, ConfigProblem, Settings};
 use concur_connector::startup::{self, Application, StartupError};
@@ -25,6 +26,7 @@ async fn main() -> ExitCode {
         Command::Try(callout) => try_callout(&callout).await,
         Command::Doctor(args) => doctor(&args).await,
         Command::Notifications(command) => notifications(command).await,
+        Command::Token(TokenCommand::Migrate(args)) => token_migrate(&args).await,
         #[cfg(feature = "simulator")]
         Command::Simulate(args) => simulate(&args).await,
     }
@@ -140,6 +142,26 @@ async fn notifications(command: NotificationsCommand) -> ExitCode {
         }
         Err(error) => {
             eprintln!("notifications: {error}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// `token migrate`: the file token state into Redis.
+async fn token_migrate(args: &concur_connector::cli::MigrateArgs) -> ExitCode {
+    let settings = match config::load(&args.config.origin()) {
+        Ok(settings) => settings,
+        Err(problems) => return report(&problems),
+    };
+    match concur_connector::token_migrate::migrate(&settings, args.from.as_deref(), args.force)
+        .await
+    {
+        Ok(text) => {
+            print!("{text}");
+            ExitCode::SUCCESS
+        }
+        Err(error) => {
+            eprintln!("token migrate: {error}");
             ExitCode::FAILURE
         }
     }

@@ -12,6 +12,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::concur::{ExpenseItem, UserToken};
 use crate::launch::LaunchContext;
+use crate::session_keys::{Sealed, SessionKeys};
 use crate::store::{SessionStore, StoreError};
 
 /// How long the picker reuses the item it read (searches re-render the page); Done always
@@ -34,6 +35,10 @@ pub struct LaunchSession {
     /// The latest write Done started, while it runs or after it failed.
     #[serde(default)]
     pub attempt: Option<Attempt>,
+    /// The user's Concur token, encrypted for this session (shared stores with
+    /// `store.session_keys` only), so every instance can call Concur as the user.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user_token: Option<Sealed>,
 }
 
 /// One write started by Done. Its number is claimed once in the nonce store, so two Dones
@@ -118,6 +123,7 @@ impl LaunchSession {
             csrf: new_id(),
             saved: None,
             attempt: None,
+            user_token: None,
         }
     }
 
@@ -137,11 +143,15 @@ pub struct Opened {
 
 /// Typed access to the session store.
 ///
-/// The launch's Concur user token stays in this process (never serialised): it is held
-/// beside the session for the session's lifetime and dies with it.
+/// The launch's Concur user token is held beside the session in this process for the
+/// session's lifetime. With [`Sessions::sharing_tokens`] (Redis and `store.session_keys`)
+/// it is also sealed into the session record, so every instance can use it; it lives
+/// exactly as long as the record.
 #[derive(Clone)]
 pub struct Sessions {
     store: Arc<dyn SessionStore>,
+    /// Encrypt the user's token into the record; `None` keeps it in this process only.
+    sealing: Option<Arc<Sealing>>,
     user_tokens: moka::future::Cache<String, UserToken>,
     /// The launched item as last read, per session, briefly: searching does not re-read it.
     items: moka::future::Cache<String, ExpenseItem>,
@@ -160,10 +170,22 @@ impl Sessions {
             .build();
         Self {
             store,
+            sealing: None,
             user_tokens,
             items,
             lifetime,
         }
+    }
+
+    /// Seals users' tokens into the session records with `keys`; a token read back must
+    /// name a geolocation `policy` trusts.
+    pub fn sharing_tokens(
+        mut self,
+        keys: SessionKeys,
+        policy: crate::concur::GeolocationPolicy,
+    ) -> Self {
+        self.sealing = Some(Arc::new(Sealing { keys, policy }));
+        self
     }
 
     /// Stores a new session under a fresh random 128-bit id and returns the id.
@@ -173,8 +195,18 @@ impl Sessions {
         user_token: Option<UserToken>,
     ) -> Result<String, StoreError> {
         let id = new_id();
-        let value =
-            serde_json::to_vec(session).map_err(|e| StoreError::Unavailable(e.to_string()))?;
+        let sealed = match (&self.sealing, &user_token) {
+            (Some(sealing), Some(token)) => sealing.keys.seal(&id, &token.to_bytes()),
+            _ => None,
+        };
+        let value = if sealed.is_some() {
+            let mut session = session.clone();
+            session.user_token = sealed;
+            serde_json::to_vec(&session)
+        } else {
+            serde_json::to_vec(session)
+        }
+        .map_err(|e| StoreError::Unavailable(e.to_string()))?;
         self.store.insert(&id, value, self.lifetime).await?;
         if let Some(token) = user_token {
             self.user_tokens.insert(id.clone(), token).await;
@@ -221,7 +253,34 @@ impl Sessions {
         let Some(bytes) = self.store.get(id).await? else {
             return Ok(None);
         };
-        Ok(serde_json::from_slice(&bytes).ok())
+        let Ok(session) = serde_json::from_slice::<LaunchSession>(&bytes) else {
+            return Ok(None);
+        };
+        if let Some(sealed) = &session.user_token {
+            match self.unseal(id, sealed) {
+                Ok(token) => self.user_tokens.insert(id.to_owned(), token).await,
+                Err(why) => {
+                    // Never the value or a key: only that it failed and why.
+                    tracing::warn!(
+                        key_id = %sealed.kid,
+                        reason = why,
+                        "the user token in a session cannot be opened; the session counts as expired"
+                    );
+                    return Ok(None);
+                }
+            }
+        }
+        Ok(Some(session))
+    }
+
+    fn unseal(&self, id: &str, sealed: &Sealed) -> Result<UserToken, &'static str> {
+        let sealing = self
+            .sealing
+            .as_ref()
+            .ok_or("this instance has no store.session_keys")?;
+        let bytes = sealing.keys.open(id, sealed)?;
+        UserToken::from_bytes(&bytes, &sealing.policy)
+            .ok_or("it holds no user token this instance accepts")
     }
 
     /// How long a session lives: also how long a Done claim is held.
@@ -241,6 +300,12 @@ impl Sessions {
         HeaderValue::from_str(&cookie.to_string())
             .expect("a hex id and fixed attributes are a valid header")
     }
+}
+
+/// How user tokens are sealed into session records.
+struct Sealing {
+    keys: SessionKeys,
+    policy: crate::concur::GeolocationPolicy,
 }
 
 fn new_id() -> String {

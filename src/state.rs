@@ -85,11 +85,13 @@ impl AppState {
             &settings.validation,
             crate::config::Mode::of(settings.development),
         )?;
+        // With Redis the company token state is the cluster's (one refresh token for every
+        // instance); otherwise the file in concur.state_dir.
         let concur = settings
             .concur
             .clone()
             .map(|config| {
-                let (store, _) = company_token_store(&config);
+                let (store, _) = company_token_store(&config, shared_store.as_ref());
                 ConcurClient::new(config, store)
             })
             .transpose()
@@ -102,11 +104,7 @@ impl AppState {
             concur,
             launch: settings.launch.clone(),
             nonces,
-            sessions: Sessions::new(
-                sessions,
-                settings.launch.session_lifetime,
-                settings.store.max_entries,
-            ),
+            sessions: sessions_of(settings, sessions),
             pages,
             picker: settings.picker.clone(),
             values,
@@ -124,17 +122,49 @@ impl AppState {
 }
 
 /// The store of the Concur company token state the server uses (`doctor` refreshes through
-/// the same one), and where it is, for messages.
+/// the same one), and where it is, for messages: with Redis the cluster's state (one
+/// refresh token for every instance), otherwise the file in `concur.state_dir`.
 pub fn company_token_store(
     config: &crate::concur::ClientConfig,
+    shared: Option<&RedisStore>,
 ) -> (Arc<dyn crate::concur::TokenStore>, String) {
+    if let Some(redis) = shared {
+        let store = redis.token_store();
+        let place = format!("Redis ({})", store.key());
+        return (Arc::new(store), place);
+    }
     let store = crate::concur::FileTokenStore::new(config.state_dir.clone());
     let place = crate::config::display_path(&store.path());
     (Arc::new(store), place)
 }
 
+/// The typed sessions; with Redis and `store.session_keys` they carry users' tokens sealed.
+fn sessions_of(settings: &Settings, store: Arc<dyn crate::store::SessionStore>) -> Sessions {
+    let sessions = Sessions::new(
+        store,
+        settings.launch.session_lifetime,
+        settings.store.max_entries,
+    );
+    match (
+        settings.store.backend,
+        &settings.store.session_keys,
+        &settings.concur,
+    ) {
+        (StoreBackend::Redis, Some(keys), Some(concur)) => {
+            sessions.sharing_tokens(keys.clone(), concur.geolocations.clone())
+        }
+        (StoreBackend::Redis, None, Some(_)) => {
+            tracing::warn!(
+                "store.session_keys is not set: a user's Concur token stays in the instance that received the launch"
+            );
+            sessions
+        }
+        _ => sessions,
+    }
+}
+
 /// The Redis store of `backend = "redis"`; it connects on first use, so this never waits.
-fn redis_store(settings: &Settings) -> Result<RedisStore, Vec<ConfigProblem>> {
+pub(crate) fn redis_store(settings: &Settings) -> Result<RedisStore, Vec<ConfigProblem>> {
     let problem = |message: String| vec![ConfigProblem::new("store.redis_url", message)];
     let redis = settings
         .store

@@ -166,6 +166,9 @@ pub struct StoreSettings {
     pub max_entries: u64,
     /// Set when `backend = "redis"`.
     pub redis: Option<crate::store::redis::RedisSettings>,
+    /// `store.session_keys`: with Redis, users' Concur tokens travel encrypted in the
+    /// session, so every instance can use them.
+    pub session_keys: Option<crate::session_keys::SessionKeys>,
 }
 
 /// The durable work queue (used by Event Notification, next step).
@@ -395,6 +398,12 @@ fn validate(raw: RawSettings) -> Result<Settings, Vec<ConfigProblem>> {
         problems.push("store.max_entries", "must be greater than zero");
     }
     let redis = redis_settings(&raw, &mut problems);
+    let session_keys = crate::session_keys::SessionKeys::from_settings(
+        &mut problems,
+        &raw.store.session_keys,
+        raw.store.session_keys_file.as_deref(),
+        raw.store.session_key_id.as_deref(),
+    );
     let queue = queue_settings(&raw, &mut problems);
     let admin = raw.admin.check(bind, &mut problems);
 
@@ -431,6 +440,7 @@ fn validate(raw: RawSettings) -> Result<Settings, Vec<ConfigProblem>> {
                 backend: raw.store.backend,
                 max_entries: raw.store.max_entries,
                 redis,
+                session_keys,
             },
             queue,
             concur,
@@ -898,6 +908,8 @@ mod tests {
             "public_url",
             "redis_url",
             "redis_url_file",
+            "session_key_id",
+            "session_keys_file",
             "template_dir",
             "seed",
         ] {

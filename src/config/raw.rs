@@ -171,6 +171,13 @@ pub struct RawStore {
     /// Upper bound on each Redis call, connecting included.
     #[serde(with = "humantime_serde")]
     pub redis_timeout: Duration,
+    /// Key id → base64 AES-256 key, encrypting users' Concur tokens in Redis sessions.
+    #[serde(serialize_with = "crate::session_keys::redacted_keys")]
+    pub session_keys: std::collections::BTreeMap<String, SecretString>,
+    /// A secret file of `id = "base64"` lines instead of `session_keys`.
+    pub session_keys_file: Option<PathBuf>,
+    /// The id in `session_keys` of the key that encrypts (the others only decrypt).
+    pub session_key_id: Option<String>,
 }
 
 impl Default for RawStore {
@@ -182,6 +189,9 @@ impl Default for RawStore {
             redis_url_file: None,
             key_prefix: "concur-connector:".to_owned(),
             redis_timeout: Duration::from_secs(2),
+            session_keys: std::collections::BTreeMap::new(),
+            session_keys_file: None,
+            session_key_id: None,
         }
     }
 }

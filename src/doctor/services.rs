@@ -31,7 +31,12 @@ async fn token(settings: &Settings, no_refresh: bool, report: &mut Report) {
         report.skip(NAME, "[concur] is not configured");
         return;
     };
-    let (store, place) = crate::state::company_token_store(&config);
+    // With Redis the cluster's state; a Redis that cannot be set up is the Redis line's.
+    let shared = match settings.store.backend {
+        crate::config::StoreBackend::Redis => crate::state::redis_store(settings).ok(),
+        crate::config::StoreBackend::Memory => None,
+    };
+    let (store, place) = crate::state::company_token_store(&config, shared.as_ref());
     let saved = match store.load().await {
         Ok(saved) => saved,
         Err(error) => {

@@ -8,6 +8,7 @@
 pub mod memory;
 pub mod queue;
 pub mod redis;
+pub mod redis_token;
 
 use std::time::Duration;
 

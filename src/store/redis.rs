@@ -5,7 +5,8 @@
 //! call is bounded by the configured timeout, so a dead Redis becomes a quick
 //! [`StoreError::Unavailable`] (a 503 page) rather than a hung request.
 //!
-//! Keys are `{prefix}nonce:{key}` and `{prefix}session:{id}`. Each operation is one atomic
+//! Keys are `{prefix}nonce:{key}` and `{prefix}session:{id}` (and the company token's,
+//! see [`super::redis_token`]). Each operation is one atomic
 //! command: `SET NX PX` to remember, `SET XX KEEPTTL` to replace, `GET`, `DEL`.
 
 use std::future::Future;
@@ -86,6 +87,15 @@ impl RedisStore {
         })
         .await
         .map(drop)
+    }
+
+    /// The company token state on the same connection and prefix (keys `{prefix}token…`).
+    pub fn token_store(&self) -> super::redis_token::RedisTokenStore {
+        super::redis_token::RedisTokenStore::new(
+            self.connection.clone(),
+            &self.prefix,
+            self.timeout,
+        )
     }
 
     fn nonce_key(&self, key: &str) -> String {

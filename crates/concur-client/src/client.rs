@@ -17,8 +17,11 @@ use super::id_token::{self, Rejection, VerifyingKey};
 use super::item::{ExpenseItem, ItemApi, ItemRef, origin_of};
 use super::observe::{self, CallEvent, CallStatus, Observer, TokenKind};
 use super::parse::{Format, parse_item};
-use super::store::{CompanyCredentials, FileTokenStore, TokenStore};
-use super::token::{AccessToken, TokenResponse, UserToken, warn_if_refresh_expires_soon};
+use super::store::{
+    CompanyCredentials, FencedSave, FileTokenStore, SharedAccess, SharedState, SharedTokenStore,
+    StoreError, TokenStore,
+};
+use super::token::{AccessToken, TokenResponse, UserToken, now_ms, warn_if_refresh_expires_soon};
 use super::write::{self, FieldValue, WriteToken};
 
 use crate::config::TOKEN_PATH;
@@ -29,6 +32,10 @@ const MAX_RETRY_AFTER: Duration = Duration::from_secs(30);
 const JWKS_TTL: Duration = Duration::from_secs(3600);
 /// Bounds JWKS re-fetches caused by tokens naming unknown keys.
 const JWKS_MIN_REFETCH: Duration = Duration::from_secs(30);
+/// How often an instance waiting for another's token refresh reads the shared store.
+const SHARED_POLL: Duration = Duration::from_millis(50);
+/// Added to the refresh lock's lifetime for the save after Concur's answer.
+const SHARED_SAVE_MARGIN: Duration = Duration::from_secs(5);
 /// Hosts that predate OAuth2 JWTs (docs/protocol.md §7.3, T21): reads go to the geolocation instead.
 const LEGACY_HOSTS: [&str; 4] = [
     "www.concursolutions.com",
@@ -65,6 +72,20 @@ struct CompanyState {
     credentials: Option<CompanyCredentials>,
     access: Option<AccessToken>,
     generation: u64,
+    /// With a shared store: the fence of the state `access` came from.
+    fence: Option<u64>,
+    /// With a shared store: the fence of a state whose access token Concur refused (401).
+    refused_fence: Option<u64>,
+}
+
+/// A company token just obtained (or read from the shared store), before it is installed.
+struct Fresh {
+    credentials: Option<CompanyCredentials>,
+    token: SecretString,
+    geolocation: Url,
+    lifetime: Duration,
+    /// How long before the end of `lifetime` the token is replaced.
+    margin: Duration,
 }
 
 struct CachedKeys {
@@ -195,11 +216,15 @@ impl ConcurClient {
     /// The longest a field write can take with its retries, a token renewal before it and
     /// the one retry after a 401: the background write of Done is bounded by it.
     pub fn write_budget(&self) -> Duration {
-        let c = &self.inner.config;
-        let one_call = (c.connect_timeout + c.request_timeout) * (c.max_retries + 1)
-            + c.retry_max_delay.max(MAX_RETRY_AFTER) * c.max_retries;
         // A token call, the write, and the write again after a 401.
-        one_call * 3
+        self.token_call_budget() * 3
+    }
+
+    /// The longest one call takes with its retries (a token grant, say).
+    fn token_call_budget(&self) -> Duration {
+        let c = &self.inner.config;
+        (c.connect_timeout + c.request_timeout) * (c.max_retries + 1)
+            + c.retry_max_delay.max(MAX_RETRY_AFTER) * c.max_retries
     }
 
     /// The hosts a URL from an unsigned message may name (the item URL policy).
@@ -433,7 +458,10 @@ impl ConcurClient {
         {
             return Ok(access.clone());
         }
-        self.renew_company_token(&mut state).await
+        match self.inner.store.shared() {
+            Some(shared) => self.shared_company_token(shared, &mut state).await,
+            None => self.renew_company_token(&mut state).await,
+        }
     }
 
     /// Forgets the token a 401 refused, unless another task already replaced it.
@@ -441,6 +469,8 @@ impl ConcurClient {
         let mut state = self.inner.company.lock().await;
         if state.generation == generation {
             state.access = None;
+            // A shared state still holding this token must not hand it out again here.
+            state.refused_fence = state.fence;
         }
     }
 
@@ -478,7 +508,6 @@ impl ConcurClient {
         &self,
         state: &mut CompanyState,
     ) -> Result<AccessToken, ConcurError> {
-        let config = &self.inner.config;
         if !state.loaded {
             state.credentials = self.inner.store.load().await?;
             state.loaded = true;
@@ -487,31 +516,180 @@ impl ConcurClient {
                 warn_if_refresh_expires_soon(saved.refresh_expires_at);
             }
         }
-
-        let response = match &state.credentials {
-            Some(saved) => {
-                let base = self
-                    .saved_geolocation(Some(saved))
-                    .unwrap_or_else(|| config.api_base_url.clone());
-                let result = self.refresh_grant(&base, &saved.refresh_token).await;
-                match result {
-                    // The saved token was revoked or expired; an operator may have configured
-                    // a fresh credential to recover with.
-                    Err(ConcurError::Api(e))
-                        if matches!(e.status, 400 | 401) && config.company_grant.is_some() =>
-                    {
-                        tracing::warn!(
-                            status = e.status,
-                            "the saved concur refresh token was refused; trying the configured credential"
-                        );
-                        self.configured_grant().await?
-                    }
-                    other => other?,
-                }
+        let response = self.company_grant(state.credentials.as_ref()).await?;
+        let fresh = self.absorb(state.credentials.as_ref(), response)?;
+        if let Some(credentials) = &fresh.credentials {
+            // Concur may already have retired the old refresh token, so failing here would
+            // not help; keep the new one in memory and shout.
+            if let Err(e) = self.inner.store.save(credentials).await {
+                tracing::error!(error = %e, "cannot save the rotated concur refresh token; it is kept in memory only");
             }
-            None => self.configured_grant().await?,
+        }
+        state.credentials = fresh.credentials.clone();
+        Ok(self.install(state, &fresh, None))
+    }
+
+    /// The company token from a store shared with other instances (docs/protocol.md §7.5):
+    /// the newest token there is used while it is fresh; otherwise one instance refreshes
+    /// under the cluster lock while the others wait and read what it saved.
+    async fn shared_company_token(
+        &self,
+        shared: &dyn SharedTokenStore,
+        state: &mut CompanyState,
+    ) -> Result<AccessToken, ConcurError> {
+        let lock_ttl = self.token_call_budget() + SHARED_SAVE_MARGIN;
+        // Past the holder's lock expiry another waiter takes the lock over, so waiting
+        // twice its lifetime covers one crashed holder and the refresh after it.
+        let give_up = Instant::now() + lock_ttl * 2;
+        loop {
+            let current = shared.read().await?;
+            if let Some(access) = self.adopt_shared(state, current.as_ref()) {
+                return Ok(access);
+            }
+            if let Some(lock) = shared.try_lock(lock_ttl).await? {
+                let result = self.refresh_shared(shared, state).await;
+                if let Err(error) = shared.unlock(&lock).await {
+                    // It expires by itself; the others wait for that at most.
+                    tracing::warn!(%error, "cannot release the concur token refresh lock");
+                }
+                return result;
+            }
+            if Instant::now() >= give_up {
+                return Err(ConcurError::Store(StoreError::Shared(
+                    "another instance holds the concur token refresh lock and saved no new token"
+                        .to_owned(),
+                )));
+            }
+            tokio::time::sleep(SHARED_POLL).await;
+        }
+    }
+
+    /// Refreshes while holding the cluster lock and saves the result with the fence read
+    /// under it, before the new access token is used.
+    async fn refresh_shared(
+        &self,
+        shared: &dyn SharedTokenStore,
+        state: &mut CompanyState,
+    ) -> Result<AccessToken, ConcurError> {
+        // Another instance may have saved between our read and the lock.
+        let current = shared.read().await?;
+        if let Some(access) = self.adopt_shared(state, current.as_ref()) {
+            return Ok(access);
+        }
+        let fence = current.as_ref().map_or(0, |c| c.fence);
+        state.credentials = current.and_then(|c| c.credentials);
+        if let Some(saved) = &state.credentials {
+            warn_if_refresh_expires_soon(saved.refresh_expires_at);
+        }
+        let response = self.company_grant(state.credentials.as_ref()).await?;
+        let fresh = self.absorb(state.credentials.as_ref(), response)?;
+        let now = now_ms();
+        let to_ms = |d: Duration| u64::try_from(d.as_millis()).unwrap_or(u64::MAX);
+        let saved = SharedState {
+            credentials: fresh.credentials.clone(),
+            access: Some(SharedAccess {
+                token: fresh.token.clone(),
+                geolocation: fresh.geolocation.as_str().trim_end_matches('/').to_owned(),
+                renew_at_ms: now.saturating_add(to_ms(fresh.lifetime - fresh.margin)),
+                expires_at_ms: now.saturating_add(to_ms(fresh.lifetime)),
+            }),
+            fence,
+            saved_at_ms: Some(now),
         };
-        self.accept_company_response(state, response).await
+        state.credentials = fresh.credentials.clone();
+        match shared.save_fenced(&saved, fence).await {
+            Ok(FencedSave::Saved { fence }) => {
+                state.refused_fence = None;
+                Ok(self.install(state, &fresh, Some(fence)))
+            }
+            Ok(FencedSave::Stale { current }) => {
+                // Our lock expired while Concur answered, and another instance saved since:
+                // its state is the newer one and is never overwritten.
+                tracing::warn!(
+                    fence,
+                    current,
+                    "another instance saved a newer concur token state during this refresh; keeping it"
+                );
+                let newer = shared.read().await?;
+                state.refused_fence = None;
+                Ok(match self.adopt_shared(state, newer.as_ref()) {
+                    Some(access) => access,
+                    None => self.install(state, &fresh, None),
+                })
+            }
+            Err(error) => {
+                tracing::error!(%error, "cannot save the rotated concur refresh token in the shared store; it is kept in memory only");
+                Ok(self.install(state, &fresh, None))
+            }
+        }
+    }
+
+    /// Takes the shared state's access token when it is fresh and not the one Concur
+    /// refused here; `None` means a refresh is needed.
+    fn adopt_shared(
+        &self,
+        state: &mut CompanyState,
+        current: Option<&SharedState>,
+    ) -> Option<AccessToken> {
+        let current = current?;
+        let access = current.access.as_ref()?;
+        let now = now_ms();
+        if state.refused_fence == Some(current.fence) || now >= access.renew_at_ms {
+            return None;
+        }
+        let geolocation = super::token::parse_geolocation(&access.geolocation)?;
+        if let Err(reason) = self.inner.config.geolocations.check(&geolocation) {
+            tracing::warn!(
+                geolocation = access.geolocation,
+                reason,
+                "ignoring the shared concur token: its geolocation is not trusted"
+            );
+            return None;
+        }
+        if state.fence != Some(current.fence) {
+            tracing::debug!(
+                fence = current.fence,
+                "using the newest concur company token of the shared store"
+            );
+        }
+        state.credentials.clone_from(&current.credentials);
+        let fresh = Fresh {
+            credentials: current.credentials.clone(),
+            token: access.token.clone(),
+            geolocation,
+            lifetime: Duration::from_millis(access.renew_at_ms - now),
+            margin: Duration::ZERO,
+        };
+        Some(self.install(state, &fresh, Some(current.fence)))
+    }
+
+    /// The grant a refresh makes: the saved refresh token, or the configured credential when
+    /// there is none or Concur refuses it.
+    async fn company_grant(
+        &self,
+        saved: Option<&CompanyCredentials>,
+    ) -> Result<TokenResponse, ConcurError> {
+        let config = &self.inner.config;
+        let Some(saved) = saved else {
+            return self.configured_grant().await;
+        };
+        let base = self
+            .saved_geolocation(Some(saved))
+            .unwrap_or_else(|| config.api_base_url.clone());
+        match self.refresh_grant(&base, &saved.refresh_token).await {
+            // The saved token was revoked or expired; an operator may have configured
+            // a fresh credential to recover with.
+            Err(ConcurError::Api(e))
+                if matches!(e.status, 400 | 401) && config.company_grant.is_some() =>
+            {
+                tracing::warn!(
+                    status = e.status,
+                    "the saved concur refresh token was refused; trying the configured credential"
+                );
+                self.configured_grant().await
+            }
+            other => other,
+        }
     }
 
     async fn configured_grant(&self) -> Result<TokenResponse, ConcurError> {
@@ -554,15 +732,14 @@ impl ConcurClient {
         self.token_grant(base, &form, "refresh_token").await
     }
 
-    /// Installs a company token response: new refresh token and geolocation are saved
-    /// together (one atomic store write) before the access token is handed out.
-    async fn accept_company_response(
+    /// Checks a company token response and takes what is kept from it: the new refresh
+    /// token and geolocation (the previous ones where it names none) and the access token.
+    fn absorb(
         &self,
-        state: &mut CompanyState,
+        previous: Option<&CompanyCredentials>,
         response: TokenResponse,
-    ) -> Result<AccessToken, ConcurError> {
+    ) -> Result<Fresh, ConcurError> {
         let config = &self.inner.config;
-        let previous = state.credentials.as_ref();
         // Checked before anything of the response is kept or used.
         let geolocation = response
             .geolocation_url(&config.geolocations)?
@@ -576,38 +753,38 @@ impl ConcurClient {
             .refresh_expires_at()
             .or_else(|| previous.and_then(|c| c.refresh_expires_at));
         warn_if_refresh_expires_soon(refresh_expires_at);
-
-        if let Some(refresh_token) = refresh_token {
-            let credentials = CompanyCredentials {
-                refresh_token,
-                geolocation: Some(geolocation.as_str().trim_end_matches('/').to_owned()),
-                refresh_expires_at,
-            };
-            // Concur may already have retired the old refresh token, so failing here would
-            // not help; keep the new one in memory and shout.
-            if let Err(e) = self.inner.store.save(&credentials).await {
-                tracing::error!(error = %e, "cannot save the rotated concur refresh token; it is kept in memory only");
-            }
-            state.credentials = Some(credentials);
-        }
-
+        let credentials = refresh_token.map(|refresh_token| CompanyCredentials {
+            refresh_token,
+            geolocation: Some(geolocation.as_str().trim_end_matches('/').to_owned()),
+            refresh_expires_at,
+        });
         let lifetime = response.lifetime();
-        let now = Instant::now();
-        let margin = config.token_refresh_margin.min(lifetime / 2);
-        state.generation += 1;
-        let access = AccessToken {
-            token: response.access_token,
-            geolocation,
-            renew_at: now + lifetime - margin,
-            generation: state.generation,
-        };
-        state.access = Some(access.clone());
         tracing::info!(
-            geolocation = access.geolocation.as_str(),
+            geolocation = geolocation.as_str(),
             expires_in_s = lifetime.as_secs(),
             "concur company token obtained"
         );
-        Ok(access)
+        Ok(Fresh {
+            credentials,
+            token: response.access_token,
+            geolocation,
+            lifetime,
+            margin: config.token_refresh_margin.min(lifetime / 2),
+        })
+    }
+
+    /// Makes `fresh` the token this process hands out (after its state was saved).
+    fn install(&self, state: &mut CompanyState, fresh: &Fresh, fence: Option<u64>) -> AccessToken {
+        state.generation += 1;
+        state.fence = fence;
+        let access = AccessToken {
+            token: fresh.token.clone(),
+            geolocation: fresh.geolocation.clone(),
+            renew_at: Instant::now() + fresh.lifetime - fresh.margin,
+            generation: state.generation,
+        };
+        state.access = Some(access.clone());
+        access
     }
 
     /// `POST {base}/oauth2/v0/token` with a form; retried like an idempotent call.

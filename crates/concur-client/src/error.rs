@@ -194,6 +194,8 @@ impl ConcurError {
             | ConcurError::Connect { .. }
             | ConcurError::Transport { .. }
             | ConcurError::JwksUnavailable(_) => Failure::Unavailable,
+            // The shared token store (Redis) down or busy: try again shortly.
+            ConcurError::Store(StoreError::Shared(_)) => Failure::Unavailable,
             ConcurError::Api(e) => match e.status {
                 429 | 500..=599 => Failure::Unavailable,
                 401 | 403 => Failure::Forbidden,

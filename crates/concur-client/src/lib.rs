@@ -27,8 +27,8 @@ pub use config::{ClientConfig, CompanyGrant, DEFAULT_AUTH_BASE_URL, DEFAULT_JWKS
 pub use error::{ApiError, ConcurError, Failure, ValidationError};
 pub use item::{CustomField, ExpenseItem, ItemApi, ItemRef, V4Report};
 pub use store::{
-    CompanyCredentials, FileTokenStore, MemoryTokenStore, STATE_FILE_NAME, StoreError, StoreFuture,
-    TokenStore,
+    CompanyCredentials, FencedSave, FileTokenStore, MemoryTokenStore, RefreshLock, STATE_FILE_NAME,
+    SharedAccess, SharedState, SharedTokenStore, StoreError, StoreFuture, TokenStore,
 };
 pub use token::{GeolocationPolicy, UserToken};
 pub use user::ConcurUser;

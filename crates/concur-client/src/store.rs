@@ -1,4 +1,5 @@
-//! Durable storage of the company refresh token and geolocation (file backend, memory backend).
+//! Durable storage of the company refresh token and geolocation (file backend, memory
+//! backend), and the interface of a store shared by several processes ([`SharedTokenStore`]).
 
 use std::fmt;
 use std::future::Future;
@@ -55,6 +56,9 @@ pub enum StoreError {
     },
     #[error("token store task failed: {0}")]
     Task(String),
+    /// The shared store (Redis) could not be read or written.
+    #[error("shared token store: {0}")]
+    Shared(String),
 }
 
 /// The boxed future every [`TokenStore`] method returns (keeps the trait object-safe).
@@ -69,6 +73,76 @@ pub trait TokenStore: Send + Sync + fmt::Debug {
     fn load(&self) -> StoreFuture<'_, Option<CompanyCredentials>>;
     /// Replaces the saved credentials.
     fn save<'a>(&'a self, credentials: &'a CompanyCredentials) -> StoreFuture<'a, ()>;
+    /// The store as shared by several processes, when it is (Redis): the client then
+    /// refreshes under its cluster lock and saves with a fence (docs/protocol.md §7.5).
+    fn shared(&self) -> Option<&dyn SharedTokenStore> {
+        None
+    }
+}
+
+/// An access token as every process sharing the store sees it.
+#[derive(Clone)]
+pub struct SharedAccess {
+    pub token: SecretString,
+    /// The base URL the token is used against.
+    pub geolocation: String,
+    /// Unix milliseconds from which it should be replaced (shortly before it expires).
+    pub renew_at_ms: u64,
+    /// Unix milliseconds when Concur stops accepting it.
+    pub expires_at_ms: u64,
+}
+
+impl fmt::Debug for SharedAccess {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SharedAccess")
+            .field("token", &"[redacted]")
+            .field("geolocation", &self.geolocation)
+            .field("renew_at_ms", &self.renew_at_ms)
+            .field("expires_at_ms", &self.expires_at_ms)
+            .finish()
+    }
+}
+
+/// The company token state of a shared store, with its fence.
+#[derive(Debug, Clone)]
+pub struct SharedState {
+    /// `None` when the grant that produced the access token carried no refresh token.
+    pub credentials: Option<CompanyCredentials>,
+    pub access: Option<SharedAccess>,
+    /// Incremented by every successful save (0: nothing saved yet). A fenced save names the
+    /// fence its refresh started from, and is refused once another save came in between.
+    pub fence: u64,
+    /// Unix milliseconds of the save, if known.
+    pub saved_at_ms: Option<u64>,
+}
+
+/// The outcome of [`SharedTokenStore::save_fenced`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FencedSave {
+    /// Saved; the state's fence is now this.
+    Saved { fence: u64 },
+    /// Refused: another process saved since (the store's fence is `current`).
+    Stale { current: u64 },
+}
+
+/// A held refresh lock; only its holder's value releases it.
+#[derive(Debug)]
+pub struct RefreshLock {
+    pub value: String,
+}
+
+/// A token store shared by several processes: the state with a fence, and a refresh lock
+/// that expires so a crashed holder cannot block the others for long.
+pub trait SharedTokenStore: Send + Sync + fmt::Debug {
+    /// The current state, `None` when nothing was saved yet.
+    fn read(&self) -> StoreFuture<'_, Option<SharedState>>;
+    /// Takes the refresh lock for `ttl` if it is free.
+    fn try_lock(&self, ttl: std::time::Duration) -> StoreFuture<'_, Option<RefreshLock>>;
+    /// Releases the lock if it is still ours (an expired one may be another's by now).
+    fn unlock<'a>(&'a self, lock: &'a RefreshLock) -> StoreFuture<'a, ()>;
+    /// Replaces the state atomically if its fence is still `fence`.
+    fn save_fenced<'a>(&'a self, state: &'a SharedState, fence: u64)
+    -> StoreFuture<'a, FencedSave>;
 }
 
 /// JSON file `concur-token.json` (mode 0600) in a directory, replaced via temp file, fsync
@@ -87,6 +161,17 @@ impl FileTokenStore {
     pub fn path(&self) -> PathBuf {
         self.dir.join(STATE_FILE_NAME)
     }
+
+    /// The saved credentials with the Unix time (seconds) of their save, if recorded: what
+    /// a move into a shared store compares with the state there.
+    pub async fn load_with_saved_at(
+        &self,
+    ) -> Result<Option<(CompanyCredentials, Option<u64>)>, StoreError> {
+        let path = self.path();
+        tokio::task::spawn_blocking(move || read_state(&path))
+            .await
+            .map_err(|e| StoreError::Task(e.to_string()))?
+    }
 }
 
 /// On-disk shape; plain strings because `SecretString` deliberately cannot serialize.
@@ -104,11 +189,11 @@ struct StateFile {
 
 impl TokenStore for FileTokenStore {
     fn load(&self) -> StoreFuture<'_, Option<CompanyCredentials>> {
-        let path = self.path();
         Box::pin(async move {
-            tokio::task::spawn_blocking(move || read_state(&path))
-                .await
-                .map_err(|e| StoreError::Task(e.to_string()))?
+            Ok(self
+                .load_with_saved_at()
+                .await?
+                .map(|(credentials, _)| credentials))
         })
     }
 
@@ -132,7 +217,7 @@ impl TokenStore for FileTokenStore {
     }
 }
 
-fn read_state(path: &Path) -> Result<Option<CompanyCredentials>, StoreError> {
+fn read_state(path: &Path) -> Result<Option<(CompanyCredentials, Option<u64>)>, StoreError> {
     let bytes = match std::fs::read(path) {
         Ok(bytes) => bytes,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
@@ -149,11 +234,12 @@ fn read_state(path: &Path) -> Result<Option<CompanyCredentials>, StoreError> {
             path: path.to_owned(),
             source,
         })?;
-    Ok(Some(CompanyCredentials {
+    let credentials = CompanyCredentials {
         refresh_token: SecretString::from(state.refresh_token),
         geolocation: state.geolocation,
         refresh_expires_at: state.refresh_expires_at,
-    }))
+    };
+    Ok(Some((credentials, state.saved_at)))
 }
 
 #[cfg(unix)]

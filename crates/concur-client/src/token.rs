@@ -137,6 +137,13 @@ pub(crate) fn now_epoch() -> u64 {
         .unwrap_or(0)
 }
 
+/// Milliseconds since the epoch (shared token states are compared across machines).
+pub(crate) fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+}
+
 /// Logs a warning when the refresh token is close to its expiry (or past it).
 pub(crate) fn warn_if_refresh_expires_soon(refresh_expires_at: Option<u64>) {
     let Some(at) = refresh_expires_at else {
@@ -197,6 +204,56 @@ impl UserToken {
     }
 }
 
+/// A [`UserToken`] as bytes, for a session record shared by several instances. The bytes
+/// hold the access token in clear: encrypt them before they leave the process.
+#[derive(serde::Serialize, Deserialize)]
+struct UserTokenRecord {
+    access_token: String,
+    #[serde(default)]
+    geolocation: Option<String>,
+    /// Unix milliseconds.
+    expires_at_ms: u64,
+    #[serde(default)]
+    subject: Option<String>,
+}
+
+impl UserToken {
+    /// The token as JSON bytes (the access token in clear; see [`UserToken::from_bytes`]).
+    pub fn to_bytes(&self) -> Vec<u8> {
+        use secrecy::ExposeSecret as _;
+        let left = self.expires_at.saturating_duration_since(Instant::now());
+        let record = UserTokenRecord {
+            access_token: self.access_token.expose_secret().to_owned(),
+            geolocation: self.geolocation.as_ref().map(|u| u.as_str().to_owned()),
+            expires_at_ms: now_ms()
+                .saturating_add(u64::try_from(left.as_millis()).unwrap_or(u64::MAX)),
+            subject: self.subject.clone(),
+        };
+        serde_json::to_vec(&record).unwrap_or_default()
+    }
+
+    /// A token from [`UserToken::to_bytes`], `None` when the bytes are no such record or its
+    /// geolocation is not one `policy` trusts. An expired one comes back expired.
+    pub fn from_bytes(bytes: &[u8], policy: &GeolocationPolicy) -> Option<Self> {
+        let record: UserTokenRecord = serde_json::from_slice(bytes).ok()?;
+        let geolocation = match record.geolocation.as_deref() {
+            Some(raw) => {
+                let url = parse_geolocation(raw)?;
+                policy.check(&url).ok()?;
+                Some(url)
+            }
+            None => None,
+        };
+        let left = Duration::from_millis(record.expires_at_ms.saturating_sub(now_ms()));
+        Some(Self {
+            access_token: SecretString::from(record.access_token),
+            geolocation,
+            expires_at: Instant::now() + left.min(MAX_LIFETIME),
+            subject: record.subject,
+        })
+    }
+}
+
 impl fmt::Debug for UserToken {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("UserToken")
@@ -210,6 +267,27 @@ impl fmt::Debug for UserToken {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_user_token_survives_its_bytes_and_an_untrusted_geolocation_does_not() {
+        let token = UserToken {
+            access_token: SecretString::from("user-access".to_owned()),
+            geolocation: Some(Url::parse("https://us2.api.concursolutions.com").unwrap()),
+            expires_at: Instant::now() + Duration::from_secs(600),
+            subject: Some("jane".to_owned()),
+        };
+        let back = UserToken::from_bytes(&token.to_bytes(), &concur_only()).unwrap();
+        use secrecy::ExposeSecret as _;
+        assert_eq!(back.access_token.expose_secret(), "user-access");
+        assert_eq!(back.subject(), Some("jane"));
+        assert_eq!(back.geolocation(), token.geolocation());
+        assert!(!back.is_expired());
+        let moved = String::from_utf8(token.to_bytes())
+            .unwrap()
+            .replace("us2.api.concursolutions.com", "evil.example");
+        assert!(UserToken::from_bytes(moved.as_bytes(), &concur_only()).is_none());
+        assert!(UserToken::from_bytes(b"{}", &concur_only()).is_none());
+    }
 
     #[test]
     fn expires_in_is_read_as_string_or_number() {
