@@ -19,10 +19,14 @@
 //! | `PATCH /expensereports/v4/reports/{reportId}/approve`, `.../sendBack` | workflow actions, company token, `expectedStepCode` checked, 204 |
 //! | `GET /api/platform/notifications/v1.0/notification?status=FAILED`, `DELETE .../notification/{id}` | failed-notification list (XML, or JSON by `Accept`) and delete |
 //! | `GET /profile/identity/v4/Users?filter=userName eq "<login>"` | Identity v4 (SCIM `ListResponse`: `id`, `userName`, `preferredLanguage`), company token |
+//! | `GET`/`PUT /travelrequest/v4/requests/{requestUuid}` | Concur Request header (PUT: partial update, `200` with the request) |
+//! | `GET`/`PUT /travelrequest/v4/expenses/{expenseUuid}` | expected expense (PUT with a company token: `userId` required) |
+//! | `GET`/`PUT /travelrequest/v4/requests/{requestUuid}/allocations/{allocationUuid}` | request allocation (an array of one) |
 //! | `/_sim/...` | admin API, see below |
 //!
 //! Every answer carries a `concur-correlationid` header; errors use each API's documented
-//! body (v4 `ErrorMessage`, v3 `{Message}`, v1.1 `<Error>`, OAuth `{code, error, ...}`).
+//! body (v4 `ErrorMessage`, v3 `{Message}`, v1.1 `<Error>`, OAuth `{code, error, ...}`,
+//! Travel Request `{errorCode, errorMessage}`).
 //! Writes change the data (a later GET shows them) and are recorded with their exact body.
 //!
 //! Admin API (JSON, never subject to faults):
@@ -57,6 +61,7 @@ mod launch;
 mod oauth;
 mod read;
 mod record;
+mod request;
 pub mod seed;
 mod state;
 mod tls;
@@ -315,6 +320,7 @@ pub fn router(sim: SimHandle) -> Router {
         .merge(v1::routes())
         .merge(workflow::routes())
         .merge(identity::routes())
+        .merge(request::routes())
         .layer(middleware::from_fn_with_state(sim.clone(), concur_surface));
     Router::new()
         .merge(concur)
