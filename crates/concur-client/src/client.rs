@@ -302,6 +302,21 @@ impl ConcurClient {
                 "application/xml",
                 Auth::Company,
             ),
+            ItemRef::RequestHeader { .. } => (
+                "/travelrequest/v4/requests/{requestUuid}",
+                "application/json",
+                Auth::UserOrCompany(user),
+            ),
+            ItemRef::RequestExpense { .. } => (
+                "/travelrequest/v4/expenses/{expenseUuid}",
+                "application/json",
+                Auth::UserOrCompany(user),
+            ),
+            ItemRef::RequestAllocation { .. } => (
+                "/travelrequest/v4/requests/{requestUuid}/allocations/{allocationUuid}",
+                "application/json",
+                Auth::UserOrCompany(user),
+            ),
         };
         let target = match (location.api(), legacy_path(item_url)) {
             (ItemApi::V3 | ItemApi::V11, Some(path)) => Target::OnGeolocation(path),

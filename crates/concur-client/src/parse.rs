@@ -51,6 +51,12 @@ pub(crate) fn parse_item(
         (ItemRef::V3Entry { .. } | ItemRef::V11Entry { .. }, Format::Xml) => {
             entry_from_record(location, xml_record(body)?)
         }
+        (
+            ItemRef::RequestHeader { .. }
+            | ItemRef::RequestExpense { .. }
+            | ItemRef::RequestAllocation { .. },
+            Format::Json,
+        ) => Err("travel request bodies are not read yet".to_owned()),
         (_, Format::Xml) => Err("v4 answered xml; expected json".to_owned()),
     }
 }

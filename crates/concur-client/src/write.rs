@@ -31,7 +31,7 @@ impl FieldValue {
     pub(crate) fn wire_value(&self, api: ItemApi) -> Result<&str, ConcurError> {
         let value = match (self, api) {
             (FieldValue::Text(text), _) => text.as_str(),
-            (FieldValue::ListItem { item_id, .. }, ItemApi::V4) => item_id
+            (FieldValue::ListItem { item_id, .. }, ItemApi::V4 | ItemApi::Request) => item_id
                 .as_deref()
                 .ok_or(ConcurError::ListValueMissing("list item id"))?,
             (FieldValue::ListItem { code, .. }, ItemApi::V3 | ItemApi::V11) => code
@@ -145,6 +145,9 @@ pub(crate) fn plan(
                 token: WriteToken::Company,
             })
         }
+        ItemRef::RequestHeader { .. }
+        | ItemRef::RequestExpense { .. }
+        | ItemRef::RequestAllocation { .. } => Err(ConcurError::UnrecognisedItemUrl),
     }
 }
 

@@ -2,7 +2,7 @@
 
 use serde::Serialize;
 
-use crate::launch::Source;
+use crate::launch::{Product, Source};
 
 /// Which Concur API family an item URL belongs to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -13,6 +13,8 @@ pub enum ItemApi {
     V3,
     /// `/api/expense/expensereport/v1.1/report/{reportId}/entry/{entryId}` (XML; LEU v1).
     V11,
+    /// `/travelrequest/v4/...` (JSON; Concur Request, written with `PUT`).
+    Request,
 }
 
 /// Ids taken from an item URL's path, needed to address writes.
@@ -37,6 +39,17 @@ pub enum ItemRef {
     V3Entry { entry_id: String },
     /// A v1.1 expense entry (read as XML; written through v3, which shares the entry ids).
     V11Entry { report_id: String, entry_id: String },
+    /// A Travel Request header (`/travelrequest/v4/requests/{requestUuid}`).
+    RequestHeader { request_id: String },
+    /// A Travel Request expected expense (`/travelrequest/v4/expenses/{expenseUuid}`): the
+    /// URL names no request.
+    RequestExpense { expense_id: String },
+    /// A Travel Request allocation
+    /// (`/travelrequest/v4/requests/{requestUuid}/allocations/{allocationUuid}`).
+    RequestAllocation {
+        request_id: String,
+        allocation_id: String,
+    },
 }
 
 /// The report part of a v4 item URL.
@@ -61,6 +74,7 @@ impl ItemRef {
         parse_v4(&segments)
             .or_else(|| parse_v3(&segments))
             .or_else(|| parse_v11(&segments))
+            .or_else(|| parse_request(&segments))
     }
 
     pub fn api(&self) -> ItemApi {
@@ -70,28 +84,43 @@ impl ItemRef {
             }
             ItemRef::V3Entry { .. } => ItemApi::V3,
             ItemRef::V11Entry { .. } => ItemApi::V11,
+            ItemRef::RequestHeader { .. }
+            | ItemRef::RequestExpense { .. }
+            | ItemRef::RequestAllocation { .. } => ItemApi::Request,
+        }
+    }
+
+    /// The Concur product the item belongs to: an expense report or a travel request.
+    pub fn product(&self) -> Product {
+        match self.api() {
+            ItemApi::V4 | ItemApi::V3 | ItemApi::V11 => Product::Expense,
+            ItemApi::Request => Product::Request,
         }
     }
 
     /// Header, entry or allocation, as the URL says (the unsigned `source` is not trusted).
     pub fn kind(&self) -> Source {
         match self {
-            ItemRef::V4Report(_) => Source::Header,
-            ItemRef::V4Allocation { .. } => Source::Allocation,
-            ItemRef::V4Expense { .. } | ItemRef::V3Entry { .. } | ItemRef::V11Entry { .. } => {
-                Source::Entry
-            }
+            ItemRef::V4Report(_) | ItemRef::RequestHeader { .. } => Source::Header,
+            ItemRef::V4Allocation { .. } | ItemRef::RequestAllocation { .. } => Source::Allocation,
+            ItemRef::V4Expense { .. }
+            | ItemRef::V3Entry { .. }
+            | ItemRef::V11Entry { .. }
+            | ItemRef::RequestExpense { .. } => Source::Entry,
         }
     }
 
-    /// The report id as written in the URL, when the URL has one.
+    /// The report id (for a travel request: the request id) as written in the URL, when the
+    /// URL has one. An expected expense's URL names no request.
     pub fn report_id(&self) -> Option<&str> {
         match self {
             ItemRef::V4Report(r)
             | ItemRef::V4Expense { report: r, .. }
             | ItemRef::V4Allocation { report: r, .. } => Some(&r.report_id),
             ItemRef::V11Entry { report_id, .. } => Some(report_id),
-            ItemRef::V3Entry { .. } => None,
+            ItemRef::RequestHeader { request_id }
+            | ItemRef::RequestAllocation { request_id, .. } => Some(request_id),
+            ItemRef::V3Entry { .. } | ItemRef::RequestExpense { .. } => None,
         }
     }
 }
@@ -177,6 +206,26 @@ fn parse_v11(segments: &[&str]) -> Option<ItemRef> {
             report_id: (*report_id).to_owned(),
             entry_id: (*entry_id).to_owned(),
         }),
+        _ => None,
+    }
+}
+
+fn parse_request(segments: &[&str]) -> Option<ItemRef> {
+    match after(segments, &["travelrequest", "v4"])? {
+        [requests, request_id] if is(requests, "requests") => Some(ItemRef::RequestHeader {
+            request_id: (*request_id).to_owned(),
+        }),
+        [expenses, expense_id] if is(expenses, "expenses") => Some(ItemRef::RequestExpense {
+            expense_id: (*expense_id).to_owned(),
+        }),
+        [requests, request_id, allocations, allocation_id]
+            if is(requests, "requests") && is(allocations, "allocations") =>
+        {
+            Some(ItemRef::RequestAllocation {
+                request_id: (*request_id).to_owned(),
+                allocation_id: (*allocation_id).to_owned(),
+            })
+        }
         _ => None,
     }
 }
@@ -283,8 +332,104 @@ mod tests {
             "https://h/api/v3.0/expense/reports/x",
             "https://h/api/expense/expensereport/v1.1/report/r1",
             "https://h",
+            "https://h/travelrequest/v4/requests",
+            "https://h/travelrequest/v4/requests/q1/expenses/e1",
+            "https://h/travelrequest/v4/requests/q1/allocations",
+            "https://h/travelrequest/v4/requests/q1/allocations/a1/extra",
+            "https://h/travelrequest/v4/expenses",
+            "https://h/travelrequest/v4/requests/q1/participants",
+            "https://h/travelrequest/v3/requests/q1",
+            "https://h/requests/q1",
         ] {
             assert_eq!(ItemRef::parse(url), None, "{url}");
+        }
+    }
+
+    #[test]
+    fn recognises_each_request_shape() {
+        let base = "https://us.api.concursolutions.com/travelrequest/v4";
+        let header =
+            ItemRef::parse(&format!("{base}/requests/E82B0B803671004B9A5D952F34FBD01E")).unwrap();
+        assert_eq!(
+            header,
+            ItemRef::RequestHeader {
+                request_id: "E82B0B803671004B9A5D952F34FBD01E".into()
+            }
+        );
+        let expense = ItemRef::parse(&format!(
+            "{base}/expenses/7F0A1E2B3C4D5E6F708192A3B4C5D6E7?lang=fr#top"
+        ))
+        .unwrap();
+        assert_eq!(
+            expense,
+            ItemRef::RequestExpense {
+                expense_id: "7F0A1E2B3C4D5E6F708192A3B4C5D6E7".into()
+            }
+        );
+        let allocation = ItemRef::parse(&format!(
+            "{base}/requests/224F3CDCC2Q5244A37C72FA5770C6F2/allocations/41A2B3C4D5E6F7081920A1B2C3D4E5F6"
+        ))
+        .unwrap();
+        assert_eq!(
+            allocation,
+            ItemRef::RequestAllocation {
+                request_id: "224F3CDCC2Q5244A37C72FA5770C6F2".into(),
+                allocation_id: "41A2B3C4D5E6F7081920A1B2C3D4E5F6".into()
+            }
+        );
+        for (item, kind, report) in [
+            (
+                &header,
+                Source::Header,
+                Some("E82B0B803671004B9A5D952F34FBD01E"),
+            ),
+            (&expense, Source::Entry, None),
+            (
+                &allocation,
+                Source::Allocation,
+                Some("224F3CDCC2Q5244A37C72FA5770C6F2"),
+            ),
+        ] {
+            assert_eq!(item.api(), ItemApi::Request, "{item:?}");
+            assert_eq!(item.product(), Product::Request, "{item:?}");
+            assert_eq!(item.kind(), kind, "{item:?}");
+            assert_eq!(item.report_id(), report, "{item:?}");
+        }
+    }
+
+    #[test]
+    fn request_urls_match_like_the_others() {
+        // A gateway prefix, any case in the segment names, ids verbatim (case, `%`, `$`).
+        assert_eq!(
+            ItemRef::parse(
+                "HTTPS://gw.example/concur/TravelRequest/V4/Requests/ab%Cd$1/Allocations/x%2Fy"
+            ),
+            Some(ItemRef::RequestAllocation {
+                request_id: "ab%Cd$1".into(),
+                allocation_id: "x%2Fy".into()
+            })
+        );
+        assert_eq!(
+            ItemRef::parse("https://h/travelrequest/v4/Expenses/e1/").unwrap(),
+            ItemRef::RequestExpense {
+                expense_id: "e1".into()
+            }
+        );
+    }
+
+    #[test]
+    fn expense_urls_belong_to_expense() {
+        for url in [
+            "https://h/expensereports/v4/reports/r1",
+            "https://h/expensereports/v4/reports/r1/expenses/e1",
+            "https://h/api/v3.0/expense/entries/e1",
+            "https://h/api/expense/expensereport/v1.1/report/r1/entry/e1",
+        ] {
+            assert_eq!(
+                ItemRef::parse(url).unwrap().product(),
+                Product::Expense,
+                "{url}"
+            );
         }
     }
 }

@@ -6,8 +6,8 @@ use serde::{Deserialize, Serialize};
 
 use super::seed::{Seed, User};
 use super::state::SimHandle;
-use concur_protocol::launch::Source;
 use concur_protocol::launch::sign::{Encoding, V1Launch, V4Launch, v1_query, v4_query};
+use concur_protocol::launch::{Product, Source};
 
 /// How the launch query string encodes its values (Concur's encoder is undocumented, docs/protocol.md T1).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
@@ -220,6 +220,7 @@ impl SimHandle {
             .unwrap_or_else(|| "en".to_owned());
         let code = uuid::Uuid::new_v4().to_string();
         let launch = V4Launch {
+            product: Product::Expense,
             company_domain: data.company.domain.clone(),
             logged_in_user_id: clicker.id.clone(),
             report_owner_user_id: owner.id.clone(),
