@@ -133,6 +133,9 @@ pub struct SimConfig {
     pub launch_url_v4: Url,
     /// The connector's v1 launch endpoint (Concur default path `/concur/form/v1.0/get`).
     pub launch_url_v1: Url,
+    /// The connector's Concur Request launch endpoint (Concur default path
+    /// `/request/launchexternalurl/v4/form`).
+    pub launch_url_request: Url,
     /// The connector's Fetch List endpoint (Concur default path `/concur/list/v1.2/fetch`).
     pub fetch_list_url: Url,
     /// The connector's Fetch Attendee endpoint (default path `/concur/attendee/v2.0/fetch`).
@@ -170,6 +173,9 @@ impl SimConfig {
         let launch_url_v1 = connector_base_url
             .join("concur/form/v1.0/get")
             .context("building the v1 launch URL")?;
+        let launch_url_request = connector_base_url
+            .join("request/launchexternalurl/v4/form")
+            .context("building the Request launch URL")?;
         let fetch_list_url = connector_base_url
             .join(DEFAULT_FETCH_LIST_PATH.trim_start_matches('/'))
             .context("building the Fetch List URL")?;
@@ -190,6 +196,7 @@ impl SimConfig {
             connector,
             launch_url_v4,
             launch_url_v1,
+            launch_url_request,
             fetch_list_url,
             fetch_attendee_url,
             connector_ca_pem: None,
@@ -283,6 +290,7 @@ pub async fn start(config: SimConfig) -> anyhow::Result<RunningSim> {
         connector: config.connector,
         launch_url_v4: config.launch_url_v4,
         launch_url_v1: config.launch_url_v1,
+        launch_url_request: config.launch_url_request,
         ca_pem: tls.ca_pem,
         notify_url: config.notify_url,
         fetch_list_url: config.fetch_list_url,

@@ -503,3 +503,115 @@ async fn faults_apply_to_the_request_api() {
     let response = ctx.put(&request_path(), &user, &body).await;
     assert_eq!(response.status(), StatusCode::OK, "only the next write");
 }
+
+/// Concur Request's signature: the Expense positions with the `request_owner_*` values,
+/// computed here without the crate's signer.
+fn expected_request_signature(q: &std::collections::HashMap<String, String>) -> String {
+    let key = format!("{}{CONNECTOR_PASSWORD}", CONNECTOR_USER.to_lowercase());
+    let message = format!(
+        "{}{}{}{}{}{CONNECTOR_USER}{CONNECTOR_PASSWORD}{}",
+        q["company_domain"],
+        q["logged_in_user_id"],
+        q["request_owner_user_id"],
+        q["request_owner_employee_id"],
+        q["item_url"],
+        q["nonce"]
+    );
+    let mut mac = HmacSha256::new_from_slice(key.as_bytes()).unwrap();
+    mac.update(message.as_bytes());
+    STANDARD.encode(mac.finalize().into_bytes())
+}
+
+#[tokio::test]
+async fn request_launches_for_each_level_are_signed_with_the_request_owner_names() {
+    let ctx = start().await;
+    let cases = [
+        (Source::Header, REQUEST, request_path(), "custom1"),
+        (Source::Entry, HOTEL, expense_path(HOTEL), "custom2"),
+        (
+            Source::Allocation,
+            REQUEST_ALLOCATION,
+            allocation_path(),
+            "custom3",
+        ),
+    ];
+    for (source, id, path, field) in cases {
+        let launch = ctx
+            .sim
+            .mint_v4(&V4LaunchRequest::request(source, id))
+            .unwrap();
+        assert!(
+            launch
+                .url
+                .starts_with("https://connector.example.com/request/launchexternalurl/v4/form?"),
+            "{}",
+            launch.url
+        );
+        let q = query_map(&launch.url);
+        assert_eq!(q["signature"], expected_request_signature(&q), "{source:?}");
+        assert_eq!(q["item_url"], ctx.url(&path));
+        assert_eq!(q["item_url"], launch.item_url);
+        assert_eq!(q["request_owner_user_id"], JANE);
+        assert_eq!(q["request_owner_employee_id"], "E12345");
+        assert_eq!(q["logged_in_user_id"], JANE);
+        assert_eq!(q["source"], source.as_str());
+        assert_eq!(q["custom_field_launched_from"], field);
+        for expense_name in [
+            "report_owner_user_id",
+            "report_owner_employee_id",
+            "expense_ids",
+        ] {
+            assert!(!q.contains_key(expense_name), "{source:?}: {expense_name}");
+        }
+        match source {
+            Source::Allocation => assert_eq!(q["request_ids"], HOTEL),
+            _ => assert!(!q.contains_key("request_ids")),
+        }
+        // The launch's code gives Jane's user token, which reads the item.
+        let (status, token) = ctx
+            .exchange(launch.client_auth_code.as_deref().unwrap())
+            .await;
+        assert_eq!(status, StatusCode::OK, "{token}");
+        let token = token["access_token"].as_str().unwrap();
+        assert_eq!(
+            ctx.get(&launch.item_url, token).await.status(),
+            StatusCode::OK
+        );
+    }
+
+    // Over the admin API, with a delegate clicking; an Expense id is no Request item.
+    let response = ctx
+        .admin(
+            Method::POST,
+            "/_sim/launch/v4",
+            Some(&json!({"product": "request", "source": "ENTRY", "id": FLIGHT, "logged_in_user_id": ALEX})),
+        )
+        .await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let minted: MintedLaunch = response.json().await.unwrap();
+    let q = query_map(&minted.url);
+    assert_eq!(q["signature"], expected_request_signature(&q));
+    assert_eq!(q["logged_in_user_id"], ALEX);
+    assert_eq!(q["request_owner_user_id"], JANE);
+    assert_eq!(q["language_code"], "fr");
+    let response = ctx
+        .admin(
+            Method::POST,
+            "/_sim/launch/v4",
+            Some(&json!({"product": "request", "source": "HEADER", "id": REPORT})),
+        )
+        .await;
+    assert_eq!(response.status(), StatusCode::NOT_FOUND);
+    let response = ctx
+        .admin(
+            Method::POST,
+            "/_sim/launch/v4",
+            Some(&json!({"product": "request", "source": "HEADER", "id": REQUEST, "logged_in_user_id": MAX})),
+        )
+        .await;
+    assert_eq!(
+        response.status(),
+        StatusCode::BAD_REQUEST,
+        "Max is no delegate of Jane"
+    );
+}
