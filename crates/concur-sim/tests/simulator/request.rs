@@ -615,3 +615,143 @@ async fn request_launches_for_each_level_are_signed_with_the_request_owner_names
         "Max is no delegate of Jane"
     );
 }
+
+#[tokio::test]
+async fn demo_lists_the_request_and_shows_it_with_a_launch_field_on_each_level() {
+    let ctx = start().await;
+    let (status, _, index) = demo_page(&ctx, "/").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(index.contains("Customer visit Lyon"), "{index}");
+    assert!(
+        index.contains(&format!("&#x2f;request&#x2f;{REQUEST}")),
+        "{index}"
+    );
+
+    // A value written through the API shows on the page.
+    let user = ctx.jane_token().await;
+    let response = ctx
+        .put(
+            &request_path(),
+            &user,
+            &json!({"custom1": {"value": "PRJ-7001"}}),
+        )
+        .await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let (status, headers, html) = demo_page(&ctx, &format!("/request/{REQUEST}")).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        headers["content-security-policy"]
+            .to_str()
+            .unwrap()
+            .contains("default-src 'none'")
+    );
+    assert!(
+        html.contains("<span class=\"brand-app\">Request</span>"),
+        "{html}"
+    );
+    for hook in [
+        format!("data-launch=\"request-header-{REQUEST}\""),
+        format!("data-launch=\"request-entry-{FLIGHT}\""),
+        format!("data-launch=\"request-entry-{HOTEL}\""),
+        format!("data-launch=\"request-allocation-{REQUEST_ALLOCATION}\""),
+        format!("data-field=\"request-header-{REQUEST}-custom1\""),
+        format!("data-field=\"request-entry-{HOTEL}-custom2\""),
+        format!("data-field=\"request-allocation-{REQUEST_ALLOCATION}-custom3\""),
+    ] {
+        assert!(html.contains(&hook), "missing {hook}");
+    }
+    assert!(
+        html.contains(&format!(
+            "data-field=\"request-header-{REQUEST}-custom1\" aria-labelledby=\"label-request-header-{REQUEST}-custom1\">PRJ-7001</span>"
+        )),
+        "{html}"
+    );
+    assert!(
+        !html.contains("data-launch=\"v1-"),
+        "Concur Request has no v1 launch"
+    );
+    for text in [
+        "2026-06-15 07:30",
+        "2026-06-17 19:00",
+        "Kick-off with the customer&#x27;s engineering team",
+        "Airfare",
+        "412.50 EUR",
+        "Hotel",
+        "CC-300 — Sales",
+        "D-10 — Research",
+        "100%",
+    ] {
+        assert!(html.contains(text), "missing {text}: {html}");
+    }
+    assert!(
+        html.contains(
+            "&#x2f;_sim&#x2f;demo&#x2f;open?v=4&amp;product=request&amp;source=ALLOCATION"
+        ),
+        "{html}"
+    );
+
+    let (status, _, html) = demo_page(&ctx, "/request/NOPE").await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert!(html.contains("No such request"), "{html}");
+    let (status, _, _) = demo_page(&ctx, &format!("/request/{REQUEST}?as={MAX}")).await;
+    assert_eq!(
+        status,
+        StatusCode::BAD_REQUEST,
+        "Max is no delegate of Jane"
+    );
+    let (status, _, html) = demo_page(&ctx, &format!("/request/{REQUEST}?as={ALEX}")).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        html.contains(&format!("as={ALEX}")),
+        "launches carry the acting user"
+    );
+}
+
+#[tokio::test]
+async fn demo_open_mints_request_launches_for_the_request_endpoint() {
+    let ctx = start().await;
+    let http = reqwest::Client::builder()
+        .tls_certs_only([reqwest::Certificate::from_pem(ctx.sim.ca_pem().as_bytes()).unwrap()])
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let open = |query: String| {
+        let url = ctx.url(&format!("/_sim/demo/open?{query}"));
+        let http = http.clone();
+        async move { http.get(url).send().await.unwrap() }
+    };
+    for (source, id) in [
+        ("HEADER", REQUEST),
+        ("ENTRY", FLIGHT),
+        ("ALLOCATION", REQUEST_ALLOCATION),
+    ] {
+        let query = format!("v=4&product=request&source={source}&id={id}");
+        let response = open(query.clone()).await;
+        assert_eq!(response.status(), StatusCode::SEE_OTHER, "{query}");
+        let location = response.headers()["location"].to_str().unwrap();
+        assert!(
+            location
+                .starts_with("https://connector.example.com/request/launchexternalurl/v4/form?"),
+            "{location}"
+        );
+        let q = query_map(location);
+        assert_eq!(q["signature"], expected_request_signature(&q), "{query}");
+        assert_eq!(q["source"], source);
+    }
+    for (query, status) in [
+        (
+            format!("v=1&product=request&id={FLIGHT}"),
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            format!("v=4&product=travel&source=ENTRY&id={FLIGHT}"),
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            format!("v=4&product=request&source=ENTRY&id={LUNCH}"),
+            StatusCode::NOT_FOUND,
+        ),
+    ] {
+        assert_eq!(open(query.clone()).await.status(), status, "{query}");
+    }
+}
