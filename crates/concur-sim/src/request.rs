@@ -1,5 +1,5 @@
 //! Travel Request v4 (Concur Request): request header, expected expense and allocation, GET
-//! and PUT (docs/protocol.md §16.3).
+//! and PUT (docs/protocol.md §12.8).
 //!
 //! Writes are `PUT`, partial: absent members stay as they are, `null` clears. A custom field
 //! is a top-level member `customN` = `{code, value, href}` (read) or `{value}` (written); a
