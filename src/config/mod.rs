@@ -863,6 +863,9 @@ mod tests {
             "redis_url_file",
             "template_dir",
             "seed",
+            "request_header",
+            "request_entry",
+            "request_allocation",
         ] {
             assert!(
                 EXAMPLE.contains(&format!("# {key} =")),

@@ -62,6 +62,9 @@ pub const FACT_KEYS: &[&str] = &[
     "vendor",
     "report_id",
     "report_name",
+    "product",
+    "start_date",
+    "end_date",
 ];
 
 /// One value the user can pick.
@@ -82,8 +85,10 @@ pub struct Choice {
 /// `employee_id` (report owner's employee id), `source` (`HEADER`/`ENTRY`/`ALLOCATION`),
 /// `language`, and when the item was read: `expense_type` (expense type code),
 /// `expense_type_name`, `currency`, `amount`, `transaction_date`, `vendor`, `report_id`,
-/// `report_name`, and `field.<id>` for every custom field (its code if it has one, else its
-/// value), e.g. `field.custom9`. Keys are case-insensitive.
+/// `report_name` (for a travel request: its id and name), `product` (`expense` or
+/// `request`), a travel request's `start_date` and `end_date`, and `field.<id>` for every
+/// custom field (its code if it has one, else its value), e.g. `field.custom9`. Keys are
+/// case-insensitive. An expected expense gives `expense_type` like an expense does.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ItemFacts(BTreeMap<String, String>);
 
@@ -126,9 +131,12 @@ impl ItemFacts {
             ("vendor", &item.vendor),
             ("report_id", &item.report_id),
             ("report_name", &item.report_name),
+            ("start_date", &item.start_date),
+            ("end_date", &item.end_date),
         ] {
             self.insert_some(key, value.as_deref());
         }
+        self.insert("product", item.location.product().as_str());
         self.insert_fields(item);
     }
 
@@ -569,6 +577,8 @@ mod tests {
             business_purpose: None,
             report_id: Some("R1".into()),
             report_name: Some("Trip".into()),
+            start_date: None,
+            end_date: None,
             entry_id: Some("E1".into()),
             allocation_id: None,
             expense_ids: Vec::new(),
@@ -609,6 +619,7 @@ mod tests {
                 ("field.custom3", "free text"),
                 ("field.custom9", "CC-100"),
                 ("language", "de"),
+                ("product", "expense"),
                 ("report_id", "R1"),
                 ("report_name", "Trip"),
                 ("report_owner", "owner-uuid"),
