@@ -398,4 +398,24 @@ mod tests {
         }
         assert!(seen >= 2, "{seen} seeds");
     }
+
+    #[test]
+    fn the_launch_seeds_are_genuine_v4_launches_of_both_products() {
+        use super::{V4_PASS, V4_USER, creds, launch, policy};
+        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/fuzz/seeds/launch_verify");
+        let mut products = Vec::new();
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let text = std::fs::read_to_string(entry.unwrap().path()).unwrap();
+            super::launch_verify(text.as_bytes());
+            let raw = text
+                .split_once('?')
+                .map_or(text.as_str(), |(_, query)| query);
+            if let Ok(verified) = launch::verify_v4(raw, &creds(V4_USER, V4_PASS), &policy()) {
+                products.push(verified.product());
+            }
+        }
+        for product in [launch::Product::Expense, launch::Product::Request] {
+            assert!(products.contains(&product), "{product:?}: {products:?}");
+        }
+    }
 }

@@ -186,7 +186,16 @@ fn sign_launch(args: &SignLaunchArgs) -> ExitCode {
         )
     };
     let Some(path) = path else {
-        eprintln!("that launch version is switched off in the configuration");
+        eprintln!(
+            "that launch endpoint is switched off in the configuration (launch.{}_enabled)",
+            if args.request {
+                "request"
+            } else if args.v1 {
+                "v1"
+            } else {
+                "v4"
+            }
+        );
         return ExitCode::from(EXIT_CONFIG);
     };
     let base = args

@@ -967,6 +967,57 @@ mod tests {
     }
 
     #[test]
+    fn the_request_launch_path_is_checked_like_the_other_launch_paths() {
+        let settings = embedded_with(&[]).unwrap();
+        assert_eq!(
+            settings.launch.request_path.as_deref(),
+            Some("/request/launchexternalurl/v4/form")
+        );
+        let request = "/request/launchexternalurl/v4/form";
+        for (var, value, key) in [
+            (
+                "LAUNCH__REQUEST_PATH",
+                "/launchexternalurl/v4/form",
+                "launch.request_path",
+            ),
+            (
+                "LAUNCH__REQUEST_PATH",
+                "/concur/form/v1.0/get",
+                "launch.request_path",
+            ),
+            (
+                "LAUNCH__REQUEST_PATH",
+                "request/form",
+                "launch.request_path",
+            ),
+            (
+                "LAUNCH__REQUEST_PATH",
+                "/launch/session",
+                "launch.request_path",
+            ),
+            ("FETCH_LIST__PATH", request, "fetch_list.path"),
+            ("FETCH_ATTENDEE__PATH", request, "fetch_attendee.path"),
+        ] {
+            let problems = embedded_with(&[(var, value)]).unwrap_err();
+            let keys: Vec<_> = problems.iter().map(|p| p.key.as_str()).collect();
+            assert_eq!(keys, [key], "{var}={value}: {problems:?}");
+        }
+        let clash = embedded_with(&[("LAUNCH__REQUEST_PATH", "/launchexternalurl/v4/form")]);
+        assert!(
+            clash.unwrap_err()[0]
+                .to_string()
+                .contains("must differ from launch.v4_path")
+        );
+        let off = embedded_with(&[
+            ("LAUNCH__REQUEST_ENABLED", "false"),
+            ("LAUNCH__REQUEST_PATH", "/launchexternalurl/v4/form"),
+        ])
+        .unwrap();
+        assert_eq!(off.launch.request_path, None);
+        assert_eq!(off.launch.paths().count(), 2);
+    }
+
+    #[test]
     fn connection_bounds_of_zero_are_refused_naming_the_key() {
         for (var, value, key) in [
             ("SERVER__MAX_CONNECTIONS", "0", "server.max_connections"),
