@@ -208,8 +208,14 @@ pub fn target_field(
     match item.field(clicked) {
         Some(field) => Ok(field.id.clone()),
         // An item that lists no fields at all says nothing against the id; one that lists
-        // fields but not this one does.
-        None if item.fields.is_empty() && is_field_id(clicked) => Ok(clicked.to_owned()),
+        // fields but not this one does, except on Concur Request, which leaves out every
+        // custom field without a value (an empty Launch URL field is the usual first click,
+        // docs/protocol.md §12.8).
+        None if (item.fields.is_empty() || item.location.product() == Product::Request)
+            && is_field_id(clicked) =>
+        {
+            Ok(clicked.to_owned())
+        }
         None => Err(TargetError::UnknownField(clicked.to_owned())),
     }
 }
@@ -404,6 +410,20 @@ mod tests {
         let bare = item(Source::Entry, &[]);
         assert!(target_field(&settings, &launch("V4", Some("custom3")), &bare).is_ok());
         assert!(target_field(&settings, &launch("V4", Some("amount")), &bare).is_err());
+    }
+
+    #[test]
+    fn a_request_item_leaves_out_the_empty_launched_from_field() {
+        let settings = TargetSettings::default();
+        let request = ExpenseItem {
+            location: ItemRef::parse("https://h/travelrequest/v4/requests/R1").unwrap(),
+            ..item(Source::Header, &[("custom2", true)])
+        };
+        assert_eq!(
+            target_field(&settings, &launch("V4", Some("custom1")), &request),
+            Ok("custom1".to_owned())
+        );
+        assert!(target_field(&settings, &launch("V4", Some("amount")), &request).is_err());
     }
 
     #[test]
