@@ -36,7 +36,7 @@
 //! | `GET`/`DELETE /_sim/writes` | recorded write attempts ([`RecordedWrite`]) / clear them |
 //! | `GET`/`DELETE /_sim/requests` | every call to the Concur surface ([`RecordedRequest`]) / clear |
 //! | `GET`/`PUT /_sim/faults` | read / replace the fault knobs ([`Faults`]; omitted fields are off) |
-//! | `POST /_sim/launch/v4` | mint a signed v4 launch ([`V4LaunchRequest`] → [`MintedLaunch`]) |
+//! | `POST /_sim/launch/v4` | mint a signed v4 launch ([`V4LaunchRequest`] → [`MintedLaunch`]; `"product": "request"` for Concur Request) |
 //! | `POST /_sim/launch/v1` | mint a signed v1 launch ([`V1LaunchRequest`] → [`MintedLaunch`]) |
 //! | `GET /_sim/state` | the current data in the seed format ([`Seed`]) |
 //! | `POST /_sim/reset` | restore the seed's data, clear records and faults |
@@ -45,9 +45,10 @@
 //! | `POST /_sim/reports/{reportId}/submit` | submit a report into external validation and notify the connector ([`NotificationDelivery`]) |
 //! | `GET /_sim/notifications` | every notification delivery attempted |
 //!
-//! Demo pages for people (see `demo`): `GET /` lists the reports, `GET /expense/{reportId}`
-//! shows one like Concur Expense, with Launch URL fields that open the connector in a popup
-//! (`/_sim/demo/...` mints the launches) and a Submit button that sends the report into
+//! Demo pages for people (see `demo`): `GET /` lists the reports and travel requests,
+//! `GET /expense/{reportId}` shows a report like Concur Expense and `GET /request/{requestId}`
+//! a request like Concur Request, with Launch URL fields that open the connector in a popup
+//! (`/_sim/demo/...` mints the launches); the report has a Submit button that sends it into
 //! external validation and shows its workflow status until the connector has decided. The
 //! connector starts one beside `serve` for its demo.
 
