@@ -33,8 +33,8 @@ use axum::http::header;
 use axum::response::IntoResponse;
 use concur_connector::config;
 use concur_connector::credentials::ConnectorCredentials;
-use concur_connector::launch::Source;
 use concur_connector::launch::sign::{self, Encoding, V4Launch};
+use concur_connector::launch::{Product, Source};
 use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair};
 use reqwest::StatusCode;
 use tokio::task::JoinSet;
@@ -353,6 +353,7 @@ impl Bench {
             .map_err(|(key, e)| anyhow::anyhow!("{key}: {e}"))?;
         let n = self.nonce.fetch_add(1, Ordering::Relaxed);
         let launch = V4Launch {
+            product: Product::Expense,
             company_domain: "acmecorp.com".into(),
             logged_in_user_id: "a1b2c3d4-0000-4000-8000-000000000abc".into(),
             report_owner_user_id: "32c2fcc3-b2e8-4907-9672-5b3f49b1c643".into(),

@@ -82,17 +82,22 @@ pub struct SimulateArgs {
 }
 
 #[derive(Debug, clap::Args)]
-#[command(group(clap::ArgGroup::new("version").required(true).args(["v4", "v1"])))]
+#[command(group(clap::ArgGroup::new("version").required(true).multiple(true).args(["v4", "v1", "request"])))]
 pub struct SignLaunchArgs {
     #[command(flatten)]
     pub config: ConfigArg,
     /// Sign a v4 launch (HMAC-SHA256).
-    #[arg(long)]
+    #[arg(long, conflicts_with = "v1")]
     pub v4: bool,
     /// Sign a v1 launch (HMAC-SHA1, legacy).
     #[arg(long)]
     pub v1: bool,
-    /// The item URL (v4 item_url / v1 itemurl), e.g. a v4 expense URL.
+    /// Sign a Concur Request launch: v4 with the request_owner_* names and request_ids, for
+    /// launch.request_path (implies --v4).
+    #[arg(long, conflicts_with = "v1")]
+    pub request: bool,
+    /// The item URL (v4 item_url / v1 itemurl), e.g. a v4 expense URL or, with --request, a
+    /// Travel Request v4 request URL.
     #[arg(long, value_name = "URL")]
     pub item_url: String,
     /// The logged-in user: a UUID for v4, a login id for v1.
@@ -100,10 +105,10 @@ pub struct SignLaunchArgs {
     pub user: String,
     #[arg(long, default_value = "example.com")]
     pub company_domain: String,
-    /// v4: report owner's user UUID (default: --user).
+    /// v4: the report's (or with --request the request's) owner user UUID (default: --user).
     #[arg(long)]
     pub owner_user_id: Option<String>,
-    /// v4: report owner's employee id.
+    /// v4: the report's (or with --request the request's) owner employee id.
     #[arg(long, default_value = "E12345")]
     pub employee_id: String,
     /// v4: HEADER, ENTRY or ALLOCATION.
@@ -112,8 +117,8 @@ pub struct SignLaunchArgs {
     /// v4: the Launch URL field's id.
     #[arg(long, default_value = "custom12")]
     pub field: String,
-    /// v4: comma-separated expense ids (ALLOCATION).
-    #[arg(long)]
+    /// v4: comma-separated expense ids (ALLOCATION); sent as request_ids with --request.
+    #[arg(long, visible_alias = "request-ids")]
     pub expense_ids: Option<String>,
     /// v4: an OAuth authorization code to pass as client_auth_code.
     #[arg(long)]

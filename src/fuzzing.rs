@@ -12,7 +12,7 @@ use secrecy::SecretString;
 use crate::concur::ItemRef;
 use crate::credentials::ConnectorCredentials;
 use crate::launch::sign::{self, Encoding, V1Launch, V4Launch};
-use crate::launch::{self, ItemUrlPolicy, LaunchError, Source};
+use crate::launch::{self, ItemUrlPolicy, LaunchError, Product, Source};
 
 /// The published credentials of the protocol's worked examples: the seed launch URLs are
 /// signed with them, so mutations of their unsigned parameters still verify.
@@ -150,7 +150,8 @@ pub fn launch_signed(data: &[u8]) {
             1 => Source::Entry,
             _ => Source::Allocation,
         };
-        let signed = V4Launch {
+        let mut signed = V4Launch {
+            product: Product::Expense,
             company_domain: fields.next(),
             logged_in_user_id: fields.next(),
             report_owner_user_id: fields.next(),
@@ -169,26 +170,41 @@ pub fn launch_signed(data: &[u8]) {
             client_auth_code: optional(&mut fields, 5),
             language_code: Some(fields.next()).filter(|l| !l.is_empty()),
         };
-        let raw = sign::v4_query(&signed, &creds, encoding);
-        match launch::verify_v4(&raw, &creds, &policy) {
-            Ok(got) => {
-                assert_eq!(got.company_domain(), signed.company_domain);
-                assert_eq!(got.user_id(), signed.logged_in_user_id);
-                assert_eq!(
-                    got.report_owner_user_id(),
-                    Some(signed.report_owner_user_id.as_str())
-                );
-                // An empty employee id is signed as such and carried as absent.
-                assert_eq!(
-                    got.report_owner_employee_id(),
-                    Some(signed.report_owner_employee_id.as_str()).filter(|id| !id.is_empty())
-                );
-                assert_eq!(got.nonce(), signed.nonce);
-                assert_eq!(got.source(), signed.source);
-                assert_eq!(got.is_mobile(), signed.is_mobile);
-            }
-            Err(error) => assert_acceptable(&error, &raw),
+        // The same values under both products' parameter names.
+        for product in [Product::Expense, Product::Request] {
+            signed.product = product;
+            v4_signed_round_trip(&signed, &creds, encoding, &policy);
         }
+    }
+}
+
+/// One signed v4 launch must verify and give its values back (or be refused for content).
+fn v4_signed_round_trip(
+    signed: &V4Launch,
+    creds: &ConnectorCredentials,
+    encoding: Encoding,
+    policy: &ItemUrlPolicy,
+) {
+    let raw = sign::v4_query(signed, creds, encoding);
+    match launch::verify_v4(&raw, creds, policy) {
+        Ok(got) => {
+            assert_eq!(got.product(), signed.product);
+            assert_eq!(got.company_domain(), signed.company_domain);
+            assert_eq!(got.user_id(), signed.logged_in_user_id);
+            assert_eq!(
+                got.report_owner_user_id(),
+                Some(signed.report_owner_user_id.as_str())
+            );
+            // An empty employee id is signed as such and carried as absent.
+            assert_eq!(
+                got.report_owner_employee_id(),
+                Some(signed.report_owner_employee_id.as_str()).filter(|id| !id.is_empty())
+            );
+            assert_eq!(got.nonce(), signed.nonce);
+            assert_eq!(got.source(), signed.source);
+            assert_eq!(got.is_mobile(), signed.is_mobile);
+        }
+        Err(error) => assert_acceptable(&error, &raw),
     }
 }
 
@@ -202,6 +218,7 @@ fn assert_acceptable(error: &LaunchError, raw: &str) {
                 | LaunchError::InvalidParameter { .. }
                 | LaunchError::InvalidSignedValue { .. }
                 | LaunchError::ItemUrlNotAllowed(_)
+                | LaunchError::ItemOfOtherProduct { .. }
         ),
         "a correctly signed launch was refused with {error:?}: {raw}"
     );
@@ -380,5 +397,25 @@ mod tests {
             seen += 1;
         }
         assert!(seen >= 2, "{seen} seeds");
+    }
+
+    #[test]
+    fn the_launch_seeds_are_genuine_v4_launches_of_both_products() {
+        use super::{V4_PASS, V4_USER, creds, launch, policy};
+        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/fuzz/seeds/launch_verify");
+        let mut products = Vec::new();
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let text = std::fs::read_to_string(entry.unwrap().path()).unwrap();
+            super::launch_verify(text.as_bytes());
+            let raw = text
+                .split_once('?')
+                .map_or(text.as_str(), |(_, query)| query);
+            if let Ok(verified) = launch::verify_v4(raw, &creds(V4_USER, V4_PASS), &policy()) {
+                products.push(verified.product());
+            }
+        }
+        for product in [launch::Product::Expense, launch::Product::Request] {
+            assert!(products.contains(&product), "{product:?}: {products:?}");
+        }
     }
 }

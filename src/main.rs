@@ -123,8 +123,8 @@ async fn notifications(command: NotificationsCommand) -> ExitCode {
 
 /// Prints a signed launch URL for the configured credentials and endpoint path.
 fn sign_launch(args: &SignLaunchArgs) -> ExitCode {
-    use concur_connector::launch::Source;
     use concur_connector::launch::sign::{self, Encoding, V1Launch, V4Launch};
+    use concur_connector::launch::{Product, Source};
     let settings = match config::load(&args.config.origin()) {
         Ok(settings) => settings,
         Err(problems) => return report(&problems),
@@ -135,12 +135,18 @@ fn sign_launch(args: &SignLaunchArgs) -> ExitCode {
         Encoding::Rfc3986
     };
     let nonce = uuid::Uuid::new_v4().to_string();
-    let (path, query) = if args.v4 {
+    let (path, query) = if args.v4 || args.request {
         let Some(source) = Source::parse(&args.source) else {
             eprintln!("--source must be HEADER, ENTRY or ALLOCATION");
             return ExitCode::from(EXIT_CONFIG);
         };
+        let (product, path) = if args.request {
+            (Product::Request, &settings.launch.request_path)
+        } else {
+            (Product::Expense, &settings.launch.v4_path)
+        };
         let launch = V4Launch {
+            product,
             company_domain: args.company_domain.clone(),
             logged_in_user_id: args.user.clone(),
             report_owner_user_id: args
@@ -164,7 +170,7 @@ fn sign_launch(args: &SignLaunchArgs) -> ExitCode {
             language_code: Some(args.language.clone()),
         };
         (
-            settings.launch.v4_path.clone(),
+            path.clone(),
             sign::v4_query(&launch, &settings.credentials, encoding),
         )
     } else {
@@ -180,7 +186,16 @@ fn sign_launch(args: &SignLaunchArgs) -> ExitCode {
         )
     };
     let Some(path) = path else {
-        eprintln!("that launch version is switched off in the configuration");
+        eprintln!(
+            "that launch endpoint is switched off in the configuration (launch.{}_enabled)",
+            if args.request {
+                "request"
+            } else if args.v1 {
+                "v1"
+            } else {
+                "v4"
+            }
+        );
         return ExitCode::from(EXIT_CONFIG);
     };
     let base = args
@@ -298,6 +313,12 @@ async fn simulate(args: &SimulateArgs) -> ExitCode {
                 running.mint_v4(&V4LaunchRequest::new(Source::Allocation, &allocation.id)),
             ));
         }
+    }
+    if let Some(request) = seed.requests.first() {
+        launches.push((
+            "Request HEADER",
+            running.mint_v4(&V4LaunchRequest::request(Source::Header, &request.id)),
+        ));
     }
     let base = running.base_url().to_string();
     let base = base.trim_end_matches('/');

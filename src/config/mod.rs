@@ -121,6 +121,9 @@ pub struct LaunchSettings {
     pub v4_path: Option<String>,
     /// Path of the v1 endpoint, `None` when switched off.
     pub v1_path: Option<String>,
+    /// Path of the Concur Request v4 endpoint (served by the v4 handler), `None` when
+    /// switched off.
+    pub request_path: Option<String>,
     pub replay_window: Duration,
     pub session_lifetime: Duration,
     pub item_urls: crate::launch::ItemUrlPolicy,
@@ -134,6 +137,13 @@ pub struct LaunchSettings {
 }
 
 impl LaunchSettings {
+    /// Every launch endpoint switched on: v4, v1, Request.
+    pub fn paths(&self) -> impl Iterator<Item = &String> {
+        [&self.v4_path, &self.v1_path, &self.request_path]
+            .into_iter()
+            .flatten()
+    }
+
     /// Whether a launch for this (signed) company domain may proceed. Domains compare
     /// ASCII-case-insensitively; an empty allow-list admits every company.
     pub fn company_allowed(&self, company_domain: &str) -> bool {
@@ -568,7 +578,7 @@ fn fetch_attendee_checks(raw: &RawSettings, launch: &LaunchSettings, problems: &
         return;
     }
     let twin = crate::attendees::v1_twin(path);
-    for launch_path in [&launch.v4_path, &launch.v1_path].into_iter().flatten() {
+    for launch_path in launch.paths() {
         if launch_path == path || twin.as_deref() == Some(launch_path.as_str()) {
             problems.push(key, format!("`{path}` is also a launch endpoint"));
         }
@@ -588,8 +598,14 @@ fn launch_settings(raw: &RawSettings, problems: &mut Problems) -> LaunchSettings
     };
     let v4_path = path("launch.v4_path", l.v4_enabled, &l.v4_path);
     let v1_path = path("launch.v1_path", l.v1_enabled, &l.v1_path);
+    let request_path = path("launch.request_path", l.request_enabled, &l.request_path);
     if v4_path.is_some() && v4_path == v1_path {
         problems.push("launch.v1_path", "must differ from launch.v4_path");
+    }
+    for (other, key) in [(&v4_path, "launch.v4_path"), (&v1_path, "launch.v1_path")] {
+        if request_path.is_some() && request_path == *other {
+            problems.push("launch.request_path", format!("must differ from {key}"));
+        }
     }
     for (key, value) in [
         ("launch.replay_window", l.replay_window),
@@ -615,6 +631,7 @@ fn launch_settings(raw: &RawSettings, problems: &mut Problems) -> LaunchSettings
     LaunchSettings {
         v4_path,
         v1_path,
+        request_path,
         replay_window: l.replay_window,
         session_lifetime: l.session_lifetime,
         item_urls: crate::launch::ItemUrlPolicy::with_extra_hosts(
@@ -635,11 +652,7 @@ fn launch_settings(raw: &RawSettings, problems: &mut Problems) -> LaunchSettings
 fn fetch_list_paths(raw: &RawSettings, launch: &LaunchSettings, problems: &mut Problems) {
     let paths = raw.fetch_list.paths();
     let attendee_paths = fetch_attendee_paths(raw);
-    let taken: Vec<&String> = [&launch.v4_path, &launch.v1_path]
-        .into_iter()
-        .flatten()
-        .chain(&attendee_paths)
-        .collect();
+    let taken: Vec<&String> = launch.paths().chain(&attendee_paths).collect();
     for (index, (key, path)) in paths.iter().enumerate() {
         if let Some(problem) = endpoint_path_problem(path, crate::lists::DEFAULT_PATH) {
             problems.push(key, problem);
@@ -669,9 +682,8 @@ fn notification_checks(raw: &RawSettings, launch: &LaunchSettings, problems: &mu
         return;
     }
     let attendee_paths = fetch_attendee_paths(raw);
-    let taken = [&launch.v4_path, &launch.v1_path]
-        .into_iter()
-        .flatten()
+    let taken = launch
+        .paths()
         .chain(&attendee_paths)
         .map(String::as_str)
         .chain(raw.fetch_list.paths().into_iter().map(|(_, p)| p));
@@ -952,6 +964,57 @@ mod tests {
             capped.server.request_timeout / 2,
             "a search gives up before the request timeout"
         );
+    }
+
+    #[test]
+    fn the_request_launch_path_is_checked_like_the_other_launch_paths() {
+        let settings = embedded_with(&[]).unwrap();
+        assert_eq!(
+            settings.launch.request_path.as_deref(),
+            Some("/request/launchexternalurl/v4/form")
+        );
+        let request = "/request/launchexternalurl/v4/form";
+        for (var, value, key) in [
+            (
+                "LAUNCH__REQUEST_PATH",
+                "/launchexternalurl/v4/form",
+                "launch.request_path",
+            ),
+            (
+                "LAUNCH__REQUEST_PATH",
+                "/concur/form/v1.0/get",
+                "launch.request_path",
+            ),
+            (
+                "LAUNCH__REQUEST_PATH",
+                "request/form",
+                "launch.request_path",
+            ),
+            (
+                "LAUNCH__REQUEST_PATH",
+                "/launch/session",
+                "launch.request_path",
+            ),
+            ("FETCH_LIST__PATH", request, "fetch_list.path"),
+            ("FETCH_ATTENDEE__PATH", request, "fetch_attendee.path"),
+        ] {
+            let problems = embedded_with(&[(var, value)]).unwrap_err();
+            let keys: Vec<_> = problems.iter().map(|p| p.key.as_str()).collect();
+            assert_eq!(keys, [key], "{var}={value}: {problems:?}");
+        }
+        let clash = embedded_with(&[("LAUNCH__REQUEST_PATH", "/launchexternalurl/v4/form")]);
+        assert!(
+            clash.unwrap_err()[0]
+                .to_string()
+                .contains("must differ from launch.v4_path")
+        );
+        let off = embedded_with(&[
+            ("LAUNCH__REQUEST_ENABLED", "false"),
+            ("LAUNCH__REQUEST_PATH", "/launchexternalurl/v4/form"),
+        ])
+        .unwrap();
+        assert_eq!(off.launch.request_path, None);
+        assert_eq!(off.launch.paths().count(), 2);
     }
 
     #[test]

@@ -118,6 +118,9 @@ pub struct RawLaunch {
     pub v4_path: String,
     pub v1_enabled: bool,
     pub v1_path: String,
+    /// The Concur Request v4 endpoint (the same handler as `v4_path`).
+    pub request_enabled: bool,
+    pub request_path: String,
     #[serde(with = "humantime_serde")]
     pub replay_window: Duration,
     #[serde(with = "humantime_serde")]
@@ -138,6 +141,8 @@ impl Default for RawLaunch {
             v4_path: "/launchexternalurl/v4/form".to_owned(),
             v1_enabled: true,
             v1_path: "/concur/form/v1.0/get".to_owned(),
+            request_enabled: true,
+            request_path: "/request/launchexternalurl/v4/form".to_owned(),
             replay_window: Duration::from_secs(24 * 60 * 60),
             session_lifetime: Duration::from_secs(30 * 60),
             allowed_item_hosts: Vec::new(),

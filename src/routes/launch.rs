@@ -1,6 +1,8 @@
 //! Launch External URL: verify Concur's signed launch, stop replays, hand over to a session.
 //!
-//! `GET {v4_path}` / `GET {v1_path}` carry the signed query; on success they answer `303` to
+//! `GET {v4_path}`, `GET {request_path}` (Concur Request's default, the same v4 handler: the
+//! verifier tells the products apart by their parameter names) and `GET {v1_path}` carry the
+//! signed query; on success they answer `303` to
 //! [`SESSION_PATH`] with a session cookie, so the signature, nonce and auth code leave the
 //! address bar (and any later Referer) after the first request.
 
@@ -23,7 +25,12 @@ use crate::store::Freshness;
 
 pub fn routes(state: &AppState) -> Router<Arc<AppState>> {
     let mut router = Router::new();
-    if let Some(path) = &state.launch.v4_path {
+    // One v4 handler for both products: a registration has one Launch External URL
+    // endpoint, so either product's launches may arrive on either path.
+    for path in [&state.launch.v4_path, &state.launch.request_path]
+        .into_iter()
+        .flatten()
+    {
         router = router.route(path, get(launch_v4));
     }
     if let Some(path) = &state.launch.v1_path {
@@ -88,6 +95,7 @@ async fn launch(state: &AppState, version: Version, raw_query: &str) -> Response
     tracing::info!(
         company = verified.company_domain(),
         user = verified.user_id(),
+        product = verified.product().as_str(),
         source = verified.source().as_str(),
         version = ?version,
         "launch verified"

@@ -1,5 +1,5 @@
 //! The connector's fixed paths, in one place. The launch endpoints' paths are settings
-//! (`launch.v4_path`, `launch.v1_path`); `config` refuses ones that fall under these.
+//! (`launch.v4_path`, `launch.v1_path`, `launch.request_path`); `config` refuses ones that fall under these.
 
 /// Concur's registration probe (docs/protocol.md §2); `v2.0` is seen in the wild.
 pub const TEST_CONNECTION: [&str; 2] =

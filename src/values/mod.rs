@@ -537,11 +537,12 @@ fn filters(configured: &BTreeMap<String, String>, problems: &mut Problems) -> Ve
 mod tests {
     use super::*;
     use crate::concur::{CustomField, ItemRef};
-    use crate::launch::{Source, Transport, ValueEncoding, Version};
+    use crate::launch::{Product, Source, Transport, ValueEncoding, Version};
 
     fn launch() -> LaunchContext {
         LaunchContext {
             version: Version::V4,
+            product: Product::Expense,
             company_domain: "acme.example".into(),
             user_id: "jane@acme.example".into(),
             report_owner_user_id: Some("owner-uuid".into()),

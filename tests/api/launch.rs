@@ -2,8 +2,8 @@
 
 use concur_connector::config;
 use concur_connector::credentials::ConnectorCredentials;
-use concur_connector::launch::Source;
 use concur_connector::launch::sign::{self, Encoding, V1Launch, V4Launch};
+use concur_connector::launch::{Product, Source};
 use reqwest::{StatusCode, header};
 
 use crate::helpers::{PASSWORD, TestApp, USERNAME, captured_logs, session_cookie, spawn_app_with};
@@ -23,6 +23,7 @@ pub(crate) fn v4_launch(nonce: &str, source: Source) -> V4Launch {
         Source::Allocation => "/allocations/3BBB494511E1C74DA04469C45B039871",
     };
     V4Launch {
+        product: Product::Expense,
         company_domain: "acmecorp.com".into(),
         logged_in_user_id: "a1b2c3d4-0000-4000-8000-000000000abc".into(),
         report_owner_user_id: "32c2fcc3-b2e8-4907-9672-5b3f49b1c643".into(),

@@ -35,6 +35,7 @@ mod queue_redis;
 mod redis;
 mod redis_server;
 mod redis_store;
+mod request_launch;
 mod saving;
 mod store_contract;
 mod test_connection;

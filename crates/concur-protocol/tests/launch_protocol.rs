@@ -11,8 +11,8 @@
 
 use concur_protocol::credentials::ConnectorCredentials;
 use concur_protocol::launch::{
-    ItemUrlError, ItemUrlPolicy, LaunchError, Source, ValueEncoding, VerifiedLaunch, Version,
-    verify_v1, verify_v4,
+    ItemUrlError, ItemUrlPolicy, LaunchError, Product, Source, ValueEncoding, VerifiedLaunch,
+    Version, verify_v1, verify_v4,
 };
 use proptest::prelude::*;
 use secrecy::{ExposeSecret, SecretString};
@@ -32,6 +32,13 @@ const V4_USER: &str = "LaunchConnectorUser";
 const V4_PASS: &str = "Tr0ub4dor&3-Horse";
 const V1_USER: &str = "AcmeConnector01";
 const V1_PASS: &str = "S3cr3t-Pa$$w0rd!";
+
+/// The Travel Request v4 request of Concur's own PUT example.
+const REQUEST: &str = "https://us2.api.concursolutions.com/travelrequest/v4/requests/E82B0B803671004B9A5D952F34FBD01E";
+
+fn request_header() -> concur::Launch {
+    concur::v4_request(REQUEST, "HEADER")
+}
 
 fn entry_url() -> String {
     format!("{REPORT}/expenses/84FCBB92BD4E5342B849DAC29FD163A1")
@@ -105,6 +112,14 @@ fn the_test_signer_reproduces_the_documented_signatures() {
             concur::v1(V1_ITEM).signature(&concur_creds(V1_USER, V1_PASS), STD),
             "b6QVVca2hHc0SkA20ovV1cgu92s=",
         ),
+        (
+            request_header().signature(&v4_creds, STD),
+            "GMa9Ho62Uq/OndKXlrQZ8AV114EUu5TgYOzrVZUv/4A=",
+        ),
+        (
+            request_allocation().signature(&v4_creds, STD),
+            "rymcQIu7WbuKN5GIut8de6zAUxkoq3osF8SynzVTDv4=",
+        ),
     ];
     for (computed, documented) in cases {
         assert_eq!(computed, documented);
@@ -150,6 +165,59 @@ fn v4_accepts_an_allocation_launch_by_a_delegate_with_an_awkward_employee_id() {
         assert_eq!(verified.expense_ids(), ["29EE3C62", "84FCBB92"]);
         assert_eq!(verified.source(), Source::Allocation);
     }
+}
+
+/// docs/protocol.md §14.6: a delegate on a request allocation, with `request_ids`.
+fn request_allocation() -> concur::Launch {
+    let mut launch = concur::v4_request(
+        &format!("{REQUEST}/allocations/5D1B3C8E07A54B3F9E2A6C4D8F0B1A27"),
+        "ALLOCATION",
+    );
+    launch.set("logged_in_user_id", "a1b2c3d4-0000-4000-8000-000000000abc");
+    launch.set("request_owner_employee_id", "EMP 00+7&X");
+    launch.set("nonce", "0f9e8d7c-6b5a-4938-8271-000000000005");
+    launch
+        .unsigned
+        .push(("request_ids", "A1F3C5E7092B4D6F8A0C2E4B6D8F0A13".into()));
+    launch
+}
+
+#[test]
+fn v4_accepts_a_request_header_launch_under_either_spelling_of_the_employee_id() {
+    let mut launch = request_header();
+    let documented = verify_v4_query(&signed_v4(&launch)).unwrap();
+    launch.rename("request_owner_employee_id", "repquest_owner_employee_id");
+    let misspelt = verify_v4_query(&signed_v4(&launch)).unwrap();
+    for verified in [&documented, &misspelt] {
+        assert_eq!(verified.product(), Product::Request);
+        assert_eq!(verified.source(), Source::Header);
+        assert_eq!(verified.item_url().as_str(), REQUEST);
+        assert_eq!(verified.report_owner_employee_id(), Some("E12345"));
+        assert_eq!(verified.language(), "fr-FR");
+    }
+    assert_eq!(documented.replay_key(), misspelt.replay_key());
+}
+
+#[test]
+fn v4_accepts_a_request_allocation_launch_by_a_delegate_in_every_encoding() {
+    let launch = request_allocation();
+    for encoding in [RFC, Encoding::Rfc3986 { lower_hex: true }, Encoding::Form] {
+        let query = launch.query(&concur_creds(V4_USER, V4_PASS), encoding, STD);
+        let verified = verify_v4_query(&query).unwrap();
+        assert_eq!(verified.product(), Product::Request);
+        assert_eq!(verified.user_id(), "a1b2c3d4-0000-4000-8000-000000000abc");
+        assert_eq!(verified.report_owner_employee_id(), Some("EMP 00+7&X"));
+        assert_eq!(verified.expense_ids(), ["A1F3C5E7092B4D6F8A0C2E4B6D8F0A13"]);
+        assert_eq!(verified.source(), Source::Allocation);
+    }
+}
+
+#[test]
+fn v4_accepts_a_request_expected_expense_launch() {
+    let url = "https://us2.api.concursolutions.com/travelrequest/v4/expenses/A1F3C5E7092B4D6F8A0C2E4B6D8F0A13";
+    let verified = verify_v4_query(&signed_v4(&concur::v4_request(url, "ENTRY"))).unwrap();
+    assert_eq!(verified.product(), Product::Request);
+    assert_eq!(verified.source(), Source::Entry);
 }
 
 #[test]
@@ -381,8 +449,9 @@ refusals!(verify_v4_query {
         removed(&v4_base(), "nonce") => LaunchError::MissingParameter("nonce");
     v4_rejects_a_missing_signature:
         removed(&v4_base(), "signature") => LaunchError::MissingParameter("signature");
+    // Without an owner parameter not even the product, and so the signed names, is known.
     v4_rejects_an_empty_query:
-        String::new() => LaunchError::MissingParameter("company_domain");
+        String::new() => LaunchError::NoOwnerFamily;
 
     v4_rejects_a_query_over_16_kib:
         format!("{}&padding={}", v4_base(), "a".repeat(16 * 1024))
@@ -440,6 +509,59 @@ refusals!(verify_v4_query {
     v4_rejects_a_malformed_language_code:
         tampered(&v4_base(), "language_code", "en-GB-oxendict")
         => LaunchError::InvalidParameter { name: "language_code", reason: "must look like xx, xx-XX or xx_XX" };
+});
+fn request_base() -> String {
+    signed_v4(&request_header())
+}
+
+/// The request header launch with the owner's names of an Expense launch (values and
+/// signature unchanged).
+fn request_as_expense() -> String {
+    request_base()
+        .replace("request_owner_user_id=", "report_owner_user_id=")
+        .replace("request_owner_employee_id=", "report_owner_employee_id=")
+}
+
+refusals!(verify_v4_query {
+    v4_request_rejects_a_tampered_company_domain:
+        tampered(&request_base(), "company_domain", "evilcorp.com") => LaunchError::SignatureMismatch;
+    v4_request_rejects_a_tampered_logged_in_user_id:
+        tampered(&request_base(), "logged_in_user_id", "a1b2c3d4-0000-4000-8000-000000000abc")
+        => LaunchError::SignatureMismatch;
+    v4_request_rejects_a_tampered_request_owner_user_id:
+        tampered(&request_base(), "request_owner_user_id", "a1b2c3d4-0000-4000-8000-000000000abc")
+        => LaunchError::SignatureMismatch;
+    v4_request_rejects_a_tampered_request_owner_employee_id:
+        tampered(&request_base(), "request_owner_employee_id", "E12346") => LaunchError::SignatureMismatch;
+    v4_request_rejects_a_tampered_item_url:
+        tampered(&request_base(), "item_url", &format!("{REQUEST}/allocations/5D1B3C8E07A54B3F9E2A6C4D8F0B1A27"))
+        => LaunchError::SignatureMismatch;
+    v4_request_rejects_a_tampered_nonce:
+        tampered(&request_base(), "nonce", "6a0d3c2e-8f1b-4d7a-9c5e-000000000005") => LaunchError::SignatureMismatch;
+    v4_request_rejects_a_launch_signed_with_another_password:
+        request_header().query(&concur_creds(V4_USER, "Tr0ub4dor&3-Horsf"), RFC, STD)
+        => LaunchError::SignatureMismatch;
+
+    v4_request_rejects_both_spellings_of_the_employee_id:
+        format!("{}&repquest_owner_employee_id=E12345", request_base())
+        => LaunchError::BothSpellings { name: "request_owner_employee_id", alias: "repquest_owner_employee_id" };
+    v4_request_rejects_an_expense_owner_added_to_it:
+        format!("{}&report_owner_user_id=32c2fcc3-b2e8-4907-9672-5b3f49b1c643", request_base())
+        => LaunchError::MixedOwnerFamilies;
+    v4_request_rejects_an_expense_launch_with_a_request_owner_added:
+        format!("{}&request_owner_employee_id=E12345", v4_base()) => LaunchError::MixedOwnerFamilies;
+    v4_rejects_a_launch_naming_neither_owner:
+        removed(&removed(&request_base(), "request_owner_user_id"), "request_owner_employee_id")
+        => LaunchError::NoOwnerFamily;
+    v4_request_rejects_a_missing_request_owner_user_id:
+        removed(&request_base(), "request_owner_user_id")
+        => LaunchError::MissingParameter("request_owner_user_id");
+    v4_request_rejects_a_duplicated_request_owner_user_id:
+        duplicated(&request_base(), "request_owner_user_id")
+        => LaunchError::DuplicateParameter("request_owner_user_id");
+    v4_request_rejects_its_signature_under_the_expense_names:
+        request_as_expense()
+        => LaunchError::ItemOfOtherProduct { launched: Product::Expense, item: Product::Request };
 });
 
 refusals!(verify_v1_query {
@@ -583,14 +705,22 @@ proptest! {
         style in base64_style(),
         order in Just((0..12).collect::<Vec<usize>>()).prop_shuffle(),
         upper in proptest::collection::vec(any::<bool>(), 12),
+        request in any::<bool>(),
     ) {
-        let item_url = format!("{REPORT}/expenses/{item_tail}");
-        let mut launch = concur::v4(&item_url, "ENTRY");
+        let (item_url, mut launch, owner_names) = if request {
+            let url = format!("https://us2.api.concursolutions.com/travelrequest/v4/expenses/{item_tail}");
+            let launch = concur::v4_request(&url, "ENTRY");
+            (url, launch, ["request_owner_user_id", "request_owner_employee_id"])
+        } else {
+            let url = format!("{REPORT}/expenses/{item_tail}");
+            let launch = concur::v4(&url, "ENTRY");
+            (url, launch, ["report_owner_user_id", "report_owner_employee_id"])
+        };
         for (name, value) in [
             ("company_domain", &domain),
             ("logged_in_user_id", &logged_in),
-            ("report_owner_user_id", &owner),
-            ("report_owner_employee_id", &employee),
+            (owner_names[0], &owner),
+            (owner_names[1], &employee),
             ("nonce", &nonce),
             ("custom_field_launched_from", &custom),
         ] {
@@ -602,6 +732,7 @@ proptest! {
         let verified = verify_v4(&query, &connector_creds(&user, &pass), &hosts())
             .map_err(|e| TestCaseError::fail(format!("{e} for {query}")))?;
 
+        prop_assert_eq!(verified.product(), if request { Product::Request } else { Product::Expense });
         prop_assert_eq!(verified.company_domain(), domain.as_str());
         prop_assert_eq!(verified.user_id(), logged_in.as_str());
         prop_assert_eq!(verified.report_owner_user_id(), Some(owner.as_str()));

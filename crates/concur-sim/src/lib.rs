@@ -19,10 +19,14 @@
 //! | `PATCH /expensereports/v4/reports/{reportId}/approve`, `.../sendBack` | workflow actions, company token, `expectedStepCode` checked, 204 |
 //! | `GET /api/platform/notifications/v1.0/notification?status=FAILED`, `DELETE .../notification/{id}` | failed-notification list (XML, or JSON by `Accept`) and delete |
 //! | `GET /profile/identity/v4/Users?filter=userName eq "<login>"` | Identity v4 (SCIM `ListResponse`: `id`, `userName`, `preferredLanguage`), company token |
+//! | `GET`/`PUT /travelrequest/v4/requests/{requestUuid}` | Concur Request header (PUT: partial update, `200` with the request) |
+//! | `GET`/`PUT /travelrequest/v4/expenses/{expenseUuid}` | expected expense (PUT with a company token: `userId` required) |
+//! | `GET`/`PUT /travelrequest/v4/requests/{requestUuid}/allocations/{allocationUuid}` | request allocation (an array of one) |
 //! | `/_sim/...` | admin API, see below |
 //!
 //! Every answer carries a `concur-correlationid` header; errors use each API's documented
-//! body (v4 `ErrorMessage`, v3 `{Message}`, v1.1 `<Error>`, OAuth `{code, error, ...}`).
+//! body (v4 `ErrorMessage`, v3 `{Message}`, v1.1 `<Error>`, OAuth `{code, error, ...}`,
+//! Travel Request `{errorCode, errorMessage}`).
 //! Writes change the data (a later GET shows them) and are recorded with their exact body.
 //!
 //! Admin API (JSON, never subject to faults):
@@ -57,6 +61,7 @@ mod launch;
 mod oauth;
 mod read;
 mod record;
+mod request;
 pub mod seed;
 mod state;
 mod tls;
@@ -128,6 +133,9 @@ pub struct SimConfig {
     pub launch_url_v4: Url,
     /// The connector's v1 launch endpoint (Concur default path `/concur/form/v1.0/get`).
     pub launch_url_v1: Url,
+    /// The connector's Concur Request launch endpoint (Concur default path
+    /// `/request/launchexternalurl/v4/form`).
+    pub launch_url_request: Url,
     /// The connector's Fetch List endpoint (Concur default path `/concur/list/v1.2/fetch`).
     pub fetch_list_url: Url,
     /// The connector's Fetch Attendee endpoint (default path `/concur/attendee/v2.0/fetch`).
@@ -165,6 +173,9 @@ impl SimConfig {
         let launch_url_v1 = connector_base_url
             .join("concur/form/v1.0/get")
             .context("building the v1 launch URL")?;
+        let launch_url_request = connector_base_url
+            .join("request/launchexternalurl/v4/form")
+            .context("building the Request launch URL")?;
         let fetch_list_url = connector_base_url
             .join(DEFAULT_FETCH_LIST_PATH.trim_start_matches('/'))
             .context("building the Fetch List URL")?;
@@ -185,6 +196,7 @@ impl SimConfig {
             connector,
             launch_url_v4,
             launch_url_v1,
+            launch_url_request,
             fetch_list_url,
             fetch_attendee_url,
             connector_ca_pem: None,
@@ -278,6 +290,7 @@ pub async fn start(config: SimConfig) -> anyhow::Result<RunningSim> {
         connector: config.connector,
         launch_url_v4: config.launch_url_v4,
         launch_url_v1: config.launch_url_v1,
+        launch_url_request: config.launch_url_request,
         ca_pem: tls.ca_pem,
         notify_url: config.notify_url,
         fetch_list_url: config.fetch_list_url,
@@ -315,6 +328,7 @@ pub fn router(sim: SimHandle) -> Router {
         .merge(v1::routes())
         .merge(workflow::routes())
         .merge(identity::routes())
+        .merge(request::routes())
         .layer(middleware::from_fn_with_state(sim.clone(), concur_surface));
     Router::new()
         .merge(concur)

@@ -17,7 +17,7 @@ use sha2::Sha256;
 use subtle::ConstantTimeEq;
 
 use super::query::ValueEncoding;
-use super::verify::{Parsed, SIGNATURE_BASE64, Spec, V1, V4, message_parts};
+use super::verify::{Parsed, SIGNATURE_BASE64, Spec, V1, message_parts, v4_spec};
 use crate::credentials::ConnectorCredentials;
 
 /// A known way of computing the launch MAC that differs from the documented one.
@@ -74,10 +74,11 @@ impl fmt::Display for WrongReading {
     }
 }
 
-/// Which wrong reading reproduces the signature of a v4 launch that failed verification;
-/// `None` when none does, when the query cannot be read, or when the signature is right.
+/// Which wrong reading reproduces the signature of a v4 launch (either product, by its
+/// owner parameter names) that failed verification; `None` when none does, when the query
+/// cannot be read, or when the signature is right.
 pub fn diagnose_v4(raw_query: &str, creds: &ConnectorCredentials) -> Option<WrongReading> {
-    diagnose(&V4, Hash::Sha256, raw_query, creds)
+    diagnose(v4_spec(raw_query).ok()?, Hash::Sha256, raw_query, creds)
 }
 
 /// Which wrong reading reproduces the signature of a v1 launch that failed verification;

@@ -3,6 +3,7 @@
 //! Messages name parameters but never carry a value: the query holds the signature, the
 //! nonce and the `client_auth_code`, and the MAC key holds the password.
 
+use super::Product;
 use super::item_url::ItemUrlError;
 
 /// The HTTP status family a refusal maps to; the HTTP layer picks the page and code.
@@ -37,6 +38,27 @@ pub enum LaunchError {
     #[error("parameter {0} appears more than once")]
     DuplicateParameter(&'static str),
 
+    /// Status 400. A v4 query names owner parameters of both products (`report_owner_*` and
+    /// `request_owner_*`): which values were signed is ambiguous, so neither set is tried.
+    #[error(
+        "the query names owner parameters of both Concur Expense (report_owner_*) and Concur Request (request_owner_*)"
+    )]
+    MixedOwnerFamilies,
+
+    /// Status 400. A v4 query names no owner parameter of either product.
+    #[error(
+        "the query names no owner parameter: report_owner_user_id (Concur Expense) or request_owner_user_id (Concur Request) is required"
+    )]
+    NoOwnerFamily,
+
+    /// Status 400. A parameter arrives under its name and under an accepted alias (the
+    /// misspelling `repquest_owner_employee_id` of Concur's Request example) at once.
+    #[error("parameter {name} is sent twice, also as its alias {alias}")]
+    BothSpellings {
+        name: &'static str,
+        alias: &'static str,
+    },
+
     /// Status 400. The signature is not base64 in either alphabet.
     #[error("signature is not base64")]
     BadSignatureEncoding,
@@ -67,6 +89,12 @@ pub enum LaunchError {
         reason: &'static str,
     },
 
+    /// Status 400. The signed item URL is recognisably an item of one product (a report's
+    /// or a travel request's) while the owner parameter names say the other. The names are
+    /// not signed, so the item URL wins and the launch is refused rather than reinterpreted.
+    #[error("the item url addresses a Concur {} item, but the launch carries Concur {} owner parameters", .item.as_str(), .launched.as_str())]
+    ItemOfOtherProduct { launched: Product, item: Product },
+
     /// Status 403. The signed item URL points outside the allowed hosts, so no token may go there.
     #[error("item url refused: {0}")]
     ItemUrlNotAllowed(#[from] ItemUrlError),
@@ -80,9 +108,13 @@ impl LaunchError {
             | LaunchError::InvalidEncoding(_)
             | LaunchError::MissingParameter(_)
             | LaunchError::DuplicateParameter(_)
+            | LaunchError::MixedOwnerFamilies
+            | LaunchError::NoOwnerFamily
+            | LaunchError::BothSpellings { .. }
             | LaunchError::BadSignatureEncoding
             | LaunchError::InvalidParameter { .. }
-            | LaunchError::InvalidSignedValue { .. } => ErrorClass::Malformed,
+            | LaunchError::InvalidSignedValue { .. }
+            | LaunchError::ItemOfOtherProduct { .. } => ErrorClass::Malformed,
             LaunchError::BadSignatureLength { .. } | LaunchError::SignatureMismatch => {
                 ErrorClass::SignatureMismatch
             }

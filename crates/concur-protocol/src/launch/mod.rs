@@ -12,6 +12,8 @@ pub mod sign;
 mod verify;
 
 #[cfg(test)]
+mod request_tests;
+#[cfg(test)]
 mod vectors;
 
 pub use diagnose::{WrongReading, diagnose_v1, diagnose_v4};
@@ -34,7 +36,32 @@ pub enum Version {
     V4,
 }
 
-/// Where on the expense report the Launch URL field sits (v4 `source`).
+/// Which Concur product launched: Expense (reports) or Request (travel requests).
+///
+/// A v4 launch says it through its owner parameter names (`report_owner_*` or
+/// `request_owner_*`, docs/protocol.md §12.5). Those names are not covered by the MAC, so
+/// the product is as trustworthy as any unsigned value: it picks the parameter names, never
+/// access; the verifier refuses a launch whose item URL is recognisably of the other product.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Product {
+    /// Concur Expense; also every v1 launch, and sessions stored before the product existed.
+    #[default]
+    Expense,
+    /// Concur Request (travel requests).
+    Request,
+}
+
+impl Product {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Product::Expense => "expense",
+            Product::Request => "request",
+        }
+    }
+}
+
+/// Where on the report or request the Launch URL field sits (v4 `source`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "UPPERCASE")]
 pub enum Source {
@@ -57,25 +84,5 @@ impl Source {
         [Source::Header, Source::Entry, Source::Allocation]
             .into_iter()
             .find(|s| s.as_str().eq_ignore_ascii_case(value))
-    }
-}
-
-/// Which Concur product launched the connector: an expense report or a travel request.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Product {
-    /// Concur Expense (report header, expense, allocation).
-    #[default]
-    Expense,
-    /// Concur Request (request header, expected expense, allocation).
-    Request,
-}
-
-impl Product {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Product::Expense => "expense",
-            Product::Request => "request",
-        }
     }
 }

@@ -10,7 +10,9 @@ use super::{LaunchError, Source};
 /// The language used when `language_code` is absent (docs/protocol.md §5.1).
 pub const DEFAULT_LANGUAGE: &str = "en";
 
-/// `source`, or when absent, what the item URL's path says (docs/protocol.md §6.1 shapes).
+/// `source`, or when absent, what the item URL's path says (docs/protocol.md §6.1 shapes):
+/// `…/allocations/{id}` is an allocation, `…/expenses/{id}` an entry (an expected expense
+/// for Request), `…/reports/{id}` and `…/requests/{id}` a header.
 pub(super) fn source(raw: Option<&str>, item_url: &Url) -> Result<Source, LaunchError> {
     match raw {
         Some(value) => Source::parse(value).ok_or(LaunchError::InvalidParameter {
@@ -36,8 +38,8 @@ fn source_from_path(url: &Url) -> Option<Source> {
         Some(Source::Allocation)
     } else if has_item_after("expenses") {
         Some(Source::Entry)
-    } else if let [.., reports, _id] = segments.as_slice()
-        && reports.eq_ignore_ascii_case("reports")
+    } else if let [.., parent, _id] = segments.as_slice()
+        && (parent.eq_ignore_ascii_case("reports") || parent.eq_ignore_ascii_case("requests"))
     {
         Some(Source::Header)
     } else {
@@ -45,8 +47,9 @@ fn source_from_path(url: &Url) -> Option<Source> {
     }
 }
 
-/// `expense_ids`: comma-separated Concur ids; absent or empty means none.
-pub(super) fn expense_ids(raw: Option<&str>) -> Result<Vec<String>, LaunchError> {
+/// `expense_ids` (Expense) or `request_ids` (Request, `name`): comma-separated Concur ids;
+/// absent or empty means none.
+pub(super) fn item_ids(name: &'static str, raw: Option<&str>) -> Result<Vec<String>, LaunchError> {
     let Some(list) = raw.filter(|v| !v.trim().is_empty()) else {
         return Ok(Vec::new());
     };
@@ -61,7 +64,7 @@ pub(super) fn expense_ids(raw: Option<&str>) -> Result<Vec<String>, LaunchError>
                 Ok(id.to_owned())
             } else {
                 Err(LaunchError::InvalidParameter {
-                    name: "expense_ids",
+                    name,
                     reason: "must be a comma-separated list of ids made of letters, digits, `$` and `-`",
                 })
             }
@@ -113,6 +116,7 @@ mod tests {
 
     const BASE: &str =
         "https://us2.api.concursolutions.com/expensereports/v4/users/U/context/TRAVELER/reports/R1";
+    const REQUEST: &str = "https://us2.api.concursolutions.com/travelrequest/v4/requests/R1";
 
     #[test]
     fn source_is_read_case_insensitively() {
@@ -134,6 +138,16 @@ mod tests {
             (format!("{BASE}/expenses"), None),
             (format!("{BASE}/comments/C1"), None),
             ("https://x.concursolutions.com/".to_owned(), None),
+            (REQUEST.to_owned(), Some(Source::Header)),
+            (
+                format!("{REQUEST}/allocations/A1"),
+                Some(Source::Allocation),
+            ),
+            (
+                "https://us2.api.concursolutions.com/travelrequest/v4/expenses/E1".to_owned(),
+                Some(Source::Entry),
+            ),
+            (format!("{REQUEST}/comments"), None),
         ];
         for (item, expected) in cases {
             assert_eq!(source(None, &url(&item)).ok(), expected, "{item}");
@@ -141,15 +155,24 @@ mod tests {
     }
 
     #[test]
-    fn expense_ids_are_split_and_trimmed() {
+    fn item_ids_are_split_and_trimmed() {
+        let ids = |raw| item_ids("expense_ids", raw);
         assert_eq!(
-            expense_ids(Some("29EE3C62, 84FC$BB-92 ")).unwrap(),
+            ids(Some("29EE3C62, 84FC$BB-92 ")).unwrap(),
             ["29EE3C62", "84FC$BB-92"]
         );
-        assert_eq!(expense_ids(None).unwrap(), Vec::<String>::new());
-        assert_eq!(expense_ids(Some("")).unwrap(), Vec::<String>::new());
+        assert_eq!(ids(None).unwrap(), Vec::<String>::new());
+        assert_eq!(ids(Some("")).unwrap(), Vec::<String>::new());
         for bad in ["a,,b", "a,", "a b", "a;b", "<script>", "é"] {
-            assert!(expense_ids(Some(bad)).is_err(), "{bad}");
+            assert!(ids(Some(bad)).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn a_bad_item_id_list_is_named_as_it_was_sent() {
+        match item_ids("request_ids", Some("a;b")) {
+            Err(LaunchError::InvalidParameter { name, .. }) => assert_eq!(name, "request_ids"),
+            other => panic!("{other:?}"),
         }
     }
 

@@ -12,7 +12,7 @@ use secrecy::ExposeSecret;
 use sha1::Sha1;
 use sha2::Sha256;
 
-use super::Source;
+use super::{Product, Source};
 use crate::credentials::ConnectorCredentials;
 
 /// RFC 3986 unreserved characters stay as they are; everything else is percent-encoded
@@ -26,15 +26,20 @@ const COMPONENT: &AsciiSet = &NON_ALPHANUMERIC
 /// The values of a v4 (HMAC-SHA256) launch, decoded.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct V4Launch {
+    /// Expense sends the owner as `report_owner_*`, Request as `request_owner_*` (and
+    /// `request_ids` for `expense_ids`); the signed message is the same.
+    pub product: Product,
     pub company_domain: String,
     pub logged_in_user_id: String,
+    /// The owner of the report (Expense) or of the request (Request).
     pub report_owner_user_id: String,
     pub report_owner_employee_id: String,
     pub item_url: String,
     pub nonce: String,
     pub custom_field_launched_from: Option<String>,
     pub source: Source,
-    /// Only sent for `ALLOCATION` launches.
+    /// Only sent for `ALLOCATION` launches, as `expense_ids` (Expense) or `request_ids`
+    /// (Request).
     pub expense_ids: Vec<String>,
     pub is_mobile: bool,
     pub client_auth_code: Option<String>,
@@ -98,16 +103,25 @@ pub fn sign_v1(launch: &V1Launch, creds: &ConnectorCredentials) -> String {
 }
 
 /// The full query string (without `?`) of a signed v4 launch, parameters in the order of
-/// the protocol's example URL.
+/// the protocol's example URL (the Expense one for both products; the order is free).
 pub fn v4_query(launch: &V4Launch, creds: &ConnectorCredentials, encoding: Encoding) -> String {
     let signature = sign_v4(launch, creds);
+    let (owner_user, owner_employee, item_ids) = match launch.product {
+        Product::Expense => (
+            "report_owner_user_id",
+            "report_owner_employee_id",
+            "expense_ids",
+        ),
+        Product::Request => (
+            "request_owner_user_id",
+            "request_owner_employee_id",
+            "request_ids",
+        ),
+    };
     let mut pairs: Vec<(&str, String)> = vec![
         ("logged_in_user_id", launch.logged_in_user_id.clone()),
-        ("report_owner_user_id", launch.report_owner_user_id.clone()),
-        (
-            "report_owner_employee_id",
-            launch.report_owner_employee_id.clone(),
-        ),
+        (owner_user, launch.report_owner_user_id.clone()),
+        (owner_employee, launch.report_owner_employee_id.clone()),
         ("company_domain", launch.company_domain.clone()),
         ("item_url", launch.item_url.clone()),
     ];
@@ -115,7 +129,7 @@ pub fn v4_query(launch: &V4Launch, creds: &ConnectorCredentials, encoding: Encod
         pairs.push(("custom_field_launched_from", field.clone()));
     }
     if !launch.expense_ids.is_empty() {
-        pairs.push(("expense_ids", launch.expense_ids.join(",")));
+        pairs.push((item_ids, launch.expense_ids.join(",")));
     }
     pairs.push(("source", launch.source.as_str().to_owned()));
     pairs.push(("is_mobile", launch.is_mobile.to_string()));
@@ -175,6 +189,43 @@ mod tests {
     #[test]
     fn signs_example_3_as_documented() {
         assert_eq!(sign_v4(&ex3_launch(), &ex2_creds()), EX3_SIGNATURE);
+    }
+
+    #[test]
+    fn signs_the_request_examples_4_and_5_as_documented() {
+        assert_eq!(sign_v4(&ex4_launch(), &ex2_creds()), EX4_SIGNATURE);
+        assert_eq!(sign_v4(&ex5_launch(), &ex2_creds()), EX5_SIGNATURE);
+    }
+
+    #[test]
+    fn a_request_launch_carries_the_request_names_and_the_expense_message() {
+        let request = v4_query(&ex5_launch(), &ex2_creds(), Encoding::Rfc3986);
+        assert_eq!(
+            format!("https://connector.example.com/request/launchexternalurl/v4/form?{request}"),
+            EX5_URL
+        );
+        let names: Vec<&str> = request
+            .split('&')
+            .filter_map(|pair| pair.split_once('=').map(|(n, _)| n))
+            .collect();
+        for name in [
+            "report_owner_user_id",
+            "report_owner_employee_id",
+            "expense_ids",
+        ] {
+            assert!(!names.contains(&name), "{name} in {request}");
+        }
+        // The same values as an Expense launch: same names but the owner's, same MAC.
+        let mut expense = ex5_launch();
+        expense.product = Product::Expense;
+        assert_eq!(sign_v4(&expense, &ex2_creds()), EX5_SIGNATURE);
+        let expense = v4_query(&expense, &ex2_creds(), Encoding::Rfc3986);
+        assert_eq!(
+            expense
+                .replace("report_owner_", "request_owner_")
+                .replace("expense_ids=", "request_ids="),
+            request
+        );
     }
 
     #[test]

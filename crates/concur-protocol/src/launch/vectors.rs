@@ -2,8 +2,8 @@
 
 use secrecy::SecretString;
 
-use super::Source;
 use super::sign::{V1Launch, V4Launch};
+use super::{Product, Source};
 use crate::credentials::ConnectorCredentials;
 
 /// docs/protocol.md §14.1 credentials.
@@ -48,6 +48,23 @@ pub const EX3_EMPLOYEE_ID_RFC3986: &str = "EMP%2000%2B7%26X";
 pub const EX3_EMPLOYEE_ID_FORM: &str = "EMP+00%2B7%26X";
 /// docs/protocol.md §14.3: the MAC over `EMP 00 7&X`, what a signer that decoded `+` as space produces.
 pub const EX3_SIG_PLUS_AS_SPACE: &str = "SnJfytyysqzemO1cXp2EZYsSDQbaioZ+B34nh3Oz69M=";
+
+/// docs/protocol.md §14.5: a Concur Request header launch in the parameter order of
+/// Concur's Request example URL, with its misspelt `repquest_owner_employee_id`.
+pub const EX4_ITEM_URL: &str = "https://us2.api.concursolutions.com/travelrequest/v4/requests/E82B0B803671004B9A5D952F34FBD01E";
+pub const EX4_NONCE: &str = "6a0d3c2e-8f1b-4d7a-9c5e-000000000004";
+pub const EX4_AUTH_CODE: &str = "5eed0000-1234-4abc-8def-0123456789ab";
+pub const EX4_SIGNATURE: &str = "GMa9Ho62Uq/OndKXlrQZ8AV114EUu5TgYOzrVZUv/4A=";
+pub const EX4_URL: &str = "https://connector.example.com/request/launchexternalurl/v4/form?logged_in_user_id=32c2fcc3-b2e8-4907-9672-5b3f49b1c643&request_owner_user_id=32c2fcc3-b2e8-4907-9672-5b3f49b1c643&company_domain=acmecorp.com&repquest_owner_employee_id=E12345&item_url=https%3A%2F%2Fus2.api.concursolutions.com%2Ftravelrequest%2Fv4%2Frequests%2FE82B0B803671004B9A5D952F34FBD01E&is_mobile=false&custom_field_launched_from=custom1&signature=GMa9Ho62Uq%2FOndKXlrQZ8AV114EUu5TgYOzrVZUv%2F4A%3D&nonce=6a0d3c2e-8f1b-4d7a-9c5e-000000000004&client_auth_code=5eed0000-1234-4abc-8def-0123456789ab&source=HEADER&language_code=fr-FR";
+
+/// docs/protocol.md §14.6: a Concur Request allocation launch by a delegate, with
+/// `request_ids`, as the signer writes it.
+pub const EX5_ITEM_URL: &str = "https://us2.api.concursolutions.com/travelrequest/v4/requests/E82B0B803671004B9A5D952F34FBD01E/allocations/5D1B3C8E07A54B3F9E2A6C4D8F0B1A27";
+pub const EX5_NONCE: &str = "0f9e8d7c-6b5a-4938-8271-000000000005";
+pub const EX5_AUTH_CODE: &str = "a11ca7e0-1234-4abc-8def-0123456789ab";
+pub const EX5_REQUEST_ID: &str = "A1F3C5E7092B4D6F8A0C2E4B6D8F0A13";
+pub const EX5_SIGNATURE: &str = "rymcQIu7WbuKN5GIut8de6zAUxkoq3osF8SynzVTDv4=";
+pub const EX5_URL: &str = "https://connector.example.com/request/launchexternalurl/v4/form?logged_in_user_id=a1b2c3d4-0000-4000-8000-000000000abc&request_owner_user_id=32c2fcc3-b2e8-4907-9672-5b3f49b1c643&request_owner_employee_id=EMP%2000%2B7%26X&company_domain=acmecorp.com&item_url=https%3A%2F%2Fus2.api.concursolutions.com%2Ftravelrequest%2Fv4%2Frequests%2FE82B0B803671004B9A5D952F34FBD01E%2Fallocations%2F5D1B3C8E07A54B3F9E2A6C4D8F0B1A27&custom_field_launched_from=custom3&request_ids=A1F3C5E7092B4D6F8A0C2E4B6D8F0A13&source=ALLOCATION&is_mobile=true&nonce=0f9e8d7c-6b5a-4938-8271-000000000005&client_auth_code=a11ca7e0-1234-4abc-8def-0123456789ab&language_code=de&signature=rymcQIu7WbuKN5GIut8de6zAUxkoq3osF8SynzVTDv4%3D";
 
 pub fn ex1_creds() -> ConnectorCredentials {
     creds(EX1_USER, EX1_PASS)
@@ -108,6 +125,7 @@ pub fn ex1_launch() -> V1Launch {
 
 pub fn ex2_launch() -> V4Launch {
     V4Launch {
+        product: Product::Expense,
         company_domain: "acmecorp.com".into(),
         logged_in_user_id: EX2_USER_ID.into(),
         report_owner_user_id: EX2_USER_ID.into(),
@@ -125,6 +143,7 @@ pub fn ex2_launch() -> V4Launch {
 
 pub fn ex3_launch() -> V4Launch {
     V4Launch {
+        product: Product::Expense,
         company_domain: "acmecorp.com".into(),
         logged_in_user_id: EX3_DELEGATE_ID.into(),
         report_owner_user_id: EX2_USER_ID.into(),
@@ -141,4 +160,52 @@ pub fn ex3_launch() -> V4Launch {
         client_auth_code: Some(EX3_AUTH_CODE.into()),
         language_code: Some("de".into()),
     }
+}
+
+pub fn ex4_launch() -> V4Launch {
+    V4Launch {
+        product: Product::Request,
+        company_domain: "acmecorp.com".into(),
+        logged_in_user_id: EX2_USER_ID.into(),
+        report_owner_user_id: EX2_USER_ID.into(),
+        report_owner_employee_id: "E12345".into(),
+        item_url: EX4_ITEM_URL.into(),
+        nonce: EX4_NONCE.into(),
+        custom_field_launched_from: Some("custom1".into()),
+        source: Source::Header,
+        expense_ids: Vec::new(),
+        is_mobile: false,
+        client_auth_code: Some(EX4_AUTH_CODE.into()),
+        language_code: Some("fr-FR".into()),
+    }
+}
+
+pub fn ex5_launch() -> V4Launch {
+    V4Launch {
+        product: Product::Request,
+        company_domain: "acmecorp.com".into(),
+        logged_in_user_id: EX3_DELEGATE_ID.into(),
+        report_owner_user_id: EX2_USER_ID.into(),
+        report_owner_employee_id: EX3_EMPLOYEE_ID.into(),
+        item_url: EX5_ITEM_URL.into(),
+        nonce: EX5_NONCE.into(),
+        custom_field_launched_from: Some("custom3".into()),
+        source: Source::Allocation,
+        expense_ids: vec![EX5_REQUEST_ID.into()],
+        is_mobile: true,
+        client_auth_code: Some(EX5_AUTH_CODE.into()),
+        language_code: Some("de".into()),
+    }
+}
+
+/// The query with every parameter named `from` renamed to `to` (values untouched).
+pub fn renamed(query: &str, from: &str, to: &str) -> String {
+    query
+        .split('&')
+        .map(|pair| match pair.split_once('=') {
+            Some((n, v)) if n == from => format!("{to}={v}"),
+            _ => pair.to_owned(),
+        })
+        .collect::<Vec<_>>()
+        .join("&")
 }

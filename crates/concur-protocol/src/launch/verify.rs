@@ -21,8 +21,9 @@ use url::Url;
 
 use super::item_url::ItemUrlPolicy;
 use super::query::{self, ValueEncoding};
-use super::{LaunchError, Source, Version, params, shape};
+use super::{LaunchError, Product, Source, Version, params, shape};
 use crate::credentials::ConnectorCredentials;
+use crate::item::ItemRef;
 
 /// Standard alphabet with optional padding; the URL-safe alphabet is mapped onto it first.
 pub(super) const SIGNATURE_BASE64: GeneralPurpose = GeneralPurpose::new(
@@ -30,15 +31,20 @@ pub(super) const SIGNATURE_BASE64: GeneralPurpose = GeneralPurpose::new(
     GeneralPurposeConfig::new().with_decode_padding_mode(DecodePaddingMode::Indifferent),
 );
 
-/// The parameters of one protocol version, in the order the message needs them.
+/// The parameters of one protocol version (and, for v4, one product), in the order the
+/// message needs them.
 pub(super) struct Spec {
     /// Signed names in message order (the nonce is last and goes after the credentials),
-    /// then `signature`, then the unsigned names.
+    /// then `signature`, then the unsigned names, then accepted aliases.
     pub names: &'static [&'static str],
     pub signed: usize,
     /// Position of the item URL among the signed names.
     pub item: usize,
     pub mac_len: usize,
+    pub product: Product,
+    /// `(alias, canonical)` positions in `names`: a value sent under the alias is read as
+    /// the canonical one; both at once are refused.
+    pub aliases: &'static [(usize, usize)],
 }
 
 impl Spec {
@@ -47,7 +53,8 @@ impl Spec {
     }
 }
 
-/// v4 (docs/protocol.md §5.1, §5.2): six signed values, then the signature, then the six unsigned ones.
+/// v4 for Concur Expense (docs/protocol.md §5.1, §5.2): six signed values, then the
+/// signature, then the six unsigned ones.
 pub(super) const V4: Spec = Spec {
     names: &[
         "company_domain",
@@ -67,6 +74,35 @@ pub(super) const V4: Spec = Spec {
     signed: 6,
     item: 4,
     mac_len: 32,
+    product: Product::Expense,
+    aliases: &[],
+};
+
+/// v4 for Concur Request (docs/protocol.md §12.5): the Expense positions with the request
+/// owner's names, `request_ids` for `expense_ids`, and the misspelling of Concur's example
+/// URL accepted for the owner's employee id.
+pub(super) const V4_REQUEST: Spec = Spec {
+    names: &[
+        "company_domain",
+        "logged_in_user_id",
+        "request_owner_user_id",
+        "request_owner_employee_id",
+        "item_url",
+        "nonce",
+        "signature",
+        "custom_field_launched_from",
+        "source",
+        "request_ids",
+        "is_mobile",
+        "client_auth_code",
+        "language_code",
+        "repquest_owner_employee_id",
+    ],
+    signed: 6,
+    item: 4,
+    mac_len: 32,
+    product: Product::Request,
+    aliases: &[(13, 3)],
 };
 
 /// v1 (docs/protocol.md §4.1, §4.2): four signed values and the signature.
@@ -75,13 +111,42 @@ pub(super) const V1: Spec = Spec {
     signed: 4,
     item: 2,
     mac_len: 20,
+    product: Product::Expense,
+    aliases: &[],
 };
 
-/// Positions of the v4 unsigned values in `V4.names`.
+/// Every owner parameter name of either v4 product, Expense's first.
+const OWNER_NAMES: [&str; 5] = [
+    "report_owner_user_id",
+    "report_owner_employee_id",
+    "request_owner_user_id",
+    "request_owner_employee_id",
+    "repquest_owner_employee_id",
+];
+
+/// Which v4 spec a query uses, decided by the owner parameter names present (either of a
+/// product's owner names, empty or not, counts): one product's names → its spec; both
+/// products' names → `MixedOwnerFamilies`; none → `NoOwnerFamily` (docs/protocol.md §12.5).
+pub(super) fn v4_spec(raw_query: &str) -> Result<&'static Spec, LaunchError> {
+    let found = query::pick(raw_query, &OWNER_NAMES)?;
+    let (expense, request) = found.split_at(2);
+    match (
+        expense.iter().any(Option::is_some),
+        request.iter().any(Option::is_some),
+    ) {
+        (true, false) => Ok(&V4),
+        (false, true) => Ok(&V4_REQUEST),
+        (true, true) => Err(LaunchError::MixedOwnerFamilies),
+        (false, false) => Err(LaunchError::NoOwnerFamily),
+    }
+}
+
+/// Positions of the v4 unsigned values in `V4.names` (the same in `V4_REQUEST.names`).
 mod v4_index {
     pub const CUSTOM_FIELD: usize = 7;
     pub const SOURCE: usize = 8;
-    pub const EXPENSE_IDS: usize = 9;
+    /// `expense_ids` (Expense) or `request_ids` (Request).
+    pub const ITEM_IDS: usize = 9;
     pub const IS_MOBILE: usize = 10;
     pub const CLIENT_AUTH_CODE: usize = 11;
     pub const LANGUAGE: usize = 12;
@@ -104,6 +169,7 @@ pub struct Transport {
 /// succeeded. Debug output hides the nonce and the `client_auth_code`.
 pub struct VerifiedLaunch {
     version: Version,
+    product: Product,
     company_domain: String,
     user_id: String,
     report_owner_user_id: Option<String>,
@@ -126,6 +192,16 @@ impl VerifiedLaunch {
         self.version
     }
 
+    /// Which product's owner parameter names carried the signed values; `Expense` on v1.
+    ///
+    /// The names are not signed: the MAC covers the values only, so one signature verifies
+    /// under either product's names. What it can tell is therefore only which names Concur
+    /// (or whoever renamed them) used; the item URL decides what is read and written, and a
+    /// recognisable item URL of the other product is refused at verification.
+    pub fn product(&self) -> Product {
+        self.product
+    }
+
     /// `company_domain` (v4) or `xcompanydomain` (v1), signed.
     pub fn company_domain(&self) -> &str {
         &self.company_domain
@@ -137,12 +213,15 @@ impl VerifiedLaunch {
         &self.user_id
     }
 
-    /// v4 `report_owner_user_id`, signed; `None` on v1.
+    /// The owner's user UUID, signed: v4 `report_owner_user_id` (Expense) or
+    /// `request_owner_user_id` (Request); `None` on v1.
     pub fn report_owner_user_id(&self) -> Option<&str> {
         self.report_owner_user_id.as_deref()
     }
 
-    /// v4 `report_owner_employee_id`, signed, free text; `None` on v1 and when Concur sent it
+    /// The owner's employee id, signed, free text: v4 `report_owner_employee_id` (Expense)
+    /// or `request_owner_employee_id` (Request, alias `repquest_owner_employee_id`); `None`
+    /// on v1 and when Concur sent it
     /// empty (Concur does not document that case: the MAC then covers the empty string, the
     /// launch is accepted, and the empty text is not passed on as if it were an id).
     pub fn report_owner_employee_id(&self) -> Option<&str> {
@@ -188,7 +267,7 @@ impl VerifiedLaunch {
         self.custom_field_launched_from.as_deref()
     }
 
-    /// v4 `expense_ids`, unsigned; empty when absent.
+    /// v4 `expense_ids` (Expense) or `request_ids` (Request), unsigned; empty when absent.
     pub fn expense_ids(&self) -> &[String] {
         &self.expense_ids
     }
@@ -222,6 +301,7 @@ impl VerifiedLaunch {
     pub fn context(&self) -> LaunchContext {
         LaunchContext {
             version: self.version,
+            product: self.product,
             company_domain: self.company_domain.clone(),
             user_id: self.user_id.clone(),
             report_owner_user_id: self.report_owner_user_id.clone(),
@@ -257,15 +337,21 @@ impl fmt::Debug for VerifiedLaunch {
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LaunchContext {
     pub version: Version,
+    /// Absent in sessions stored before Concur Request launches existed: those are Expense.
+    #[serde(default)]
+    pub product: Product,
     pub company_domain: String,
     pub user_id: String,
+    /// The owner of the report (Expense) or of the request (Request).
     pub report_owner_user_id: Option<String>,
+    /// The employee id of the owner of the report (Expense) or of the request (Request).
     pub report_owner_employee_id: Option<String>,
     /// Checked against the allow-list at verification; parse with `Url::parse`.
     pub item_url: String,
     pub nonce: String,
     pub source: Source,
     pub custom_field_launched_from: Option<String>,
+    /// `expense_ids` (Expense) or `request_ids` (Request).
     pub expense_ids: Vec<String>,
     pub is_mobile: bool,
     pub language: String,
@@ -276,6 +362,7 @@ impl fmt::Debug for LaunchContext {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("LaunchContext")
             .field("version", &self.version)
+            .field("product", &self.product)
             .field("company_domain", &self.company_domain)
             .field("user_id", &self.user_id)
             .field("report_owner_user_id", &self.report_owner_user_id)
@@ -296,22 +383,31 @@ impl fmt::Debug for LaunchContext {
 }
 
 /// Verifies a v4 launch (HMAC-SHA256, docs/protocol.md §5.2) from the raw query string (bytes after `?`).
+///
+/// The product is read from the owner parameter names (docs/protocol.md §12.5): Expense's
+/// `report_owner_*` or Request's `request_owner_*`; the signed message is the same six
+/// positions with that product's owner values.
 pub fn verify_v4(
     raw_query: &str,
     creds: &ConnectorCredentials,
     hosts: &ItemUrlPolicy,
 ) -> Result<VerifiedLaunch, LaunchError> {
-    let parsed = Parsed::new(&V4, raw_query)?;
+    let spec = v4_spec(raw_query)?;
+    let parsed = Parsed::new(spec, raw_query)?;
     let key = Zeroizing::new(creds.hmac_key());
     let mac = Hmac::<Sha256>::new_from_slice(&key).expect("hmac accepts keys of any length");
     let matched = parsed.find_match(&mac, creds)?;
     let item_url = hosts.check(&matched.item_url)?;
+    same_product(spec.product, &item_url)?;
 
     let unsigned = |index: usize| -> Result<Option<Cow<'_, str>>, LaunchError> {
         parsed.decoded(index, matched.transport.encoding)
     };
     let source = params::source(unsigned(v4_index::SOURCE)?.as_deref(), &item_url)?;
-    let expense_ids = params::expense_ids(unsigned(v4_index::EXPENSE_IDS)?.as_deref())?;
+    let expense_ids = params::item_ids(
+        spec.names[v4_index::ITEM_IDS],
+        unsigned(v4_index::ITEM_IDS)?.as_deref(),
+    )?;
     let is_mobile = params::is_mobile(unsigned(v4_index::IS_MOBILE)?.as_deref())?;
     let language = params::language(unsigned(v4_index::LANGUAGE)?.as_deref())?;
     let custom_field_launched_from = unsigned(v4_index::CUSTOM_FIELD)?.map(Cow::into_owned);
@@ -321,10 +417,11 @@ pub fn verify_v4(
     let [company_domain, user_id, owner_id, employee_id, _item, nonce] = matched.values;
     shape::non_blank("company_domain", &company_domain)?;
     shape::uuid("logged_in_user_id", &user_id)?;
-    shape::uuid("report_owner_user_id", &owner_id)?;
+    shape::uuid(spec.names[2], &owner_id)?;
     shape::non_blank("nonce", &nonce)?;
     Ok(VerifiedLaunch {
         version: Version::V4,
+        product: spec.product,
         company_domain,
         user_id,
         report_owner_user_id: Some(owner_id),
@@ -354,6 +451,7 @@ pub fn verify_v1(
     let mac = Hmac::<Sha1>::new_from_slice(&key).expect("hmac accepts keys of any length");
     let matched = parsed.find_match(&mac, creds)?;
     let item_url = hosts.check(&matched.item_url)?;
+    same_product(V1.product, &item_url)?;
 
     let [company_domain, user_id, _item, nonce] = matched.values;
     // v1 `xuserid` is a login id (free text, often an e-mail address), so it only has to
@@ -363,6 +461,7 @@ pub fn verify_v1(
     shape::non_blank("nonce", &nonce)?;
     Ok(VerifiedLaunch {
         version: Version::V1,
+        product: Product::Expense,
         company_domain,
         user_id,
         report_owner_user_id: None,
@@ -380,12 +479,26 @@ pub fn verify_v1(
     })
 }
 
+/// Refuses an item URL recognisably of the other product than the parameter names say.
+///
+/// The MAC covers the values only, so a launch signed for one product still verifies with
+/// its owner parameters renamed to the other's. The item URL is signed and decides which
+/// API is read and written; the names only decide which values form the message. An item
+/// URL of no known shape is left to the reader (it fails there, docs/protocol.md §6.1).
+fn same_product(launched: Product, item_url: &Url) -> Result<(), LaunchError> {
+    match ItemRef::parse(item_url.as_str()).map(|item| item.product()) {
+        Some(item) if item != launched => Err(LaunchError::ItemOfOtherProduct { launched, item }),
+        _ => Ok(()),
+    }
+}
+
 /// Reads `raw_query` the way both verifiers do, up to the MAC check, decoding every value
 /// both ways; the outcome is thrown away. Exists for the fuzz targets (not an API).
 #[doc(hidden)]
 pub fn read_query(raw_query: &str) {
     let _ = query::pick(raw_query, V4.names);
-    for spec in [&V4, &V1] {
+    let _ = v4_spec(raw_query);
+    for spec in [&V4, &V4_REQUEST, &V1] {
         let Ok(parsed) = Parsed::new(spec, raw_query) else {
             continue;
         };
@@ -422,9 +535,21 @@ struct Matched<const N: usize> {
 }
 
 impl<'q> Parsed<'q> {
-    /// Steps 1 and 2 of docs/protocol.md §5.3: split, refuse duplicates and missing signed parameters.
+    /// Steps 1 and 2 of docs/protocol.md §5.3: split, refuse duplicates and missing signed
+    /// parameters; a value under an alias moves to its canonical name.
     pub fn new(spec: &'static Spec, raw_query: &'q str) -> Result<Self, LaunchError> {
-        let raw = query::pick(raw_query, spec.names)?;
+        let mut raw = query::pick(raw_query, spec.names)?;
+        for &(alias, canonical) in spec.aliases {
+            if let Some(value) = raw[alias].take() {
+                if raw[canonical].is_some() {
+                    return Err(LaunchError::BothSpellings {
+                        name: spec.names[canonical],
+                        alias: spec.names[alias],
+                    });
+                }
+                raw[canonical] = Some(value);
+            }
+        }
         for (name, value) in spec.names.iter().zip(&raw).take(spec.signed + 1) {
             if value.is_none() {
                 return Err(LaunchError::MissingParameter(name));
@@ -832,9 +957,10 @@ mod tests {
     }
 
     #[test]
-    fn refuses_a_v1_query_on_the_v4_verifier_naming_the_first_missing_parameter() {
+    fn refuses_a_v1_query_on_the_v4_verifier_for_naming_no_owner() {
+        assert_eq!(v4(query(EX1_URL)).unwrap_err(), LaunchError::NoOwnerFamily);
         assert_eq!(
-            v4(query(EX1_URL)).unwrap_err(),
+            v4(&without(query(EX2_URL), "company_domain")).unwrap_err(),
             LaunchError::MissingParameter("company_domain")
         );
     }

@@ -58,6 +58,18 @@ impl Launch {
         slot.1 = value.to_owned();
     }
 
+    /// Renames a parameter, keeping its value and its place (the signature does not change:
+    /// the message holds values only).
+    pub fn rename(&mut self, name: &str, to: &'static str) {
+        let slot = self
+            .signed
+            .iter_mut()
+            .chain(self.unsigned.iter_mut())
+            .find(|(n, _)| *n == name)
+            .unwrap_or_else(|| panic!("no parameter {name}"));
+        slot.0 = to;
+    }
+
     /// Documented message: signed values but the nonce, user name, password, nonce.
     fn message(&self, creds: &Creds) -> String {
         let (nonce, leading) = self.signed.split_last().expect("nonce is last");
@@ -188,6 +200,38 @@ pub fn v4(item_url: &str, source: &str) -> Launch {
                 "c0ffee00-1234-4abc-8def-0123456789ab".into(),
             ),
             ("language_code", "en-GB".into()),
+        ],
+    }
+}
+
+/// A Concur Request launch as Concur's Request documentation describes it: the Expense v4
+/// algorithm with `request_owner_user_id` and `request_owner_employee_id` in the owner
+/// positions; values of the Request vector of docs/protocol.md §14.5.
+pub fn v4_request(item_url: &str, source: &str) -> Launch {
+    Launch {
+        signed: vec![
+            ("company_domain", "acmecorp.com".into()),
+            (
+                "logged_in_user_id",
+                "32c2fcc3-b2e8-4907-9672-5b3f49b1c643".into(),
+            ),
+            (
+                "request_owner_user_id",
+                "32c2fcc3-b2e8-4907-9672-5b3f49b1c643".into(),
+            ),
+            ("request_owner_employee_id", "E12345".into()),
+            ("item_url", item_url.into()),
+            ("nonce", "6a0d3c2e-8f1b-4d7a-9c5e-000000000004".into()),
+        ],
+        unsigned: vec![
+            ("custom_field_launched_from", "custom1".into()),
+            ("source", source.into()),
+            ("is_mobile", "false".into()),
+            (
+                "client_auth_code",
+                "5eed0000-1234-4abc-8def-0123456789ab".into(),
+            ),
+            ("language_code", "fr-FR".into()),
         ],
     }
 }
