@@ -8,7 +8,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use crate::checks::Problems;
-use crate::concur::{CustomField, ExpenseItem, FieldValue, MAX_VALUE_CHARS};
+use crate::concur::{CustomField, ExpenseItem, FieldValue, ItemApi, MAX_VALUE_CHARS};
 use crate::launch::{LaunchContext, Product, Source, Version};
 use crate::values::{Choice, Invalid};
 
@@ -208,10 +208,9 @@ pub fn target_field(
     match item.field(clicked) {
         Some(field) => Ok(field.id.clone()),
         // An item that lists no fields at all says nothing against the id; one that lists
-        // fields but not this one does, except on Concur Request, which leaves out every
-        // custom field without a value (an empty Launch URL field is the usual first click,
-        // docs/protocol.md §12.8).
-        None if (item.fields.is_empty() || item.location.product() == Product::Request)
+        // fields but not this one does, except a travel request's, whose GET leaves out the
+        // custom fields that hold no value (docs/protocol.md §9.1).
+        None if (item.fields.is_empty() || item.location.api() == ItemApi::Request)
             && is_field_id(clicked) =>
         {
             Ok(clicked.to_owned())
@@ -413,20 +412,6 @@ mod tests {
     }
 
     #[test]
-    fn a_request_item_leaves_out_the_empty_launched_from_field() {
-        let settings = TargetSettings::default();
-        let request = ExpenseItem {
-            location: ItemRef::parse("https://h/travelrequest/v4/requests/R1").unwrap(),
-            ..item(Source::Header, &[("custom2", true)])
-        };
-        assert_eq!(
-            target_field(&settings, &launch("V4", Some("custom1")), &request),
-            Ok("custom1".to_owned())
-        );
-        assert!(target_field(&settings, &launch("V4", Some("amount")), &request).is_err());
-    }
-
-    #[test]
     fn each_level_and_v1_use_their_configured_field() {
         let settings = TargetSettings {
             header: "custom15".to_owned(),
@@ -508,6 +493,24 @@ mod tests {
         assert_eq!(
             target_field(&settings, &l, &item(Source::Header, &fields)).unwrap(),
             "custom1"
+        );
+        // A travel request's GET leaves empty fields out: a well-formed clicked id it does
+        // not list is taken; anything else is not.
+        assert_eq!(
+            target_field(
+                &settings,
+                &launch("V4", Some("custom17")),
+                &request_item(Source::Entry, &fields)
+            ),
+            Ok("custom17".to_owned())
+        );
+        assert_eq!(
+            target_field(
+                &settings,
+                &launch("V4", Some("name")),
+                &request_item(Source::Entry, &fields)
+            ),
+            Err(TargetError::UnknownField("name".to_owned()))
         );
         // A Request level that takes the clicked field names its own key when none was given.
         assert_eq!(

@@ -103,6 +103,7 @@ impl ItemFacts {
         // The item URL's kind is signed; the `source` parameter is not.
         let source = item.map_or(launch.source, |i| i.kind);
         facts.insert("source", source.as_str());
+        facts.insert("product", launch.product.as_str());
         if let Some(item) = item {
             facts.insert_item(item);
         }

@@ -16,6 +16,7 @@ use super::error::{ApiError, ConcurError};
 use super::id_token::{self, Rejection, VerifyingKey};
 use super::item::{ExpenseItem, ItemApi, ItemRef, origin_of};
 use super::parse::{Format, parse_item};
+pub(crate) use super::retry::RetryClass;
 use super::store::{CompanyCredentials, FileTokenStore, TokenStore};
 use super::token::{AccessToken, TokenResponse, UserToken, warn_if_refresh_expires_soon};
 use super::write::{self, FieldValue, WriteToken};
@@ -77,17 +78,6 @@ pub struct WriteOutcome {
     pub status: u16,
     /// The write's `concur-correlationid`, for Concur support.
     pub correlation_id: Option<String>,
-}
-
-/// Which failures a call may be repeated after.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum RetryClass {
-    /// Token grants, GET and the v3 PUT: timeouts, connection failures, 429, 502, 503, 504.
-    Idempotent,
-    /// PATCH and the Travel Request PUT: only failures that prove the request was not
-    /// processed (connection not established, 429). A timed-out or 5xx write may have been
-    /// applied; see `write_field`.
-    NotProcessedOnly,
 }
 
 /// Which token a call carries.

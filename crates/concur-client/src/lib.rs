@@ -14,6 +14,7 @@ mod id_token;
 mod identity;
 mod item;
 mod parse;
+mod retry;
 mod store;
 mod token;
 mod user;

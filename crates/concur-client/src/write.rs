@@ -3,9 +3,9 @@
 use serde::Serialize;
 use serde_json::{Value, json};
 
-use super::client::RetryClass;
 use super::error::ConcurError;
 use super::item::{ExpenseItem, ItemApi, ItemRef};
+use super::retry::RetryClass;
 
 /// Concur's limit for a custom field value (v3 `CustomField.Value`, v4 `customData.value`).
 pub const MAX_VALUE_CHARS: usize = 48;

@@ -2,6 +2,8 @@
 
 #[path = "concur_client/identity.rs"]
 mod identity;
+#[path = "concur_client/request.rs"]
+mod request;
 #[path = "support/concur/mod.rs"]
 mod support;
 #[path = "concur_client/workflow.rs"]
