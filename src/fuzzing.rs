@@ -400,6 +400,37 @@ mod tests {
     }
 
     #[test]
+    fn signed_launches_of_either_products_items_hold_the_target_s_invariants() {
+        // Flag bit 1: the item URL is a path on a Concur host; bits 6-7 = 1: ENTRY. Each
+        // input is signed under both products' names, so one of the two readings meets an
+        // item of the other product.
+        for item in [
+            "travelrequest/v4/expenses/A1F3C5E7092B4D6F8A0C2E4B6D8F0A13",
+            "expensereports/v4/reports/R1/expenses/E1",
+            "unknown/v9/things/T1",
+        ] {
+            let fields = [
+                item,
+                "acmecorp.com",
+                "32c2fcc3-b2e8-4907-9672-5b3f49b1c643",
+                "32c2fcc3-b2e8-4907-9672-5b3f49b1c643",
+                "E 1+2",
+                "nonce",
+                "custom1",
+                "",
+                "",
+                "fr-FR",
+            ]
+            .join("\n");
+            for flags in [0b0100_0010u8, 0b0100_0011] {
+                let mut data = vec![flags];
+                data.extend_from_slice(fields.as_bytes());
+                super::launch_signed(&data);
+            }
+        }
+    }
+
+    #[test]
     fn the_launch_seeds_are_genuine_v4_launches_of_both_products() {
         use super::{V4_PASS, V4_USER, creds, launch, policy};
         let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/fuzz/seeds/launch_verify");

@@ -55,7 +55,7 @@ impl Spec {
 
 /// v4 for Concur Expense (docs/protocol.md §5.1, §5.2): six signed values, then the
 /// signature, then the six unsigned ones.
-pub(super) const V4: Spec = Spec {
+pub(super) const V4_EXPENSE: Spec = Spec {
     names: &[
         "company_domain",
         "logged_in_user_id",
@@ -134,15 +134,17 @@ pub(super) fn v4_spec(raw_query: &str) -> Result<&'static Spec, LaunchError> {
         expense.iter().any(Option::is_some),
         request.iter().any(Option::is_some),
     ) {
-        (true, false) => Ok(&V4),
+        (true, false) => Ok(&V4_EXPENSE),
         (false, true) => Ok(&V4_REQUEST),
         (true, true) => Err(LaunchError::MixedOwnerFamilies),
         (false, false) => Err(LaunchError::NoOwnerFamily),
     }
 }
 
-/// Positions of the v4 unsigned values in `V4.names` (the same in `V4_REQUEST.names`).
+/// Positions of v4 values in `V4_EXPENSE.names` (the same in `V4_REQUEST.names`).
 mod v4_index {
+    /// `report_owner_user_id` (Expense) or `request_owner_user_id` (Request), signed.
+    pub const OWNER_USER: usize = 2;
     pub const CUSTOM_FIELD: usize = 7;
     pub const SOURCE: usize = 8;
     /// `expense_ids` (Expense) or `request_ids` (Request).
@@ -220,10 +222,10 @@ impl VerifiedLaunch {
     }
 
     /// The owner's employee id, signed, free text: v4 `report_owner_employee_id` (Expense)
-    /// or `request_owner_employee_id` (Request, alias `repquest_owner_employee_id`); `None`
-    /// on v1 and when Concur sent it
-    /// empty (Concur does not document that case: the MAC then covers the empty string, the
-    /// launch is accepted, and the empty text is not passed on as if it were an id).
+    /// or `request_owner_employee_id` (Request, alias `repquest_owner_employee_id`). `None`
+    /// on v1 and when Concur sent it empty (Concur does not document that case: the MAC then
+    /// covers the empty string, the launch is accepted, and the empty text is not passed on
+    /// as if it were an id).
     pub fn report_owner_employee_id(&self) -> Option<&str> {
         self.report_owner_employee_id.as_deref()
     }
@@ -417,7 +419,7 @@ pub fn verify_v4(
     let [company_domain, user_id, owner_id, employee_id, _item, nonce] = matched.values;
     shape::non_blank("company_domain", &company_domain)?;
     shape::uuid("logged_in_user_id", &user_id)?;
-    shape::uuid(spec.names[2], &owner_id)?;
+    shape::uuid(spec.names[v4_index::OWNER_USER], &owner_id)?;
     shape::non_blank("nonce", &nonce)?;
     Ok(VerifiedLaunch {
         version: Version::V4,
@@ -496,9 +498,9 @@ fn same_product(launched: Product, item_url: &Url) -> Result<(), LaunchError> {
 /// both ways; the outcome is thrown away. Exists for the fuzz targets (not an API).
 #[doc(hidden)]
 pub fn read_query(raw_query: &str) {
-    let _ = query::pick(raw_query, V4.names);
+    let _ = query::pick(raw_query, V4_EXPENSE.names);
     let _ = v4_spec(raw_query);
-    for spec in [&V4, &V4_REQUEST, &V1] {
+    for spec in [&V4_EXPENSE, &V4_REQUEST, &V1] {
         let Ok(parsed) = Parsed::new(spec, raw_query) else {
             continue;
         };
