@@ -656,7 +656,41 @@ mod tests {
         let facts = ItemFacts::new(&launch(), None);
         assert_eq!(facts.get("source"), Some("HEADER"));
         assert_eq!(facts.get("expense_type"), None);
-        assert_eq!(facts.iter().count(), 6);
+        assert_eq!(facts.get("product"), Some("expense"));
+        assert_eq!(facts.iter().count(), 7);
+    }
+
+    #[test]
+    fn an_expected_expense_gives_its_type_and_a_request_its_dates() {
+        let mut launch = launch();
+        launch.product = Product::Request;
+        let location = ItemRef::parse("https://h/travelrequest/v4/expenses/X1").unwrap();
+        let expense = ExpenseItem {
+            kind: location.kind(),
+            location,
+            report_name: Some("Customer visit Lyon".into()),
+            ..item()
+        };
+        let facts = ItemFacts::new(&launch, Some(&expense));
+        assert_eq!(facts.get("product"), Some("request"));
+        assert_eq!(facts.get("source"), Some("ENTRY"));
+        assert_eq!(facts.get("expense_type"), Some("AIRFR"));
+        assert_eq!(facts.get("report_name"), Some("Customer visit Lyon"));
+
+        let location = ItemRef::parse("https://h/travelrequest/v4/requests/Q1").unwrap();
+        let header = ExpenseItem {
+            kind: location.kind(),
+            location,
+            expense_type_code: None,
+            start_date: Some("2026-06-15".into()),
+            end_date: Some("2026-06-17".into()),
+            ..item()
+        };
+        let facts = ItemFacts::new(&launch, Some(&header));
+        assert_eq!(facts.get("source"), Some("HEADER"));
+        assert_eq!(facts.get("expense_type"), None);
+        assert_eq!(facts.get("start_date"), Some("2026-06-15"));
+        assert_eq!(facts.get("end_date"), Some("2026-06-17"));
     }
 
     #[test]
