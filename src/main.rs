@@ -360,6 +360,12 @@ async fn simulate(args: &SimulateArgs) -> ExitCode {
             ));
         }
     }
+    if let Some(request) = seed.requests.first() {
+        launches.push((
+            "Request HEADER",
+            running.mint_v4(&V4LaunchRequest::request(Source::Header, &request.id)),
+        ));
+    }
     let base = running.base_url().to_string();
     let base = base.trim_end_matches('/');
     // Both lists want host:port: the simulator does not listen on the https default port.

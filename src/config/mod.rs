@@ -912,6 +912,9 @@ mod tests {
             "session_keys_file",
             "template_dir",
             "seed",
+            "request_header",
+            "request_entry",
+            "request_allocation",
         ] {
             assert!(
                 EXAMPLE.contains(&format!("# {key} =")),

@@ -100,6 +100,21 @@ const MESSAGES: &[[&str; 4]] = &[
     ["kind_ENTRY", "Expense", "Ausgabe", "Dépense"],
     ["kind_ALLOCATION", "Allocation", "Zuordnung", "Répartition"],
     ["report", "Report", "Bericht", "Note de frais"],
+    ["kind_REQUEST_HEADER", "Request", "Antrag", "Demande"],
+    [
+        "kind_REQUEST_ENTRY",
+        "Expected expense",
+        "Erwartete Ausgabe",
+        "Dépense prévue",
+    ],
+    [
+        "kind_REQUEST_ALLOCATION",
+        "Allocation",
+        "Zuordnung",
+        "Répartition",
+    ],
+    ["request", "Request", "Antrag", "Demande"],
+    ["dates", "Dates", "Zeitraum", "Dates"],
     [
         "expense_type",
         "Expense type",

@@ -8,8 +8,8 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use crate::checks::Problems;
-use crate::concur::{CustomField, ExpenseItem, FieldValue, MAX_VALUE_CHARS};
-use crate::launch::{LaunchContext, Source, Version};
+use crate::concur::{CustomField, ExpenseItem, FieldValue, ItemApi, MAX_VALUE_CHARS};
+use crate::launch::{LaunchContext, Product, Source, Version};
 use crate::values::{Choice, Invalid};
 
 /// The word that means "the field the user launched from".
@@ -60,6 +60,15 @@ pub struct TargetSettings {
     /// field was clicked. Unset: v1 launches can look but not save.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub v1: Option<String>,
+    /// The field of a Concur Request launch at each level (a Request form's own field ids,
+    /// or `launched_from`). Unset: the Expense key of the same level (`header`, `entry`,
+    /// `allocation`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub request_header: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub request_entry: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub request_allocation: Option<String>,
 }
 
 impl Default for TargetSettings {
@@ -69,6 +78,36 @@ impl Default for TargetSettings {
             entry: LAUNCHED_FROM.to_owned(),
             allocation: LAUNCHED_FROM.to_owned(),
             v1: None,
+            request_header: None,
+            request_entry: None,
+            request_allocation: None,
+        }
+    }
+}
+
+impl TargetSettings {
+    /// The configured field (or `launched_from`) for a v4 launch of `product` at `level`,
+    /// and the key that says so. A Request level left unset takes the Expense key of the
+    /// same level.
+    fn v4(&self, product: Product, level: Source) -> (&'static str, &str) {
+        let (expense_key, expense, request_key, request) = match level {
+            Source::Header => (
+                "header",
+                &self.header,
+                "request_header",
+                &self.request_header,
+            ),
+            Source::Entry => ("entry", &self.entry, "request_entry", &self.request_entry),
+            Source::Allocation => (
+                "allocation",
+                &self.allocation,
+                "request_allocation",
+                &self.request_allocation,
+            ),
+        };
+        match (product, request) {
+            (Product::Request, Some(request)) => (request_key, request.as_str()),
+            _ => (expense_key, expense.as_str()),
         }
     }
 }
@@ -93,6 +132,12 @@ impl PickerSettings {
             ("picker.target.entry", Some(&t.entry)),
             ("picker.target.allocation", Some(&t.allocation)),
             ("picker.target.v1", t.v1.as_ref()),
+            ("picker.target.request_header", t.request_header.as_ref()),
+            ("picker.target.request_entry", t.request_entry.as_ref()),
+            (
+                "picker.target.request_allocation",
+                t.request_allocation.as_ref(),
+            ),
         ] {
             if let Some(value) = value
                 && !(value == LAUNCHED_FROM && key != "picker.target.v1")
@@ -146,11 +191,9 @@ pub fn target_field(
     launch: &LaunchContext,
     item: &ExpenseItem,
 ) -> Result<String, TargetError> {
-    let (key, configured) = match (launch.version, item.kind) {
-        (Version::V1, _) => ("v1", settings.v1.as_deref().ok_or(TargetError::NoV1Target)?),
-        (Version::V4, Source::Header) => ("header", settings.header.as_str()),
-        (Version::V4, Source::Entry) => ("entry", settings.entry.as_str()),
-        (Version::V4, Source::Allocation) => ("allocation", settings.allocation.as_str()),
+    let (key, configured) = match launch.version {
+        Version::V1 => ("v1", settings.v1.as_deref().ok_or(TargetError::NoV1Target)?),
+        Version::V4 => settings.v4(item.location.product(), item.kind),
     };
     if configured != LAUNCHED_FROM {
         return Ok(item
@@ -165,8 +208,13 @@ pub fn target_field(
     match item.field(clicked) {
         Some(field) => Ok(field.id.clone()),
         // An item that lists no fields at all says nothing against the id; one that lists
-        // fields but not this one does.
-        None if item.fields.is_empty() && is_field_id(clicked) => Ok(clicked.to_owned()),
+        // fields but not this one does, except a travel request's, whose GET leaves out the
+        // custom fields that hold no value (docs/protocol.md §9.1).
+        None if (item.fields.is_empty() || item.location.api() == ItemApi::Request)
+            && is_field_id(clicked) =>
+        {
+            Ok(clicked.to_owned())
+        }
         None => Err(TargetError::UnknownField(clicked.to_owned())),
     }
 }
@@ -324,6 +372,8 @@ mod tests {
             business_purpose: None,
             report_id: None,
             report_name: None,
+            start_date: None,
+            end_date: None,
             entry_id: None,
             allocation_id: None,
             expense_ids: vec![],
@@ -368,6 +418,7 @@ mod tests {
             entry: LAUNCHED_FROM.to_owned(),
             allocation: "custom9".to_owned(),
             v1: Some("Custom12".to_owned()),
+            ..TargetSettings::default()
         };
         let l = launch("V4", Some("custom12"));
         let fields = [("custom9", true), ("custom12", false), ("custom15", true)];
@@ -387,6 +438,88 @@ mod tests {
         assert_eq!(
             target_field(&no_v1, &launch("V1", None), &item(Source::Entry, &[])),
             Err(TargetError::NoV1Target)
+        );
+    }
+
+    fn request_item(kind: Source, fields: &[(&str, bool)]) -> ExpenseItem {
+        let url = match kind {
+            Source::Header => "https://h/travelrequest/v4/requests/Q1",
+            Source::Entry => "https://h/travelrequest/v4/expenses/X1",
+            Source::Allocation => "https://h/travelrequest/v4/requests/Q1/allocations/A1",
+        };
+        ExpenseItem {
+            location: ItemRef::parse(url).unwrap(),
+            ..item(kind, fields)
+        }
+    }
+
+    #[test]
+    fn request_levels_use_their_own_key_or_the_expense_key_of_the_level() {
+        let fields = [("custom1", false), ("custom2", true), ("custom3", false)];
+        let l = launch("V4", Some("custom3"));
+        let mut settings = TargetSettings {
+            header: "custom1".to_owned(),
+            entry: "custom2".to_owned(),
+            allocation: LAUNCHED_FROM.to_owned(),
+            ..TargetSettings::default()
+        };
+        // Unset: the Expense key of the level.
+        for (kind, expected) in [
+            (Source::Header, "custom1"),
+            (Source::Entry, "custom2"),
+            (Source::Allocation, "custom3"),
+        ] {
+            assert_eq!(
+                target_field(&settings, &l, &request_item(kind, &fields)).unwrap(),
+                expected,
+                "{kind:?}"
+            );
+        }
+        settings.request_header = Some("CUSTOM3".to_owned());
+        settings.request_entry = Some(LAUNCHED_FROM.to_owned());
+        settings.request_allocation = Some("custom1".to_owned());
+        for (kind, expected) in [
+            (Source::Header, "custom3"),
+            (Source::Entry, "custom3"),
+            (Source::Allocation, "custom1"),
+        ] {
+            assert_eq!(
+                target_field(&settings, &l, &request_item(kind, &fields)).unwrap(),
+                expected,
+                "{kind:?}"
+            );
+        }
+        // The Request keys do not touch Expense launches.
+        assert_eq!(
+            target_field(&settings, &l, &item(Source::Header, &fields)).unwrap(),
+            "custom1"
+        );
+        // A travel request's GET leaves empty fields out: a well-formed clicked id it does
+        // not list is taken; anything else is not.
+        assert_eq!(
+            target_field(
+                &settings,
+                &launch("V4", Some("custom17")),
+                &request_item(Source::Entry, &fields)
+            ),
+            Ok("custom17".to_owned())
+        );
+        assert_eq!(
+            target_field(
+                &settings,
+                &launch("V4", Some("name")),
+                &request_item(Source::Entry, &fields)
+            ),
+            Err(TargetError::UnknownField("name".to_owned()))
+        );
+        // A Request level that takes the clicked field names its own key when none was given.
+        assert_eq!(
+            target_field(
+                &settings,
+                &launch("V4", None),
+                &request_item(Source::Entry, &fields)
+            ),
+            Err(TargetError::NotLaunchedFromAField("request_entry"))
         );
     }
 
@@ -493,6 +626,9 @@ mod tests {
         let mut bad = PickerSettings::default();
         bad.target.entry = "amount".to_owned();
         bad.target.v1 = Some(LAUNCHED_FROM.to_owned());
+        bad.target.request_entry = Some("name".to_owned());
+        bad.target.request_allocation = Some(LAUNCHED_FROM.to_owned());
+        bad.target.request_header = Some("custom4".to_owned());
         let mut problems = Problems::default();
         bad.done_wait = Duration::from_secs(30);
         bad.check(Duration::from_secs(30), &mut problems);
@@ -502,7 +638,8 @@ mod tests {
             [
                 "picker.done_wait",
                 "picker.target.entry",
-                "picker.target.v1"
+                "picker.target.v1",
+                "picker.target.request_entry"
             ]
         );
         let mut problems = Problems::default();

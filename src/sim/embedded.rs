@@ -57,6 +57,11 @@ pub async fn start(settings: &mut Settings) -> anyhow::Result<Option<RunningSim>
             .join(path.trim_start_matches('/'))
             .context("building the v1 launch URL")?;
     }
+    if let Some(path) = &settings.launch.request_path {
+        config.launch_url_request = connector_url
+            .join(path.trim_start_matches('/'))
+            .context("building the Request launch URL")?;
+    }
     // Concur calls the connector's Fetch List and Fetch Attendee endpoints at their
     // registered paths.
     if settings.fetch_list.enabled {

@@ -40,6 +40,8 @@ fn item(location: ItemRef, pairs: &[(&str, &str)]) -> ExpenseItem {
         business_purpose: None,
         report_id: Some("R20CHARACTERSxxxxxxx".into()),
         report_name: Some("Berlin trip".into()),
+        start_date: None,
+        end_date: None,
         entry_id: None,
         allocation_id: None,
         expense_ids: Vec::new(),

@@ -62,6 +62,9 @@ pub const FACT_KEYS: &[&str] = &[
     "vendor",
     "report_id",
     "report_name",
+    "product",
+    "start_date",
+    "end_date",
 ];
 
 /// One value the user can pick.
@@ -82,8 +85,10 @@ pub struct Choice {
 /// `employee_id` (report owner's employee id), `source` (`HEADER`/`ENTRY`/`ALLOCATION`),
 /// `language`, and when the item was read: `expense_type` (expense type code),
 /// `expense_type_name`, `currency`, `amount`, `transaction_date`, `vendor`, `report_id`,
-/// `report_name`, and `field.<id>` for every custom field (its code if it has one, else its
-/// value), e.g. `field.custom9`. Keys are case-insensitive.
+/// `report_name` (for a travel request: its id and name), `product` (`expense` or
+/// `request`), a travel request's `start_date` and `end_date`, and `field.<id>` for every
+/// custom field (its code if it has one, else its value), e.g. `field.custom9`. Keys are
+/// case-insensitive. An expected expense gives `expense_type` like an expense does.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ItemFacts(BTreeMap<String, String>);
 
@@ -98,6 +103,7 @@ impl ItemFacts {
         // The item URL's kind is signed; the `source` parameter is not.
         let source = item.map_or(launch.source, |i| i.kind);
         facts.insert("source", source.as_str());
+        facts.insert("product", launch.product.as_str());
         if let Some(item) = item {
             facts.insert_item(item);
         }
@@ -126,9 +132,12 @@ impl ItemFacts {
             ("vendor", &item.vendor),
             ("report_id", &item.report_id),
             ("report_name", &item.report_name),
+            ("start_date", &item.start_date),
+            ("end_date", &item.end_date),
         ] {
             self.insert_some(key, value.as_deref());
         }
+        self.insert("product", item.location.product().as_str());
         self.insert_fields(item);
     }
 
@@ -569,6 +578,8 @@ mod tests {
             business_purpose: None,
             report_id: Some("R1".into()),
             report_name: Some("Trip".into()),
+            start_date: None,
+            end_date: None,
             entry_id: Some("E1".into()),
             allocation_id: None,
             expense_ids: Vec::new(),
@@ -609,6 +620,7 @@ mod tests {
                 ("field.custom3", "free text"),
                 ("field.custom9", "CC-100"),
                 ("language", "de"),
+                ("product", "expense"),
                 ("report_id", "R1"),
                 ("report_name", "Trip"),
                 ("report_owner", "owner-uuid"),
@@ -644,7 +656,41 @@ mod tests {
         let facts = ItemFacts::new(&launch(), None);
         assert_eq!(facts.get("source"), Some("HEADER"));
         assert_eq!(facts.get("expense_type"), None);
-        assert_eq!(facts.iter().count(), 6);
+        assert_eq!(facts.get("product"), Some("expense"));
+        assert_eq!(facts.iter().count(), 7);
+    }
+
+    #[test]
+    fn an_expected_expense_gives_its_type_and_a_request_its_dates() {
+        let mut launch = launch();
+        launch.product = Product::Request;
+        let location = ItemRef::parse("https://h/travelrequest/v4/expenses/X1").unwrap();
+        let expense = ExpenseItem {
+            kind: location.kind(),
+            location,
+            report_name: Some("Customer visit Lyon".into()),
+            ..item()
+        };
+        let facts = ItemFacts::new(&launch, Some(&expense));
+        assert_eq!(facts.get("product"), Some("request"));
+        assert_eq!(facts.get("source"), Some("ENTRY"));
+        assert_eq!(facts.get("expense_type"), Some("AIRFR"));
+        assert_eq!(facts.get("report_name"), Some("Customer visit Lyon"));
+
+        let location = ItemRef::parse("https://h/travelrequest/v4/requests/Q1").unwrap();
+        let header = ExpenseItem {
+            kind: location.kind(),
+            location,
+            expense_type_code: None,
+            start_date: Some("2026-06-15".into()),
+            end_date: Some("2026-06-17".into()),
+            ..item()
+        };
+        let facts = ItemFacts::new(&launch, Some(&header));
+        assert_eq!(facts.get("source"), Some("HEADER"));
+        assert_eq!(facts.get("expense_type"), None);
+        assert_eq!(facts.get("start_date"), Some("2026-06-15"));
+        assert_eq!(facts.get("end_date"), Some("2026-06-17"));
     }
 
     #[test]

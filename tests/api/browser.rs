@@ -25,7 +25,10 @@ use serde_json::{Value, json};
 use tokio::io::AsyncBufReadExt as _;
 use tokio::process::{Child, Command};
 
-use crate::fixtures::seed::{ALLOCATION, JANE, LUNCH, LUNCH_V1, MAX_REPORT, REPORT, SUPPLIES};
+use crate::fixtures::seed::{
+    ALLOCATION, JANE, LUNCH, LUNCH_V1, MAX_REPORT, REPORT, SUPPLIES, TRAVEL_ALLOCATION,
+    TRAVEL_HOTEL, TRAVEL_REQUEST,
+};
 use crate::fixtures::{PASSWORD, PATIENCE, USERNAME, eventually, free_port};
 
 /// The connector and the simulator, as `serve` runs them in development.
@@ -192,9 +195,14 @@ struct Case {
 }
 
 async fn pick_a_value_in_the_popup(world: &World, browser: &Browser, case: &Case) {
+    pick_a_value_on(&format!("expense/{REPORT}"), world, browser, case).await;
+}
+
+/// [`pick_a_value_in_the_popup`] from the simulator's page `page` (a report or a request).
+async fn pick_a_value_on(page: &str, world: &World, browser: &Browser, case: &Case) {
     let c = &browser.client;
-    let report_url = format!("{}expense/{REPORT}", world.sim.base_url());
-    c.goto(&report_url).await.unwrap();
+    let page_url = format!("{}{page}", world.sim.base_url());
+    c.goto(&page_url).await.unwrap();
     let main = c.window().await.unwrap();
 
     // The field's button opens the connector in a popup.
@@ -269,7 +277,7 @@ async fn pick_a_value_in_the_popup(world: &World, browser: &Browser, case: &Case
     .await;
     c.switch_to_window(main).await.unwrap();
 
-    // The report page notices, reloads, and shows the new value.
+    // The report (or request) page notices, reloads, and shows the new value.
     let selector = format!("[data-field=\"{}\"]", case.field);
     eventually("the report page shows the new value", || async {
         let element = c.find(Locator::Css(&selector)).await.ok()?;
@@ -394,6 +402,74 @@ async fn v1_entry_value_is_picked_in_a_popup_written_once_through_v3_and_shown()
     assert_eq!(write.path, format!("/api/v3.0/expense/entries/{LUNCH_V1}"));
     assert_eq!(write.body, Some(json!({"Custom12": "PRJ-7002"})));
     browser.client.close().await.unwrap();
+}
+
+// --- Concur Request: the same popup from the simulator's travel request page ---
+
+/// Picks `case` on the travel request page; the one write is Travel Request's `PUT` of
+/// `path` with only the launched-from field's `{"value": …}` (no `id`, and no `userId`: the
+/// launch's user token needs none).
+async fn request_value_is_written_once_with_put(case: Case, path: String, field: &str) {
+    let world = world().await;
+    let browser = browser().await;
+    pick_a_value_on(
+        &format!("request/{TRAVEL_REQUEST}"),
+        &world,
+        &browser,
+        &case,
+    )
+    .await;
+    let write = the_one_write(&world);
+    assert_eq!(write.method, "PUT");
+    assert_eq!(write.path, path);
+    assert_eq!(write.status, 200);
+    let mut only_the_field = serde_json::Map::new();
+    only_the_field.insert(field.to_owned(), json!({"value": case.code}));
+    assert_eq!(write.body, Some(Value::Object(only_the_field)));
+    assert_eq!(
+        write.principal,
+        Some(sim::Principal::User {
+            user_id: JANE.to_owned()
+        })
+    );
+    browser.client.close().await.unwrap();
+}
+
+#[tokio::test]
+async fn request_header_value_is_picked_in_a_popup_written_once_with_put_and_shown() {
+    let case = Case {
+        name: "request-header",
+        button: format!("request-header-{TRAVEL_REQUEST}"),
+        field: format!("request-header-{TRAVEL_REQUEST}-custom1"),
+        code: "PRJ-7002",
+    };
+    let path = format!("/travelrequest/v4/requests/{TRAVEL_REQUEST}");
+    request_value_is_written_once_with_put(case, path, "custom1").await;
+}
+
+#[tokio::test]
+async fn request_expected_expense_value_is_picked_in_a_popup_written_once_with_put_and_shown() {
+    let case = Case {
+        name: "request-entry",
+        button: format!("request-entry-{TRAVEL_HOTEL}"),
+        field: format!("request-entry-{TRAVEL_HOTEL}-custom2"),
+        code: "PRJ-7001",
+    };
+    let path = format!("/travelrequest/v4/expenses/{TRAVEL_HOTEL}");
+    request_value_is_written_once_with_put(case, path, "custom2").await;
+}
+
+#[tokio::test]
+async fn request_allocation_value_is_picked_in_a_popup_written_once_with_put_and_shown() {
+    let case = Case {
+        name: "request-allocation",
+        button: format!("request-allocation-{TRAVEL_ALLOCATION}"),
+        field: format!("request-allocation-{TRAVEL_ALLOCATION}-custom3"),
+        code: "PRJ-7002",
+    };
+    let path =
+        format!("/travelrequest/v4/requests/{TRAVEL_REQUEST}/allocations/{TRAVEL_ALLOCATION}");
+    request_value_is_written_once_with_put(case, path, "custom3").await;
 }
 
 // --- Fetch List and Fetch Attendee: the simulator plays Concur on the report page ---

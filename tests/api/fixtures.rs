@@ -30,6 +30,11 @@ pub mod seed {
     /// Departments: `D-10` Research, `D-20` Operations.
     pub const RESEARCH_ID: &str = "4366A89A916F074099A971B000989A94";
     pub const OPERATIONS_ID: &str = "E31CB42509F9FF408BA7DD6713AB49BD";
+    /// Jane's travel request (Concur Request), its hotel expected expense and that
+    /// expense's allocation.
+    pub const TRAVEL_REQUEST: &str = "E82B0B803671004B9A5D952F34FBD01E";
+    pub const TRAVEL_HOTEL: &str = "E81EACAFC8C54402A0E0F568D6FD5118";
+    pub const TRAVEL_ALLOCATION: &str = "43E2B352E55B44F0938A89E53C218CD8";
 }
 
 /// How long any one wait may take before the test fails (a guard, not a measurement).

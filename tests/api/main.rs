@@ -39,6 +39,7 @@ mod redis;
 mod redis_server;
 mod redis_store;
 mod request_launch;
+mod request_picker;
 mod saving;
 mod store_contract;
 mod test_connection;

@@ -17,6 +17,7 @@ use super::id_token::{self, Rejection, VerifyingKey};
 use super::item::{ExpenseItem, ItemApi, ItemRef, origin_of};
 use super::observe::{self, CallEvent, CallStatus, Observer, TokenKind};
 use super::parse::{Format, parse_item};
+pub(crate) use super::retry::RetryClass;
 use super::store::{
     CompanyCredentials, FencedSave, FileTokenStore, SharedAccess, SharedState, SharedTokenStore,
     StoreError, TokenStore,
@@ -96,20 +97,11 @@ struct CachedKeys {
 /// The result of a successful write.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct WriteOutcome {
-    /// HTTP status: 204 for v4 PATCH, 200 for v3 PUT.
+    /// HTTP status: 204 for v4 PATCH, 200 for v3 PUT; 200 (with the updated object) or 204
+    /// for a Travel Request PUT.
     pub status: u16,
     /// The write's `concur-correlationid`, for Concur support.
     pub correlation_id: Option<String>,
-}
-
-/// Which failures a call may be repeated after.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum RetryClass {
-    /// Token grants, GET and PUT: timeouts, connection failures, 429, 502, 503, 504.
-    Idempotent,
-    /// PATCH: only failures that prove the request was not processed (connection not
-    /// established, 429). A timed-out or 5xx PATCH may have been applied; see `write_field`.
-    NotProcessedOnly,
 }
 
 /// Which token a call carries.
@@ -135,6 +127,8 @@ pub(crate) struct Call<'a> {
     pub(crate) auth: Auth<'a>,
     pub(crate) accept: &'static str,
     pub(crate) json: Option<&'a Value>,
+    /// Sent instead of `json` when the call carries the company token.
+    pub(crate) company_json: Option<&'a Value>,
     pub(crate) language: Option<&'a str>,
     pub(crate) retry: RetryClass,
 }
@@ -300,8 +294,8 @@ impl ConcurClient {
 
     /// Reads the item an LEU launch points at.
     ///
-    /// v4 URLs are read with the user token (the company token when there is none or it
-    /// expired), v3 and v1.1 URLs with the company token. The URL is used verbatim, except
+    /// v4 and Travel Request URLs are read with the user token (the company token when
+    /// there is none or it expired), v3 and v1.1 URLs with the company token. The URL is used verbatim, except
     /// that v3/v1.1 URLs on a legacy host (`www.concursolutions.com`, ...), which do not
     /// accept OAuth2 JWTs (docs/protocol.md T21), are read at the company token's geolocation instead.
     /// `language` (the launch's `language_code`) localises names via `Accept-Language`.
@@ -371,6 +365,7 @@ impl ConcurClient {
                 auth,
                 accept,
                 json: None,
+                company_json: None,
                 language: language.filter(|l| is_language_tag(l)),
                 retry: RetryClass::Idempotent,
             })
@@ -395,14 +390,18 @@ impl ConcurClient {
     ///   allocation's `expenseIds`, user token (else company).
     /// * v3 entry and v1.1 launches: `PUT {geo}/api/v3.0/expense/entries/{id}` with
     ///   `{"CustomN": value}`, company token.
+    /// * Travel Request header, expected expense, allocation: `PUT {geo}/travelrequest/v4/…`
+    ///   (the item URL's path) with only `{"customN": {"value": …}}`, user token (else
+    ///   company); an expected expense PUT with the company token adds `"userId"` (the
+    ///   item's owner). Success is `200` with the updated object, or `204`.
     ///
     /// The value is checked (≤ 48 characters; list values need the item id for v4, the code
     /// for v3, see [`FieldValue`]) before any call. The field id is sent as the GET spelled it.
     ///
-    /// PATCH is retried only when Concur provably did not process it (connection not
+    /// PATCH and the Travel Request PUT are retried only when Concur provably did not process it (connection not
     /// established, 429): after a timeout or 5xx we cannot know whether it was applied, so
-    /// the caller decides (re-reading the item shows whether the value landed). PUT is
-    /// retried like a GET. A 401 renews the company token once and retries once (a 401 on
+    /// the caller decides (re-reading the item shows whether the value landed). The v3 PUT
+    /// is retried like a GET. A 401 renews the company token once and retries once (a 401 on
     /// the user's token retries once with the company token).
     #[tracing::instrument(name = "concur.write_field", skip_all, fields(api, kind, field = field_id))]
     pub async fn write_field(
@@ -417,11 +416,6 @@ impl ConcurClient {
         span.record("kind", item.kind.as_str());
 
         let plan = write::plan(item, field_id, value)?;
-        let retry = if plan.method == Method::PATCH {
-            RetryClass::NotProcessedOnly
-        } else {
-            RetryClass::Idempotent
-        };
         let auth = match plan.token {
             WriteToken::Company => Auth::Company,
             WriteToken::UserOrCompany => Auth::UserOrCompany(user),
@@ -434,8 +428,9 @@ impl ConcurClient {
                 auth,
                 accept: "application/json",
                 json: Some(&plan.body),
+                company_json: plan.company_body.as_ref(),
                 language: None,
-                retry,
+                retry: plan.retry,
             })
             .await?;
         tracing::info!(
@@ -922,6 +917,10 @@ impl ConcurClient {
             .ok_or(ConcurError::InvalidUrl {
                 operation: call.operation,
             })?;
+            let json = match bearer.company_generation {
+                Some(_) => call.company_json.or(call.json),
+                None => call.json,
+            };
             let result = self
                 .send_with_retry(call.operation, &call.method, call.retry, || {
                     let mut request = self
@@ -933,7 +932,7 @@ impl ConcurClient {
                     if let Some(language) = call.language {
                         request = request.header(ACCEPT_LANGUAGE, language);
                     }
-                    if let Some(body) = call.json {
+                    if let Some(body) = json {
                         request = request.json(body);
                     }
                     request

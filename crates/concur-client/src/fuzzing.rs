@@ -30,16 +30,21 @@ pub fn item_v3_json(data: &[u8]) {
     let _ = parse_item(&location, Format::Json, data);
 }
 
-/// The v4 expense, report and allocation JSON readers; the first byte picks which.
+/// The v4 expense, report and allocation JSON readers, and the Travel Request header,
+/// expected expense and allocation readers; the first byte picks which.
 pub fn item_v4_json(data: &[u8]) {
     let Some((&which, body)) = data.split_first() else {
         return;
     };
     let base = "https://us2.api.concursolutions.com/expensereports/v4/users/U1/context/TRAVELER/reports/R1";
-    let location = match which % 3 {
+    let request = "https://us2.api.concursolutions.com/travelrequest/v4";
+    let location = match which % 6 {
         0 => item_ref(base),
         1 => item_ref(&format!("{base}/expenses/E1")),
-        _ => item_ref(&format!("{base}/allocations/A1")),
+        2 => item_ref(&format!("{base}/allocations/A1")),
+        3 => item_ref(&format!("{request}/requests/Q1")),
+        4 => item_ref(&format!("{request}/expenses/X1")),
+        _ => item_ref(&format!("{request}/requests/Q1/allocations/A1")),
     };
     let _ = parse_item(&location, Format::Json, body);
 }

@@ -105,6 +105,7 @@ impl ConcurClient {
                 auth: Auth::Company,
                 accept: "application/json",
                 json: None,
+                company_json: None,
                 language: None,
                 retry: RetryClass::Idempotent,
             })

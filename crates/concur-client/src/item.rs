@@ -36,14 +36,23 @@ pub struct ExpenseItem {
     pub transaction_date: Option<String>,
     pub vendor: Option<String>,
     pub business_purpose: Option<String>,
+    /// The report id; for a travel request the request UUID.
     pub report_id: Option<String>,
+    /// The report name; for a travel request the request name.
     pub report_name: Option<String>,
+    /// A travel request header's `startDate` (`YYYY-MM-DD`); `None` for Expense items.
+    pub start_date: Option<String>,
+    /// A travel request header's `endDate` (`YYYY-MM-DD`); `None` for Expense items.
+    pub end_date: Option<String>,
     /// v4 `expenseId`, v3 `ID`, v1.1 `ReportEntryID`.
     pub entry_id: Option<String>,
     pub allocation_id: Option<String>,
     /// For allocations: the expense(s) allocated, sent back with an allocation write.
     pub expense_ids: Vec<String>,
-    /// Report owner: v4 user UUID, v3 `ReportOwnerID` (login id), v1.1 `X_UserID`.
+    /// Report owner: v4 user UUID, v3 `ReportOwnerID` (login id), v1.1 `X_UserID`; the
+    /// request owner's UUID for a travel request (`owner.id` of the header; the caller
+    /// supplies the signed launch owner for expected expenses and allocations, whose
+    /// bodies do not name it).
     pub owner: Option<String>,
     /// Custom and org-unit fields with their current values, ids exactly as sent.
     pub fields: Vec<CustomField>,
@@ -61,16 +70,16 @@ impl ExpenseItem {
 pub struct CustomField {
     /// The id exactly as the GET returned it (`custom9`, `Custom9`, `OrgUnit1`; docs/protocol.md T24).
     pub id: String,
-    /// Current value: text, or for list fields what the API shows (v4: list item id;
-    /// v3: item name; v1.1: `(code) name`).
+    /// Current value: text, or for list fields what the API shows (v4 and Travel Request:
+    /// list item id; v3: item name; v1.1: `(code) name`).
     pub value: Option<String>,
-    /// List item code (v3 `Code`; v1.1's `(code)` prefix).
+    /// List item code (v3 `Code`; Travel Request `code`; v1.1's `(code)` prefix).
     pub code: Option<String>,
-    /// List item id (v4 `value` of a list field; v3 `ListItemID`).
+    /// List item id (v4 and Travel Request `value` of a list field; v3 `ListItemID`).
     pub list_item_id: Option<String>,
     /// v3 `Type` (`Text`, `List`, `ConnectedList`, ...).
     pub field_type: Option<String>,
-    /// v4 `listItemUrl`.
+    /// v4 `listItemUrl`; Travel Request `href`.
     pub list_item_url: Option<String>,
     /// True when the field holds a list item.
     pub is_list: bool,

@@ -16,6 +16,7 @@ mod item;
 /// Correlation ids on outgoing calls, and the observer of calls and token grants.
 pub mod observe;
 mod parse;
+mod retry;
 mod store;
 mod token;
 mod user;

@@ -1,5 +1,6 @@
-//! Response bodies → [`ExpenseItem`]: v4 expense/report/allocation JSON, v3 entry JSON, and
-//! entry XML (v1.1, or v3 when it answers in XML), read namespace-agnostically.
+//! Response bodies → [`ExpenseItem`]: v4 expense/report/allocation JSON, Travel Request v4
+//! header/expected expense/allocation JSON, v3 entry JSON, and entry XML (v1.1, or v3 when
+//! it answers in XML), read namespace-agnostically.
 
 use std::collections::BTreeMap;
 
@@ -51,12 +52,9 @@ pub(crate) fn parse_item(
         (ItemRef::V3Entry { .. } | ItemRef::V11Entry { .. }, Format::Xml) => {
             entry_from_record(location, xml_record(body)?)
         }
-        (
-            ItemRef::RequestHeader { .. }
-            | ItemRef::RequestExpense { .. }
-            | ItemRef::RequestAllocation { .. },
-            Format::Json,
-        ) => Err("travel request bodies are not read yet".to_owned()),
+        (ItemRef::RequestHeader { .. }, Format::Json) => request_header(location, body),
+        (ItemRef::RequestExpense { .. }, Format::Json) => request_expense(location, body),
+        (ItemRef::RequestAllocation { .. }, Format::Json) => request_allocation(location, body),
         (_, Format::Xml) => Err("v4 answered xml; expected json".to_owned()),
     }
 }
@@ -74,6 +72,8 @@ fn empty_item(location: &ItemRef) -> ExpenseItem {
         business_purpose: None,
         report_id: location.report_id().map(str::to_owned),
         report_name: None,
+        start_date: None,
+        end_date: None,
         entry_id: None,
         allocation_id: None,
         expense_ids: Vec::new(),
@@ -233,6 +233,170 @@ fn v4_fields(custom_data: Option<Vec<V4CustomData>>) -> Vec<CustomField> {
             }
         })
         .collect()
+}
+
+// ---------------------------------------------------------------- Travel Request v4 JSON
+// docs/protocol.md §8.5
+
+/// `{value, currency}`: Travel Request amounts name the currency `currency`, not
+/// `currencyCode` as Expense v4 does.
+#[derive(Deserialize)]
+struct RequestAmount {
+    value: Option<Value>,
+    currency: Option<String>,
+}
+
+/// `{id, ...}`: the owner (`Employee`), `expenseType` and `parentRequest` links.
+#[derive(Deserialize)]
+struct RequestLink {
+    id: Option<String>,
+    name: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct RequestHeaderBody {
+    id: Option<String>,
+    name: Option<String>,
+    start_date: Option<String>,
+    end_date: Option<String>,
+    owner: Option<RequestLink>,
+    business_purpose: Option<String>,
+    #[serde(flatten)]
+    rest: serde_json::Map<String, Value>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct RequestExpenseBody {
+    id: Option<String>,
+    expense_type: Option<RequestLink>,
+    transaction_amount: Option<RequestAmount>,
+    transaction_date: Option<String>,
+    business_purpose: Option<String>,
+    vendor: Option<RequestLink>,
+    parent_request: Option<RequestLink>,
+    #[serde(flatten)]
+    rest: serde_json::Map<String, Value>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct RequestAllocationBody {
+    allocation_id: Option<String>,
+    expense_id: Option<String>,
+    allocation_amount: Option<RequestAmount>,
+    #[serde(flatten)]
+    rest: serde_json::Map<String, Value>,
+}
+
+pub(crate) fn request_header(location: &ItemRef, body: &[u8]) -> Result<ExpenseItem, String> {
+    let r: RequestHeaderBody = json(body)?;
+    let mut item = empty_item(location);
+    item.report_id = non_empty(r.id).or(item.report_id);
+    item.report_name = r.name;
+    item.start_date = r.start_date.map(date_only);
+    item.end_date = r.end_date.map(date_only);
+    item.owner = r.owner.and_then(|o| non_empty(o.id));
+    item.business_purpose = r.business_purpose;
+    item.fields = request_fields(&r.rest);
+    Ok(item)
+}
+
+pub(crate) fn request_expense(location: &ItemRef, body: &[u8]) -> Result<ExpenseItem, String> {
+    let e: RequestExpenseBody = json(body)?;
+    let mut item = empty_item(location);
+    if let Some(t) = e.expense_type {
+        item.expense_type_code = non_empty(t.id);
+        item.expense_type_name = t.name;
+    }
+    if let Some(amount) = e.transaction_amount {
+        item.amount = amount.value.as_ref().and_then(scalar_text);
+        item.currency = amount.currency;
+    }
+    // A timestamp (`2018-07-17T00:00:00.000Z`): the day is what the user entered.
+    item.transaction_date = e.transaction_date.map(date_only);
+    item.business_purpose = e.business_purpose;
+    item.vendor = e.vendor.and_then(|v| non_empty(v.name));
+    item.report_id = e.parent_request.and_then(|p| non_empty(p.id));
+    item.entry_id = non_empty(e.id).or_else(|| match location {
+        ItemRef::RequestExpense { expense_id } => Some(expense_id.clone()),
+        _ => None,
+    });
+    item.fields = request_fields(&e.rest);
+    Ok(item)
+}
+
+/// The allocation GET answers a JSON array of one allocation in Concur's examples, while
+/// the schema says one object: both are read. An array of several takes the one whose
+/// `allocationId` is the URL's.
+pub(crate) fn request_allocation(location: &ItemRef, body: &[u8]) -> Result<ExpenseItem, String> {
+    let ItemRef::RequestAllocation { allocation_id, .. } = location else {
+        return Err("not an allocation url".to_owned());
+    };
+    let value: Value = json(body)?;
+    let object = match value {
+        Value::Array(items) => {
+            let count = items.len();
+            let mut matching = items.into_iter().filter(|a| {
+                count == 1
+                    || a.get("allocationId")
+                        .and_then(Value::as_str)
+                        .is_some_and(|id| id.eq_ignore_ascii_case(allocation_id))
+            });
+            match (matching.next(), matching.next()) {
+                (Some(one), None) => one,
+                _ => {
+                    return Err(format!(
+                        "allocation array of {count} holds not exactly one allocation of this url"
+                    ));
+                }
+            }
+        }
+        object @ Value::Object(_) => object,
+        _ => return Err("expected an allocation object or an array of one".to_owned()),
+    };
+    let a: RequestAllocationBody =
+        serde_json::from_value(object).map_err(|e| format!("malformed json: {e}"))?;
+    let mut item = empty_item(location);
+    item.allocation_id = non_empty(a.allocation_id).or_else(|| Some(allocation_id.clone()));
+    item.entry_id = non_empty(a.expense_id);
+    if let Some(amount) = a.allocation_amount {
+        item.amount = amount.value.as_ref().and_then(scalar_text);
+        item.currency = amount.currency;
+    }
+    item.fields = request_fields(&a.rest);
+    Ok(item)
+}
+
+/// `customN` / `orgUnitN` members, each `{code, value, href}`. A list field has a `code` or
+/// an `href`, and its `value` is the list item UUID. `null` members are left out.
+fn request_fields(members: &serde_json::Map<String, Value>) -> Vec<CustomField> {
+    let mut fields: Vec<CustomField> = members
+        .iter()
+        .filter(|(key, _)| is_custom_key(key))
+        .filter_map(|(key, value)| {
+            let Value::Object(o) = value else {
+                return None;
+            };
+            let get = |k: &str| non_empty(o.get(k).and_then(scalar_text));
+            let value = get("value");
+            let code = get("code");
+            let href = get("href");
+            let is_list = code.is_some() || href.is_some();
+            Some(CustomField {
+                id: key.clone(),
+                list_item_id: if is_list { value.clone() } else { None },
+                value,
+                code,
+                field_type: None,
+                list_item_url: href,
+                is_list,
+            })
+        })
+        .collect();
+    fields.sort_by_key(|f| field_order(&f.id));
+    fields
 }
 
 // ---------------------------------------------------------------- v3 / v1.1 entry records
@@ -568,6 +732,159 @@ mod tests {
         assert_eq!(field.code.as_deref(), Some("PX"));
         assert_eq!(field.list_item_id.as_deref(), Some("li1"));
         assert!(field.is_list);
+    }
+
+    fn request_ref(url: &str) -> ItemRef {
+        ItemRef::parse(url).unwrap()
+    }
+
+    #[test]
+    fn a_request_header_gives_name_dates_owner_and_custom_fields() {
+        let location = request_ref(
+            "https://us.api.concursolutions.com/travelrequest/v4/requests/E82B0B803671004B9A5D952F34FBD01E",
+        );
+        let body = br#"{
+            "id": "E82B0B803671004B9A5D952F34FBD01E",
+            "requestId": "3ZMC",
+            "name": "Customer visit Lyon",
+            "startDate": "2026-03-02",
+            "endDate": "2026-03-04",
+            "owner": {"id": "8a9b5f2c-0c1d-4c35-9a0e-3c1f0a7b2d11", "firstName": "Jane"},
+            "businessPurpose": "Kick-off",
+            "custom1": {"value": "Training part of IT Service"},
+            "custom2": {"code": "IT", "value": "54F0CBD8833CB348BD45A6C7C621C951", "href": "https://us.api.concursolutions.com/list/v1/items/54F0CBD8833CB348BD45A6C7C621C951"},
+            "custom10": {"code": "", "value": "", "href": ""},
+            "custom3": null,
+            "customer": {"value": "not a custom field"},
+            "totalPostedAmount": {"value": 120.5, "currency": "EUR"}
+        }"#;
+        let item = parse_item(&location, Format::Json, body).unwrap();
+        assert_eq!(item.kind, concur_protocol::launch::Source::Header);
+        assert_eq!(
+            item.report_id.as_deref(),
+            Some("E82B0B803671004B9A5D952F34FBD01E")
+        );
+        assert_eq!(item.report_name.as_deref(), Some("Customer visit Lyon"));
+        assert_eq!(item.start_date.as_deref(), Some("2026-03-02"));
+        assert_eq!(item.end_date.as_deref(), Some("2026-03-04"));
+        assert_eq!(
+            item.owner.as_deref(),
+            Some("8a9b5f2c-0c1d-4c35-9a0e-3c1f0a7b2d11")
+        );
+        let ids: Vec<&str> = item.fields.iter().map(|f| f.id.as_str()).collect();
+        assert_eq!(
+            ids,
+            ["custom1", "custom2", "custom10"],
+            "null and non-custom members left out"
+        );
+        let text = item.field("custom1").unwrap();
+        assert!(!text.is_list);
+        assert_eq!(text.value.as_deref(), Some("Training part of IT Service"));
+        assert_eq!(text.list_item_id, None);
+        let list = item.field("CUSTOM2").unwrap();
+        assert!(list.is_list);
+        assert_eq!(list.code.as_deref(), Some("IT"));
+        assert_eq!(
+            list.list_item_id.as_deref(),
+            Some("54F0CBD8833CB348BD45A6C7C621C951")
+        );
+        let empty = item.field("custom10").unwrap();
+        assert!(!empty.is_list, "blank code and href: a text field");
+        assert_eq!(empty.value, None);
+    }
+
+    #[test]
+    fn an_expected_expense_gives_type_amount_date_and_its_request() {
+        let location = request_ref(
+            "https://us.api.concursolutions.com/travelrequest/v4/expenses/C286A46A2DDF984EA28E41CEA278667D",
+        );
+        let body = br#"{
+            "href": "https://us.api.concursolutions.com/travelrequest/v4/expenses/C286A46A2DDF984EA28E41CEA278667D",
+            "id": "C286A46A2DDF984EA28E41CEA278667D",
+            "expenseType": {"id": "DINNR", "name": "Dinner"},
+            "transactionAmount": {"value": 80, "currency": "USD"},
+            "transactionDate": "2018-07-17T00:00:00.000Z",
+            "businessPurpose": "Estimated costs for 2 dinners in Berlin",
+            "parentRequest": {"href": "https://x/travelrequest/v4/request/224AF3CDCC2A5244A37C72FA5770C6F2", "id": "224AF3CDCC2A5244A37C72FA5770C6F2"},
+            "custom40": {"value": "x"},
+            "orgUnit1": {"code": "EU", "value": "11F0", "href": "https://x/list/v1/items/11F0"}
+        }"#;
+        let item = parse_item(&location, Format::Json, body).unwrap();
+        assert_eq!(item.kind, concur_protocol::launch::Source::Entry);
+        assert_eq!(item.expense_type_code.as_deref(), Some("DINNR"));
+        assert_eq!(item.expense_type_name.as_deref(), Some("Dinner"));
+        assert_eq!(item.amount.as_deref(), Some("80"));
+        assert_eq!(item.currency.as_deref(), Some("USD"));
+        assert_eq!(item.transaction_date.as_deref(), Some("2018-07-17"));
+        assert_eq!(
+            item.entry_id.as_deref(),
+            Some("C286A46A2DDF984EA28E41CEA278667D")
+        );
+        assert_eq!(
+            item.report_id.as_deref(),
+            Some("224AF3CDCC2A5244A37C72FA5770C6F2")
+        );
+        assert_eq!(item.owner, None, "the body does not name the owner");
+        let ids: Vec<&str> = item.fields.iter().map(|f| f.id.as_str()).collect();
+        assert_eq!(ids, ["orgUnit1", "custom40"]);
+    }
+
+    #[test]
+    fn an_allocation_is_read_as_an_array_of_one_or_an_object() {
+        let location = request_ref(
+            "https://h/travelrequest/v4/requests/224F3CDCC2Q5244A37C72FA5770C6F2/allocations/79249903DC18464AAAD61062EA383BD4",
+        );
+        let one = r#"{
+            "allocationId": "79249903DC18464AAAD61062EA383BD4",
+            "expenseId": "B5FB8991E390474E875D6FD5BB1FDAF1",
+            "allocationAmount": {"value": 432.45, "currency": "USD"},
+            "percentage": 100,
+            "isValid": true,
+            "custom3": {"code": "CC1", "value": "6A1E", "href": "https://h/list/v1/items/6A1E"}
+        }"#;
+        for body in [format!("[{one}]"), one.to_owned()] {
+            let item = parse_item(&location, Format::Json, body.as_bytes()).unwrap();
+            assert_eq!(item.kind, concur_protocol::launch::Source::Allocation);
+            assert_eq!(
+                item.allocation_id.as_deref(),
+                Some("79249903DC18464AAAD61062EA383BD4")
+            );
+            assert_eq!(
+                item.entry_id.as_deref(),
+                Some("B5FB8991E390474E875D6FD5BB1FDAF1")
+            );
+            assert_eq!(
+                item.report_id.as_deref(),
+                Some("224F3CDCC2Q5244A37C72FA5770C6F2")
+            );
+            assert_eq!(item.amount.as_deref(), Some("432.45"));
+            assert_eq!(item.currency.as_deref(), Some("USD"));
+            let field = item.field("custom3").unwrap();
+            assert!(field.is_list);
+            assert_eq!(field.list_item_id.as_deref(), Some("6A1E"));
+        }
+        // Several: the one of the URL; none of the URL's, or none at all: refused.
+        let other = one.replace("79249903DC18464AAAD61062EA383BD4", "0000");
+        let item = parse_item(
+            &location,
+            Format::Json,
+            format!("[{other},{one}]").as_bytes(),
+        )
+        .unwrap();
+        assert_eq!(
+            item.allocation_id.as_deref(),
+            Some("79249903DC18464AAAD61062EA383BD4")
+        );
+        for body in [
+            format!("[{other},{other}]"),
+            "[]".to_owned(),
+            "true".to_owned(),
+        ] {
+            assert!(
+                parse_item(&location, Format::Json, body.as_bytes()).is_err(),
+                "{body}"
+            );
+        }
     }
 
     #[test]

@@ -132,6 +132,7 @@ impl ConcurClient {
                 auth: Auth::Company,
                 accept: "application/xml",
                 json: None,
+                company_json: None,
                 language: None,
                 retry: RetryClass::Idempotent,
             })
@@ -274,6 +275,7 @@ impl ConcurClient {
                 auth: Auth::Company,
                 accept: "application/xml",
                 json: None,
+                company_json: None,
                 language: None,
                 retry: RetryClass::Idempotent,
             })
@@ -311,6 +313,7 @@ impl ConcurClient {
             auth: Auth::Company,
             accept: "application/xml",
             json: None,
+            company_json: None,
             language: None,
             retry: RetryClass::Idempotent,
         })
@@ -339,6 +342,7 @@ impl ConcurClient {
             auth: Auth::Company,
             accept: "application/json",
             json: None,
+            company_json: None,
             language: None,
             retry: RetryClass::Idempotent,
         })
@@ -366,6 +370,7 @@ impl ConcurClient {
                 auth: Auth::Company,
                 accept: "application/json",
                 json: Some(&body),
+                company_json: None,
                 language: None,
                 retry: RetryClass::NotProcessedOnly,
             })

@@ -5,14 +5,16 @@ use serde_json::{Value, json};
 
 use super::error::ConcurError;
 use super::item::{ExpenseItem, ItemApi, ItemRef};
+use super::retry::RetryClass;
 
 /// Concur's limit for a custom field value (v3 `CustomField.Value`, v4 `customData.value`).
 pub const MAX_VALUE_CHARS: usize = 48;
 
 /// The value to write into a field.
 ///
-/// List fields are written differently per API (docs/protocol.md §9, T25): v4 takes the list item
-/// **id** (`listItemId`, 32-hex style), v3 (and thus v1.1 launches) the list item **code**.
+/// List fields are written differently per API (docs/protocol.md §9, T25): v4 and Travel
+/// Request take the list item **id** (`listItemId`, 32-hex style), v3 (and thus v1.1
+/// launches) the list item **code**.
 /// The caller passes whatever it knows; the client picks the one the item's API needs and
 /// fails with [`ConcurError::ListValueMissing`] before any call if that one is absent.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -67,10 +69,17 @@ pub(crate) struct WritePlan {
     /// The path with ids replaced by names, for logs.
     pub template: &'static str,
     pub body: Value,
+    /// The body to send instead when the call carries the company token (a Travel Request
+    /// expected expense then needs `userId`); `None`: `body` whatever the token.
+    pub company_body: Option<Value>,
     pub token: WriteToken,
+    /// When the write may be repeated: a PATCH or a Travel Request PUT only when provably
+    /// unprocessed; the v3 PUT like a GET.
+    pub retry: RetryClass,
 }
 
-/// Plans the write of `value` into field `field_id` of `item` (docs/protocol.md §9.4, §9.3).
+/// Plans the write of `value` into field `field_id` of `item` (docs/protocol.md §9.3, §9.4,
+/// §9.8).
 ///
 /// The field id is written exactly as the GET spelled it when the GET returned that field
 /// (docs/protocol.md T24); otherwise as given, except that v3 needs its `CustomN`/`OrgUnitN` capitalisation.
@@ -96,7 +105,9 @@ pub(crate) fn plan(
             ),
             template: "/expensereports/v4/reports/{reportId}/expenses/{expenseId}",
             body: json!({ "customData": custom_data, "expenseSource": "OTHER" }),
+            company_body: None,
             token: WriteToken::Company,
+            retry: RetryClass::NotProcessedOnly,
         }),
         ItemRef::V4Report(report) => {
             let (user, context) = user_context(report)?;
@@ -108,7 +119,9 @@ pub(crate) fn plan(
                 ),
                 template: "/expensereports/v4/users/{userID}/context/{contextType}/reports/{reportId}",
                 body: json!({ "customData": custom_data, "reportSource": "OTHER" }),
+                company_body: None,
                 token: WriteToken::UserOrCompany,
+                retry: RetryClass::NotProcessedOnly,
             })
         }
         ItemRef::V4Allocation {
@@ -130,7 +143,9 @@ pub(crate) fn plan(
                     "allocation": { "customData": custom_data },
                     "expenseIds": item.expense_ids,
                 }),
+                company_body: None,
                 token: WriteToken::UserOrCompany,
+                retry: RetryClass::NotProcessedOnly,
             })
         }
         ItemRef::V3Entry { entry_id } | ItemRef::V11Entry { entry_id, .. } => {
@@ -142,12 +157,71 @@ pub(crate) fn plan(
                 path: format!("/api/v3.0/expense/entries/{entry_id}"),
                 template: "/api/v3.0/expense/entries/{id}",
                 body: Value::Object(body),
+                company_body: None,
                 token: WriteToken::Company,
+                retry: RetryClass::Idempotent,
             })
         }
-        ItemRef::RequestHeader { .. }
-        | ItemRef::RequestExpense { .. }
-        | ItemRef::RequestAllocation { .. } => Err(ConcurError::UnrecognisedItemUrl),
+        ItemRef::RequestHeader { request_id } => Ok(request_put(
+            format!("/travelrequest/v4/requests/{request_id}"),
+            "/travelrequest/v4/requests/{requestUuid}",
+            &id,
+            wire,
+            None,
+        )),
+        ItemRef::RequestExpense { expense_id } => {
+            // With the company token Concur refuses this PUT without the user it acts for.
+            let owner = item
+                .owner
+                .as_deref()
+                .ok_or(ConcurError::MissingItemId("request owner's user id"))?;
+            Ok(request_put(
+                format!("/travelrequest/v4/expenses/{expense_id}"),
+                "/travelrequest/v4/expenses/{expenseUuid}",
+                &id,
+                wire,
+                Some(owner),
+            ))
+        }
+        ItemRef::RequestAllocation {
+            request_id,
+            allocation_id,
+        } => Ok(request_put(
+            format!("/travelrequest/v4/requests/{request_id}/allocations/{allocation_id}"),
+            "/travelrequest/v4/requests/{requestUuid}/allocations/{allocationUuid}",
+            &id,
+            wire,
+            None,
+        )),
+    }
+}
+
+/// A Travel Request `PUT` (docs/protocol.md §9.8): the body holds only the one custom field,
+/// `{"customN": {"value": …}}`; never `id` (optional, and Concur's own example sends a
+/// wrong one), never the fields we do not own (absent members stay unchanged). `user_id`
+/// goes into the company-token body only.
+fn request_put(
+    path: String,
+    template: &'static str,
+    field: &str,
+    wire: &str,
+    user_id: Option<&str>,
+) -> WritePlan {
+    let mut body = serde_json::Map::new();
+    body.insert(field.to_owned(), json!({ "value": wire }));
+    let company_body = user_id.map(|user| {
+        let mut with_user = body.clone();
+        with_user.insert("userId".to_owned(), Value::String(user.to_owned()));
+        Value::Object(with_user)
+    });
+    WritePlan {
+        method: reqwest::Method::PUT,
+        path,
+        template,
+        body: Value::Object(body),
+        company_body,
+        token: WriteToken::UserOrCompany,
+        retry: RetryClass::NotProcessedOnly,
     }
 }
 
@@ -217,6 +291,118 @@ mod tests {
                 max: 48
             })
         ));
+    }
+
+    fn request_item(url: &str, body: &str) -> ExpenseItem {
+        let location = ItemRef::parse(url).unwrap();
+        crate::parse::parse_item(&location, crate::parse::Format::Json, body.as_bytes()).unwrap()
+    }
+
+    const OWNER: &str = "8a9b5f2c-0c1d-4c35-9a0e-3c1f0a7b2d11";
+
+    #[test]
+    fn a_request_header_put_carries_only_the_owned_field() {
+        let item = request_item(
+            "https://us.api.concursolutions.com/travelrequest/v4/requests/E82B0B803671004B9A5D952F34FBD01E",
+            &format!(
+                r#"{{"id": "E82B0B803671004B9A5D952F34FBD01E", "name": "Lyon", "owner": {{"id": "{OWNER}"}},
+                    "custom1": {{"value": "old"}}, "Custom4": {{"value": ""}}}}"#
+            ),
+        );
+        let plan = plan(&item, "custom4", &FieldValue::Text("PRJ-1".into())).unwrap();
+        assert_eq!(plan.method, reqwest::Method::PUT);
+        assert_eq!(
+            plan.path,
+            "/travelrequest/v4/requests/E82B0B803671004B9A5D952F34FBD01E"
+        );
+        // Spelled as the GET spelled it; no `id`, no `userId`, no other member.
+        assert_eq!(plan.body, json!({ "Custom4": { "value": "PRJ-1" } }));
+        assert_eq!(plan.company_body, None, "userId is optional on the header");
+        assert_eq!(plan.token, WriteToken::UserOrCompany);
+        assert_eq!(plan.retry, RetryClass::NotProcessedOnly);
+    }
+
+    #[test]
+    fn an_expected_expense_put_names_the_owner_only_for_the_company_token() {
+        let mut item = request_item(
+            "https://h/travelrequest/v4/expenses/C286A46A2DDF984EA28E41CEA278667D",
+            r#"{"id": "C286A46A2DDF984EA28E41CEA278667D", "expenseType": {"id": "DINNR"},
+                "custom2": {"code": "CC1", "value": "6A1E", "href": "https://h/list/v1/items/6A1E"}}"#,
+        );
+        let value = FieldValue::ListItem {
+            item_id: Some("058713001E2CD943824280D9275FDC3F".into()),
+            code: Some("CC-100".into()),
+        };
+        // Without the owner the company-token PUT cannot be addressed: refused before any call.
+        assert!(matches!(
+            plan(&item, "custom2", &value),
+            Err(ConcurError::MissingItemId(_))
+        ));
+        item.owner = Some(OWNER.into());
+        let plan = plan(&item, "custom2", &value).unwrap();
+        assert_eq!(plan.method, reqwest::Method::PUT);
+        assert_eq!(
+            plan.path,
+            "/travelrequest/v4/expenses/C286A46A2DDF984EA28E41CEA278667D"
+        );
+        // A list field takes the list item's id.
+        assert_eq!(
+            plan.body,
+            json!({ "custom2": { "value": "058713001E2CD943824280D9275FDC3F" } })
+        );
+        assert_eq!(
+            plan.company_body,
+            Some(json!({
+                "custom2": { "value": "058713001E2CD943824280D9275FDC3F" },
+                "userId": OWNER
+            }))
+        );
+        assert_eq!(plan.token, WriteToken::UserOrCompany);
+        assert_eq!(plan.retry, RetryClass::NotProcessedOnly);
+    }
+
+    #[test]
+    fn a_request_allocation_put_goes_to_the_allocation_of_the_request() {
+        let item = request_item(
+            "https://h/travelrequest/v4/requests/224F3CDCC2Q5244A37C72FA5770C6F2/allocations/79249903DC18464AAAD61062EA383BD4",
+            r#"[{"allocationId": "79249903DC18464AAAD61062EA383BD4", "expenseId": "B5FB", "custom3": {"value": "a"}}]"#,
+        );
+        let plan = plan(&item, "custom3", &FieldValue::Text("b".into())).unwrap();
+        assert_eq!(plan.method, reqwest::Method::PUT);
+        assert_eq!(
+            plan.path,
+            "/travelrequest/v4/requests/224F3CDCC2Q5244A37C72FA5770C6F2/allocations/79249903DC18464AAAD61062EA383BD4"
+        );
+        assert_eq!(plan.body, json!({ "custom3": { "value": "b" } }));
+        assert_eq!(plan.company_body, None);
+        // The value rules hold as for Expense.
+        assert!(matches!(
+            super::plan(&item, "custom3", &FieldValue::Text("x".repeat(49))),
+            Err(ConcurError::ValueTooLong { .. })
+        ));
+        let only_code = FieldValue::ListItem {
+            item_id: None,
+            code: Some("CC".into()),
+        };
+        assert!(matches!(
+            super::plan(&item, "custom3", &only_code),
+            Err(ConcurError::ListValueMissing(_))
+        ));
+    }
+
+    #[test]
+    fn expense_writes_keep_their_retry_class() {
+        let location = ItemRef::parse("https://h/api/v3.0/expense/entries/e1").unwrap();
+        let item = crate::parse::parse_item(
+            &location,
+            crate::parse::Format::Json,
+            br#"{"ID": "e1", "Custom1": {"Type": "Text", "Value": "a"}}"#,
+        )
+        .unwrap();
+        let plan = plan(&item, "custom1", &FieldValue::Text("b".into())).unwrap();
+        assert_eq!(plan.method, reqwest::Method::PUT);
+        assert_eq!(plan.retry, RetryClass::Idempotent);
+        assert_eq!(plan.company_body, None);
     }
 
     #[test]

@@ -2,6 +2,8 @@
 
 #[path = "concur_client/identity.rs"]
 mod identity;
+#[path = "concur_client/request.rs"]
+mod request;
 #[path = "concur_client/shared_store.rs"]
 mod shared_store;
 #[path = "support/concur/mod.rs"]

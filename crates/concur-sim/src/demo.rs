@@ -6,7 +6,8 @@
 //! |---|---|
 //! | `GET /` | the seed's reports |
 //! | `GET /expense/{reportId}` | one report: header, expenses, allocations and their fields |
-//! | `GET /_sim/demo/open?v=4&source=ENTRY&id=…` | mints a fresh signed launch, 303 to the connector |
+//! | `GET /request/{requestId}` | one travel request (Concur Request): header, expected expenses, allocations |
+//! | `GET /_sim/demo/open?v=4&source=ENTRY&id=…` | mints a fresh signed launch, 303 to the connector (`&product=request` for Concur Request) |
 //! | `POST /_sim/demo/reset` | restores the seed's data, 303 to `/` |
 //! | `GET /_sim/demo/assets/{demo.css,demo.js}` | the only files the pages load |
 //! | `/_sim/demo/list…`, `/_sim/demo/attendees/…` | Fetch List and Fetch Attendee, see `fetch` |
@@ -21,7 +22,9 @@
 //! Stable hooks for browser tests: buttons carry `data-launch="v4-entry-<expenseId>"`,
 //! `v4-header-<reportId>`, `v4-allocation-<allocationId>` or `v1-entry-<expenseId>`; the value
 //! of a launch field sits in `data-field="<level>-<id>-<fieldId>"` (level `header`, `entry`,
-//! `allocation`), with nothing but the value as its text.
+//! `allocation`), with nothing but the value as its text. On a request page the buttons are
+//! `data-launch="request-header-<requestId>"`, `request-entry-<expectedExpenseId>`,
+//! `request-allocation-<allocationId>`, the values `data-field="request-<level>-<id>-<fieldId>"`.
 //!
 //! The header's connected list Project → Task sits in `data-list="project"` / `"task"` (the
 //! saved value in `data-list-value`, the search box `data-list-query`, its button
@@ -37,7 +40,7 @@
 //! explanation `data-workflow-delivery="<outcome>"`, the button `data-submit="<reportId>"`.
 //! While pending, `demo.js` polls the status and reloads the page once it changes.
 //!
-//! `?as=<user UUID>` on a report page launches as that user (one of the owner's delegates,
+//! `?as=<user UUID>` on a report or request page launches as that user (one of the owner's delegates,
 //! context `PROXY`, in the delegate's language); by default the owner launches.
 
 mod fetch;
@@ -54,14 +57,18 @@ use minijinja::Environment;
 use serde::{Deserialize, Serialize};
 
 use super::launch::{MintError, V1LaunchRequest, V4LaunchRequest};
-use super::seed::{AttendeeEntry, Expense, Field, Report, Seed, User};
+use super::seed::{
+    Allocation, AttendeeEntry, ExpectedExpense, Expense, Field, Report, Seed, TravelRequest, User,
+};
 use super::state::SimHandle;
-use concur_protocol::launch::Source;
+use concur_protocol::launch::{Product, Source};
 
 const TEMPLATES: &[(&str, &str)] = &[
     ("base.html", include_str!("demo/base.html")),
     ("index.html", include_str!("demo/index.html")),
+    ("fields.html", include_str!("demo/fields.html")),
     ("report.html", include_str!("demo/report.html")),
+    ("request.html", include_str!("demo/request.html")),
     ("message.html", include_str!("demo/message.html")),
 ];
 const STYLESHEET: &str = include_str!("demo/demo.css");
@@ -86,6 +93,7 @@ pub(crate) fn routes() -> Router<SimHandle> {
     Router::new()
         .route("/", get(index))
         .route("/expense/{report_id}", get(report_page))
+        .route("/request/{request_id}", get(request_page))
         .route("/_sim/demo/open", get(open))
         .route("/_sim/demo/reset", post(reset))
         .route("/_sim/demo/assets/demo.css", get(stylesheet))
@@ -109,12 +117,26 @@ async fn index(State(sim): State<SimHandle>) -> Response {
             expenses: report.expenses.len(),
         })
         .collect();
+    let requests = data
+        .requests
+        .iter()
+        .map(|request| RequestRow {
+            href: format!("/request/{}", request.id),
+            name: request.name.clone(),
+            owner: data.user(&request.owner).map(full_name).unwrap_or_default(),
+            dates: format!("{} – {}", request.start_date, request.end_date),
+            total: money(request.total(), &request.currency),
+            status: request.approval_status_name(),
+            expenses: request.expenses.len(),
+        })
+        .collect();
     render(
         StatusCode::OK,
         "index.html",
         IndexView {
             company: data.company.name.clone(),
             reports,
+            requests,
         },
     )
 }
@@ -140,22 +162,58 @@ async fn report_page(
         );
     };
     let owner = data.user(&report.owner);
-    let acting = match query.acting.as_deref().filter(|id| !id.is_empty()) {
-        None => owner,
-        Some(id) => match data.user(id) {
-            Some(user) if data.may_act_for(&user.id, &report.owner) => Some(user),
-            _ => {
-                return message(
-                    StatusCode::BAD_REQUEST,
-                    "Cannot act for this report",
-                    "That user is neither the report owner nor one of the owner's delegates.",
-                );
-            }
-        },
+    let Some(acting) = acting_user(&data, &report.owner, query.acting.as_deref()) else {
+        return message(
+            StatusCode::BAD_REQUEST,
+            "Cannot act for this report",
+            "That user is neither the report owner nor one of the owner's delegates.",
+        );
     };
     let workflow = workflow::WorkflowView::of(&sim, report);
     let view = ReportView::new(&data, report, owner, acting, workflow);
     render(StatusCode::OK, "report.html", view)
+}
+
+/// A travel request as Concur Request shows it: header, expected expenses, allocations,
+/// with Launch URL fields on each level (`?as=` as on the report page).
+async fn request_page(
+    State(sim): State<SimHandle>,
+    Path(request_id): Path<String>,
+    Query(query): Query<ReportQuery>,
+) -> Response {
+    let data = sim.snapshot();
+    let Some(request) = data.travel_request(&request_id) else {
+        return message(
+            StatusCode::NOT_FOUND,
+            "No such request",
+            "The simulator's data has no travel request with this id.",
+        );
+    };
+    let Some(acting) = acting_user(&data, &request.owner, query.acting.as_deref()) else {
+        return message(
+            StatusCode::BAD_REQUEST,
+            "Cannot act for this request",
+            "That user is neither the request owner nor one of the owner's delegates.",
+        );
+    };
+    render(
+        StatusCode::OK,
+        "request.html",
+        RequestView::new(&data, request, acting),
+    )
+}
+
+/// Who launches from a page of `owner`'s item: the owner, or the `?as=` user when that is
+/// one of the owner's delegates (`None`: someone else). `Some(None)`: an owner missing
+/// from the seed (not possible for a validated seed).
+fn acting_user<'a>(data: &'a Seed, owner: &str, acting: Option<&str>) -> Option<Option<&'a User>> {
+    match acting.filter(|id| !id.is_empty()) {
+        None => Some(data.user(owner)),
+        Some(id) => data
+            .user(id)
+            .filter(|user| data.may_act_for(&user.id, owner))
+            .map(Some),
+    }
 }
 
 #[derive(Debug, Deserialize)]
@@ -163,6 +221,8 @@ async fn report_page(
 struct OpenQuery {
     /// Launch protocol: `4` or `1`.
     v: u8,
+    /// v4 only: `expense` (default) or `request` (Concur Request).
+    product: Option<String>,
     /// v4 only: `HEADER`, `ENTRY` or `ALLOCATION`.
     source: Option<String>,
     /// The item's id (report, expense or allocation).
@@ -175,6 +235,17 @@ struct OpenQuery {
 /// What Concur does on a click: mint a signed launch for the item and send the browser there.
 async fn open(State(sim): State<SimHandle>, Query(query): Query<OpenQuery>) -> Response {
     let acting = query.acting.filter(|id| !id.is_empty());
+    let product = match query.product.as_deref() {
+        None | Some("expense") => Product::Expense,
+        Some("request") if query.v == 4 => Product::Request,
+        Some(_) => {
+            return message(
+                StatusCode::BAD_REQUEST,
+                "Cannot launch",
+                "The product must be expense or request (Concur Request launches are v4).",
+            );
+        }
+    };
     let minted = match query.v {
         4 => {
             let Some(source) = query.source.as_deref().and_then(Source::parse) else {
@@ -185,6 +256,7 @@ async fn open(State(sim): State<SimHandle>, Query(query): Query<OpenQuery>) -> R
                 );
             };
             let mut request = V4LaunchRequest::new(source, query.id);
+            request.product = product;
             request.logged_in_user_id = acting;
             sim.mint_v4(&request)
         }
@@ -284,6 +356,55 @@ fn render(status: StatusCode, name: &str, context: impl Serialize) -> Response {
 struct IndexView {
     company: String,
     reports: Vec<ReportRow>,
+    requests: Vec<RequestRow>,
+}
+
+#[derive(Debug, Serialize)]
+struct RequestRow {
+    href: String,
+    name: String,
+    owner: String,
+    dates: String,
+    total: String,
+    status: &'static str,
+    expenses: usize,
+}
+
+/// Everything the request page shows, already formatted.
+#[derive(Debug, Serialize)]
+struct RequestView {
+    /// The product name in the top bar.
+    app: &'static str,
+    company: String,
+    id: String,
+    request_id: String,
+    name: String,
+    status: &'static str,
+    owner: String,
+    start: String,
+    end: String,
+    total: String,
+    purpose: Option<String>,
+    destination: Option<String>,
+    policy: Option<String>,
+    comment: Option<String>,
+    acting: Option<Person>,
+    people: Vec<Person>,
+    fields: Vec<FieldView>,
+    expenses: Vec<ExpectedExpenseView>,
+}
+
+#[derive(Debug, Serialize)]
+struct ExpectedExpenseView {
+    id: String,
+    expense_type: String,
+    amount: String,
+    date: String,
+    vendor: Option<String>,
+    location: Option<String>,
+    purpose: Option<String>,
+    fields: Vec<FieldView>,
+    allocations: Vec<AllocationView>,
 }
 
 #[derive(Debug, Serialize)]
@@ -405,18 +526,10 @@ impl ReportView {
             .map(|a| a.id.clone());
         let launcher = Launcher {
             acting: acting_id.as_deref(),
+            product: Product::Expense,
         };
-        let people = owner
-            .into_iter()
-            .map(|o| (o, "owner"))
-            .chain(
-                data.users
-                    .iter()
-                    .filter(|u| u.id != report.owner && data.may_act_for(&u.id, &report.owner))
-                    .map(|u| (u, "delegate")),
-            )
-            .map(|(user, role)| person(report, user, role, acting))
-            .collect();
+        let page = format!("/expense/{}", report.id);
+        let people = people(data, &page, &report.owner, acting);
         let expenses = report
             .expenses
             .iter()
@@ -432,10 +545,11 @@ impl ReportView {
             total: money(report.total(), &report.currency),
             purpose: report.business_purpose.clone(),
             policy: report.policy.clone(),
-            acting: acting.map(|user| person(report, user, "", acting)),
+            acting: acting.map(|user| person(&page, user, "", acting)),
             people,
             fields: fields(
                 data,
+                &data.fields,
                 Source::Header,
                 &report.custom_data,
                 &report.id,
@@ -453,22 +567,7 @@ impl ReportView {
 
 impl ExpenseView {
     fn new(data: &Seed, report: &Report, expense: &Expense, launcher: &Launcher<'_>) -> Self {
-        let allocations = expense
-            .allocations
-            .iter()
-            .map(|allocation| AllocationView {
-                id: allocation.id.clone(),
-                percentage: format!("{}%", trim_number(allocation.percentage)),
-                account_code: allocation.account_code.clone(),
-                fields: fields(
-                    data,
-                    Source::Allocation,
-                    &allocation.custom_data,
-                    &allocation.id,
-                    launcher,
-                ),
-            })
-            .collect();
+        let allocations = allocation_views(data, &data.fields, &expense.allocations, launcher);
         Self {
             id: expense.id.clone(),
             expense_type: data
@@ -485,6 +584,7 @@ impl ExpenseView {
                 .map(|p| p.name.clone()),
             fields: fields(
                 data,
+                &data.fields,
                 Source::Entry,
                 &expense.custom_data,
                 &expense.id,
@@ -498,6 +598,129 @@ impl ExpenseView {
                 .collect(),
         }
     }
+}
+
+impl RequestView {
+    fn new(data: &Seed, request: &TravelRequest, acting: Option<&User>) -> Self {
+        let owner = data.user(&request.owner);
+        let acting_id = acting
+            .filter(|a| owner.is_none_or(|o| o.id != a.id))
+            .map(|a| a.id.clone());
+        let launcher = Launcher {
+            acting: acting_id.as_deref(),
+            product: Product::Request,
+        };
+        let page = format!("/request/{}", request.id);
+        let form = &data.request_fields;
+        let expenses = request
+            .expenses
+            .iter()
+            .map(|expense| ExpectedExpenseView::new(data, request, expense, &launcher))
+            .collect();
+        let with_time = |date: &str, time: &Option<String>| match time {
+            Some(time) => format!("{date} {time}"),
+            None => date.to_owned(),
+        };
+        Self {
+            app: "Request",
+            company: data.company.name.clone(),
+            id: request.id.clone(),
+            request_id: request.request_id.clone(),
+            name: request.name.clone(),
+            status: request.approval_status_name(),
+            owner: owner.map(full_name).unwrap_or_default(),
+            start: with_time(&request.start_date, &request.start_time),
+            end: with_time(&request.end_date, &request.end_time),
+            total: money(request.total(), &request.currency),
+            purpose: request.business_purpose.clone(),
+            destination: request.main_destination.as_ref().map(|l| l.name.clone()),
+            policy: request.policy.clone(),
+            comment: request.comment.clone(),
+            acting: acting.map(|user| person(&page, user, "", acting)),
+            people: people(data, &page, &request.owner, acting),
+            fields: fields(
+                data,
+                form,
+                Source::Header,
+                &request.custom_data,
+                &request.id,
+                &launcher,
+            ),
+            expenses,
+        }
+    }
+}
+
+impl ExpectedExpenseView {
+    fn new(
+        data: &Seed,
+        request: &TravelRequest,
+        expense: &ExpectedExpense,
+        launcher: &Launcher<'_>,
+    ) -> Self {
+        let form = &data.request_fields;
+        Self {
+            id: expense.id.clone(),
+            expense_type: data
+                .expense_type(&expense.expense_type)
+                .map(|t| t.name.clone())
+                .unwrap_or_else(|| expense.expense_type.clone()),
+            amount: money(expense.amount, &request.currency),
+            date: expense.transaction_date.clone(),
+            vendor: expense.vendor.clone(),
+            location: expense.location.as_ref().map(|l| l.name.clone()),
+            purpose: expense.business_purpose.clone(),
+            fields: fields(
+                data,
+                form,
+                Source::Entry,
+                &expense.custom_data,
+                &expense.id,
+                launcher,
+            ),
+            allocations: allocation_views(data, form, &expense.allocations, launcher),
+        }
+    }
+}
+
+/// The allocations of an expense or expected expense, with the fields of `form`.
+fn allocation_views(
+    data: &Seed,
+    form: &[Field],
+    allocations: &[Allocation],
+    launcher: &Launcher<'_>,
+) -> Vec<AllocationView> {
+    allocations
+        .iter()
+        .map(|allocation| AllocationView {
+            id: allocation.id.clone(),
+            percentage: format!("{}%", trim_number(allocation.percentage)),
+            account_code: allocation.account_code.clone(),
+            fields: fields(
+                data,
+                form,
+                Source::Allocation,
+                &allocation.custom_data,
+                &allocation.id,
+                launcher,
+            ),
+        })
+        .collect()
+}
+
+/// The owner and the owner's delegates, as links to `page` launching as each of them.
+fn people(data: &Seed, page: &str, owner: &str, acting: Option<&User>) -> Vec<Person> {
+    data.user(owner)
+        .into_iter()
+        .map(|o| (o, "owner"))
+        .chain(
+            data.users
+                .iter()
+                .filter(|u| u.id != owner && data.may_act_for(&u.id, owner))
+                .map(|u| (u, "delegate")),
+        )
+        .map(|(user, role)| person(page, user, role, acting))
+        .collect()
 }
 
 fn list_fields(report: &Report) -> Vec<ListFieldView> {
@@ -520,15 +743,19 @@ fn list_fields(report: &Report) -> Vec<ListFieldView> {
         .collect()
 }
 
-/// Builds the launch links of one page (all with the same acting user).
+/// Builds the launch links of one page (all with the same acting user and product).
 struct Launcher<'a> {
     acting: Option<&'a str>,
+    product: Product,
 }
 
 impl Launcher<'_> {
     fn href(&self, version: u8, source: Option<Source>, id: &str) -> String {
         let mut query = form_urlencoded::Serializer::new(String::new());
         query.append_pair("v", &version.to_string());
+        if self.product == Product::Request {
+            query.append_pair("product", self.product.as_str());
+        }
         if let Some(source) = source {
             query.append_pair("source", source.as_str());
         }
@@ -539,8 +766,20 @@ impl Launcher<'_> {
         format!("/_sim/demo/open?{}", query.finish())
     }
 
+    /// Expense hooks: `data-launch="v4-<level>-<id>"` (and `v1-entry-<id>`), values in
+    /// `data-field="<level>-<id>-<field>"`; Request hooks: `request-<level>-<id>` and
+    /// `request-<level>-<id>-<field>` (Concur Request has no v1 launch).
     fn view(&self, level: Source, item_id: &str, field: &Field) -> LaunchView {
         let level_name = level.as_str().to_ascii_lowercase();
+        if self.product == Product::Request {
+            return LaunchView {
+                field: format!("request-{level_name}-{item_id}-{}", field.id),
+                v4: format!("request-{level_name}-{item_id}"),
+                v4_href: self.href(4, Some(level), item_id),
+                v1: None,
+                v1_href: None,
+            };
+        }
         let (v1, v1_href) = if level == Source::Entry {
             (
                 Some(format!("v1-entry-{item_id}")),
@@ -559,15 +798,18 @@ impl Launcher<'_> {
     }
 }
 
-/// Every field of the level's form, in seed order; list values show as `code — name`.
+/// Every field of the level in `form` (Expense's or Request's), in seed order; list values
+/// show as `code — name`.
 fn fields(
     data: &Seed,
+    form: &[Field],
     level: Source,
     values: &std::collections::BTreeMap<String, String>,
     item_id: &str,
     launcher: &Launcher<'_>,
 ) -> Vec<FieldView> {
-    data.fields_of(level)
+    form.iter()
+        .filter(|field| field.level == level)
         .map(|field| {
             let raw = values.get(&field.id).cloned().unwrap_or_default();
             let value = match data.field_list(field) {
@@ -586,12 +828,12 @@ fn fields(
         .collect()
 }
 
-fn person(report: &Report, user: &User, role: &'static str, acting: Option<&User>) -> Person {
+fn person(page: &str, user: &User, role: &'static str, acting: Option<&User>) -> Person {
     let current = acting.is_some_and(|a| a.id == user.id);
     let href = if role == "owner" {
-        format!("/expense/{}", report.id)
+        page.to_owned()
     } else {
-        format!("/expense/{}?as={}", report.id, user.id)
+        format!("{page}?as={}", user.id)
     };
     Person {
         id: user.id.clone(),

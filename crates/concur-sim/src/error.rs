@@ -18,6 +18,9 @@ pub(crate) enum Family {
     V1,
     /// `/profile/identity/v4/...`: the SCIM `Error` JSON.
     Identity,
+    /// `/travelrequest/v4/...`: `{errorCode, errorMessage}` JSON with the Travel Request
+    /// codes (`missingRequiredParam`, `listValidationError`, `notFound`, ...).
+    Request,
 }
 
 impl Family {
@@ -35,6 +38,8 @@ impl Family {
             Some(Family::V1)
         } else if path.starts_with("/profile/identity/v4/") {
             Some(Family::Identity)
+        } else if path.starts_with("/travelrequest/v4/") {
+            Some(Family::Request)
         } else {
             None
         }
@@ -74,6 +79,8 @@ pub(crate) struct ApiError {
     pub validation: Vec<ValidationError>,
     /// Seconds for a `Retry-After` header (429 and injected 503).
     pub retry_after: Option<u64>,
+    /// Travel Request's `errorCode`; `None`: the code of the status ([`request_code`]).
+    pub code: Option<&'static str>,
 }
 
 impl ApiError {
@@ -85,6 +92,20 @@ impl ApiError {
             path: path.to_owned(),
             validation: Vec::new(),
             retry_after: None,
+            code: None,
+        }
+    }
+
+    /// A Travel Request error with its documented `errorCode`.
+    pub fn request(
+        status: StatusCode,
+        code: &'static str,
+        path: &str,
+        message: impl Into<String>,
+    ) -> Self {
+        Self {
+            code: Some(code),
+            ..Self::new(Family::Request, status, path, message)
         }
     }
 
@@ -104,7 +125,8 @@ impl ApiError {
         Self::new(family, StatusCode::NOT_FOUND, path, message)
     }
 
-    /// 400 with `validationErrors` (v4) or the joined messages (v3).
+    /// 400 with `validationErrors` (v4) or the joined messages (v3, Travel Request; there
+    /// the first error's `source` is the `errorCode`).
     pub fn validation(family: Family, path: &str, errors: Vec<ValidationError>) -> Self {
         let message = match family {
             Family::V4 => "Validation failed".to_owned(),
@@ -114,8 +136,13 @@ impl ApiError {
                 .collect::<Vec<_>>()
                 .join("; "),
         };
+        let code = match family {
+            Family::Request => errors.first().and_then(|e| request_code_named(&e.source)),
+            _ => None,
+        };
         Self {
             validation: errors,
+            code,
             ..Self::bad_request(family, path, message)
         }
     }
@@ -140,6 +167,18 @@ impl IntoResponse for ApiError {
             }
             Family::V3 | Family::OAuth => {
                 let body = json!({ "Message": self.message, "Server-Time": now, "Id": id });
+                (self.status, axum::Json(body)).into_response()
+            }
+            Family::Request => {
+                let code = self.code.unwrap_or_else(|| request_code(self.status));
+                let body = json!({
+                    "errorCode": code,
+                    "errorMessage": self.message,
+                    "errorId": id,
+                    "httpStatus": http_status_text(self.status),
+                    "path": self.path,
+                    "timestamp": now,
+                });
                 (self.status, axum::Json(body)).into_response()
             }
             Family::Identity => {
@@ -180,6 +219,45 @@ impl IntoResponse for ApiError {
                 .insert(header::RETRY_AFTER, HeaderValue::from(seconds));
         }
         response
+    }
+}
+
+/// The Travel Request v4 error codes the simulator answers with.
+const REQUEST_CODES: &[&str] = &[
+    "badParam",
+    "invalidJson",
+    "invalidDate",
+    "invalidUuid",
+    "listValidationError",
+    "unsupportedParam",
+    "missingRequiredParam",
+    "userNotFound",
+    "idNotAllowed",
+    "invalidUser",
+    "permissionDenied",
+    "userIsNotAllowed",
+    "notFound",
+    "timeOut",
+    "internalServerError",
+    "circuitBreaker",
+];
+
+/// The code named `name` (a [`ValidationError::source`]), if it is a Travel Request code.
+fn request_code_named(name: &str) -> Option<&'static str> {
+    REQUEST_CODES.iter().copied().find(|code| *code == name)
+}
+
+/// The Travel Request `errorCode` of an error answer that names none (faults, auth).
+pub(crate) fn request_code(status: StatusCode) -> &'static str {
+    match status.as_u16() {
+        400 => "badParam",
+        401 => "invalidUser",
+        403 => "permissionDenied",
+        404 => "notFound",
+        408 => "timeOut",
+        503 => "circuitBreaker",
+        // 429 has no code of its own in the Travel Request table.
+        _ => "internalServerError",
     }
 }
 
@@ -307,6 +385,10 @@ mod tests {
         assert_eq!(
             Family::of("/profile/identity/v4/Users"),
             Some(Family::Identity)
+        );
+        assert_eq!(
+            Family::of("/travelrequest/v4/requests/E82B0B803671004B9A5D952F34FBD01E"),
+            Some(Family::Request)
         );
         assert_eq!(Family::of("/_sim/writes"), None);
     }

@@ -31,8 +31,9 @@ pub struct Faults {
     pub unauthorized_next: u32,
     /// While set, the token endpoint answers 503.
     pub token_endpoint_down: bool,
-    /// The next N field writes (v4 PATCH, v3 PUT) are refused with `write_error_status`,
-    /// after authentication and before anything changes (recorded like any write).
+    /// The next N field writes (v4 PATCH, v3 PUT, Travel Request PUT) are refused with
+    /// `write_error_status`, after authentication and before anything changes (recorded like
+    /// any write).
     pub refuse_writes_next: u32,
     /// Status of refused writes: 400 (a validation error saying `write_error_message`), 403,
     /// or a server error (500 when 0 or anything else).
@@ -44,8 +45,8 @@ pub struct Faults {
     pub bad_id_token_next: u32,
     /// How `bad_id_token_next` spoils the `id_token`.
     pub id_token_fault: IdTokenFault,
-    /// Field writes (v4 PATCH, v3 PUT) are applied at once but answered this many
-    /// milliseconds later: Concur saved the value while the caller may have given up.
+    /// Field writes (v4 PATCH, v3 PUT, Travel Request PUT) are applied at once but answered
+    /// this many milliseconds later: Concur saved the value while the caller may have given up.
     pub write_answer_delay_ms: u64,
     /// The next N Event Notifications of submitted reports are not delivered: they go
     /// straight to the failed-notification list, as if the connector never got them.

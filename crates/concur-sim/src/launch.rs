@@ -33,8 +33,13 @@ impl From<QueryEncoding> for Encoding {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct V4LaunchRequest {
+    /// `expense` (default) or `request` (Concur Request: signed with the `request_owner_*`
+    /// names, sent to the Request launch endpoint).
+    #[serde(default)]
+    pub product: Product,
     pub source: Source,
-    /// The item: a report id (`HEADER`), expense id (`ENTRY`) or allocation id (`ALLOCATION`).
+    /// The item: a report or request id (`HEADER`), an expense or expected-expense id
+    /// (`ENTRY`), or an allocation id (`ALLOCATION`).
     pub id: String,
     /// Who clicked: the report owner when absent, else one of the owner's delegates.
     #[serde(default)]
@@ -52,9 +57,10 @@ pub struct V4LaunchRequest {
 }
 
 impl V4LaunchRequest {
-    /// The owner launching from the item's default field.
+    /// The owner launching from the Expense item's default field.
     pub fn new(source: Source, id: impl Into<String>) -> Self {
         Self {
+            product: Product::Expense,
             source,
             id: id.into(),
             logged_in_user_id: None,
@@ -62,6 +68,16 @@ impl V4LaunchRequest {
             language_code: None,
             is_mobile: false,
             encoding: QueryEncoding::default(),
+        }
+    }
+}
+
+impl V4LaunchRequest {
+    /// The owner launching from the Concur Request item's default field.
+    pub fn request(source: Source, id: impl Into<String>) -> Self {
+        Self {
+            product: Product::Request,
+            ..Self::new(source, id)
         }
     }
 }
@@ -157,60 +173,121 @@ fn owner_and_clicker<'a>(
     Ok((owner, user))
 }
 
+/// Where a v4 launch points: the item's owner, its `item_url` (on the simulator, `{geo}`
+/// prepended later) and, for an allocation, the ids sent beside it.
+struct Target<'a> {
+    owner: &'a str,
+    /// The path of `item_url` after the base URL; `{context}` stands for the Expense
+    /// context (`TRAVELER` or `PROXY`), decided once the clicking user is known.
+    item_path: String,
+    expense_ids: Vec<String>,
+}
+
+/// The Expense item of a launch: report header, expense or allocation (docs/protocol.md
+/// §6.1 shape of `item_url`).
+fn expense_target<'a>(data: &'a Seed, source: Source, id: &str) -> Option<Target<'a>> {
+    let (report, tail, expense_ids) = match source {
+        Source::Header => (data.report(id)?, String::new(), Vec::new()),
+        Source::Entry => {
+            let (report, expense) = data
+                .expense(id)
+                .filter(|(_, e)| e.id.eq_ignore_ascii_case(id))?;
+            (
+                report,
+                format!("/expenses/{}", segment(&expense.id)),
+                Vec::new(),
+            )
+        }
+        Source::Allocation => {
+            let (report, expense, allocation) = data.allocation(id)?;
+            (
+                report,
+                format!("/allocations/{}", segment(&allocation.id)),
+                vec![expense.id.clone()],
+            )
+        }
+    };
+    Some(Target {
+        owner: &report.owner,
+        item_path: format!(
+            "/expensereports/v4/users/{}/context/{{context}}/reports/{}{tail}",
+            segment(&report.owner),
+            segment(&report.id)
+        ),
+        expense_ids,
+    })
+}
+
+/// The Concur Request item of a launch: the Travel Request v4 URL of the request header,
+/// the expected expense, or the allocation (with the expected expense's id beside it, sent
+/// as `request_ids`).
+fn request_target<'a>(data: &'a Seed, source: Source, id: &str) -> Option<Target<'a>> {
+    let (request, item_path, expense_ids) = match source {
+        Source::Header => {
+            let request = data.travel_request(id)?;
+            let path = format!("/travelrequest/v4/requests/{}", segment(&request.id));
+            (request, path, Vec::new())
+        }
+        Source::Entry => {
+            let (request, expense) = data.expected_expense(id)?;
+            let path = format!("/travelrequest/v4/expenses/{}", segment(&expense.id));
+            (request, path, Vec::new())
+        }
+        Source::Allocation => {
+            let (request, expense, allocation) = data.request_allocation(id)?;
+            let path = format!(
+                "/travelrequest/v4/requests/{}/allocations/{}",
+                segment(&request.id),
+                segment(&allocation.id)
+            );
+            (request, path, vec![expense.id.clone()])
+        }
+    };
+    Some(Target {
+        owner: &request.owner,
+        item_path,
+        expense_ids,
+    })
+}
+
 impl SimHandle {
-    /// Mints a v4 launch: fresh nonce, fresh auth code for the clicking user, `item_url` on
-    /// this simulator in the docs/protocol.md §6.1 shape (context `PROXY` when a delegate clicks).
+    /// Mints a v4 launch of either product: fresh nonce, fresh auth code for the clicking
+    /// user, `item_url` on this simulator (an Expense one with context `PROXY` when a
+    /// delegate clicks), signed with the product's owner parameter names and sent to the
+    /// product's launch endpoint.
     pub fn mint_v4(&self, request: &V4LaunchRequest) -> Result<MintedLaunch, MintError> {
         let settings = self.settings();
         let geo = settings.geolocation.as_str();
         let mut inner = self.lock();
         let data = &inner.data;
-        let unknown = || MintError::UnknownItem {
+        let (target, fields, endpoint) = match request.product {
+            Product::Expense => (
+                expense_target(data, request.source, &request.id),
+                &data.fields,
+                &settings.launch_url_v4,
+            ),
+            Product::Request => (
+                request_target(data, request.source, &request.id),
+                &data.request_fields,
+                &settings.launch_url_request,
+            ),
+        };
+        let target = target.ok_or_else(|| MintError::UnknownItem {
             level: request.source.as_str(),
             id: request.id.clone(),
-        };
-        let (report, tail, expense_ids) = match request.source {
-            Source::Header => (
-                data.report(&request.id).ok_or_else(unknown)?,
-                String::new(),
-                Vec::new(),
-            ),
-            Source::Entry => {
-                let (report, expense) = data
-                    .expense(&request.id)
-                    .filter(|(_, e)| e.id.eq_ignore_ascii_case(&request.id))
-                    .ok_or_else(unknown)?;
-                (
-                    report,
-                    format!("/expenses/{}", segment(&expense.id)),
-                    Vec::new(),
-                )
-            }
-            Source::Allocation => {
-                let (report, expense, allocation) =
-                    data.allocation(&request.id).ok_or_else(unknown)?;
-                (
-                    report,
-                    format!("/allocations/{}", segment(&allocation.id)),
-                    vec![expense.id.clone()],
-                )
-            }
-        };
+        })?;
         let (owner, clicker) =
-            owner_and_clicker(data, &report.owner, request.logged_in_user_id.as_deref())?;
+            owner_and_clicker(data, target.owner, request.logged_in_user_id.as_deref())?;
         let context = if clicker.id == owner.id {
             "TRAVELER"
         } else {
             "PROXY"
         };
-        let item_url = format!(
-            "{geo}/expensereports/v4/users/{}/context/{context}/reports/{}{tail}",
-            segment(&owner.id),
-            segment(&report.id)
-        );
+        let item_url = format!("{geo}{}", target.item_path.replace("{context}", context));
         let field = request.custom_field_launched_from.clone().or_else(|| {
-            data.fields_of(request.source)
-                .find(|f| f.launch)
+            fields
+                .iter()
+                .find(|f| f.level == request.source && f.launch)
                 .map(|f| f.id.clone())
         });
         let language = request
@@ -220,7 +297,7 @@ impl SimHandle {
             .unwrap_or_else(|| "en".to_owned());
         let code = uuid::Uuid::new_v4().to_string();
         let launch = V4Launch {
-            product: Product::Expense,
+            product: request.product,
             company_domain: data.company.domain.clone(),
             logged_in_user_id: clicker.id.clone(),
             report_owner_user_id: owner.id.clone(),
@@ -229,7 +306,7 @@ impl SimHandle {
             nonce: uuid::Uuid::new_v4().to_string(),
             custom_field_launched_from: field,
             source: request.source,
-            expense_ids,
+            expense_ids: target.expense_ids,
             is_mobile: request.is_mobile,
             client_auth_code: Some(code.clone()),
             language_code: Some(language),
@@ -243,7 +320,7 @@ impl SimHandle {
         drop(inner);
         let query = v4_query(&launch, &settings.connector, request.encoding.into());
         Ok(MintedLaunch {
-            url: format!("{}?{query}", settings.launch_url_v4),
+            url: format!("{endpoint}?{query}"),
             item_url,
             nonce: launch.nonce,
             client_auth_code: Some(code),

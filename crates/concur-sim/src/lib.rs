@@ -19,10 +19,14 @@
 //! | `PATCH /expensereports/v4/reports/{reportId}/approve`, `.../sendBack` | workflow actions, company token, `expectedStepCode` checked, 204 |
 //! | `GET /api/platform/notifications/v1.0/notification?status=FAILED`, `DELETE .../notification/{id}` | failed-notification list (XML, or JSON by `Accept`) and delete |
 //! | `GET /profile/identity/v4/Users?filter=userName eq "<login>"` | Identity v4 (SCIM `ListResponse`: `id`, `userName`, `preferredLanguage`), company token |
+//! | `GET`/`PUT /travelrequest/v4/requests/{requestUuid}` | Concur Request header (PUT: partial update, `200` with the request) |
+//! | `GET`/`PUT /travelrequest/v4/expenses/{expenseUuid}` | expected expense (PUT with a company token: `userId` required) |
+//! | `GET`/`PUT /travelrequest/v4/requests/{requestUuid}/allocations/{allocationUuid}` | request allocation (an array of one) |
 //! | `/_sim/...` | admin API, see below |
 //!
 //! Every answer carries a `concur-correlationid` header; errors use each API's documented
-//! body (v4 `ErrorMessage`, v3 `{Message}`, v1.1 `<Error>`, OAuth `{code, error, ...}`).
+//! body (v4 `ErrorMessage`, v3 `{Message}`, v1.1 `<Error>`, OAuth `{code, error, ...}`,
+//! Travel Request `{errorCode, errorMessage}`).
 //! Writes change the data (a later GET shows them) and are recorded with their exact body.
 //!
 //! Admin API (JSON, never subject to faults):
@@ -32,7 +36,7 @@
 //! | `GET`/`DELETE /_sim/writes` | recorded write attempts ([`RecordedWrite`]) / clear them |
 //! | `GET`/`DELETE /_sim/requests` | every call to the Concur surface ([`RecordedRequest`]) / clear |
 //! | `GET`/`PUT /_sim/faults` | read / replace the fault knobs ([`Faults`]; omitted fields are off) |
-//! | `POST /_sim/launch/v4` | mint a signed v4 launch ([`V4LaunchRequest`] → [`MintedLaunch`]) |
+//! | `POST /_sim/launch/v4` | mint a signed v4 launch ([`V4LaunchRequest`] → [`MintedLaunch`]; `"product": "request"` for Concur Request) |
 //! | `POST /_sim/launch/v1` | mint a signed v1 launch ([`V1LaunchRequest`] → [`MintedLaunch`]) |
 //! | `GET /_sim/state` | the current data in the seed format ([`Seed`]) |
 //! | `POST /_sim/reset` | restore the seed's data, clear records and faults |
@@ -41,9 +45,10 @@
 //! | `POST /_sim/reports/{reportId}/submit` | submit a report into external validation and notify the connector ([`NotificationDelivery`]) |
 //! | `GET /_sim/notifications` | every notification delivery attempted |
 //!
-//! Demo pages for people (see `demo`): `GET /` lists the reports, `GET /expense/{reportId}`
-//! shows one like Concur Expense, with Launch URL fields that open the connector in a popup
-//! (`/_sim/demo/...` mints the launches) and a Submit button that sends the report into
+//! Demo pages for people (see `demo`): `GET /` lists the reports and travel requests,
+//! `GET /expense/{reportId}` shows a report like Concur Expense and `GET /request/{requestId}`
+//! a request like Concur Request, with Launch URL fields that open the connector in a popup
+//! (`/_sim/demo/...` mints the launches); the report has a Submit button that sends it into
 //! external validation and shows its workflow status until the connector has decided. The
 //! connector starts one beside `serve` for its demo.
 
@@ -57,6 +62,7 @@ mod launch;
 mod oauth;
 mod read;
 mod record;
+mod request;
 pub mod seed;
 mod state;
 mod tls;
@@ -128,6 +134,9 @@ pub struct SimConfig {
     pub launch_url_v4: Url,
     /// The connector's v1 launch endpoint (Concur default path `/concur/form/v1.0/get`).
     pub launch_url_v1: Url,
+    /// The connector's Concur Request launch endpoint (Concur default path
+    /// `/request/launchexternalurl/v4/form`).
+    pub launch_url_request: Url,
     /// The connector's Fetch List endpoint (Concur default path `/concur/list/v1.2/fetch`).
     pub fetch_list_url: Url,
     /// The connector's Fetch Attendee endpoint (default path `/concur/attendee/v2.0/fetch`).
@@ -165,6 +174,9 @@ impl SimConfig {
         let launch_url_v1 = connector_base_url
             .join("concur/form/v1.0/get")
             .context("building the v1 launch URL")?;
+        let launch_url_request = connector_base_url
+            .join("request/launchexternalurl/v4/form")
+            .context("building the Request launch URL")?;
         let fetch_list_url = connector_base_url
             .join(DEFAULT_FETCH_LIST_PATH.trim_start_matches('/'))
             .context("building the Fetch List URL")?;
@@ -185,6 +197,7 @@ impl SimConfig {
             connector,
             launch_url_v4,
             launch_url_v1,
+            launch_url_request,
             fetch_list_url,
             fetch_attendee_url,
             connector_ca_pem: None,
@@ -278,6 +291,7 @@ pub async fn start(config: SimConfig) -> anyhow::Result<RunningSim> {
         connector: config.connector,
         launch_url_v4: config.launch_url_v4,
         launch_url_v1: config.launch_url_v1,
+        launch_url_request: config.launch_url_request,
         ca_pem: tls.ca_pem,
         notify_url: config.notify_url,
         fetch_list_url: config.fetch_list_url,
@@ -315,6 +329,7 @@ pub fn router(sim: SimHandle) -> Router {
         .merge(v1::routes())
         .merge(workflow::routes())
         .merge(identity::routes())
+        .merge(request::routes())
         .layer(middleware::from_fn_with_state(sim.clone(), concur_surface));
     Router::new()
         .merge(concur)

@@ -16,12 +16,18 @@ use super::state::{Inner, SimHandle};
 pub(crate) struct ReadCall {
     /// The request path exactly as received (still percent-encoded).
     path: String,
+    /// The query string, if any (still percent-encoded).
+    query: Option<String>,
     headers: HeaderMap,
 }
 
 impl ReadCall {
     pub fn path(&self) -> &str {
         &self.path
+    }
+
+    pub fn query(&self) -> Option<&str> {
+        self.query.as_deref()
     }
 }
 
@@ -32,6 +38,7 @@ impl<S: Send + Sync> FromRequestParts<S> for ReadCall {
         let Ok(OriginalUri(uri)) = OriginalUri::from_request_parts(parts, state).await;
         Ok(Self {
             path: uri.path().to_owned(),
+            query: uri.query().map(str::to_owned),
             headers: parts.headers.clone(),
         })
     }

@@ -34,6 +34,12 @@ pub enum WriteApi {
     V4Approve,
     /// `PATCH /expensereports/v4/reports/{reportId}/sendBack`.
     V4SendBack,
+    /// `PUT /travelrequest/v4/requests/{requestUuid}` (request header).
+    RequestHeader,
+    /// `PUT /travelrequest/v4/expenses/{expenseUuid}` (expected expense).
+    RequestExpense,
+    /// `PUT /travelrequest/v4/requests/{requestUuid}/allocations/{allocationUuid}`.
+    RequestAllocation,
 }
 
 /// One write attempt that reached a write endpoint, accepted or refused.

@@ -33,6 +33,24 @@
 //!           "allocations": [ { "id": "<32 hex>", "percentage": 50.0,
 //!                              "account_code": "6100", "custom_data": {} } ] }
 //!       ] }
+//!   ],
+//!   "request_fields": [
+//!     { "level": "HEADER", "id": "custom1", "label": "Project ID", "launch": true }
+//!   ],
+//!   "requests": [
+//!     { "id": "<32 hex>", "request_id": "3AT7", "owner": "<user UUID>",
+//!       "name": "Customer visit Lyon", "currency": "EUR",
+//!       "start_date": "2026-06-15", "end_date": "2026-06-17", "start_time": "07:30",
+//!       "end_time": "19:00", "business_purpose": "...", "comment": "...",
+//!       "main_destination": { "name": "Lyon, FRANCE", "city": "Lyon", "country_code": "FR" },
+//!       "policy": "Travel Request Policy", "approval_status": "NOT_SUBMITTED",
+//!       "custom_data": { "custom1": "PRJ-0001" },
+//!       "expenses": [
+//!         { "id": "<32 hex>", "expense_type": "AIRFR", "amount": 412.5,
+//!           "transaction_date": "2026-06-15", "business_purpose": "...", "vendor": "...",
+//!           "custom_data": {},
+//!           "allocations": [ { "id": "<32 hex>", "percentage": 100.0, "custom_data": {} } ] }
+//!       ] }
 //!   ]
 //! }
 //! ```
@@ -46,6 +64,9 @@
 //! * `launch: true` marks the field a launch is minted from by default (one per level).
 //! * Every item id (report, expense, allocation, legacy ids) is unique, compared ignoring case.
 //! * Expenses are in the report's currency; `exchange_rate` defaults to 1.
+//! * Travel requests (Concur Request) have their own form, `request_fields`: `custom1`–`custom20`
+//!   on `HEADER` and `ALLOCATION`, `custom1`–`custom40` on `ENTRY` (expected expenses); their
+//!   values follow the rules above against that form; their ids share the uniqueness rule.
 
 use std::collections::{BTreeMap, HashSet};
 use std::path::Path;
@@ -74,6 +95,13 @@ pub struct Seed {
     #[serde(default)]
     pub fields: Vec<Field>,
     pub reports: Vec<Report>,
+    /// Concur Request's form fields (levels `HEADER`, `ENTRY` = expected expense,
+    /// `ALLOCATION`), apart from Expense's.
+    #[serde(default)]
+    pub request_fields: Vec<Field>,
+    /// Travel requests (Concur Request).
+    #[serde(default)]
+    pub requests: Vec<TravelRequest>,
 }
 
 /// The simulated customer company.
@@ -313,6 +341,108 @@ pub struct Allocation {
     pub custom_data: BTreeMap<String, String>,
 }
 
+/// A travel request (Concur Request) with its expected expenses.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TravelRequest {
+    /// Travel Request v4 `id` (32 hex characters).
+    pub id: String,
+    /// The public key of the request (`requestId`, 4 to 6 letters and digits).
+    pub request_id: String,
+    /// Owner's user UUID.
+    pub owner: String,
+    pub name: String,
+    /// ISO 4217 code of every amount on the request.
+    pub currency: String,
+    /// `YYYY-MM-DD`.
+    pub start_date: String,
+    /// `YYYY-MM-DD`.
+    pub end_date: String,
+    /// `HH:mm`.
+    #[serde(default)]
+    pub start_time: Option<String>,
+    /// `HH:mm`.
+    #[serde(default)]
+    pub end_time: Option<String>,
+    #[serde(default)]
+    pub business_purpose: Option<String>,
+    #[serde(default)]
+    pub comment: Option<String>,
+    #[serde(default)]
+    pub main_destination: Option<Location>,
+    /// The request policy's name.
+    #[serde(default)]
+    pub policy: Option<String>,
+    /// `NOT_SUBMITTED` unless stated (`SUBMITTED`, `APPROVED`, `CANCELED`, `SENTBACK`).
+    #[serde(default = "default_request_status")]
+    pub approval_status: String,
+    #[serde(default)]
+    pub custom_data: BTreeMap<String, String>,
+    #[serde(default)]
+    pub expenses: Vec<ExpectedExpense>,
+}
+
+fn default_request_status() -> String {
+    "NOT_SUBMITTED".to_owned()
+}
+
+/// An expected expense of a travel request.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExpectedExpense {
+    /// Travel Request v4 expected expense id (32 hex characters).
+    pub id: String,
+    /// An [`ExpenseType::id`].
+    pub expense_type: String,
+    /// Transaction amount in the request currency.
+    pub amount: f64,
+    /// `YYYY-MM-DD`.
+    pub transaction_date: String,
+    #[serde(default)]
+    pub business_purpose: Option<String>,
+    #[serde(default)]
+    pub vendor: Option<String>,
+    #[serde(default)]
+    pub location: Option<Location>,
+    #[serde(default)]
+    pub custom_data: BTreeMap<String, String>,
+    #[serde(default)]
+    pub allocations: Vec<Allocation>,
+}
+
+impl TravelRequest {
+    pub fn expense(&self, id: &str) -> Option<&ExpectedExpense> {
+        self.expenses.iter().find(|e| e.id.eq_ignore_ascii_case(id))
+    }
+
+    /// An allocation of any expected expense on this request, with the expense.
+    pub fn allocation(&self, id: &str) -> Option<(&ExpectedExpense, &Allocation)> {
+        self.expenses.iter().find_map(|e| {
+            e.allocations
+                .iter()
+                .find(|a| a.id.eq_ignore_ascii_case(id))
+                .map(|a| (e, a))
+        })
+    }
+
+    /// Sum of the expected expenses' amounts.
+    pub fn total(&self) -> f64 {
+        self.expenses.iter().map(|e| e.amount).sum()
+    }
+
+    /// The approval status's name, as Concur Request shows it.
+    pub fn approval_status_name(&self) -> &'static str {
+        match self.approval_status.as_str() {
+            "NOT_SUBMITTED" => "Not Submitted",
+            "SUBMITTED" => "Submitted & Pending Approval",
+            "APPROVED" => "Approved",
+            "CANCELED" => "Canceled",
+            "SENTBACK" => "Sent Back to Employee",
+            _ => "Submitted",
+        }
+    }
+}
+
 /// Why a seed was refused.
 #[derive(Debug, thiserror::Error)]
 pub enum SeedError {
@@ -349,6 +479,10 @@ pub enum SeedError {
     OverAllocated(String),
     #[error("more than one launch field on level {0}")]
     TwoLaunchFields(&'static str),
+    #[error(
+        "request field id `{id}` is not customN (1-20 on HEADER and ALLOCATION, 1-40 on ENTRY)"
+    )]
+    BadRequestFieldId { id: String, level: &'static str },
 }
 
 impl Seed {
@@ -403,25 +537,40 @@ impl Seed {
         for report in &self.reports {
             self.validate_report(report)?;
         }
+        for request in &self.requests {
+            self.validate_request(request)?;
+        }
         Ok(())
     }
 
     fn validate_fields(&self) -> Result<(), SeedError> {
-        for level in [Source::Header, Source::Entry, Source::Allocation] {
-            let fields: Vec<&Field> = self.fields.iter().filter(|f| f.level == level).collect();
-            unique("field", fields.iter().map(|f| f.id.as_str()))?;
-            if fields.iter().filter(|f| f.launch).count() > 1 {
-                return Err(SeedError::TwoLaunchFields(level.as_str()));
+        for fields in [&self.fields, &self.request_fields] {
+            for level in [Source::Header, Source::Entry, Source::Allocation] {
+                let of_level: Vec<&Field> = fields.iter().filter(|f| f.level == level).collect();
+                unique("field", of_level.iter().map(|f| f.id.as_str()))?;
+                if of_level.iter().filter(|f| f.launch).count() > 1 {
+                    return Err(SeedError::TwoLaunchFields(level.as_str()));
+                }
+            }
+            for field in fields {
+                if let Some(list) = &field.list {
+                    self.list(list)
+                        .ok_or_else(|| unknown(&field.id, "list", list))?;
+                }
             }
         }
-        for field in &self.fields {
-            if legacy_slot(&field.id).is_none() {
-                return Err(SeedError::BadFieldId(field.id.clone()));
-            }
-            if let Some(list) = &field.list {
-                self.list(list)
-                    .ok_or_else(|| unknown(&field.id, "list", list))?;
-            }
+        if let Some(field) = self.fields.iter().find(|f| legacy_slot(&f.id).is_none()) {
+            return Err(SeedError::BadFieldId(field.id.clone()));
+        }
+        if let Some(field) = self
+            .request_fields
+            .iter()
+            .find(|f| request_slot(f.level, &f.id).is_none())
+        {
+            return Err(SeedError::BadRequestFieldId {
+                id: field.id.clone(),
+                level: field.level.as_str(),
+            });
         }
         Ok(())
     }
@@ -456,8 +605,19 @@ impl Seed {
         level: Source,
         values: &BTreeMap<String, String>,
     ) -> Result<(), SeedError> {
+        self.validate_values_of(&self.fields, item, level, values)
+    }
+
+    /// [`Self::validate_values`] against one form's fields (Expense's or Request's).
+    fn validate_values_of(
+        &self,
+        fields: &[Field],
+        item: &str,
+        level: Source,
+        values: &BTreeMap<String, String>,
+    ) -> Result<(), SeedError> {
         for (id, value) in values {
-            let field = self.field(level, id).ok_or_else(|| SeedError::NotAField {
+            let field = find_field(fields, level, id).ok_or_else(|| SeedError::NotAField {
                 item: item.to_owned(),
                 field: id.clone(),
                 level: level.as_str(),
@@ -480,16 +640,52 @@ impl Seed {
         Ok(())
     }
 
+    fn validate_request(&self, request: &TravelRequest) -> Result<(), SeedError> {
+        let name = format!("request {}", request.id);
+        self.user(&request.owner)
+            .ok_or_else(|| unknown(&name, "user", &request.owner))?;
+        let fields = &self.request_fields;
+        self.validate_values_of(fields, &name, Source::Header, &request.custom_data)?;
+        for expense in &request.expenses {
+            let name = format!("expected expense {}", expense.id);
+            self.expense_type(&expense.expense_type)
+                .ok_or_else(|| unknown(&name, "expense type", &expense.expense_type))?;
+            self.validate_values_of(fields, &name, Source::Entry, &expense.custom_data)?;
+            let total: f64 = expense.allocations.iter().map(|a| a.percentage).sum();
+            if total > 100.0 + f64::EPSILON {
+                return Err(SeedError::OverAllocated(name));
+            }
+            for allocation in &expense.allocations {
+                let name = format!("allocation {}", allocation.id);
+                self.validate_values_of(
+                    fields,
+                    &name,
+                    Source::Allocation,
+                    &allocation.custom_data,
+                )?;
+            }
+        }
+        Ok(())
+    }
+
     fn item_ids(&self) -> impl Iterator<Item = &str> {
-        self.reports.iter().flat_map(|r| {
-            [r.id.as_str(), r.legacy_id.as_str()]
-                .into_iter()
-                .chain(r.expenses.iter().flat_map(|e| {
-                    [e.id.as_str(), e.legacy_id.as_str()]
-                        .into_iter()
-                        .chain(e.allocations.iter().map(|a| a.id.as_str()))
-                }))
-        })
+        let requests = self.requests.iter().flat_map(|r| {
+            std::iter::once(r.id.as_str()).chain(r.expenses.iter().flat_map(|e| {
+                std::iter::once(e.id.as_str()).chain(e.allocations.iter().map(|a| a.id.as_str()))
+            }))
+        });
+        self.reports
+            .iter()
+            .flat_map(|r| {
+                [r.id.as_str(), r.legacy_id.as_str()]
+                    .into_iter()
+                    .chain(r.expenses.iter().flat_map(|e| {
+                        [e.id.as_str(), e.legacy_id.as_str()]
+                            .into_iter()
+                            .chain(e.allocations.iter().map(|a| a.id.as_str()))
+                    }))
+            })
+            .chain(requests)
     }
 
     /// A user by UUID, ignoring case.
@@ -519,12 +715,50 @@ impl Seed {
 
     /// A field of `level` by its exact v4 id (docs/protocol.md T24: no normalising of `custom09`).
     pub fn field(&self, level: Source, id: &str) -> Option<&Field> {
-        self.fields.iter().find(|f| f.level == level && f.id == id)
+        find_field(&self.fields, level, id)
     }
 
     /// The fields of one level, in seed order.
     pub fn fields_of(&self, level: Source) -> impl Iterator<Item = &Field> {
         self.fields.iter().filter(move |f| f.level == level)
+    }
+
+    /// A Concur Request form field of `level` by its exact id (`custom3`).
+    pub fn request_field(&self, level: Source, id: &str) -> Option<&Field> {
+        find_field(&self.request_fields, level, id)
+    }
+
+    /// The Concur Request form fields of one level, in seed order.
+    pub fn request_fields_of(&self, level: Source) -> impl Iterator<Item = &Field> {
+        self.request_fields.iter().filter(move |f| f.level == level)
+    }
+
+    /// A travel request by id, ignoring case.
+    pub fn travel_request(&self, id: &str) -> Option<&TravelRequest> {
+        self.requests.iter().find(|r| r.id.eq_ignore_ascii_case(id))
+    }
+
+    pub fn travel_request_mut(&mut self, id: &str) -> Option<&mut TravelRequest> {
+        self.requests
+            .iter_mut()
+            .find(|r| r.id.eq_ignore_ascii_case(id))
+    }
+
+    /// An expected expense by id, with its request.
+    pub fn expected_expense(&self, id: &str) -> Option<(&TravelRequest, &ExpectedExpense)> {
+        self.requests
+            .iter()
+            .find_map(|r| r.expense(id).map(|e| (r, e)))
+    }
+
+    /// A request allocation by id, with its expected expense and request.
+    pub fn request_allocation(
+        &self,
+        id: &str,
+    ) -> Option<(&TravelRequest, &ExpectedExpense, &Allocation)> {
+        self.requests
+            .iter()
+            .find_map(|r| r.allocation(id).map(|(e, a)| (r, e, a)))
     }
 
     /// The list behind a list field.
@@ -654,6 +888,20 @@ pub(crate) fn legacy_slot(id: &str) -> Option<(LegacyKind, u8)> {
     (1..=max).contains(&n).then_some((kind, n))
 }
 
+/// The number of a Concur Request custom field (`custom3` → 3): `custom1`–`custom20` on the
+/// header and allocations, `custom1`–`custom40` on expected expenses.
+pub(crate) fn request_slot(level: Source, id: &str) -> Option<u8> {
+    let max = if level == Source::Entry { 40 } else { 20 };
+    match legacy_slot(id)? {
+        (LegacyKind::Custom, n) if n <= max => Some(n),
+        _ => None,
+    }
+}
+
+fn find_field<'a>(fields: &'a [Field], level: Source, id: &str) -> Option<&'a Field> {
+    fields.iter().find(|f| f.level == level && f.id == id)
+}
+
 /// Which numbered family a v3/v1.1 field belongs to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum LegacyKind {
@@ -702,6 +950,67 @@ mod tests {
                 .any(|e| !e.allocations.is_empty())
         );
         assert!(seed.item_ids().any(|id| id.contains('$')));
+    }
+
+    #[test]
+    fn builtin_seed_has_a_travel_request_with_a_launch_field_on_each_level() {
+        let seed = Seed::builtin();
+        let request = seed
+            .travel_request("e82b0b803671004b9a5d952f34fbd01e")
+            .unwrap();
+        assert_eq!(seed.user(&request.owner).unwrap().last_name, "Doe");
+        for level in [Source::Header, Source::Entry, Source::Allocation] {
+            assert_eq!(
+                seed.request_fields_of(level).filter(|f| f.launch).count(),
+                1,
+                "{level:?}"
+            );
+        }
+        let types: HashSet<&str> = request
+            .expenses
+            .iter()
+            .map(|e| e.expense_type.as_str())
+            .collect();
+        assert!(types.len() >= 2);
+        assert!(request.expenses.iter().any(|e| !e.allocations.is_empty()));
+        assert!(seed.request_fields.iter().any(|f| f.list.is_some()));
+    }
+
+    #[test]
+    fn request_field_ids_follow_the_request_forms() {
+        assert_eq!(request_slot(Source::Header, "custom20"), Some(20));
+        assert_eq!(request_slot(Source::Header, "custom21"), None);
+        assert_eq!(request_slot(Source::Entry, "custom40"), Some(40));
+        assert_eq!(request_slot(Source::Allocation, "orgUnit1"), None);
+        let mut seed = Seed::builtin();
+        seed.request_fields[0].id = "custom21".into();
+        assert!(matches!(
+            seed.validate(),
+            Err(SeedError::BadRequestFieldId { .. })
+        ));
+    }
+
+    #[test]
+    fn request_values_are_checked_against_the_request_form() {
+        let mut seed = Seed::builtin();
+        // custom12 is on Expense's header form, not on Request's.
+        seed.requests[0]
+            .custom_data
+            .insert("custom12".into(), "x".into());
+        assert!(matches!(seed.validate(), Err(SeedError::NotAField { .. })));
+
+        let mut seed = Seed::builtin();
+        seed.requests[0].expenses[1].allocations[0]
+            .custom_data
+            .insert("custom4".into(), "CC-300".into());
+        assert!(matches!(
+            seed.validate(),
+            Err(SeedError::NotAListItem { .. })
+        ));
+
+        let mut seed = Seed::builtin();
+        seed.requests[0].expenses[0].id = seed.reports[0].expenses[0].id.to_ascii_lowercase();
+        assert!(matches!(seed.validate(), Err(SeedError::Duplicate { .. })));
     }
 
     #[test]

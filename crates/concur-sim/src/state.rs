@@ -57,6 +57,7 @@ pub(crate) struct Settings {
     pub connector: ConnectorCredentials,
     pub launch_url_v4: Url,
     pub launch_url_v1: Url,
+    pub launch_url_request: Url,
     pub ca_pem: String,
     /// Where submitted reports' notifications go (sent with `callout_client`).
     pub notify_url: Option<Url>,

@@ -18,6 +18,8 @@ pub(crate) struct WriteCall {
     method: Method,
     /// The request path exactly as received (still percent-encoded).
     path: String,
+    /// The query string, if any (still percent-encoded).
+    query: Option<String>,
     headers: HeaderMap,
     body: Bytes,
 }
@@ -25,6 +27,10 @@ pub(crate) struct WriteCall {
 impl WriteCall {
     pub fn path(&self) -> &str {
         &self.path
+    }
+
+    pub fn query(&self) -> Option<&str> {
+        self.query.as_deref()
     }
 }
 
@@ -40,6 +46,7 @@ impl<S: Send + Sync> FromRequest<S> for WriteCall {
         Ok(Self {
             method,
             path: uri.path().to_owned(),
+            query: uri.query().map(str::to_owned),
             headers,
             body,
         })
@@ -48,18 +55,20 @@ impl<S: Send + Sync> FromRequest<S> for WriteCall {
 
 /// Runs `apply` on the JSON object body under the state lock and records the attempt.
 /// `apply` must check everything before it changes anything: an `Err` leaves no trace in
-/// the data. It returns the success status (204 for v4, 200 for v3).
-pub(crate) fn handle(
+/// the data. It returns the success answer (204 for Expense v4, 200 for v3, 200 with the
+/// item for Travel Request).
+pub(crate) fn handle<R: IntoResponse>(
     sim: &SimHandle,
     api: WriteApi,
     call: &WriteCall,
-    apply: impl FnOnce(&mut Seed, &Principal, &Map<String, Value>) -> Result<StatusCode, ApiError>,
+    apply: impl FnOnce(&mut Seed, &Principal, &Map<String, Value>) -> Result<R, ApiError>,
 ) -> Response {
     let WriteCall {
         method,
         path,
         headers,
         body,
+        ..
     } = call;
     let family = family_of(api);
     let correlation_id = uuid::Uuid::new_v4().to_string();
@@ -80,10 +89,10 @@ pub(crate) fn handle(
             return Err(refused(family, path, status, message));
         }
         let object = json_object(family, path, &content_types, body)?;
-        apply(&mut inner.data, &principal, &object)
+        apply(&mut inner.data, &principal, &object).map(IntoResponse::into_response)
     });
     let status = match &outcome {
-        Ok(status) => *status,
+        Ok(response) => response.status(),
         Err(e) => e.status,
     };
     let attempt = WriteAttempt {
@@ -98,10 +107,7 @@ pub(crate) fn handle(
     SimHandle::record_write(&mut inner, attempt, status.as_u16());
     drop(inner);
 
-    let mut response = match outcome {
-        Ok(status) => status.into_response(),
-        Err(e) => e.into_response(),
-    };
+    let mut response = outcome.unwrap_or_else(IntoResponse::into_response);
     if let Ok(value) = HeaderValue::from_str(&correlation_id) {
         response.headers_mut().insert(CORRELATION_HEADER, value);
     }
@@ -140,6 +146,9 @@ fn family_of(api: WriteApi) -> Family {
         | WriteApi::V4Allocation
         | WriteApi::V4Approve
         | WriteApi::V4SendBack => Family::V4,
+        WriteApi::RequestHeader | WriteApi::RequestExpense | WriteApi::RequestAllocation => {
+            Family::Request
+        }
     }
 }
 
@@ -176,11 +185,10 @@ fn json_object(
             path,
             "request body must be a JSON object",
         )),
-        Err(e) => Err(ApiError::bad_request(
-            family,
-            path,
-            format!("malformed JSON: {e}"),
-        )),
+        Err(e) => Err(ApiError {
+            code: Some("invalidJson"),
+            ..ApiError::bad_request(family, path, format!("malformed JSON: {e}"))
+        }),
     }
 }
 

@@ -22,7 +22,7 @@ use serde::Deserialize;
 use self::view::{Finished, Notice, View, finished, lookup_status, still_saving};
 use self::write::{Outcome, WriteJob};
 use crate::concur::{ConcurError, ExpenseItem, Failure, UserToken};
-use crate::launch::LaunchContext;
+use crate::launch::{LaunchContext, Product};
 use crate::pages::PageError;
 use crate::pages::i18n::Lang;
 use crate::picker::{self, Entered, PlanError};
@@ -403,10 +403,20 @@ async fn read_item(
     concur
         .read_item(&launch.item_url, token.as_ref(), Some(&launch.language))
         .await
-        .map(Some)
+        .map(|item| Some(with_signed_owner(item, launch)))
         .inspect_err(|error| {
             tracing::warn!(%error, correlation_id = error.correlation_id(), "reading the launched item failed");
         })
+}
+
+/// A travel request's expected expense and allocation bodies do not name the request's
+/// owner, whom an expected-expense PUT with the company token must name (`userId`): the
+/// signed launch does (docs/protocol.md §9.8).
+fn with_signed_owner(mut item: ExpenseItem, launch: &LaunchContext) -> ExpenseItem {
+    if item.location.product() == Product::Request && item.owner.is_none() {
+        item.owner = launch.report_owner_user_id.clone();
+    }
+    item
 }
 
 fn item_failure(error: &ConcurError) -> PageError {

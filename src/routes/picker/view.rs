@@ -7,7 +7,7 @@ use serde::Serialize;
 
 use super::{DONE_PATH, SESSION_PATH};
 use crate::concur::{ExpenseItem, MAX_VALUE_CHARS};
-use crate::launch::LaunchContext;
+use crate::launch::{LaunchContext, Product, Source};
 use crate::pages::i18n::{Catalog, Lang};
 use crate::picker::{self, TargetError};
 use crate::session::{KeptForm, WriteFailure};
@@ -87,8 +87,13 @@ pub(super) struct View<'a> {
 
 #[derive(Serialize)]
 struct ItemSummary {
+    /// The message key suffix of the item's heading (`HEADER`, `REQUEST_ENTRY`, ...).
     kind: &'static str,
+    /// The message key of the report (or request) name's label.
+    name_label: &'static str,
     report_name: Option<String>,
+    /// A travel request's dates, `start – end` (either alone when only one is known).
+    dates: Option<String>,
     expense_type: Option<String>,
     amount: Option<String>,
     currency: Option<String>,
@@ -111,8 +116,13 @@ impl<'a> View<'a> {
         Self {
             launch,
             item: item.map(|i| ItemSummary {
-                kind: i.kind.as_str(),
+                kind: heading_kind(i),
+                name_label: match i.location.product() {
+                    Product::Expense => "report",
+                    Product::Request => "request",
+                },
                 report_name: i.report_name.clone(),
+                dates: dates(i.start_date.as_deref(), i.end_date.as_deref()),
                 expense_type: i
                     .expense_type_name
                     .clone()
@@ -267,6 +277,24 @@ impl<'a> View<'a> {
             choices.insert(0, choice);
         }
         (choices, truncated, lookup)
+    }
+}
+
+/// The heading's message key suffix: the level, prefixed `REQUEST_` for a travel request.
+fn heading_kind(item: &ExpenseItem) -> &'static str {
+    match (item.location.product(), item.kind) {
+        (Product::Expense, kind) => kind.as_str(),
+        (Product::Request, Source::Header) => "REQUEST_HEADER",
+        (Product::Request, Source::Entry) => "REQUEST_ENTRY",
+        (Product::Request, Source::Allocation) => "REQUEST_ALLOCATION",
+    }
+}
+
+fn dates(start: Option<&str>, end: Option<&str>) -> Option<String> {
+    match (start, end) {
+        (Some(start), Some(end)) if start != end => Some(format!("{start} – {end}")),
+        (Some(day), _) | (None, Some(day)) => Some(day.to_owned()),
+        (None, None) => None,
     }
 }
 

@@ -25,6 +25,7 @@ use serde_json::{Value, json};
 
 mod cli;
 mod identity;
+mod request;
 
 const CONNECTOR_USER: &str = "LaunchConnectorUser";
 const CONNECTOR_PASSWORD: &str = "Tr0ub4dor&3-Horse";
