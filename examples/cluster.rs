@@ -1,0 +1,888 @@
+//! A measured cluster (issue 15's benchmark): three connector instances behind HAProxy on
+//! one Redis, the simulator as Concur answering every call 50 ms late, complete launch →
+//! picker → Done flows, then the same with one instance killed in the middle.
+//!
+//! What it starts (all on loopback, all real processes except the simulator):
+//! - `redis-server` (no persistence) on a free port;
+//! - the simulator in this process, `latency_ms` = `LATENCY_MS` (default 50) on every call;
+//! - `INSTANCES` (default 3) release `concur-connector` binaries on that Redis, each with its
+//!   own certificate and admin listener, sharing the session key;
+//! - `haproxy` terminating TLS in front of them (round robin per request, health checks on
+//!   `/healthz`, connection failures retried on another instance, never a POST that reached
+//!   one), so consecutive steps of one flow land on different instances.
+//!
+//! Phase 1 runs `LAUNCHES` (default 50,000) flows at `CONCURRENCY` (default 256): the
+//! simulator mints a signed launch (with a one-time auth code) for an expense, as Concur does
+//! when a user clicks; the flow sends it (verify, code exchange: step `launch`), opens the
+//! picker (`picker`, the item read from Concur) and saves a value unique to the flow (`done`,
+//! the PATCH). It prints throughput, p50/p99 per step, errors (expected 0), how many flows
+//! crossed instances, Concur calls per launch, token refreshes, RSS per instance and the
+//! instances' own counts from `/metrics`.
+//!
+//! Phase 2 runs `FAILOVER_LAUNCHES` (default 10,000) flows and kills one instance (SIGKILL)
+//! once 40% are done. It prints which flows failed, whether each was in flight at the kill,
+//! and checks in the simulator's record that no value was written twice.
+//!
+//! Phase 3 prints test connection requests per second over TLS keep-alive (16 connections,
+//! HTTP/1.1, straight to one instance) beside a bare hyper + rustls server answering `200`
+//! (this example re-run as a child process with `--bare-server`), and their ratio.
+//!
+//! A benchmark, not a test: it fails only when it cannot run. Run it with
+//! `scripts/bench-cluster.sh` (installs haproxy and redis-server, builds the release binary
+//! and this example). Linux only (`/proc`, `kill`).
+
+#![allow(clippy::unwrap_used)]
+
+mod support {
+    pub mod bench_server;
+}
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context as _, bail};
+use base64::Engine as _;
+use concur_connector::credentials::ConnectorCredentials;
+use concur_connector::launch::Source;
+use concur_connector::sim::{self, Faults, SimConfig, SimTls, V4LaunchRequest};
+use reqwest::StatusCode;
+use support::bench_server::{self, PASSWORD, Pki, Server, USERNAME};
+use tokio::sync::Mutex;
+use tokio::task::JoinSet;
+
+const REQUEST_TOKEN: &str = "bench-company-request-token";
+const REDIRECT: &str = "https://connector.bench/launchexternalurl/v4/form";
+const PLACEHOLDER: &str = "https://connector.bench";
+const TEST_CONNECTION_CONNECTIONS: usize = 16;
+const TEST_CONNECTION_FOR: Duration = Duration::from_secs(8);
+const KILL_AT: f64 = 0.4;
+const STEP_TIMEOUT: Duration = Duration::from_secs(30);
+
+fn env_number(name: &str, default: usize) -> usize {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+fn free_port() -> anyhow::Result<u16> {
+    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port())
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    concur_connector::tls::install_default_provider();
+    let args: Vec<String> = std::env::args().collect();
+    if args.get(1).map(String::as_str) == Some("--bare-server") {
+        return bare::serve(&args[2..]).await;
+    }
+    run().await
+}
+
+async fn run() -> anyhow::Result<()> {
+    let binary = bench_server::connector_binary()?;
+    let launches = env_number("LAUNCHES", 50_000);
+    let failover_launches = env_number("FAILOVER_LAUNCHES", 10_000);
+    let concurrency = env_number("CONCURRENCY", 256);
+    let instances = env_number("INSTANCES", 3);
+    let latency_ms = env_number("LATENCY_MS", 50) as u64;
+    let dir = tempfile::tempdir()?;
+
+    let redis = Redis::start(dir.path())?;
+    let credentials =
+        ConnectorCredentials::new(USERNAME, concur_connector::config::secret(PASSWORD))
+            .map_err(|(key, e)| anyhow::anyhow!("{key}: {e}"))?;
+    let placeholder = reqwest::Url::parse(&format!("{PLACEHOLDER}/"))?;
+    let mut config = SimConfig::new(credentials, &placeholder, SimTls::generate_in(dir.path()))?;
+    config.redirect_uri = REDIRECT.to_owned();
+    config.company_request_token = concur_connector::config::secret(REQUEST_TOKEN);
+    let seed = config.seed.clone();
+    let company = seed.company.id.clone();
+    let sim = sim::start(config).await?;
+    let base = sim.base_url().as_str().trim_end_matches('/').to_owned();
+    let host = format!(
+        "{}:{}",
+        sim.base_url().host_str().context("the simulator's host")?,
+        sim.base_url().port().context("the simulator's port")?
+    );
+    let expenses: Vec<String> = seed
+        .reports
+        .iter()
+        .filter(|r| r.approval_status_id == "A_NOTF")
+        .flat_map(|r| r.expenses.iter().map(|e| e.id.clone()))
+        .collect();
+    if expenses.is_empty() {
+        bail!("the seed has no unsubmitted expense to launch from");
+    }
+
+    // One session key for the whole cluster (any instance opens any session).
+    let session_key = base64::engine::general_purpose::STANDARD.encode(rand::random::<[u8; 32]>());
+    let mut servers = Vec::new();
+    for i in 0..instances {
+        let admin = free_port()?;
+        let extra = format!(
+            r#"
+[launch]
+allowed_item_hosts = ["{host}"]
+[store]
+backend = "redis"
+redis_url = "redis://127.0.0.1:{redis_port}/0"
+session_key_id = "bench"
+session_keys = {{ bench = "{session_key}" }}
+[admin]
+bind = "127.0.0.1:{admin}"
+[values]
+source = "free_text"
+[concur]
+client_id = "{client_id}"
+client_secret = "{client_secret}"
+redirect_uri = "{REDIRECT}"
+auth_base_url = "{base}"
+api_base_url = "{base}"
+allowed_geolocation_hosts = ["{host}"]
+jwks_url = "{base}/oauth2/v0/jwks"
+company_id = "{company}"
+company_request_token = "{REQUEST_TOKEN}"
+extra_ca_file = "{ca}"
+state_dir = "{{dir}}/state"
+[log]
+level = "warn"
+"#,
+            redis_port = redis.port,
+            client_id = sim::DEFAULT_CLIENT_ID,
+            client_secret = sim::DEFAULT_CLIENT_SECRET,
+            ca = sim.ca_pem_path().display(),
+        );
+        let server = Server::start(&binary, &extra, &[])
+            .await
+            .with_context(|| format!("starting instance {}", i + 1))?;
+        servers.push(Instance {
+            name: format!("c{}", i + 1),
+            admin,
+            server: Some(server),
+        });
+    }
+    let balancer = Balancer::start(dir.path(), &servers).await?;
+    sim.set_faults(Faults {
+        latency_ms,
+        ..Faults::default()
+    });
+    println!(
+        "{instances} instances behind haproxy {} on redis :{}; the simulator answers every call {latency_ms} ms late",
+        balancer.version, redis.port
+    );
+
+    let bench = Arc::new(Flows {
+        client: balancer.client(concurrency)?,
+        base: format!("https://localhost:{}", balancer.port),
+        sim: sim.handle(),
+        expenses,
+    });
+
+    // Phase 1: the steady run.
+    sim.clear_requests();
+    let writes_before = sim.writes().len();
+    let steady = run_flows(&bench, "s", launches, concurrency, None).await;
+    let requests = sim.requests();
+    steady.print(&format!("phase 1: {launches} flows at concurrency {concurrency}"));
+    let refreshes = requests
+        .iter()
+        .filter(|r| r.grant_type.as_deref() == Some("refresh_token"))
+        .count();
+    let tokens = requests
+        .iter()
+        .filter(|r| r.path.starts_with("/oauth2/"))
+        .count();
+    println!(
+        "concur calls per launch: {:.2} ({} calls; token endpoint {tokens}, of which refresh_token grants {refreshes})",
+        requests.len() as f64 / launches as f64,
+        requests.len()
+    );
+    for instance in &servers {
+        if let Some(server) = &instance.server {
+            let (rss, peak) = server.memory_kib();
+            println!(
+                "RSS {}: {} MiB (peak {} MiB)",
+                instance.name,
+                rss / 1024,
+                peak / 1024
+            );
+        }
+    }
+    print_metrics(&servers).await;
+    let duplicates = duplicate_values(&sim.writes()[writes_before..]);
+    println!("values written twice: {duplicates}");
+
+    // Phase 2: one instance killed mid-run.
+    let writes_before = sim.writes().len();
+    let victim = servers.len() / 2;
+    let kill = Kill {
+        at: (failover_launches as f64 * KILL_AT) as usize,
+        pid: servers[victim].server.as_ref().map(|s| s.pid).unwrap_or(0),
+    };
+    let failover = run_flows(&bench, "f", failover_launches, concurrency, Some(kill)).await;
+    failover.print(&format!(
+        "phase 2: {failover_launches} flows, {} killed (SIGKILL) after {}",
+        servers[victim].name, kill.at
+    ));
+    let in_flight_failures = failover
+        .failures
+        .iter()
+        .filter(|f| f.in_flight_at_kill)
+        .count();
+    println!(
+        "failed flows: {} ({} in flight at the kill, {} started after it)",
+        failover.failures.len(),
+        in_flight_failures,
+        failover.failures.len() - in_flight_failures
+    );
+    for failure in failover.failures.iter().take(10) {
+        println!("  {failure}");
+    }
+    let writes = &sim.writes()[writes_before..];
+    println!(
+        "values written twice: {}; flows that succeeded but whose value is missing: {}",
+        duplicate_values(writes),
+        missing_values(writes, &failover.succeeded_values)
+    );
+    drop(servers[victim].server.take());
+
+    // Phase 3: test connection against a bare hyper + rustls server.
+    let survivor = servers
+        .iter()
+        .find_map(|i| i.server.as_ref())
+        .context("no instance left")?;
+    let ours = test_connection_peak(
+        &survivor.client(TEST_CONNECTION_CONNECTIONS)?,
+        &survivor.url("/system/v1.0/testconnection"),
+    )
+    .await;
+    let bare = bare::Child::start(dir.path(), &survivor.pki).await?;
+    let theirs = test_connection_peak(&bare.client()?, &bare.url()).await;
+    println!(
+        "test connection over TLS keep-alive ({TEST_CONNECTION_CONNECTIONS} connections): {ours:.0}/s; bare hyper + rustls: {theirs:.0}/s; ratio {:.2}",
+        ours / theirs
+    );
+
+    drop(bare);
+    drop(balancer);
+    sim.shutdown().await?;
+    drop(redis);
+    Ok(())
+}
+
+struct Instance {
+    name: String,
+    admin: u16,
+    server: Option<Server>,
+}
+
+/// The simulator as Concur and the balancer's address.
+struct Flows {
+    client: reqwest::Client,
+    base: String,
+    sim: sim::SimHandle,
+    expenses: Vec<String>,
+}
+
+#[derive(Clone, Copy)]
+struct Kill {
+    at: usize,
+    pid: u32,
+}
+
+#[derive(Default)]
+struct Outcome {
+    took: Duration,
+    completed: usize,
+    steps: [Vec<Duration>; 3],
+    failures: Vec<Failure>,
+    crossed: usize,
+    succeeded_values: Vec<String>,
+}
+
+struct Failure {
+    flow: usize,
+    step: &'static str,
+    what: String,
+    in_flight_at_kill: bool,
+}
+
+impl std::fmt::Display for Failure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "flow {} at {}: {}{}",
+            self.flow,
+            self.step,
+            self.what,
+            if self.in_flight_at_kill {
+                " (in flight at the kill)"
+            } else {
+                ""
+            }
+        )
+    }
+}
+
+const STEPS: [&str; 3] = ["launch", "picker", "done"];
+
+impl Outcome {
+    fn print(&mut self, title: &str) {
+        println!("\n{title}");
+        println!(
+            "  {} flows completed in {:.1} s: {:.0} flows/s; errors {}; flows served by more than one instance {}",
+            self.completed,
+            self.took.as_secs_f64(),
+            self.completed as f64 / self.took.as_secs_f64(),
+            self.failures.len(),
+            self.crossed
+        );
+        for (name, latencies) in STEPS.iter().zip(self.steps.iter_mut()) {
+            latencies.sort();
+            let pick = |p: f64| {
+                latencies
+                    .get(((latencies.len() as f64 - 1.0) * p).round() as usize)
+                    .map_or(0.0, |d| d.as_secs_f64() * 1000.0)
+            };
+            println!(
+                "  {name:<7} p50 {:>7.1} ms  p99 {:>7.1} ms  ({} answered)",
+                pick(0.5),
+                pick(0.99),
+                latencies.len()
+            );
+        }
+    }
+}
+
+/// Runs `count` flows, `concurrency` at a time; with `kill`, SIGKILLs that process once
+/// `kill.at` flows have completed.
+async fn run_flows(
+    bench: &Arc<Flows>,
+    run: &'static str,
+    count: usize,
+    concurrency: usize,
+    kill: Option<Kill>,
+) -> Outcome {
+    let next = Arc::new(AtomicUsize::new(0));
+    let done = Arc::new(AtomicUsize::new(0));
+    // Flow numbers started but not finished when the kill happened.
+    let in_flight: Arc<Mutex<HashMap<usize, ()>>> = Arc::default();
+    let at_kill: Arc<std::sync::OnceLock<Vec<usize>>> = Arc::default();
+    let outcome = Arc::new(Mutex::new(Outcome::default()));
+    let started = Instant::now();
+    let mut workers = JoinSet::new();
+    for _ in 0..concurrency {
+        let (bench, next, done, in_flight, at_kill, outcome) = (
+            bench.clone(),
+            next.clone(),
+            done.clone(),
+            in_flight.clone(),
+            at_kill.clone(),
+            outcome.clone(),
+        );
+        workers.spawn(async move {
+            loop {
+                let flow = next.fetch_add(1, Ordering::Relaxed);
+                if flow >= count {
+                    break;
+                }
+                in_flight.lock().await.insert(flow, ());
+                let value = format!("{run}{flow}");
+                let result = bench.flow(flow, &value).await;
+                in_flight.lock().await.remove(&flow);
+                let finished = done.fetch_add(1, Ordering::Relaxed) + 1;
+                let mut out = outcome.lock().await;
+                match result {
+                    Ok(trace) => {
+                        for (i, latency) in trace.latencies.iter().enumerate() {
+                            out.steps[i].push(*latency);
+                        }
+                        if trace.instances.iter().any(|i| i != &trace.instances[0]) {
+                            out.crossed += 1;
+                        }
+                        out.completed += 1;
+                        out.succeeded_values.push(value);
+                    }
+                    Err((step, what)) => {
+                        let in_flight_at_kill = at_kill.get().is_some_and(|f| f.contains(&flow));
+                        out.failures.push(Failure {
+                            flow,
+                            step,
+                            what,
+                            in_flight_at_kill,
+                        });
+                    }
+                }
+                drop(out);
+                if let Some(kill) = kill
+                    && finished == kill.at
+                {
+                    let flows: Vec<usize> = in_flight.lock().await.keys().copied().collect();
+                    let _ = std::process::Command::new("kill")
+                        .args(["-9", &kill.pid.to_string()])
+                        .status();
+                    let _ = at_kill.set(flows);
+                }
+            }
+        });
+    }
+    workers.join_all().await;
+    let mut outcome = std::mem::take(&mut *outcome.lock().await);
+    outcome.took = started.elapsed();
+    outcome
+}
+
+struct Trace {
+    latencies: [Duration; 3],
+    instances: [String; 3],
+}
+
+impl Flows {
+    /// One user's click: launch, picker, Done with `value`.
+    async fn flow(&self, flow: usize, value: &str) -> Result<Trace, (&'static str, String)> {
+        let expense = &self.expenses[flow % self.expenses.len()];
+        let minted = self
+            .sim
+            .mint_v4(&V4LaunchRequest::new(Source::Entry, expense))
+            .map_err(|e| ("mint", e.to_string()))?;
+        let path = minted.url.trim_start_matches(PLACEHOLDER);
+
+        let started = Instant::now();
+        let response = self
+            .send(self.client.get(format!("{}{path}", self.base)))
+            .await
+            .map_err(|e| ("launch", e))?;
+        let launch = started.elapsed();
+        let launch_by = served_by(&response);
+        if response.status() != StatusCode::SEE_OTHER {
+            return Err(("launch", format!("status {}", response.status())));
+        }
+        let cookie = response
+            .headers()
+            .get(reqwest::header::SET_COOKIE)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.split(';').next())
+            .map(str::to_owned)
+            .ok_or(("launch", "no session cookie".to_owned()))?;
+
+        let started = Instant::now();
+        let response = self
+            .send(
+                self.client
+                    .get(format!("{}/launch/session", self.base))
+                    .header(reqwest::header::COOKIE, &cookie),
+            )
+            .await
+            .map_err(|e| ("picker", e))?;
+        let picker_by = served_by(&response);
+        let status = response.status();
+        let html = response.text().await.map_err(|e| ("picker", e.to_string()))?;
+        let picker = started.elapsed();
+        if status != StatusCode::OK {
+            return Err(("picker", format!("status {status}")));
+        }
+        let csrf = csrf_of(&html).ok_or(("picker", "no csrf field".to_owned()))?;
+
+        let started = Instant::now();
+        let response = self
+            .send(
+                self.client
+                    .post(format!("{}/launch/session/done", self.base))
+                    .header(reqwest::header::COOKIE, &cookie)
+                    .form(&[("csrf", csrf.as_str()), ("action", "done"), ("value", value)]),
+            )
+            .await
+            .map_err(|e| ("done", e))?;
+        let done_by = served_by(&response);
+        let status = response.status();
+        let html = response.text().await.map_err(|e| ("done", e.to_string()))?;
+        let done = started.elapsed();
+        if status != StatusCode::OK || !html.contains(r#"id="done-page""#) {
+            return Err(("done", format!("status {status}, not the closing page")));
+        }
+        Ok(Trace {
+            latencies: [launch, picker, done],
+            instances: [launch_by, picker_by, done_by],
+        })
+    }
+
+    async fn send(&self, request: reqwest::RequestBuilder) -> Result<reqwest::Response, String> {
+        request
+            .timeout(STEP_TIMEOUT)
+            .send()
+            .await
+            .map_err(|e| format!("{e:#}"))
+    }
+}
+
+fn served_by(response: &reqwest::Response) -> String {
+    response
+        .headers()
+        .get("x-served-by")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("?")
+        .to_owned()
+}
+
+fn csrf_of(html: &str) -> Option<String> {
+    let start = html.find(r#"name="csrf" value=""#)? + 19;
+    html.get(start..start + 32).map(str::to_owned)
+}
+
+/// The written values of successful writes that appear more than once.
+fn duplicate_values(writes: &[sim::RecordedWrite]) -> usize {
+    let mut counts: HashMap<String, usize> = HashMap::new();
+    for write in writes.iter().filter(|w| w.succeeded()) {
+        if let Some(value) = written_value(write) {
+            *counts.entry(value).or_default() += 1;
+        }
+    }
+    counts.values().filter(|&&n| n > 1).count()
+}
+
+/// Values of flows whose Done answered the closing page but that no successful write carries.
+fn missing_values(writes: &[sim::RecordedWrite], succeeded: &[String]) -> usize {
+    let written: std::collections::HashSet<String> = writes
+        .iter()
+        .filter(|w| w.succeeded())
+        .filter_map(written_value)
+        .collect();
+    succeeded.iter().filter(|v| !written.contains(*v)).count()
+}
+
+fn written_value(write: &sim::RecordedWrite) -> Option<String> {
+    let body = write.body.as_ref()?;
+    body["customData"][0]["value"]
+        .as_str()
+        .map(str::to_owned)
+}
+
+/// Sums each instance's counters by metric name (labels dropped), for the lines that
+/// matter to this benchmark.
+async fn print_metrics(servers: &[Instance]) {
+    let client = reqwest::Client::new();
+    let mut totals: HashMap<String, f64> = HashMap::new();
+    for instance in servers {
+        let Ok(response) = client
+            .get(format!("http://127.0.0.1:{}/metrics", instance.admin))
+            .send()
+            .await
+        else {
+            println!("metrics of {}: unreachable", instance.name);
+            continue;
+        };
+        let text = response.text().await.unwrap_or_default();
+        for line in text.lines().filter(|l| !l.starts_with('#')) {
+            let Some((name_labels, value)) = line.rsplit_once(' ') else {
+                continue;
+            };
+            let name = name_labels.split('{').next().unwrap_or(name_labels);
+            if name.ends_with("_total")
+                && let Ok(value) = value.parse::<f64>()
+            {
+                *totals.entry(name_labels.to_owned()).or_default() += value;
+            }
+        }
+    }
+    let mut lines: Vec<_> = totals.into_iter().collect();
+    lines.sort_by(|a, b| a.0.cmp(&b.0));
+    println!("metrics summed over the instances (counters):");
+    for (name, value) in lines {
+        println!("  {name} {value}");
+    }
+}
+
+/// Closed loop over keep-alive connections for [`TEST_CONNECTION_FOR`]: answers per second.
+async fn test_connection_peak(client: &reqwest::Client, url: &str) -> f64 {
+    let url = Arc::new(url.to_owned());
+    let started = Instant::now();
+    let mut workers = JoinSet::new();
+    for _ in 0..TEST_CONNECTION_CONNECTIONS {
+        let (client, url) = (client.clone(), url.clone());
+        workers.spawn(async move {
+            let mut ok = 0usize;
+            while started.elapsed() < TEST_CONNECTION_FOR {
+                let Ok(response) = client
+                    .get(url.as_str())
+                    .basic_auth(USERNAME, Some(PASSWORD))
+                    .send()
+                    .await
+                else {
+                    continue;
+                };
+                if response.status().is_success() && response.bytes().await.is_ok() {
+                    ok += 1;
+                }
+            }
+            ok
+        });
+    }
+    let answered: usize = workers.join_all().await.into_iter().sum();
+    answered as f64 / started.elapsed().as_secs_f64()
+}
+
+/// `redis-server` on a free port, no persistence; killed on drop.
+struct Redis {
+    port: u16,
+    child: std::process::Child,
+}
+
+impl Redis {
+    fn start(dir: &Path) -> anyhow::Result<Self> {
+        let port = free_port()?;
+        let child = std::process::Command::new("redis-server")
+            .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
+            .args(["--save", "", "--appendonly", "no"])
+            .arg("--dir")
+            .arg(dir)
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .context("starting redis-server (scripts/bench-cluster.sh installs it)")?;
+        for _ in 0..100 {
+            if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+                return Ok(Self { port, child });
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        bail!("redis-server did not listen on {port}")
+    }
+}
+
+impl Drop for Redis {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// HAProxy terminating TLS on a free port, balancing requests round robin over the
+/// instances (re-encrypting to each, verified against its CA).
+struct Balancer {
+    port: u16,
+    version: String,
+    pki: Pki,
+    child: std::process::Child,
+}
+
+impl Balancer {
+    async fn start(dir: &Path, instances: &[Instance]) -> anyhow::Result<Self> {
+        let pki = Pki::new()?;
+        let port = free_port()?;
+        let front = dir.join("haproxy-front.pem");
+        std::fs::write(&front, format!("{}{}", pki.leaf_pem, pki.key_pem))?;
+        let mut servers = String::new();
+        for instance in instances {
+            let server = instance.server.as_ref().context("an instance")?;
+            let ca = dir.join(format!("{}-ca.pem", instance.name));
+            std::fs::write(&ca, &server.pki.ca_pem)?;
+            servers.push_str(&format!(
+                "    server {name} 127.0.0.1:{port} ssl verify required ca-file {ca} sni str(localhost) alpn http/1.1 check inter 500ms fall 1 rise 2\n",
+                name = instance.name,
+                port = server.port,
+                ca = ca.display(),
+            ));
+        }
+        let config = dir.join("haproxy.cfg");
+        std::fs::write(
+            &config,
+            format!(
+                r#"global
+    maxconn 8192
+    nbthread 2
+    ssl-default-bind-options ssl-min-ver TLSv1.2
+
+defaults
+    mode http
+    timeout connect 2s
+    timeout client 60s
+    timeout server 60s
+    timeout http-keep-alive 60s
+    retries 3
+    option redispatch 1
+    # Only failures before the request reached an instance are retried: a POST that
+    # reached one is never sent twice.
+    retry-on conn-failure empty-response
+    http-reuse always
+
+frontend connector
+    bind 127.0.0.1:{port} ssl crt {front} alpn http/1.1
+    default_backend instances
+
+backend instances
+    balance roundrobin
+    option httpchk GET /healthz
+    http-response set-header X-Served-By %[srv_name]
+{servers}"#,
+                front = front.display(),
+            ),
+        )?;
+        let version = std::process::Command::new("haproxy")
+            .arg("-v")
+            .output()
+            .context("haproxy is not installed (scripts/bench-cluster.sh installs it)")?;
+        let version = String::from_utf8_lossy(&version.stdout)
+            .split_whitespace()
+            .nth(2)
+            .unwrap_or("?")
+            .to_owned();
+        let check = std::process::Command::new("haproxy")
+            .args(["-c", "-q", "-f"])
+            .arg(&config)
+            .status()?;
+        if !check.success() {
+            bail!("haproxy refused its configuration {}", config.display());
+        }
+        let child = std::process::Command::new("haproxy")
+            .args(["-db", "-f"])
+            .arg(&config)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()?;
+        let balancer = Self {
+            port,
+            version,
+            pki,
+            child,
+        };
+        let client = balancer.client(1)?;
+        for _ in 0..200 {
+            if client
+                .get(format!("https://localhost:{port}/healthz"))
+                .send()
+                .await
+                .is_ok_and(|r| r.status().is_success())
+            {
+                return Ok(balancer);
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        bail!("haproxy did not pass requests within 10 s")
+    }
+
+    fn client(&self, connections: usize) -> anyhow::Result<reqwest::Client> {
+        let ca = reqwest::Certificate::from_pem(self.pki.ca_pem.as_bytes())?;
+        Ok(reqwest::Client::builder()
+            .tls_certs_only([ca])
+            .http1_only()
+            .redirect(reqwest::redirect::Policy::none())
+            .pool_max_idle_per_host(connections)
+            .build()?)
+    }
+}
+
+impl Drop for Balancer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The yardstick: hyper's own server over rustls, answering `200 OK` to everything.
+mod bare {
+    use std::path::Path;
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    use anyhow::{Context as _, bail};
+    use axum::http::{Request, Response};
+    use rustls::pki_types::pem::PemObject as _;
+    use hyper_util::rt::{TokioExecutor, TokioIo};
+    use hyper_util::server::conn::auto::Builder;
+    use hyper_util::service::TowerToHyperService;
+
+    use super::support::bench_server::Pki;
+
+    /// `--bare-server PORT CERT KEY`: serves until killed.
+    pub async fn serve(args: &[String]) -> anyhow::Result<()> {
+        let [port, cert, key] = args else {
+            bail!("usage: --bare-server PORT CERT KEY");
+        };
+        let certs = rustls::pki_types::CertificateDer::pem_file_iter(cert)?
+            .collect::<Result<Vec<_>, _>>()?;
+        let key = rustls::pki_types::PrivateKeyDer::from_pem_file(key)?;
+        let mut config = rustls::ServerConfig::builder()
+            .with_no_client_auth()
+            .with_single_cert(certs, key)?;
+        config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+        let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+        let listener = tokio::net::TcpListener::bind(("127.0.0.1", port.parse::<u16>()?)).await?;
+        loop {
+            let (stream, _) = listener.accept().await?;
+            let acceptor = acceptor.clone();
+            tokio::spawn(async move {
+                let Ok(tls) = acceptor.accept(stream).await else {
+                    return;
+                };
+                let service = tower::service_fn(|_request: Request<hyper::body::Incoming>| async {
+                    Ok::<_, std::convert::Infallible>(Response::new("OK".to_owned()))
+                });
+                let _ = Builder::new(TokioExecutor::new())
+                    .serve_connection(TokioIo::new(tls), TowerToHyperService::new(service))
+                    .await;
+            });
+        }
+    }
+
+    /// The bare server as a child process (its own cores, as the connector has).
+    pub struct Child {
+        port: u16,
+        ca_pem: String,
+        child: std::process::Child,
+    }
+
+    impl Child {
+        pub async fn start(dir: &Path, pki: &Pki) -> anyhow::Result<Self> {
+            let cert = dir.join("bare-cert.pem");
+            let key = dir.join("bare-key.pem");
+            std::fs::write(&cert, &pki.leaf_pem)?;
+            std::fs::write(&key, &pki.key_pem)?;
+            let port = super::free_port()?;
+            let child = std::process::Command::new(std::env::current_exe()?)
+                .arg("--bare-server")
+                .arg(port.to_string())
+                .arg(&cert)
+                .arg(&key)
+                .spawn()
+                .context("starting the bare server")?;
+            let bare = Self {
+                port,
+                ca_pem: pki.ca_pem.clone(),
+                child,
+            };
+            let client = bare.client()?;
+            for _ in 0..200 {
+                if client.get(bare.url()).send().await.is_ok() {
+                    return Ok(bare);
+                }
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            bail!("the bare server did not answer within 10 s")
+        }
+
+        pub fn url(&self) -> String {
+            format!("https://127.0.0.1:{}/system/v1.0/testconnection", self.port)
+        }
+
+        pub fn client(&self) -> anyhow::Result<reqwest::Client> {
+            let ca = reqwest::Certificate::from_pem(self.ca_pem.as_bytes())?;
+            Ok(reqwest::Client::builder()
+                .tls_certs_only([ca])
+                .http1_only()
+                .pool_max_idle_per_host(super::TEST_CONNECTION_CONNECTIONS)
+                .build()?)
+        }
+    }
+
+    impl Drop for Child {
+        fn drop(&mut self) {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
