@@ -187,9 +187,11 @@ level = "warn"
     // Phase 1: the steady run.
     sim.clear_requests();
     let writes_before = sim.writes().len();
-    let steady = run_flows(&bench, "s", launches, concurrency, None).await;
+    let mut steady = run_flows(&bench, "s", launches, concurrency, None).await;
     let requests = sim.requests();
-    steady.print(&format!("phase 1: {launches} flows at concurrency {concurrency}"));
+    steady.print(&format!(
+        "phase 1: {launches} flows at concurrency {concurrency}"
+    ));
     let refreshes = requests
         .iter()
         .filter(|r| r.grant_type.as_deref() == Some("refresh_token"))
@@ -225,7 +227,7 @@ level = "warn"
         at: (failover_launches as f64 * KILL_AT) as usize,
         pid: servers[victim].server.as_ref().map(|s| s.pid).unwrap_or(0),
     };
-    let failover = run_flows(&bench, "f", failover_launches, concurrency, Some(kill)).await;
+    let mut failover = run_flows(&bench, "f", failover_launches, concurrency, Some(kill)).await;
     failover.print(&format!(
         "phase 2: {failover_launches} flows, {} killed (SIGKILL) after {}",
         servers[victim].name, kill.at
@@ -482,7 +484,10 @@ impl Flows {
             .map_err(|e| ("picker", e))?;
         let picker_by = served_by(&response);
         let status = response.status();
-        let html = response.text().await.map_err(|e| ("picker", e.to_string()))?;
+        let html = response
+            .text()
+            .await
+            .map_err(|e| ("picker", e.to_string()))?;
         let picker = started.elapsed();
         if status != StatusCode::OK {
             return Err(("picker", format!("status {status}")));
@@ -495,7 +500,11 @@ impl Flows {
                 self.client
                     .post(format!("{}/launch/session/done", self.base))
                     .header(reqwest::header::COOKIE, &cookie)
-                    .form(&[("csrf", csrf.as_str()), ("action", "done"), ("value", value)]),
+                    .form(&[
+                        ("csrf", csrf.as_str()),
+                        ("action", "done"),
+                        ("value", value),
+                    ]),
             )
             .await
             .map_err(|e| ("done", e))?;
@@ -558,9 +567,7 @@ fn missing_values(writes: &[sim::RecordedWrite], succeeded: &[String]) -> usize 
 
 fn written_value(write: &sim::RecordedWrite) -> Option<String> {
     let body = write.body.as_ref()?;
-    body["customData"][0]["value"]
-        .as_str()
-        .map(str::to_owned)
+    body["customData"][0]["value"].as_str().map(str::to_owned)
 }
 
 /// Sums each instance's counters by metric name (labels dropped), for the lines that
@@ -791,10 +798,10 @@ mod bare {
 
     use anyhow::{Context as _, bail};
     use axum::http::{Request, Response};
-    use rustls::pki_types::pem::PemObject as _;
     use hyper_util::rt::{TokioExecutor, TokioIo};
     use hyper_util::server::conn::auto::Builder;
     use hyper_util::service::TowerToHyperService;
+    use rustls::pki_types::pem::PemObject as _;
 
     use super::support::bench_server::Pki;
 

@@ -110,7 +110,10 @@ impl Server {
             )
             .env_remove("RUST_LOG")
             // Several servers may run at once: each its own admin port unless `extra` sets one.
-            .envs((!extra.contains("[admin]")).then_some(("CONCUR_CONNECTOR__ADMIN__BIND", "127.0.0.1:0")))
+            .envs(
+                (!extra.contains("[admin]"))
+                    .then_some(("CONCUR_CONNECTOR__ADMIN__BIND", "127.0.0.1:0")),
+            )
             .stdout(std::process::Stdio::piped())
             .stderr(std::process::Stdio::inherit())
             .kill_on_drop(true)
