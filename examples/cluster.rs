@@ -150,8 +150,6 @@ company_id = "{company}"
 company_request_token = "{REQUEST_TOKEN}"
 extra_ca_file = "{ca}"
 state_dir = "{{dir}}/state"
-[log]
-level = "warn"
 "#,
             redis_port = redis.port,
             client_id = sim::DEFAULT_CLIENT_ID,
@@ -689,7 +687,7 @@ impl Balancer {
             let ca = dir.join(format!("{}-ca.pem", instance.name));
             std::fs::write(&ca, &server.pki.ca_pem)?;
             servers.push_str(&format!(
-                "    server {name} 127.0.0.1:{port} ssl verify required ca-file {ca} sni str(localhost) alpn http/1.1 check inter 500ms fall 1 rise 2\n",
+                "    server {name} 127.0.0.1:{port} ssl verify required ca-file {ca} sni str(localhost) check-sni localhost verifyhost localhost alpn http/1.1 check inter 500ms fall 1 rise 2\n",
                 name = instance.name,
                 port = server.port,
                 ca = ca.display(),
@@ -745,11 +743,12 @@ backend instances
         if !check.success() {
             bail!("haproxy refused its configuration {}", config.display());
         }
+        let log = dir.join("haproxy.log");
         let child = std::process::Command::new("haproxy")
             .args(["-db", "-f"])
             .arg(&config)
             .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
+            .stderr(std::fs::File::create(&log)?)
             .spawn()?;
         let balancer = Self {
             port,
@@ -769,7 +768,10 @@ backend instances
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
-        bail!("haproxy did not pass requests within 10 s")
+        bail!(
+            "haproxy did not pass requests within 10 s; its log:\n{}",
+            std::fs::read_to_string(&log).unwrap_or_default()
+        )
     }
 
     fn client(&self, connections: usize) -> anyhow::Result<reqwest::Client> {

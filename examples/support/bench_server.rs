@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use anyhow::{Context as _, bail};
-use rcgen::{BasicConstraints, CertificateParams, IsCa, Issuer, KeyPair};
+use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair};
 use tokio::io::AsyncBufReadExt as _;
 
 pub const USERNAME: &str = "BenchConnectorUser";
@@ -45,11 +45,17 @@ impl Pki {
         let ca_key = KeyPair::generate()?;
         let mut ca = CertificateParams::new(Vec::<String>::new())?;
         ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        // Distinct names: with rcgen's one default name for both, OpenSSL (HAProxy in the
+        // cluster bench) takes the leaf for a self-signed certificate and refuses it.
+        ca.distinguished_name
+            .push(DnType::CommonName, "concur-connector bench CA");
         let ca_cert = ca.self_signed(&ca_key)?;
         let issuer = Issuer::new(ca, ca_key);
         let leaf_key = KeyPair::generate()?;
-        let leaf = CertificateParams::new(vec!["localhost".into(), "127.0.0.1".into()])?
-            .signed_by(&leaf_key, &issuer)?;
+        let mut leaf = CertificateParams::new(vec!["localhost".into(), "127.0.0.1".into()])?;
+        leaf.distinguished_name
+            .push(DnType::CommonName, "localhost");
+        let leaf = leaf.signed_by(&leaf_key, &issuer)?;
         Ok(Self {
             ca_pem: ca_cert.pem(),
             leaf_pem: leaf.pem(),
