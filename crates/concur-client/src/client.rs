@@ -129,6 +129,8 @@ pub(crate) struct Call<'a> {
     pub(crate) json: Option<&'a Value>,
     /// Sent instead of `json` when the call carries the company token.
     pub(crate) company_json: Option<&'a Value>,
+    /// A query parameter added when the call carries the company token.
+    pub(crate) company_query: Option<(&'static str, &'a str)>,
     pub(crate) language: Option<&'a str>,
     pub(crate) retry: RetryClass,
 }
@@ -366,6 +368,7 @@ impl ConcurClient {
                 accept,
                 json: None,
                 company_json: None,
+                company_query: None,
                 language: language.filter(|l| is_language_tag(l)),
                 retry: RetryClass::Idempotent,
             })
@@ -429,6 +432,10 @@ impl ConcurClient {
                 accept: "application/json",
                 json: Some(&plan.body),
                 company_json: plan.company_body.as_ref(),
+                company_query: plan
+                    .company_query
+                    .as_ref()
+                    .map(|(name, value)| (*name, value.as_str())),
                 language: None,
                 retry: plan.retry,
             })
@@ -921,6 +928,11 @@ impl ConcurClient {
                 Some(_) => call.company_json.or(call.json),
                 None => call.json,
             };
+            let mut url = url;
+            if let (Some(_), Some((name, value))) = (bearer.company_generation, call.company_query)
+            {
+                url.query_pairs_mut().append_pair(name, value);
+            }
             let result = self
                 .send_with_retry(call.operation, &call.method, call.retry, || {
                     let mut request = self

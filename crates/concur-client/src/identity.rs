@@ -106,6 +106,7 @@ impl ConcurClient {
                 accept: "application/json",
                 json: None,
                 company_json: None,
+                company_query: None,
                 language: None,
                 retry: RetryClass::Idempotent,
             })

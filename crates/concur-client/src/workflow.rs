@@ -133,6 +133,7 @@ impl ConcurClient {
                 accept: "application/xml",
                 json: None,
                 company_json: None,
+                company_query: None,
                 language: None,
                 retry: RetryClass::Idempotent,
             })
@@ -276,6 +277,7 @@ impl ConcurClient {
                 accept: "application/xml",
                 json: None,
                 company_json: None,
+                company_query: None,
                 language: None,
                 retry: RetryClass::Idempotent,
             })
@@ -314,6 +316,7 @@ impl ConcurClient {
             accept: "application/xml",
             json: None,
             company_json: None,
+            company_query: None,
             language: None,
             retry: RetryClass::Idempotent,
         })
@@ -343,6 +346,7 @@ impl ConcurClient {
             accept: "application/json",
             json: None,
             company_json: None,
+            company_query: None,
             language: None,
             retry: RetryClass::Idempotent,
         })
@@ -371,6 +375,7 @@ impl ConcurClient {
                 accept: "application/json",
                 json: Some(&body),
                 company_json: None,
+                company_query: None,
                 language: None,
                 retry: RetryClass::NotProcessedOnly,
             })

@@ -72,6 +72,8 @@ pub(crate) struct WritePlan {
     /// The body to send instead when the call carries the company token (a Travel Request
     /// expected expense then needs `userId`); `None`: `body` whatever the token.
     pub company_body: Option<Value>,
+    /// A query parameter the company-token call adds (`userId`, see [`request_put`]).
+    pub company_query: Option<(&'static str, String)>,
     pub token: WriteToken,
     /// When the write may be repeated: a PATCH or a Travel Request PUT only when provably
     /// unprocessed; the v3 PUT like a GET.
@@ -106,6 +108,7 @@ pub(crate) fn plan(
             template: "/expensereports/v4/reports/{reportId}/expenses/{expenseId}",
             body: json!({ "customData": custom_data, "expenseSource": "OTHER" }),
             company_body: None,
+            company_query: None,
             token: WriteToken::Company,
             retry: RetryClass::NotProcessedOnly,
         }),
@@ -120,6 +123,7 @@ pub(crate) fn plan(
                 template: "/expensereports/v4/users/{userID}/context/{contextType}/reports/{reportId}",
                 body: json!({ "customData": custom_data, "reportSource": "OTHER" }),
                 company_body: None,
+                company_query: None,
                 token: WriteToken::UserOrCompany,
                 retry: RetryClass::NotProcessedOnly,
             })
@@ -144,6 +148,7 @@ pub(crate) fn plan(
                     "expenseIds": item.expense_ids,
                 }),
                 company_body: None,
+                company_query: None,
                 token: WriteToken::UserOrCompany,
                 retry: RetryClass::NotProcessedOnly,
             })
@@ -158,6 +163,7 @@ pub(crate) fn plan(
                 template: "/api/v3.0/expense/entries/{id}",
                 body: Value::Object(body),
                 company_body: None,
+                company_query: None,
                 token: WriteToken::Company,
                 retry: RetryClass::Idempotent,
             })
@@ -199,7 +205,10 @@ pub(crate) fn plan(
 /// A Travel Request `PUT` (docs/protocol.md §9.8): the body holds only the one custom field,
 /// `{"customN": {"value": …}}`; never `id` (optional, and Concur's own example sends a
 /// wrong one), never the fields we do not own (absent members stay unchanged). `user_id`
-/// goes into the company-token body only.
+/// goes with the company token only, both as the `userId` query parameter and as a body
+/// member: Concur's pages list it among the parameters without saying where (one page
+/// puts it in the query), and the API ignores body members it does not know, so sending
+/// both works whichever Concur reads.
 fn request_put(
     path: String,
     template: &'static str,
@@ -219,6 +228,7 @@ fn request_put(
         path,
         template,
         body: Value::Object(body),
+        company_query: user_id.map(|user| ("userId", user.to_owned())),
         company_body,
         token: WriteToken::UserOrCompany,
         retry: RetryClass::NotProcessedOnly,

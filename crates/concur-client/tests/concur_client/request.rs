@@ -4,7 +4,9 @@
 use concur_client::{ConcurError, ExpenseItem, FieldValue, ItemApi, UserToken};
 use concur_protocol::launch::{Product, Source};
 use serde_json::{Value, json};
-use wiremock::matchers::{bearer_token, body_json, header, method, path};
+use wiremock::matchers::{
+    bearer_token, body_json, header, method, path, query_param, query_param_is_missing,
+};
 use wiremock::{Mock, ResponseTemplate};
 
 use super::support::*;
@@ -142,6 +144,7 @@ async fn an_expected_expense_put_with_the_company_token_names_the_owner() {
     Mock::given(method("PUT"))
         .and(path(expense_path()))
         .and(bearer_token("company-access"))
+        .and(query_param("userId", USER_ID))
         .and(body_json(json!({
             "custom2": { "value": "058713001E2CD943824280D9275FDC3F" },
             "userId": USER_ID
@@ -172,6 +175,7 @@ async fn an_expected_expense_put_with_the_user_token_names_no_one() {
     Mock::given(method("PUT"))
         .and(path(expense_path()))
         .and(bearer_token("user-access"))
+        .and(query_param_is_missing("userId"))
         .and(body_json(json!({ "custom2": { "value": "F00D" } })))
         .respond_with(ResponseTemplate::new(200).set_body_json(expense_body()))
         .expect(1)
@@ -285,6 +289,7 @@ async fn a_refused_user_token_repeats_the_expected_expense_put_with_the_owner() 
     item.owner = Some(USER_ID.to_owned());
     Mock::given(method("PUT"))
         .and(bearer_token("user-access"))
+        .and(query_param_is_missing("userId"))
         .and(body_json(json!({ "custom2": { "value": "F00D" } })))
         .respond_with(ResponseTemplate::new(401))
         .expect(1)
@@ -292,6 +297,7 @@ async fn a_refused_user_token_repeats_the_expected_expense_put_with_the_owner() 
         .await;
     Mock::given(method("PUT"))
         .and(bearer_token("company-access"))
+        .and(query_param("userId", USER_ID))
         .and(body_json(
             json!({ "custom2": { "value": "F00D" }, "userId": USER_ID }),
         ))
