@@ -8,8 +8,8 @@
 //! - `INSTANCES` (default 3) release `concur-connector` binaries on that Redis, each with its
 //!   own certificate and admin listener, sharing the session key;
 //! - `haproxy` terminating TLS in front of them (round robin per request, health checks on
-//!   `/healthz`, connection failures retried on another instance, never a POST that reached
-//!   one), so consecutive steps of one flow land on different instances.
+//!   `/healthz`, a request an instance never answered retried on another), so consecutive
+//!   steps of one flow land on different instances.
 //!
 //! Phase 1 runs `LAUNCHES` (default 50,000) flows at `CONCURRENCY` (default 256): the
 //! simulator mints a signed launch (with a one-time auth code) for an expense, as Concur does
@@ -710,8 +710,9 @@ defaults
     timeout http-keep-alive 60s
     retries 3
     option redispatch 1
-    # Only failures before the request reached an instance are retried: a POST that
-    # reached one is never sent twice.
+    # A request is retried on another instance when the connection failed or the
+    # instance closed it without an answer (killed): a Done POST included, which the
+    # connector's one-write-per-launch claim keeps from writing twice (phase 2 checks).
     retry-on conn-failure empty-response
     http-reuse always
 

@@ -12,6 +12,7 @@ mod concur_contract;
 #[path = "../../crates/concur-client/tests/support/concur/mod.rs"]
 mod concur_support;
 mod connections;
+mod deploy;
 mod doctor;
 // One copy of the fake connector, kept with the simulator tests that use it too.
 #[path = "../../crates/concur-sim/tests/support/fake_connector.rs"]

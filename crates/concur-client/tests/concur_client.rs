@@ -1660,10 +1660,10 @@ struct Recorder {
 impl concur_client::observe::Observer for Recorder {
     fn call(&self, event: &concur_client::observe::CallEvent<'_>) {
         let entry = (event.api, event.method.to_string(), event.status);
-        self.calls.lock().unwrap().push(entry);
+        self.calls.lock().expect("the recorded calls").push(entry);
     }
     fn token_grant(&self, kind: concur_client::observe::TokenKind, ok: bool) {
-        self.grants.lock().unwrap().push((kind, ok));
+        self.grants.lock().expect("the recorded grants").push((kind, ok));
     }
 }
 
