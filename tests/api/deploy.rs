@@ -13,7 +13,9 @@ const TLS_DIR: &str = "/etc/concur-connector/tls";
 
 /// The literal block under `config.toml: |`, its indentation removed.
 fn config_toml() -> String {
-    let mut lines = CONFIGMAP.lines().skip_while(|l| l.trim() != "config.toml: |");
+    let mut lines = CONFIGMAP
+        .lines()
+        .skip_while(|l| l.trim() != "config.toml: |");
     lines.next().expect("the ConfigMap has a config.toml block");
     lines
         .take_while(|l| l.is_empty() || l.starts_with("    "))
@@ -108,7 +110,9 @@ async fn the_deployment_probes_the_admin_port_the_configuration_binds_and_mounts
         .map(|rest| rest.trim_end_matches('"').to_owned())
         .expect("[admin] bind on all interfaces");
     assert!(
-        DEPLOYMENT.contains(&format!("name: admin\n              containerPort: {admin_port}")),
+        DEPLOYMENT.contains(&format!(
+            "name: admin\n              containerPort: {admin_port}"
+        )),
         "the admin container port is {admin_port}"
     );
     assert!(DEPLOYMENT.contains("path: /readyz\n              port: admin"));

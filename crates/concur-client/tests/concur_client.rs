@@ -1663,7 +1663,10 @@ impl concur_client::observe::Observer for Recorder {
         self.calls.lock().expect("the recorded calls").push(entry);
     }
     fn token_grant(&self, kind: concur_client::observe::TokenKind, ok: bool) {
-        self.grants.lock().expect("the recorded grants").push((kind, ok));
+        self.grants
+            .lock()
+            .expect("the recorded grants")
+            .push((kind, ok));
     }
 }
 
