@@ -269,9 +269,7 @@ impl ConcurClient {
             ("code", code.expose_secret()),
             ("redirect_uri", config.redirect_uri.as_str()),
         ];
-        let response = self
-            .token_grant(&config.auth_base_url, &form, "authorization_code")
-            .await?;
+        let response = self.code_grant(&form).await?;
         // Without an id_token nothing says whose code this was: the code is unsigned, so it
         // could be another user's, pasted into this launch.
         let Some(id_token) = &response.id_token else {
@@ -419,27 +417,21 @@ impl ConcurClient {
         span.record("kind", item.kind.as_str());
 
         let plan = write::plan(item, field_id, value)?;
-        let auth = match plan.token {
-            WriteToken::Company => Auth::Company,
-            WriteToken::UserOrCompany => Auth::UserOrCompany(user),
+        let reply = match self.send_write(&plan, user).await {
+            Err(ConcurError::Api(e)) if write::refused_as_submitted(&e) => {
+                match write::submitted_header_plan(item, field_id, value)? {
+                    Some(submitted) => {
+                        tracing::info!(
+                            correlation_id = e.correlation_id.as_deref().unwrap_or(""),
+                            "concur refused the header patch: the report is submitted; writing through the submitted-report patch with the company token"
+                        );
+                        self.send_write(&submitted, user).await?
+                    }
+                    None => return Err(ConcurError::Api(e)),
+                }
+            }
+            other => other?,
         };
-        let reply = self
-            .call(Call {
-                operation: plan.template,
-                method: plan.method.clone(),
-                target: Target::OnGeolocation(&plan.path),
-                auth,
-                accept: "application/json",
-                json: Some(&plan.body),
-                company_json: plan.company_body.as_ref(),
-                company_query: plan
-                    .company_query
-                    .as_ref()
-                    .map(|(name, value)| (*name, value.as_str())),
-                language: None,
-                retry: plan.retry,
-            })
-            .await?;
         tracing::info!(
             status = reply.status,
             correlation_id = reply.correlation_id.as_deref().unwrap_or(""),
@@ -449,6 +441,34 @@ impl ConcurClient {
             status: reply.status,
             correlation_id: reply.correlation_id,
         })
+    }
+
+    /// Sends one planned write with the token it calls for.
+    async fn send_write(
+        &self,
+        plan: &write::WritePlan,
+        user: Option<&UserToken>,
+    ) -> Result<Reply, ConcurError> {
+        let auth = match plan.token {
+            WriteToken::Company => Auth::Company,
+            WriteToken::UserOrCompany => Auth::UserOrCompany(user),
+        };
+        self.call(Call {
+            operation: plan.template,
+            method: plan.method.clone(),
+            target: Target::OnGeolocation(&plan.path),
+            auth,
+            accept: "application/json",
+            json: Some(&plan.body),
+            company_json: plan.company_body.as_ref(),
+            company_query: plan
+                .company_query
+                .as_ref()
+                .map(|(name, value)| (*name, value.as_str())),
+            language: None,
+            retry: plan.retry,
+        })
+        .await
     }
 
     // ------------------------------------------------------------ company token
@@ -789,8 +809,95 @@ impl ConcurClient {
         access
     }
 
-    /// `POST {base}/oauth2/v0/token` with a form; retried like an idempotent call.
+    /// The authorization-code grant at `auth_base_url` (GLZ), with the fallback of
+    /// docs/protocol.md §7.2: a 4xx there that is not about the code or the redirect URI
+    /// (OAuth errors 101–105), nor a `429`, repeats the grant once at `api_base_url`, the
+    /// application's geolocation (Concur's older rule), when that is another base.
+    async fn code_grant(&self, form: &[(&str, &str)]) -> Result<TokenResponse, ConcurError> {
+        const GRANT: &str = "authorization_code";
+        let config = &self.inner.config;
+        let first = self.token_post(&config.auth_base_url, form, GRANT).await;
+        match first {
+            Err(ConcurError::Api(e)) if lives_elsewhere(&e) => {
+                self.follow_elsewhere(&config.auth_base_url, &e, form, GRANT)
+                    .await
+            }
+            Err(ConcurError::Api(e))
+                if glz_fallback_applies(&e)
+                    && !same_base(&config.auth_base_url, &config.api_base_url) =>
+            {
+                tracing::warn!(
+                    status = e.status,
+                    code = e.code.as_deref().unwrap_or(""),
+                    correlation_id = e.correlation_id.as_deref().unwrap_or(""),
+                    api_base_url = config.api_base_url.as_str(),
+                    "the auth base refused the authorization code grant; repeating it once at concur.api_base_url"
+                );
+                self.token_grant(&config.api_base_url, form, GRANT).await
+            }
+            other => other,
+        }
+    }
+
+    /// A token grant at `base`; an answer with OAuth error 16 ("the user lives elsewhere")
+    /// and a `geolocation` repeats it once there, if that geolocation is trusted
+    /// (docs/protocol.md §7.2, §7.3).
     async fn token_grant(
+        &self,
+        base: &Url,
+        form: &[(&str, &str)],
+        grant: &'static str,
+    ) -> Result<TokenResponse, ConcurError> {
+        match self.token_post(base, form, grant).await {
+            Err(ConcurError::Api(e)) if lives_elsewhere(&e) => {
+                self.follow_elsewhere(base, &e, form, grant).await
+            }
+            other => other,
+        }
+    }
+
+    /// Repeats a grant that `base` answered with error 16 at the geolocation it names, once:
+    /// a geolocation the policy refuses is [`ConcurError::UntrustedGeolocation`] (nothing is
+    /// sent there); a malformed one, or `base` itself, leaves Concur's error as it was.
+    async fn follow_elsewhere(
+        &self,
+        base: &Url,
+        error: &ApiError,
+        form: &[(&str, &str)],
+        grant: &'static str,
+    ) -> Result<TokenResponse, ConcurError> {
+        let unchanged = || Err(ConcurError::Api(Box::new(error.clone())));
+        let Some(raw) = error.geolocation.as_deref() else {
+            return unchanged();
+        };
+        let Some(geolocation) = super::token::parse_geolocation(raw) else {
+            return unchanged();
+        };
+        if let Err(reason) = self.inner.config.geolocations.check(&geolocation) {
+            tracing::warn!(
+                grant,
+                geolocation = raw,
+                reason,
+                "concur says the user lives at a geolocation that is not trusted; not following it"
+            );
+            return Err(ConcurError::UntrustedGeolocation {
+                geolocation: raw.trim().to_owned(),
+                reason,
+            });
+        }
+        if same_base(base, &geolocation) {
+            return unchanged();
+        }
+        tracing::info!(
+            grant,
+            geolocation = geolocation.as_str(),
+            "concur says the user lives elsewhere (error 16); repeating the token grant there once"
+        );
+        self.token_post(&geolocation, form, grant).await
+    }
+
+    /// `POST {base}/oauth2/v0/token` with a form; retried like an idempotent call.
+    async fn token_post(
         &self,
         base: &Url,
         form: &[(&str, &str)],
@@ -1079,6 +1186,30 @@ impl ConcurClient {
         error.retry_after = retry_after;
         Err(ConcurError::Api(Box::new(error)))
     }
+}
+
+/// OAuth error 16, "the user lives elsewhere": Concur names the geolocation to ask instead.
+fn lives_elsewhere(error: &ApiError) -> bool {
+    (400..500).contains(&error.status)
+        && error.code.as_deref().map(str::trim) == Some("16")
+        && error.geolocation.is_some()
+}
+
+/// Whether a 4xx of the auth base to an authorization-code grant may be repeated at the
+/// application's geolocation: not when it is about the code or the redirect URI (101–105:
+/// another host would refuse them too, or the code is spent), nor a `429` (slow down).
+fn glz_fallback_applies(error: &ApiError) -> bool {
+    let about_the_code = error
+        .code
+        .as_deref()
+        .and_then(|c| c.trim().parse::<u32>().ok())
+        .is_some_and(|c| (101..=105).contains(&c));
+    (400..500).contains(&error.status) && error.status != 429 && !about_the_code
+}
+
+/// Two bases with the same scheme, host and port.
+fn same_base(a: &Url, b: &Url) -> bool {
+    a.origin() == b.origin()
 }
 
 fn transport_error(operation: &'static str, error: reqwest::Error) -> ConcurError {

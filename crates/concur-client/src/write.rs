@@ -202,6 +202,54 @@ pub(crate) fn plan(
     }
 }
 
+/// The write that replaces a header PATCH Concur refused because the report is submitted
+/// (docs/protocol.md §9.3): `PATCH /expensereports/v4/reports/{reportId}`, company token
+/// only, body `{"customData": [...]}` without `reportSource` (that endpoint takes only
+/// `businessPurpose`, `comment`, `customData`, `name`, `isPaperReceiptsReceived`). `None`
+/// for anything but a v4 report header.
+pub(crate) fn submitted_header_plan(
+    item: &ExpenseItem,
+    field_id: &str,
+    value: &FieldValue,
+) -> Result<Option<WritePlan>, ConcurError> {
+    let ItemRef::V4Report(report) = &item.location else {
+        return Ok(None);
+    };
+    let wire = value.wire_value(ItemApi::V4)?;
+    let id = item
+        .field(field_id)
+        .map(|f| f.id.clone())
+        .unwrap_or_else(|| field_id.to_owned());
+    Ok(Some(WritePlan {
+        method: reqwest::Method::PATCH,
+        path: format!("/expensereports/v4/reports/{}", report.report_id),
+        template: "/expensereports/v4/reports/{reportId}",
+        body: json!({ "customData": [{ "id": id, "value": wire }] }),
+        company_body: None,
+        company_query: None,
+        token: WriteToken::Company,
+        retry: RetryClass::NotProcessedOnly,
+    }))
+}
+
+/// Whether Concur refused a header PATCH because the report is submitted: a `400` whose
+/// message (or a validation message) says "submitted", or names the submitted-header
+/// endpoint. Concur documents no error code for it; a `400` is refused before anything
+/// changed, so writing through the other endpoint after it is safe.
+pub(crate) fn refused_as_submitted(error: &super::error::ApiError) -> bool {
+    let says = |text: &str| {
+        let text = text.to_ascii_lowercase();
+        text.contains("submitted") || text.contains("/expensereports/v4/reports/{reportid}")
+    };
+    error.status == 400
+        && (error.message.as_deref().is_some_and(says)
+            || error
+                .validation_errors
+                .iter()
+                .filter_map(|v| v.message.as_deref())
+                .any(says))
+}
+
 /// A Travel Request `PUT` (docs/protocol.md §9.8): the body holds only the one custom field,
 /// `{"customN": {"value": …}}`; never `id` (optional, and Concur's own example sends a
 /// wrong one), never the fields we do not own (absent members stay unchanged). `user_id`
