@@ -1,5 +1,7 @@
 //! The Concur client against wiremock: exact requests, tokens, retries, parsers, logs.
 
+#[path = "concur_client/gaps.rs"]
+mod gaps;
 #[path = "concur_client/identity.rs"]
 mod identity;
 #[path = "concur_client/request.rs"]
