@@ -288,6 +288,7 @@ impl OAuthError {
     pub fn code(code: u32, geolocation: &str) -> Self {
         let (error, description) = match code {
             5 => ("invalid_grant", "Incorrect credentials. Please Retry"),
+            16 => ("invalid_grant", "user lives elsewhere"),
             51 => ("invalid_request", "username was not supplied"),
             52 => ("invalid_request", "password was not supplied"),
             60 => (

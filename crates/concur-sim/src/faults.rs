@@ -57,6 +57,24 @@ pub struct Faults {
     /// submitted meanwhile are not delivered: they join the failed-notification list, where
     /// the connector finds them once Concur is back. Read back, it is the seconds left.
     pub down_for_secs: u64,
+    /// The next N token grants (of the `grant_type` `elsewhere_grant`; any grant when empty)
+    /// that arrive at another host than `elsewhere_geolocation`'s are answered `400` with
+    /// OAuth error 16, "user lives elsewhere", naming `elsewhere_geolocation` (off while it
+    /// is empty). A grant at the named host is served as usual and consumes nothing.
+    pub elsewhere_next: u32,
+    /// The geolocation error 16 names (a base URL, e.g. `https://localhost:8443`).
+    pub elsewhere_geolocation: String,
+    /// The `grant_type` error 16 is answered to; empty: every grant.
+    pub elsewhere_grant: String,
+    /// Authorization-code grants that arrive at this host (`host:port` as the `Host` header
+    /// names it; empty: off) are refused with `code_refusal_status` and OAuth code
+    /// `code_refusal_code`, the code left unused: an auth base (GLZ) that does not serve
+    /// this client, while the application's geolocation does.
+    pub refuse_code_grants_at: String,
+    /// Status of refused code grants: a 4xx (401 when 0 or not a 4xx).
+    pub code_refusal_status: u16,
+    /// OAuth code of refused code grants (61, "client not found", when 0).
+    pub code_refusal_code: u32,
 }
 
 /// What is wrong with a spoilt `id_token`.
@@ -146,6 +164,47 @@ impl FaultState {
         Some((status, message))
     }
 
+    /// The geolocation a token grant of `grant_type` arriving at `host` is told to go to
+    /// (OAuth error 16); consumes `elsewhere_next`.
+    pub fn take_elsewhere(
+        &mut self,
+        host: Option<&str>,
+        grant_type: Option<&str>,
+    ) -> Option<String> {
+        let knobs = &mut self.knobs;
+        if knobs.elsewhere_next == 0 || knobs.elsewhere_geolocation.is_empty() {
+            return None;
+        }
+        if !knobs.elsewhere_grant.is_empty() && grant_type != Some(knobs.elsewhere_grant.as_str()) {
+            return None;
+        }
+        let named = authority_of(&knobs.elsewhere_geolocation);
+        if host.is_some_and(|h| named.as_deref().is_some_and(|n| n.eq_ignore_ascii_case(h))) {
+            return None;
+        }
+        knobs.elsewhere_next -= 1;
+        Some(knobs.elsewhere_geolocation.clone())
+    }
+
+    /// How an authorization-code grant arriving at `host` is refused, if it is: the status
+    /// and the OAuth code.
+    pub fn code_refusal(&self, host: Option<&str>) -> Option<(StatusCode, u32)> {
+        let knobs = &self.knobs;
+        let at = knobs.refuse_code_grants_at.trim();
+        if at.is_empty() || !host.is_some_and(|h| h.eq_ignore_ascii_case(at)) {
+            return None;
+        }
+        let status = StatusCode::from_u16(knobs.code_refusal_status)
+            .ok()
+            .filter(StatusCode::is_client_error)
+            .unwrap_or(StatusCode::UNAUTHORIZED);
+        let code = match knobs.code_refusal_code {
+            0 => 61,
+            code => code,
+        };
+        Some((status, code))
+    }
+
     /// Whether this notification is dropped; consumes `drop_notifications_next`.
     pub fn take_dropped_notification(&mut self) -> bool {
         let knobs = &mut self.knobs;
@@ -227,9 +286,75 @@ impl FaultState {
     }
 }
 
+/// `host:port` of a base URL (the port always written), as a `Host` header names it.
+fn authority_of(base: &str) -> Option<String> {
+    let url = reqwest::Url::parse(base.trim()).ok()?;
+    Some(format!(
+        "{}:{}",
+        url.host_str()?,
+        url.port_or_known_default()?
+    ))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn error_16_is_answered_only_away_from_the_named_host_and_for_the_named_grant() {
+        let mut s = state(Faults {
+            elsewhere_next: 2,
+            elsewhere_geolocation: "https://localhost:8443".to_owned(),
+            elsewhere_grant: "authorization_code".to_owned(),
+            ..Faults::default()
+        });
+        assert_eq!(
+            s.take_elsewhere(Some("127.0.0.1:8443"), Some("refresh_token")),
+            None
+        );
+        assert_eq!(
+            s.take_elsewhere(Some("LOCALHOST:8443"), Some("authorization_code")),
+            None
+        );
+        assert_eq!(s.knobs.elsewhere_next, 2, "nothing consumed");
+        for _ in 0..2 {
+            assert_eq!(
+                s.take_elsewhere(Some("127.0.0.1:8443"), Some("authorization_code"))
+                    .as_deref(),
+                Some("https://localhost:8443")
+            );
+        }
+        assert_eq!(
+            s.take_elsewhere(Some("127.0.0.1:8443"), Some("authorization_code")),
+            None
+        );
+    }
+
+    #[test]
+    fn code_grants_are_refused_only_at_the_named_host() {
+        let mut s = state(Faults {
+            refuse_code_grants_at: "127.0.0.1:9443".to_owned(),
+            ..Faults::default()
+        });
+        assert_eq!(s.code_refusal(Some("localhost:9443")), None);
+        assert_eq!(s.code_refusal(None), None);
+        assert_eq!(
+            s.code_refusal(Some("127.0.0.1:9443")),
+            Some((StatusCode::UNAUTHORIZED, 61))
+        );
+        s.knobs.code_refusal_status = 503;
+        s.knobs.code_refusal_code = 103;
+        assert_eq!(
+            s.code_refusal(Some("127.0.0.1:9443")),
+            Some((StatusCode::UNAUTHORIZED, 103)),
+            "a refusal is a 4xx"
+        );
+        s.knobs.code_refusal_status = 404;
+        assert_eq!(
+            s.code_refusal(Some("127.0.0.1:9443")),
+            Some((StatusCode::NOT_FOUND, 103))
+        );
+    }
 
     fn state(knobs: Faults) -> FaultState {
         let mut s = FaultState::default();

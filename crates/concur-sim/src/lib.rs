@@ -348,6 +348,7 @@ async fn concur_surface(State(sim): State<SimHandle>, request: Request, next: Ne
         .get(CORRELATION_HEADER)
         .and_then(|v| v.to_str().ok())
         .map(str::to_owned);
+    let host = request_host(&request);
     let Some(family) = Family::of(&path) else {
         return next.run(request).await;
     };
@@ -384,7 +385,7 @@ async fn concur_surface(State(sim): State<SimHandle>, request: Request, next: Ne
     };
     let note = response.extensions().get::<RequestNote>();
     let status = response.status().as_u16();
-    sim.record_request(&method, &path, status, note, injected, correlation_id);
+    sim.record_request(&method, &path, status, note, injected, correlation_id, host);
     // Applied and recorded first, answered late: a caller that gives up meanwhile cannot
     // undo the write.
     let answer_delay = sim.lock().faults.knobs.write_answer_delay_ms;
@@ -392,6 +393,22 @@ async fn concur_surface(State(sim): State<SimHandle>, request: Request, next: Ne
         tokio::time::sleep(Duration::from_millis(answer_delay)).await;
     }
     response
+}
+
+/// `host:port` a request was addressed to: its authority (HTTP/2) or `Host` header.
+pub(crate) fn request_host<B>(request: &axum::http::Request<B>) -> Option<String> {
+    request
+        .uri()
+        .authority()
+        .map(|a| a.as_str().to_owned())
+        .or_else(|| {
+            request
+                .headers()
+                .get(axum::http::header::HOST)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned)
+        })
+        .map(|h| h.trim().to_ascii_lowercase())
 }
 
 /// Adds `concur-correlationid` unless a handler already chose one (writes record theirs).

@@ -28,14 +28,21 @@ async fn jwks(State(sim): State<SimHandle>) -> Response {
     axum::Json(sim.shared.signer.jwks().clone()).into_response()
 }
 
-async fn token(State(sim): State<SimHandle>, body: Bytes) -> Response {
+async fn token(State(sim): State<SimHandle>, request: axum::extract::Request) -> Response {
+    let host = super::request_host(&request);
+    let body = match axum::body::to_bytes(request.into_body(), 1 << 20).await {
+        Ok(body) => body,
+        Err(_) => Bytes::new(),
+    };
     // First occurrence wins; the body is form-encoded whatever the Content-Type says.
     let mut form: HashMap<String, String> = HashMap::new();
     for (name, value) in form_urlencoded::parse(&body) {
         form.entry(name.into_owned()).or_insert(value.into_owned());
     }
     let grant_type = form.get("grant_type").cloned();
-    let (principal, mut response) = match grant(&sim, &form) {
+    let (principal, mut response) = match away_from_home(&sim, host.as_deref(), &form)
+        .map_or_else(|| grant(&sim, &form), Err)
+    {
         Ok((principal, body)) => {
             let mut response = axum::Json(body).into_response();
             response
@@ -50,6 +57,29 @@ async fn token(State(sim): State<SimHandle>, body: Bytes) -> Response {
         grant_type,
     });
     response
+}
+
+/// The fault knobs that answer a grant by the host it arrived at: OAuth error 16 naming
+/// another geolocation, or an auth base (GLZ) refusing code grants (docs/protocol.md §7.2).
+fn away_from_home(
+    sim: &SimHandle,
+    host: Option<&str>,
+    form: &HashMap<String, String>,
+) -> Option<OAuthError> {
+    let grant_type = form.get("grant_type").map(String::as_str);
+    let mut inner = sim.lock();
+    if let Some(geolocation) = inner.faults.take_elsewhere(host, grant_type) {
+        return Some(OAuthError::code(16, &geolocation));
+    }
+    if grant_type == Some("authorization_code")
+        && let Some((status, code)) = inner.faults.code_refusal(host)
+    {
+        return Some(OAuthError {
+            status,
+            ..OAuthError::code(code, sim.geolocation())
+        });
+    }
+    None
 }
 
 fn grant(

@@ -93,6 +93,10 @@ pub struct RecordedRequest {
     /// The caller's `concur-correlationid` request header, if it sent one.
     #[serde(default)]
     pub correlation_id: Option<String>,
+    /// The host the call was addressed to (`host:port` of the `Host` header or the
+    /// request's authority): several names of the simulator play several Concur hosts.
+    #[serde(default)]
+    pub host: Option<String>,
 }
 
 /// Facts a handler attaches to its response for the request log.

@@ -298,6 +298,7 @@ impl SimHandle {
         note: Option<&RequestNote>,
         injected: bool,
         correlation_id: Option<String>,
+        host: Option<String>,
     ) {
         let mut inner = self.lock();
         let seq = inner.next_seq();
@@ -311,6 +312,7 @@ impl SimHandle {
             grant_type: note.and_then(|n| n.grant_type.clone()),
             injected,
             correlation_id,
+            host,
         });
     }
 

@@ -1226,6 +1226,94 @@ async fn fault_unauthorized_next_hits_one_api_call_not_the_token_endpoint() {
     assert_eq!(ctx.get(&url, &company).await.status(), StatusCode::OK);
 }
 
+/// The simulator's base URL with `localhost` for its IP address: the same server under a
+/// second name, playing a second Concur host.
+fn localhost_alias(base: &str) -> String {
+    let url = Url::parse(base).unwrap();
+    format!("https://localhost:{}", url.port().unwrap())
+}
+
+#[tokio::test]
+async fn fault_elsewhere_answers_error_16_away_from_the_named_geolocation() {
+    let ctx = start().await;
+    let alias = localhost_alias(&ctx.base);
+    ctx.sim.set_faults(Faults {
+        elsewhere_next: 1,
+        elsewhere_geolocation: alias.clone(),
+        elsewhere_grant: "refresh_token".to_owned(),
+        ..Faults::default()
+    });
+    let refresh = [
+        ("client_id", sim::DEFAULT_CLIENT_ID),
+        ("client_secret", sim::DEFAULT_CLIENT_SECRET),
+        ("grant_type", "refresh_token"),
+        ("refresh_token", REFRESH_TOKEN),
+    ];
+    // Another grant type is served as usual.
+    let (status, _) = ctx.company_grant().await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, body) = ctx.token(&refresh).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(body["code"], 16, "{body}");
+    assert_eq!(body["geolocation"], alias.as_str());
+    // At the named host the same refresh token still works: the refusal used nothing up.
+    let response = ctx
+        .http
+        .post(format!("{alias}/oauth2/v0/token"))
+        .form(&refresh)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let hosts: Vec<Option<String>> = ctx
+        .sim
+        .requests()
+        .iter()
+        .filter(|r| r.grant_type.as_deref() == Some("refresh_token"))
+        .map(|r| r.host.clone())
+        .collect();
+    let port = Url::parse(&ctx.base).unwrap().port().unwrap();
+    assert_eq!(
+        hosts,
+        [
+            Some(format!("127.0.0.1:{port}")),
+            Some(format!("localhost:{port}"))
+        ]
+    );
+}
+
+#[tokio::test]
+async fn fault_refuse_code_grants_at_a_host_leaves_the_code_usable_elsewhere() {
+    let ctx = start().await;
+    let port = Url::parse(&ctx.base).unwrap().port().unwrap();
+    ctx.sim.set_faults(Faults {
+        refuse_code_grants_at: format!("127.0.0.1:{port}"),
+        ..Faults::default()
+    });
+    let launch = ctx
+        .sim
+        .mint_v4(&V4LaunchRequest::new(Source::Header, REPORT))
+        .unwrap();
+    let code = launch.client_auth_code.unwrap();
+    let (status, body) = ctx.exchange(&code).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert_eq!(body["code"], 61, "{body}");
+    let response = ctx
+        .http
+        .post(format!("{}/oauth2/v0/token", localhost_alias(&ctx.base)))
+        .form(&[
+            ("client_id", sim::DEFAULT_CLIENT_ID),
+            ("client_secret", sim::DEFAULT_CLIENT_SECRET),
+            ("grant_type", "authorization_code"),
+            ("code", code.as_str()),
+            ("redirect_uri", REDIRECT_URI),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+}
+
 #[tokio::test]
 async fn fault_token_endpoint_down_leaves_the_api_up() {
     let ctx = start().await;
