@@ -6,6 +6,7 @@
 mod browser;
 mod callout_demo;
 mod cli;
+mod client_gaps;
 mod cluster;
 mod concur_contract;
 // One copy of the client's test helpers, kept with the client.

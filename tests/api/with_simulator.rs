@@ -31,12 +31,12 @@ pub async fn world_with(extra_toml: &str) -> World {
 
 /// Like [`world_with`], the simulator playing `seed` instead of its built-in data.
 pub async fn world_with_seed(seed: sim::Seed, extra_toml: &str) -> World {
-    world_with_sim("", "", extra_toml, Some(seed), None).await
+    world_with_sim("", "", extra_toml, Some(seed), None, false).await
 }
 
 /// Like [`world_with`], the connector serving a certificate of `pki`.
 pub async fn world_with_pki(pki: TestPki, extra_toml: &str) -> World {
-    world_with_sim("", "", extra_toml, None, Some(pki)).await
+    world_with_sim("", "", extra_toml, None, Some(pki), false).await
 }
 
 /// Like [`world_with`], with `launch_toml` added to the connector's `[launch]` table.
@@ -52,7 +52,19 @@ pub async fn world_with_concur(concur_keys: &str, extra_toml: &str) -> World {
 /// The connector wired to a fresh simulator, with keys added to its `[launch]` and
 /// `[concur]` tables and `extra_toml` after them.
 async fn world_with_tables(launch_toml: &str, concur_keys: &str, extra_toml: &str) -> World {
-    world_with_sim(launch_toml, concur_keys, extra_toml, None, None).await
+    world_with_sim(launch_toml, concur_keys, extra_toml, None, None, false).await
+}
+
+/// Like [`world_with`], the simulator playing two Concur hosts: `auth_base_url` (GLZ) is its
+/// base URL (`https://127.0.0.1:{port}`), `api_base_url` (the application's geolocation) the
+/// same server as `https://localhost:{port}`, and both are trusted geolocations.
+pub async fn world_with_two_hosts(extra_toml: &str) -> World {
+    world_with_sim("", "", extra_toml, None, None, true).await
+}
+
+/// The simulator's second name in [`world_with_two_hosts`]: `https://localhost:{port}`.
+pub fn localhost_alias(sim: &RunningSim) -> String {
+    format!("https://localhost:{}", sim.base_url().port().unwrap())
 }
 
 async fn world_with_sim(
@@ -61,6 +73,7 @@ async fn world_with_sim(
     extra_toml: &str,
     seed: Option<sim::Seed>,
     pki: Option<TestPki>,
+    two_hosts: bool,
 ) -> World {
     concur_connector::tls::install_default_provider();
     let sim_dir = tempfile::tempdir().unwrap();
@@ -79,6 +92,18 @@ async fn world_with_sim(
     let company = cfg.seed.company.id.clone();
     let sim = sim::start(cfg).await.unwrap();
     let base = sim.base_url().as_str().trim_end_matches('/').to_owned();
+    let host = format!(
+        "{}:{}",
+        sim.base_url().host_str().unwrap(),
+        sim.base_url().port().unwrap()
+    );
+    let (api_base, geo_hosts) = if two_hosts {
+        let alias = localhost_alias(&sim);
+        let alias_host = alias.trim_start_matches("https://").to_owned();
+        (alias, format!(r#""{host}", "{alias_host}""#))
+    } else {
+        (base.clone(), format!(r#""{host}""#))
+    };
     let extra = format!(
         r#"
 [launch]
@@ -89,8 +114,8 @@ client_id = "{client_id}"
 client_secret = "{client_secret}"
 redirect_uri = "{REDIRECT}"
 auth_base_url = "{base}"
-api_base_url = "{base}"
-allowed_geolocation_hosts = ["{host}"]
+api_base_url = "{api_base}"
+allowed_geolocation_hosts = [{geo_hosts}]
 jwks_url = "{base}/oauth2/v0/jwks"
 company_id = "{company}"
 company_request_token = "test-company-request-token"
@@ -98,11 +123,6 @@ extra_ca_file = "{ca}"
 state_dir = "{state}"
 {concur_keys}
 "#,
-        host = format!(
-            "{}:{}",
-            sim.base_url().host_str().unwrap(),
-            sim.base_url().port().unwrap()
-        ),
         client_id = sim::DEFAULT_CLIENT_ID,
         client_secret = sim::DEFAULT_CLIENT_SECRET,
         ca = sim.ca_pem_path().display(),
