@@ -385,7 +385,11 @@ async fn concur_surface(State(sim): State<SimHandle>, request: Request, next: Ne
     };
     let note = response.extensions().get::<RequestNote>();
     let status = response.status().as_u16();
-    sim.record_request(&method, &path, status, note, injected, correlation_id, host);
+    let caller = record::Caller {
+        correlation_id,
+        host,
+    };
+    sim.record_request(&method, &path, status, note, injected, caller);
     // Applied and recorded first, answered late: a caller that gives up meanwhile cannot
     // undo the write.
     let answer_delay = sim.lock().faults.knobs.write_answer_delay_ms;

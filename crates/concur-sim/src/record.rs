@@ -99,6 +99,15 @@ pub struct RecordedRequest {
     pub host: Option<String>,
 }
 
+/// What the request said about its caller, for the request log.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Caller {
+    /// The `concur-correlationid` request header.
+    pub correlation_id: Option<String>,
+    /// `host:port` the request was addressed to.
+    pub host: Option<String>,
+}
+
 /// Facts a handler attaches to its response for the request log.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct RequestNote {

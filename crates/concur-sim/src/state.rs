@@ -297,8 +297,7 @@ impl SimHandle {
         status: u16,
         note: Option<&RequestNote>,
         injected: bool,
-        correlation_id: Option<String>,
-        host: Option<String>,
+        caller: super::record::Caller,
     ) {
         let mut inner = self.lock();
         let seq = inner.next_seq();
@@ -311,8 +310,8 @@ impl SimHandle {
             principal: note.and_then(|n| n.principal.clone()),
             grant_type: note.and_then(|n| n.grant_type.clone()),
             injected,
-            correlation_id,
-            host,
+            correlation_id: caller.correlation_id,
+            host: caller.host,
         });
     }
 
