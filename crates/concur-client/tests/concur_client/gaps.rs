@@ -47,7 +47,7 @@ async fn token_requests(server: &MockServer) -> usize {
     server
         .received_requests()
         .await
-        .unwrap()
+        .expect("requests are recorded")
         .iter()
         .filter(|r| r.url.path() == TOKEN_PATH)
         .count()
@@ -270,11 +270,11 @@ async fn submitted_header(h: &Harness) -> (concur_client::ExpenseItem, UserToken
     let user = client
         .exchange_auth_code(&secret("code-1"), USER_ID)
         .await
-        .unwrap();
+        .expect("code exchange");
     let item = client
         .read_item(&h.v4_report_url(), Some(&user), None)
         .await
-        .unwrap();
+        .expect("header read");
     (item, user)
 }
 
