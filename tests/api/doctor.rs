@@ -222,11 +222,6 @@ impl Drop for OpensslServer {
     }
 }
 
-/// A configuration for doctor (the server it checks is not this one).
-fn doctor_config(pki: &TestPki, extra: &str) -> (tempfile::TempDir, PathBuf) {
-    write_config(pki, extra)
-}
-
 #[tokio::test]
 async fn a_tls_1_0_only_server_fails_the_tls_lines() {
     let pki = TestPki::rsa("old", |_| {});
@@ -236,7 +231,7 @@ async fn a_tls_1_0_only_server_fails_the_tls_lines() {
         &["-tls1", "-cipher", "DEFAULT:@SECLEVEL=0"],
     )
     .await;
-    let (_dir, config) = doctor_config(&pki, "");
+    let (_dir, config) = write_config(&pki, "");
     let (code, out) = doctor(&config, &server.host(), &pki.ca_pem, &[]).await;
     assert_eq!(code, Some(1), "{out}");
     assert_fails(
@@ -262,7 +257,7 @@ async fn a_server_without_ecdhe_suites_fails_the_tls_line() {
         &["-tls1_2", "-cipher", "AES128-GCM-SHA256:AES256-GCM-SHA384"],
     )
     .await;
-    let (_dir, config) = doctor_config(&pki, "");
+    let (_dir, config) = write_config(&pki, "");
     let (code, out) = doctor(&config, &server.host(), &pki.ca_pem, &[]).await;
     assert_eq!(code, Some(1), "{out}");
     assert_fails(
@@ -284,7 +279,7 @@ async fn a_self_signed_or_incomplete_chain_fails_the_chain_line() {
     let self_signed = params.self_signed(&key).unwrap();
     let server = OpensslServer::start(&self_signed.pem(), &key.serialize_pem(), &[]).await;
     let pki = TestPki::rsa("unrelated", |_| {});
-    let (_dir, config) = doctor_config(&pki, "");
+    let (_dir, config) = write_config(&pki, "");
     let (code, out) = doctor(&config, &server.host(), &pki.ca_pem, &[]).await;
     assert_eq!(code, Some(1), "{out}");
     assert_fails(
@@ -380,7 +375,7 @@ async fn a_disabled_or_misrouted_endpoint_fails_its_probe() {
     let app = spawn_app_with("[fetch_list]\nenabled = false\n").await;
     // Doctor reads a configuration that serves Fetch List and moves notifications: the
     // server at the Host Name serves neither there.
-    let (_dir, config) = doctor_config(&app.pki, "[notification]\npath = \"/erp/notify\"\n");
+    let (_dir, config) = write_config(&app.pki, "[notification]\npath = \"/erp/notify\"\n");
     let (code, out) = doctor(&config, &app.base_url, &app.pki.ca_pem, &[]).await;
     assert_eq!(code, Some(1), "{out}");
     assert_fails(
@@ -443,7 +438,7 @@ async fn a_broken_token_fails_naming_the_fix() {
 async fn an_unreadable_csv_fails_the_values_line() {
     let app = spawn_app().await;
     let missing = app.dir.path().join("missing-values.csv");
-    let (_dir, config) = doctor_config(
+    let (_dir, config) = write_config(
         &app.pki,
         &format!("[values]\nsource = \"csv\"\n[values.csv]\npath = {missing:?}\n"),
     );
