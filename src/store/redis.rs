@@ -243,11 +243,7 @@ enum Failure {
 
 fn failure(error: &redis::RedisError) -> Failure {
     use redis::{ErrorKind, ServerErrorKind};
-    let tls = std::error::Error::source(error)
-        .and_then(|source| source.downcast_ref::<std::io::Error>())
-        .and_then(std::io::Error::get_ref)
-        .is_some_and(|inner| inner.is::<rustls::Error>());
-    if tls {
+    if is_tls_failure(error) {
         return Failure::Final;
     }
     if error.is_connection_refusal() {
@@ -382,10 +378,42 @@ impl RedisStore {
     }
 }
 
-/// A Redis error for logs and problems. The client's messages name the failure (refused,
-/// timed out, bad URL part, server error code) but never quote the URL or its password.
+/// A Redis error for logs and problems, with what to check when it is a setting's fault.
+/// The client's messages name the failure (refused, timed out, bad URL part, server error
+/// code, certificate problem) but never quote the URL or its password.
 fn describe(error: &redis::RedisError) -> String {
-    format!("redis: {error}")
+    let hint = if is_tls_failure(error) {
+        " (TLS: check that store.redis_ca_file holds the CA that signed the Redis server's \
+         certificate, that the URL's host name is in that certificate, and, if the server asks \
+         for one, store.redis_client_cert_file and store.redis_client_key_file)"
+    } else if error.kind() == redis::ErrorKind::AuthenticationFailed
+        || error.code() == Some("WRONGPASS")
+        || error.code() == Some("NOAUTH")
+    {
+        " (check store.redis_username and store.redis_password against the server's ACL)"
+    } else if error.code() == Some("NOPERM") {
+        " (the ACL user lacks a permission: it needs every key under store.key_prefix and the \
+         commands of the store, e.g. +@all minus what you forbid)"
+    } else {
+        ""
+    };
+    format!("redis: {error}{hint}")
+}
+
+/// Whether `error` is a TLS failure (an untrusted or mismatched certificate, a refused
+/// client certificate), which no retry fixes.
+fn is_tls_failure(error: &redis::RedisError) -> bool {
+    type Shared = std::sync::Arc<dyn std::error::Error + Send + Sync>;
+    // The client keeps an I/O error as a shared `dyn Error`; rustls's error is inside.
+    let Some(source) = std::error::Error::source(error) else {
+        return false;
+    };
+    let io = match source.downcast_ref::<Shared>() {
+        Some(shared) => shared.downcast_ref::<std::io::Error>(),
+        None => source.downcast_ref::<std::io::Error>(),
+    };
+    io.and_then(std::io::Error::get_ref)
+        .is_some_and(|inner| inner.is::<rustls::Error>())
 }
 
 /// Milliseconds for `PX`, at least 1 (Redis refuses 0).
