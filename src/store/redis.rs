@@ -486,3 +486,93 @@ impl SessionStore for RedisStore {
         self.del(self.session_key(id)).await
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicU32, Ordering};
+
+    use super::*;
+
+    fn io(kind: std::io::ErrorKind) -> redis::RedisError {
+        std::io::Error::from(kind).into()
+    }
+
+    /// Runs `with_retries` on a call failing with `error()` until its `succeed_on`-th try;
+    /// returns the result and how many tries were made.
+    async fn tries(
+        repeat: Repeat,
+        succeed_on: u32,
+        error: impl Fn() -> redis::RedisError,
+    ) -> (Result<u32, String>, u32) {
+        let count = AtomicU32::new(0);
+        let result = with_retries(Duration::from_secs(2), repeat, || {
+            let n = count.fetch_add(1, Ordering::SeqCst) + 1;
+            let outcome = if n >= succeed_on { Ok(n) } else { Err(error()) };
+            async move { outcome }
+        })
+        .await;
+        (result, count.load(Ordering::SeqCst))
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_refused_connection_is_retried_for_every_call() {
+        for repeat in [Repeat::Safe, Repeat::IfUnsent] {
+            let refused = || io(std::io::ErrorKind::ConnectionRefused);
+            assert_eq!(tries(repeat, 3, refused).await, (Ok(3), 3), "{repeat:?}");
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_broken_connection_is_retried_only_for_a_call_safe_to_repeat() {
+        let broken = || io(std::io::ErrorKind::BrokenPipe);
+        assert_eq!(tries(Repeat::Safe, 2, broken).await, (Ok(2), 2));
+        let (result, count) = tries(Repeat::IfUnsent, 2, broken).await;
+        assert!(result.is_err());
+        assert_eq!(count, 1, "a call that may have run is not sent again");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn retries_are_bounded() {
+        let refused = || io(std::io::ErrorKind::ConnectionRefused);
+        let (result, count) = tries(Repeat::Safe, u32::MAX, refused).await;
+        assert!(result.unwrap_err().starts_with("redis: "));
+        assert_eq!(count, ATTEMPTS);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_error_a_retry_cannot_fix_is_not_retried() {
+        let denied = || {
+            redis::RedisError::from((
+                redis::ErrorKind::AuthenticationFailed,
+                "invalid username-password pair",
+            ))
+        };
+        let (result, count) = tries(Repeat::Safe, 2, denied).await;
+        assert!(result.unwrap_err().contains("store.redis_password"));
+        assert_eq!(count, 1);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn retries_end_with_the_timeout() {
+        let count = AtomicU32::new(0);
+        let result: Result<(), String> =
+            with_retries(Duration::from_millis(120), Repeat::Safe, || {
+                count.fetch_add(1, Ordering::SeqCst);
+                async { Err(io(std::io::ErrorKind::ConnectionRefused)) }
+            })
+            .await;
+        assert!(result.is_err());
+        // 50 ms, then 100 ms would pass the 120 ms: two tries.
+        assert_eq!(count.load(Ordering::SeqCst), 2);
+    }
+
+    #[test]
+    fn an_insecure_tls_url_is_refused_and_rediss_is_accepted() {
+        let secret = |s: &str| SecretString::from(s.to_owned());
+        assert!(check_url(&secret("rediss://:pw@h:6380/0")).is_ok());
+        assert!(is_tls(&secret("rediss://h:6380/0")));
+        assert!(!is_tls(&secret("redis://h:6379/0")));
+        let refused = check_url(&secret("rediss://:pw-9@h:6380/0#insecure")).unwrap_err();
+        assert!(!refused.contains("pw-9"), "{refused}");
+    }
+}
