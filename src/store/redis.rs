@@ -201,7 +201,7 @@ fn client(settings: &RedisSettings) -> redis::RedisResult<redis::Client> {
 
 /// A lazy, self-reconnecting connection to the configured Redis, every call bounded by the
 /// timeout (shared by the store and the work queue). Needs a Tokio runtime.
-pub fn connection_manager(settings: &RedisSettings) -> Result<ConnectionManager, StoreError> {
+pub fn connection_manager(settings: &RedisSettings) -> Result<Connection, StoreError> {
     let client = client(settings)
         .map_err(|e| StoreError::Unavailable(format!("bad redis settings: {}", describe(&e))))?;
     let config = ConnectionManagerConfig::new()
@@ -209,8 +209,133 @@ pub fn connection_manager(settings: &RedisSettings) -> Result<ConnectionManager,
         .set_response_timeout(Some(settings.timeout))
         .set_number_of_retries(1)
         .set_max_delay(settings.timeout);
-    ConnectionManager::new_lazy_with_config(client, config)
-        .map_err(|e| StoreError::Unavailable(describe(&e)))
+    let manager = ConnectionManager::new_lazy_with_config(client.clone(), config.clone())
+        .map_err(|e| StoreError::Unavailable(describe(&e)))?;
+    Ok(Connection {
+        inner: std::sync::Arc::new(Shared {
+            client,
+            config,
+            timeout: settings.timeout,
+            current: std::sync::Mutex::new((0, manager)),
+        }),
+    })
+}
+
+/// The multiplexed connection, replaced by a fresh one when Redis refused to let it in (the
+/// client reconnects by itself after a broken connection, but keeps a refused login for
+/// good): once the operator fixes the password or the ACL, the next call connects.
+#[derive(Clone)]
+pub struct Connection {
+    inner: std::sync::Arc<Shared>,
+}
+
+struct Shared {
+    client: redis::Client,
+    config: ConnectionManagerConfig,
+    timeout: Duration,
+    /// A generation number and the manager of that generation.
+    current: std::sync::Mutex<(u64, ConnectionManager)>,
+}
+
+impl Connection {
+    fn current(&self) -> (u64, ConnectionManager) {
+        let current = self
+            .inner
+            .current
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        (current.0, current.1.clone())
+    }
+
+    /// Replaces generation `failed`'s manager (unless another call did already).
+    fn renew(&self, failed: u64) {
+        let mut current = self
+            .inner
+            .current
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if current.0 != failed {
+            return;
+        }
+        match ConnectionManager::new_lazy_with_config(
+            self.inner.client.clone(),
+            self.inner.config.clone(),
+        ) {
+            Ok(manager) => *current = (failed + 1, manager),
+            Err(error) => {
+                tracing::warn!(error = %describe(&error), "redis: cannot renew the connection")
+            }
+        }
+    }
+
+    /// Runs `call` on the connection with [`with_retries`].
+    pub(crate) async fn run<T, F>(
+        &self,
+        repeat: Repeat,
+        mut call: impl FnMut(ConnectionManager) -> F,
+    ) -> Result<T, String>
+    where
+        F: Future<Output = redis::RedisResult<T>>,
+    {
+        let mut generation = 0;
+        let result = with_retries(self.inner.timeout, repeat, || {
+            let (current, manager) = self.current();
+            generation = current;
+            call(manager)
+        })
+        .await;
+        if let Err(Refused::Login(_)) = &result {
+            self.renew(generation);
+        }
+        result.map_err(Refused::into_message)
+    }
+
+    /// Runs one command (see [`Self::run`]).
+    pub(crate) async fn query<T: redis::FromRedisValue>(
+        &self,
+        repeat: Repeat,
+        command: &redis::Cmd,
+    ) -> Result<T, String> {
+        self.run(repeat, |mut manager| {
+            let command = command.clone();
+            async move { command.query_async(&mut manager).await }
+        })
+        .await
+    }
+
+    /// Runs one script invocation (see [`Self::run`]).
+    pub(crate) async fn invoke<T: redis::FromRedisValue>(
+        &self,
+        repeat: Repeat,
+        invocation: &redis::ScriptInvocation<'_>,
+    ) -> Result<T, String> {
+        self.run(repeat, |mut manager| async move {
+            invocation.invoke_async(&mut manager).await
+        })
+        .await
+    }
+}
+
+/// Why [`with_retries`] gave up, described without the URL or password.
+#[derive(Debug)]
+pub(crate) enum Refused {
+    /// Redis refused the login (user, password): the connection must be made anew.
+    Login(String),
+    /// Anything else.
+    Other(String),
+}
+
+impl Refused {
+    fn into_message(self) -> String {
+        match self {
+            Self::Login(message) | Self::Other(message) => message,
+        }
+    }
+}
+
+fn is_login_refused(error: &redis::RedisError) -> bool {
+    error.kind() == redis::ErrorKind::AuthenticationFailed
+        || matches!(error.code(), Some("WRONGPASS" | "NOAUTH"))
 }
 
 /// Whether a call may be sent again after its connection broke before the reply came back
@@ -269,7 +394,7 @@ pub(crate) async fn with_retries<T, F>(
     timeout: Duration,
     repeat: Repeat,
     mut call: impl FnMut() -> F,
-) -> Result<T, String>
+) -> Result<T, Refused>
 where
     F: Future<Output = redis::RedisResult<T>>,
 {
@@ -280,7 +405,11 @@ where
         let error = match tokio::time::timeout_at(deadline, call()).await {
             Ok(Ok(value)) => return Ok(value),
             Ok(Err(error)) => error,
-            Err(_) => return Err(format!("redis did not answer within {timeout:?}")),
+            Err(_) => {
+                return Err(Refused::Other(format!(
+                    "redis did not answer within {timeout:?}"
+                )));
+            }
         };
         let again = match failure(&error) {
             Failure::Unsent => true,
@@ -288,7 +417,12 @@ where
             Failure::Final => false,
         };
         if !again || attempt >= ATTEMPTS || tokio::time::Instant::now() + pause >= deadline {
-            return Err(describe(&error));
+            let message = describe(&error);
+            return Err(if is_login_refused(&error) {
+                Refused::Login(message)
+            } else {
+                Refused::Other(message)
+            });
         }
         tracing::debug!(attempt, error = %describe(&error), "redis call failed; trying again");
         tokio::time::sleep(pause).await;
@@ -300,9 +434,8 @@ where
 /// Nonces and sessions in Redis.
 #[derive(Clone)]
 pub struct RedisStore {
-    connection: ConnectionManager,
+    connection: Connection,
     prefix: String,
-    timeout: Duration,
 }
 
 impl RedisStore {
@@ -312,7 +445,6 @@ impl RedisStore {
         Ok(Self {
             connection: connection_manager(settings)?,
             prefix: settings.key_prefix.clone(),
-            timeout: settings.timeout,
         })
     }
 
@@ -325,11 +457,7 @@ impl RedisStore {
 
     /// The company token state on the same connection and prefix (keys `{prefix}token…`).
     pub fn token_store(&self) -> super::redis_token::RedisTokenStore {
-        super::redis_token::RedisTokenStore::new(
-            self.connection.clone(),
-            &self.prefix,
-            self.timeout,
-        )
+        super::redis_token::RedisTokenStore::new(self.connection.clone(), &self.prefix)
     }
 
     fn nonce_key(&self, key: &str) -> String {
@@ -347,16 +475,13 @@ impl RedisStore {
         repeat: Repeat,
         command: redis::Cmd,
     ) -> Result<T, StoreError> {
-        with_retries(self.timeout, repeat, || {
-            let mut connection = self.connection.clone();
-            let command = command.clone();
-            async move { command.query_async(&mut connection).await }
-        })
-        .await
-        .map_err(|error| {
-            crate::metrics::store_error(crate::metrics::Store::Redis);
-            StoreError::Unavailable(error)
-        })
+        self.connection
+            .query(repeat, &command)
+            .await
+            .map_err(|error| {
+                crate::metrics::store_error(crate::metrics::Store::Redis);
+                StoreError::Unavailable(error)
+            })
     }
 
     async fn set(
@@ -386,10 +511,7 @@ fn describe(error: &redis::RedisError) -> String {
         " (TLS: check that store.redis_ca_file holds the CA that signed the Redis server's \
          certificate, that the URL's host name is in that certificate, and, if the server asks \
          for one, store.redis_client_cert_file and store.redis_client_key_file)"
-    } else if error.kind() == redis::ErrorKind::AuthenticationFailed
-        || error.code() == Some("WRONGPASS")
-        || error.code() == Some("NOAUTH")
-    {
+    } else if is_login_refused(error) {
         " (check store.redis_username and store.redis_password against the server's ACL)"
     } else if error.code() == Some("NOPERM") {
         " (the ACL user lacks a permission: it needs every key under store.key_prefix and the \
@@ -510,7 +632,8 @@ mod tests {
             let outcome = if n >= succeed_on { Ok(n) } else { Err(error()) };
             async move { outcome }
         })
-        .await;
+        .await
+        .map_err(Refused::into_message);
         (result, count.load(Ordering::SeqCst))
     }
 
@@ -550,6 +673,11 @@ mod tests {
         let (result, count) = tries(Repeat::Safe, 2, denied).await;
         assert!(result.unwrap_err().contains("store.redis_password"));
         assert_eq!(count, 1);
+        let refused = with_retries(Duration::from_secs(1), Repeat::Safe, || async {
+            Err::<(), _>(denied())
+        })
+        .await;
+        assert!(matches!(refused, Err(Refused::Login(_))), "{refused:?}");
     }
 
     #[tokio::test(start_paused = true)]
@@ -560,7 +688,8 @@ mod tests {
                 count.fetch_add(1, Ordering::SeqCst);
                 async { Err(io(std::io::ErrorKind::ConnectionRefused)) }
             })
-            .await;
+            .await
+            .map_err(Refused::into_message);
         assert!(result.is_err());
         // 50 ms, then 100 ms would pass the 120 ms: two tries.
         assert_eq!(count.load(Ordering::SeqCst), 2);

@@ -12,11 +12,10 @@ use concur_client::{
     CompanyCredentials, FencedSave, RefreshLock, SharedAccess, SharedState, SharedTokenStore,
     StoreError, StoreFuture, TokenStore,
 };
-use redis::aio::ConnectionManager;
 use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
 
-use super::redis::{Repeat, claim_value, with_retries};
+use super::redis::{Connection, Repeat, claim_value};
 
 /// Compares the fence and, if it is the expected one, replaces the state and increments it.
 const SAVE_FENCED: &str = r"
@@ -46,10 +45,9 @@ return 0
 /// The company token state in Redis.
 #[derive(Clone)]
 pub struct RedisTokenStore {
-    connection: ConnectionManager,
+    connection: Connection,
     key: String,
     lock_key: String,
-    timeout: Duration,
 }
 
 impl std::fmt::Debug for RedisTokenStore {
@@ -123,12 +121,11 @@ impl Stored {
 }
 
 impl RedisTokenStore {
-    pub(super) fn new(connection: ConnectionManager, prefix: &str, timeout: Duration) -> Self {
+    pub(super) fn new(connection: Connection, prefix: &str) -> Self {
         Self {
             connection,
             key: format!("{prefix}token"),
             lock_key: format!("{prefix}token:lock"),
-            timeout,
         }
     }
 
@@ -149,13 +146,10 @@ impl RedisTokenStore {
         repeat: Repeat,
         command: redis::Cmd,
     ) -> Result<T, StoreError> {
-        with_retries(self.timeout, repeat, || {
-            let mut connection = self.connection.clone();
-            let command = command.clone();
-            async move { command.query_async(&mut connection).await }
-        })
-        .await
-        .map_err(StoreError::Shared)
+        self.connection
+            .query(repeat, &command)
+            .await
+            .map_err(StoreError::Shared)
     }
 
     /// Runs one script with retries and the timeout.
@@ -164,12 +158,10 @@ impl RedisTokenStore {
         repeat: Repeat,
         invocation: &redis::ScriptInvocation<'_>,
     ) -> Result<T, StoreError> {
-        with_retries(self.timeout, repeat, || {
-            let mut connection = self.connection.clone();
-            async move { invocation.invoke_async(&mut connection).await }
-        })
-        .await
-        .map_err(StoreError::Shared)
+        self.connection
+            .invoke(repeat, invocation)
+            .await
+            .map_err(StoreError::Shared)
     }
 
     /// The key of the state hash, for messages.

@@ -65,6 +65,18 @@ impl RedisServer {
         format!("redis://127.0.0.1:{}/0", self.port)
     }
 
+    /// Runs one command on the plain port with `redis-cli` (as the `default` user); its
+    /// output.
+    pub fn cli(&self, args: &[&str]) -> String {
+        let output = Command::new("redis-cli")
+            .args(["-h", "127.0.0.1", "-p", &self.port.to_string()])
+            .args(args)
+            .output()
+            .expect("redis-cli is installed with redis-server");
+        assert!(output.status.success(), "redis-cli {args:?}");
+        String::from_utf8_lossy(&output.stdout).into_owned()
+    }
+
     /// Stops the server now (a Redis outage).
     pub fn stop(&mut self) {
         let _ = self.child.kill();

@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use concur_connector::launch::Source;
 use reqwest::{StatusCode, header};
 
+use crate::fixtures::until;
 use crate::helpers::{TestApp, TestPki, captured_logs, session_cookie, spawn_app_with};
 use crate::launch::{SESSION_PATH, V4_PATH, manual, v4_launch, v4_query};
 use crate::redis_server::RedisServer;
@@ -203,6 +204,18 @@ async fn a_wrong_password_is_a_clear_error_that_never_shows_the_password() {
     assert!(logs.contains("store.redis_password"), "{logs}");
     assert!(!logs.contains(wrong), "{logs}");
     assert!(!logs.contains(PASSWORD));
+
+    // The operator gives the ACL user the password the connector has: no restart needed.
+    let ok = redis.cli(&["ACL", "SETUSER", USER, "resetpass", &format!(">{wrong}")]);
+    assert_eq!(ok.trim(), "OK");
+    until("the instance is ready with the corrected ACL", async || {
+        readiness(&app).await == StatusCode::OK
+    })
+    .await;
+    assert_eq!(
+        launch(&app, "n-password-fixed").await.status(),
+        StatusCode::SEE_OTHER
+    );
 }
 
 /// Redis killed and started again between two launches: the next launch succeeds at once,

@@ -51,12 +51,11 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use redis::Script;
-use redis::aio::ConnectionManager;
 
 use super::{
     Claimed, Enqueued, Job, JobId, JobState, QueueError, Ticket, UnixMillis, WorkQueue, millis,
 };
-use crate::store::redis::{RedisSettings, Repeat, connection_manager, with_retries};
+use crate::store::redis::{Connection, RedisSettings, Repeat, connection_manager};
 
 /// The consumer group every instance reads the stream through.
 const GROUP: &str = "workers";
@@ -233,9 +232,8 @@ if state ~= 'dead' then return -2 end
 /// The queue in Redis.
 #[derive(Clone)]
 pub struct RedisQueue {
-    connection: ConnectionManager,
+    connection: Connection,
     prefix: String,
-    timeout: Duration,
     scripts: std::sync::Arc<Scripts>,
 }
 
@@ -300,7 +298,6 @@ impl RedisQueue {
         Ok(Self {
             connection,
             prefix: format!("{}queue:", settings.key_prefix),
-            timeout: settings.timeout,
             scripts: std::sync::Arc::new(Scripts::new()),
         })
     }
@@ -313,27 +310,30 @@ impl RedisQueue {
         self.key("job:")
     }
 
-    /// Runs `call` with retries and the timeout (see [`with_retries`]).
-    async fn bounded<T, F>(&self, repeat: Repeat, call: impl FnMut() -> F) -> Result<T, QueueError>
+    /// Runs `call` with retries and the timeout (see [`Connection::run`]).
+    async fn bounded<T, F>(
+        &self,
+        repeat: Repeat,
+        call: impl FnMut(redis::aio::ConnectionManager) -> F,
+    ) -> Result<T, QueueError>
     where
         F: Future<Output = redis::RedisResult<T>>,
     {
-        with_retries(self.timeout, repeat, call)
+        self.connection.run(repeat, call).await.map_err(|error| {
+            crate::metrics::store_error(crate::metrics::Store::Queue);
+            QueueError::Unavailable(error)
+        })
+    }
+
+    /// Runs a read-only command, sent again after a lost reply.
+    async fn read<T: redis::FromRedisValue>(&self, command: redis::Cmd) -> Result<T, QueueError> {
+        self.connection
+            .query(Repeat::Safe, &command)
             .await
             .map_err(|error| {
                 crate::metrics::store_error(crate::metrics::Store::Queue);
                 QueueError::Unavailable(error)
             })
-    }
-
-    /// Runs a read-only command, sent again after a lost reply.
-    async fn read<T: redis::FromRedisValue>(&self, command: redis::Cmd) -> Result<T, QueueError> {
-        self.bounded(Repeat::Safe, || {
-            let mut connection = self.connection.clone();
-            let command = command.clone();
-            async move { command.query_async(&mut connection).await }
-        })
-        .await
     }
 
     /// Runs a script with the queue's keys, the job key prefix, the group and `args`.
@@ -352,9 +352,8 @@ impl RedisQueue {
         }
         // Every script changes the queue: sent again only if Redis never received it.
         let invocation = &invocation;
-        self.bounded(Repeat::IfUnsent, || {
-            let mut connection = self.connection.clone();
-            async move { invocation.invoke_async(&mut connection).await }
+        self.bounded(Repeat::IfUnsent, |mut connection| async move {
+            invocation.invoke_async(&mut connection).await
         })
         .await
     }
@@ -509,8 +508,7 @@ impl WorkQueue for RedisQueue {
             .cmd("HLEN")
             .arg(self.key("keys"));
         let (all, in_flight): (u64, u64) = self
-            .bounded(Repeat::Safe, || {
-                let mut connection = self.connection.clone();
+            .bounded(Repeat::Safe, |mut connection| {
                 let pipe = pipe.clone();
                 async move { pipe.query_async(&mut connection).await }
             })
