@@ -268,7 +268,9 @@ impl Connection {
         }
     }
 
-    /// Runs `call` on the connection with [`with_retries`].
+    /// Runs `call` on the connection with [`with_retries`]. A try that Redis refused to
+    /// let in, or that reached a server no longer the master (`READONLY`: a failover behind
+    /// the same address), renews the connection, so the next try connects anew.
     pub(crate) async fn run<T, F>(
         &self,
         repeat: Repeat,
@@ -277,17 +279,20 @@ impl Connection {
     where
         F: Future<Output = redis::RedisResult<T>>,
     {
-        let mut generation = 0;
-        let result = with_retries(self.inner.timeout, repeat, || {
-            let (current, manager) = self.current();
-            generation = current;
-            call(manager)
+        with_retries(self.inner.timeout, repeat, || {
+            let (generation, manager) = self.current();
+            let attempt = call(manager);
+            async move {
+                let result = attempt.await;
+                if let Err(error) = &result
+                    && needs_new_connection(error)
+                {
+                    self.renew(generation);
+                }
+                result
+            }
         })
-        .await;
-        if let Err(Refused::Login(_)) = &result {
-            self.renew(generation);
-        }
-        result.map_err(Refused::into_message)
+        .await
     }
 
     /// Runs one command (see [`Self::run`]).
@@ -316,26 +321,16 @@ impl Connection {
     }
 }
 
-/// Why [`with_retries`] gave up, described without the URL or password.
-#[derive(Debug)]
-pub(crate) enum Refused {
-    /// Redis refused the login (user, password): the connection must be made anew.
-    Login(String),
-    /// Anything else.
-    Other(String),
-}
-
-impl Refused {
-    fn into_message(self) -> String {
-        match self {
-            Self::Login(message) | Self::Other(message) => message,
-        }
-    }
-}
-
 fn is_login_refused(error: &redis::RedisError) -> bool {
     error.kind() == redis::ErrorKind::AuthenticationFailed
         || matches!(error.code(), Some("WRONGPASS" | "NOAUTH"))
+}
+
+/// Errors after which the client keeps its connection though it is of no use: a refused
+/// login (kept for good) and a write refused by a replica (the old master after a failover).
+fn needs_new_connection(error: &redis::RedisError) -> bool {
+    is_login_refused(error)
+        || error.kind() == redis::ErrorKind::Server(redis::ServerErrorKind::ReadOnly)
 }
 
 /// Whether a call may be sent again after its connection broke before the reply came back
@@ -394,7 +389,7 @@ pub(crate) async fn with_retries<T, F>(
     timeout: Duration,
     repeat: Repeat,
     mut call: impl FnMut() -> F,
-) -> Result<T, Refused>
+) -> Result<T, String>
 where
     F: Future<Output = redis::RedisResult<T>>,
 {
@@ -405,11 +400,7 @@ where
         let error = match tokio::time::timeout_at(deadline, call()).await {
             Ok(Ok(value)) => return Ok(value),
             Ok(Err(error)) => error,
-            Err(_) => {
-                return Err(Refused::Other(format!(
-                    "redis did not answer within {timeout:?}"
-                )));
-            }
+            Err(_) => return Err(format!("redis did not answer within {timeout:?}")),
         };
         let again = match failure(&error) {
             Failure::Unsent => true,
@@ -417,12 +408,7 @@ where
             Failure::Final => false,
         };
         if !again || attempt >= ATTEMPTS || tokio::time::Instant::now() + pause >= deadline {
-            let message = describe(&error);
-            return Err(if is_login_refused(&error) {
-                Refused::Login(message)
-            } else {
-                Refused::Other(message)
-            });
+            return Err(describe(&error));
         }
         tracing::debug!(attempt, error = %describe(&error), "redis call failed; trying again");
         tokio::time::sleep(pause).await;
@@ -632,8 +618,7 @@ mod tests {
             let outcome = if n >= succeed_on { Ok(n) } else { Err(error()) };
             async move { outcome }
         })
-        .await
-        .map_err(Refused::into_message);
+        .await;
         (result, count.load(Ordering::SeqCst))
     }
 
@@ -673,11 +658,8 @@ mod tests {
         let (result, count) = tries(Repeat::Safe, 2, denied).await;
         assert!(result.unwrap_err().contains("store.redis_password"));
         assert_eq!(count, 1);
-        let refused = with_retries(Duration::from_secs(1), Repeat::Safe, || async {
-            Err::<(), _>(denied())
-        })
-        .await;
-        assert!(matches!(refused, Err(Refused::Login(_))), "{refused:?}");
+        assert!(needs_new_connection(&denied()));
+        assert!(!needs_new_connection(&io(std::io::ErrorKind::BrokenPipe)));
     }
 
     #[tokio::test(start_paused = true)]
@@ -688,8 +670,7 @@ mod tests {
                 count.fetch_add(1, Ordering::SeqCst);
                 async { Err(io(std::io::ErrorKind::ConnectionRefused)) }
             })
-            .await
-            .map_err(Refused::into_message);
+            .await;
         assert!(result.is_err());
         // 50 ms, then 100 ms would pass the 120 ms: two tries.
         assert_eq!(count.load(Ordering::SeqCst), 2);
