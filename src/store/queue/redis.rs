@@ -327,13 +327,11 @@ impl RedisQueue {
 
     /// Runs a read-only command, sent again after a lost reply.
     async fn read<T: redis::FromRedisValue>(&self, command: redis::Cmd) -> Result<T, QueueError> {
-        self.connection
-            .query(Repeat::Safe, &command)
-            .await
-            .map_err(|error| {
-                crate::metrics::store_error(crate::metrics::Store::Queue);
-                QueueError::Unavailable(error)
-            })
+        self.bounded(Repeat::Safe, |mut connection| {
+            let command = command.clone();
+            async move { command.query_async(&mut connection).await }
+        })
+        .await
     }
 
     /// Runs a script with the queue's keys, the job key prefix, the group and `args`.
