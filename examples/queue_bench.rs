@@ -62,6 +62,9 @@ async fn main() {
             url: concur_connector::config::secret(&url),
             key_prefix: format!("queue-bench-{}:", now_millis()),
             timeout: Duration::from_secs(5),
+            username: None,
+            password: None,
+            tls: Default::default(),
         };
         measure(
             "redis",

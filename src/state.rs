@@ -129,7 +129,7 @@ pub fn company_token_store(
     shared: Option<&RedisStore>,
 ) -> (Arc<dyn crate::concur::TokenStore>, String) {
     if let Some(redis) = shared {
-        let store = redis.token_store();
+        let store = crate::store::redis_token::RedisTokenStore::of(redis);
         let place = format!("Redis ({})", store.key());
         return (Arc::new(store), place);
     }

@@ -29,9 +29,8 @@ pub async fn migrate(
         .await
         .map_err(|e| e.to_string())?
         .ok_or_else(|| format!("there is no token state at {}", file.path().display()))?;
-    let store = crate::store::redis::RedisStore::new(redis)
-        .map_err(|e| e.to_string())?
-        .token_store();
+    let store = crate::store::redis::RedisStore::new(redis).map_err(|e| e.to_string())?;
+    let store = crate::store::redis_token::RedisTokenStore::of(&store);
     let current = store.read_state().await.map_err(|e| e.to_string())?;
     let state = SharedState {
         credentials: Some(credentials),

@@ -501,10 +501,56 @@ fn redis_settings(
         problems.push(key, message);
         return None;
     }
+    let password = secret::resolve(
+        problems,
+        "store.redis_password",
+        s.redis_password.clone().filter(|p| !secret::is_blank(p)),
+        s.redis_password_file.as_deref(),
+    );
+    if password.is_some() && crate::store::redis::has_password(&url) {
+        problems.push(
+            "store.redis_password",
+            "the Redis URL carries a password too: set it in one place",
+        );
+    }
+    let username = s.redis_username.clone().filter(|u| !u.trim().is_empty());
+    if username.is_some() && password.is_none() && !crate::store::redis::has_password(&url) {
+        problems.push(
+            "store.redis_password",
+            "is required with store.redis_username (the ACL user's password): set \
+             `store.redis_password` or `store.redis_password_file`",
+        );
+    }
+    let files = crate::store::redis::TlsFiles {
+        ca: s.redis_ca_file.clone(),
+        client_cert: s.redis_client_cert_file.clone(),
+        client_key: s.redis_client_key_file.clone(),
+    };
+    let tls_key = [
+        ("store.redis_ca_file", &files.ca),
+        ("store.redis_client_cert_file", &files.client_cert),
+        ("store.redis_client_key_file", &files.client_key),
+    ]
+    .into_iter()
+    .find_map(|(key, file)| file.as_ref().map(|_| key));
+    if let Some(key) = tls_key
+        && !crate::store::redis::is_tls(&url)
+    {
+        problems.push(
+            key,
+            "needs a TLS connection: the Redis URL must start with rediss://",
+        );
+    }
+    let tls = crate::store::redis::read_tls(&files)
+        .map_err(|(key, message)| problems.push(key, message))
+        .ok()?;
     Some(crate::store::redis::RedisSettings {
         url,
         key_prefix: s.key_prefix.clone(),
         timeout: s.redis_timeout,
+        username,
+        password,
+        tls,
     })
 }
 
@@ -908,6 +954,12 @@ mod tests {
             "public_url",
             "redis_url",
             "redis_url_file",
+            "redis_ca_file",
+            "redis_client_cert_file",
+            "redis_client_key_file",
+            "redis_username",
+            "redis_password",
+            "redis_password_file",
             "session_key_id",
             "session_keys_file",
             "template_dir",
@@ -1282,7 +1334,7 @@ mod tests {
     fn a_redis_url_is_checked_and_never_shown() {
         let problems = with_store(&[
             ("BACKEND", "redis"),
-            ("REDIS_URL", "rediss://:pw-4711@h:6380"),
+            ("REDIS_URL", "rediss://:pw-4711@h:6380/#insecure"),
         ])
         .unwrap_err();
         assert_eq!(problems[0].key, "store.redis_url", "{problems:?}");
@@ -1317,6 +1369,113 @@ mod tests {
         assert_eq!(redis.url.expose_secret(), "redis://127.0.0.1:6379/0");
         assert_eq!(redis.key_prefix, "acme:");
         assert_eq!(redis.timeout, Duration::from_millis(500));
+    }
+
+    #[test]
+    fn a_redis_acl_password_comes_from_a_secret_setting_and_is_never_shown() {
+        let mut file = tempfile::NamedTempFile::new().unwrap();
+        std::io::Write::write_all(&mut file, b"pw-4711\n").unwrap();
+        let path = file.path().to_str().unwrap();
+        let settings = with_store(&[
+            ("BACKEND", "redis"),
+            ("REDIS_URL", "rediss://redis.internal:6380/0"),
+            ("REDIS_USERNAME", "connector"),
+            ("REDIS_PASSWORD_FILE", path),
+        ])
+        .unwrap();
+        let redis = settings.store.redis.as_ref().unwrap();
+        assert_eq!(redis.username.as_deref(), Some("connector"));
+        assert_eq!(redis.password.as_ref().unwrap().expose_secret(), "pw-4711");
+        assert!(redis.tls.ca.is_none() && redis.tls.client.is_none());
+        let shown = format!("{} {redis:?}", settings.redacted_toml());
+        assert!(!shown.contains("pw-4711"), "{shown}");
+
+        let inline = with_store(&[
+            ("BACKEND", "redis"),
+            ("REDIS_URL", "redis://127.0.0.1:6379/0"),
+            ("REDIS_PASSWORD", "pw-4711"),
+        ])
+        .unwrap();
+        assert!(!inline.redacted_toml().contains("pw-4711"));
+    }
+
+    #[test]
+    fn a_redis_username_needs_a_password_in_one_place() {
+        let problems = with_store(&[
+            ("BACKEND", "redis"),
+            ("REDIS_URL", "redis://127.0.0.1:6379/0"),
+            ("REDIS_USERNAME", "connector"),
+        ])
+        .unwrap_err();
+        assert_eq!(problems[0].key, "store.redis_password", "{problems:?}");
+        let problems = with_store(&[
+            ("BACKEND", "redis"),
+            ("REDIS_URL", "redis://:pw-1@127.0.0.1:6379/0"),
+            ("REDIS_PASSWORD", "pw-2"),
+        ])
+        .unwrap_err();
+        assert_eq!(problems[0].key, "store.redis_password", "{problems:?}");
+        assert!(!format!("{problems:?}").contains("pw-"), "{problems:?}");
+    }
+
+    #[test]
+    fn redis_tls_files_need_rediss_pairs_and_pem() {
+        let pair = rcgen::generate_simple_self_signed(vec!["redis.internal".to_owned()]).unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let write = |name: &str, text: &str| {
+            let path = dir.path().join(name);
+            std::fs::write(&path, text).unwrap();
+            path.to_str().unwrap().to_owned()
+        };
+        let ca = write("ca.pem", &pair.cert.pem());
+        let key = write("key.pem", &pair.signing_key.serialize_pem());
+        let junk = write("junk.pem", "not a certificate");
+        let keys = |vars: &[(&str, &str)]| -> Vec<String> {
+            let mut all = vec![("BACKEND", "redis")];
+            all.extend_from_slice(vars);
+            match with_store(&all) {
+                Ok(_) => Vec::new(),
+                Err(problems) => problems.into_iter().map(|p| p.key).collect(),
+            }
+        };
+        let tls = ("REDIS_URL", "rediss://redis.internal:6380/0");
+        assert_eq!(
+            keys(&[
+                ("REDIS_URL", "redis://127.0.0.1:6379/0"),
+                ("REDIS_CA_FILE", &ca)
+            ]),
+            ["store.redis_ca_file"]
+        );
+        assert_eq!(
+            keys(&[tls, ("REDIS_CA_FILE", &junk)]),
+            ["store.redis_ca_file"]
+        );
+        assert_eq!(
+            keys(&[tls, ("REDIS_CLIENT_CERT_FILE", &ca)]),
+            ["store.redis_client_key_file"]
+        );
+        assert_eq!(
+            keys(&[
+                tls,
+                ("REDIS_CLIENT_CERT_FILE", &ca),
+                ("REDIS_CLIENT_KEY_FILE", &junk)
+            ]),
+            ["store.redis_client_key_file"]
+        );
+        let all = [
+            tls,
+            ("REDIS_CA_FILE", ca.as_str()),
+            ("REDIS_CLIENT_CERT_FILE", ca.as_str()),
+            ("REDIS_CLIENT_KEY_FILE", key.as_str()),
+        ];
+        assert!(keys(&all).is_empty());
+        let mut vars = vec![("BACKEND", "redis")];
+        vars.extend_from_slice(&all);
+        let settings = with_store(&vars).unwrap();
+        let redis = settings.store.redis.unwrap();
+        assert!(redis.tls.ca.is_some());
+        let secret_key = pair.signing_key.serialize_pem();
+        assert!(!format!("{redis:?}").contains(secret_key.trim()));
     }
 
     #[test]

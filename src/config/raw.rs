@@ -166,6 +166,17 @@ pub struct RawStore {
     #[serde(serialize_with = "redacted")]
     pub redis_url: Option<SecretString>,
     pub redis_url_file: Option<PathBuf>,
+    /// The Redis ACL user (with `redis_password`).
+    pub redis_username: Option<String>,
+    /// The Redis ACL password; redacted when shown.
+    #[serde(serialize_with = "redacted")]
+    pub redis_password: Option<SecretString>,
+    pub redis_password_file: Option<PathBuf>,
+    /// PEM CA certificates that sign the Redis server's certificate (`rediss://`).
+    pub redis_ca_file: Option<PathBuf>,
+    /// PEM client certificate chain and key, for a Redis that asks for one.
+    pub redis_client_cert_file: Option<PathBuf>,
+    pub redis_client_key_file: Option<PathBuf>,
     /// Prepended to every Redis key.
     pub key_prefix: String,
     /// Upper bound on each Redis call, connecting included.
@@ -187,6 +198,12 @@ impl Default for RawStore {
             max_entries: 100_000,
             redis_url: None,
             redis_url_file: None,
+            redis_username: None,
+            redis_password: None,
+            redis_password_file: None,
+            redis_ca_file: None,
+            redis_client_cert_file: None,
+            redis_client_key_file: None,
             key_prefix: "concur-connector:".to_owned(),
             redis_timeout: Duration::from_secs(2),
             session_keys: std::collections::BTreeMap::new(),

@@ -12,10 +12,10 @@ use concur_client::{
     CompanyCredentials, FencedSave, RefreshLock, SharedAccess, SharedState, SharedTokenStore,
     StoreError, StoreFuture, TokenStore,
 };
-use rand::RngCore as _;
-use redis::aio::ConnectionManager;
 use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
+
+use super::redis::{Connection, Repeat, claim_value};
 
 /// Compares the fence and, if it is the expected one, replaces the state and increments it.
 const SAVE_FENCED: &str = r"
@@ -45,10 +45,9 @@ return 0
 /// The company token state in Redis.
 #[derive(Clone)]
 pub struct RedisTokenStore {
-    connection: ConnectionManager,
+    connection: Connection,
     key: String,
     lock_key: String,
-    timeout: Duration,
 }
 
 impl std::fmt::Debug for RedisTokenStore {
@@ -122,43 +121,49 @@ impl Stored {
 }
 
 impl RedisTokenStore {
-    pub(super) fn new(connection: ConnectionManager, prefix: &str, timeout: Duration) -> Self {
+    /// The company token state on the store's connection and prefix (keys `{prefix}token…`).
+    pub fn of(store: &super::redis::RedisStore) -> Self {
+        let prefix = &store.prefix;
         Self {
-            connection,
+            connection: store.connection.clone(),
             key: format!("{prefix}token"),
             lock_key: format!("{prefix}token:lock"),
-            timeout,
         }
     }
 
     /// Replaces the state whatever is there (`state migrate --force`); returns the new fence.
     pub async fn save_anyway(&self, state: &SharedState) -> Result<u64, StoreError> {
         let json = to_json(state)?;
-        let mut connection = self.connection.clone();
-        let key = self.key.clone();
-        self.bounded(async move {
-            redis::Script::new(SAVE_ANYWAY)
-                .key(key)
-                .arg(json)
-                .invoke_async(&mut connection)
-                .await
-        })
-        .await
+        let script = redis::Script::new(SAVE_ANYWAY);
+        let mut invocation = script.prepare_invoke();
+        invocation.key(&self.key).arg(json);
+        // It increments the fence: sent twice, a fence would be skipped.
+        self.script(Repeat::IfUnsent, &invocation).await
     }
 
-    async fn bounded<T>(
+    /// Runs one command with retries and the timeout. The client's messages never quote
+    /// the URL or its password.
+    async fn bounded<T: redis::FromRedisValue>(
         &self,
-        call: impl Future<Output = redis::RedisResult<T>>,
+        repeat: Repeat,
+        command: redis::Cmd,
     ) -> Result<T, StoreError> {
-        match tokio::time::timeout(self.timeout, call).await {
-            Ok(Ok(value)) => Ok(value),
-            // The client's messages never quote the URL or its password.
-            Ok(Err(error)) => Err(StoreError::Shared(format!("redis: {error}"))),
-            Err(_) => Err(StoreError::Shared(format!(
-                "redis did not answer within {:?}",
-                self.timeout
-            ))),
-        }
+        self.connection
+            .query(repeat, &command)
+            .await
+            .map_err(StoreError::Shared)
+    }
+
+    /// Runs one script with retries and the timeout.
+    async fn script<T: redis::FromRedisValue>(
+        &self,
+        repeat: Repeat,
+        invocation: &redis::ScriptInvocation<'_>,
+    ) -> Result<T, StoreError> {
+        self.connection
+            .invoke(repeat, invocation)
+            .await
+            .map_err(StoreError::Shared)
     }
 
     /// The key of the state hash, for messages.
@@ -167,18 +172,10 @@ impl RedisTokenStore {
     }
 
     pub(crate) async fn read_state(&self) -> Result<Option<SharedState>, StoreError> {
-        let mut connection = self.connection.clone();
-        let key = self.key.clone();
-        let (state, fence): (Option<Vec<u8>>, Option<u64>) = self
-            .bounded(async move {
-                redis::cmd("HMGET")
-                    .arg(key)
-                    .arg("state")
-                    .arg("fence")
-                    .query_async(&mut connection)
-                    .await
-            })
-            .await?;
+        let mut command = redis::cmd("HMGET");
+        command.arg(&self.key).arg("state").arg("fence");
+        let (state, fence): (Option<Vec<u8>>, Option<u64>) =
+            self.bounded(Repeat::Safe, command).await?;
         let Some(bytes) = state else {
             return Ok(None);
         };
@@ -235,40 +232,38 @@ impl SharedTokenStore for RedisTokenStore {
 
     fn try_lock(&self, ttl: Duration) -> StoreFuture<'_, Option<RefreshLock>> {
         Box::pin(async move {
-            let mut bytes = [0u8; 16];
-            rand::rng().fill_bytes(&mut bytes);
-            let value: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
-            let mut connection = self.connection.clone();
-            let (key, arg) = (self.lock_key.clone(), value.clone());
-            let reply: Option<String> = self
-                .bounded(async move {
-                    redis::cmd("SET")
-                        .arg(key)
-                        .arg(arg)
-                        .arg("NX")
-                        .arg("PX")
-                        .arg(millis(ttl))
-                        .query_async(&mut connection)
-                        .await
-                })
-                .await?;
-            Ok(reply.map(|_| RefreshLock { value }))
+            let value = claim_value();
+            let mut command = redis::cmd("SET");
+            command
+                .arg(&self.lock_key)
+                .arg(&value)
+                .arg("NX")
+                .arg("PX")
+                .arg(millis(ttl));
+            // Sent again after a lost reply, `SET NX` finds the lock taken: its value says
+            // whether by this call.
+            let reply: Option<String> = self.bounded(Repeat::Safe, command).await?;
+            let held = match reply {
+                Some(_) => true,
+                None => {
+                    let mut command = redis::cmd("GET");
+                    command.arg(&self.lock_key);
+                    let holder: Option<String> = self.bounded(Repeat::Safe, command).await?;
+                    holder.as_deref() == Some(value.as_str())
+                }
+            };
+            Ok(held.then_some(RefreshLock { value }))
         })
     }
 
     fn unlock<'a>(&'a self, lock: &'a RefreshLock) -> StoreFuture<'a, ()> {
         Box::pin(async move {
-            let mut connection = self.connection.clone();
-            let key = self.lock_key.clone();
-            self.bounded(async move {
-                redis::Script::new(UNLOCK)
-                    .key(key)
-                    .arg(&lock.value)
-                    .invoke_async::<i64>(&mut connection)
-                    .await
-            })
-            .await
-            .map(drop)
+            let script = redis::Script::new(UNLOCK);
+            let mut invocation = script.prepare_invoke();
+            invocation.key(&self.lock_key).arg(&lock.value);
+            self.script(Repeat::Safe, &invocation)
+                .await
+                .map(|_: i64| ())
         })
     }
 
@@ -279,18 +274,11 @@ impl SharedTokenStore for RedisTokenStore {
     ) -> StoreFuture<'a, FencedSave> {
         Box::pin(async move {
             let json = to_json(state)?;
-            let mut connection = self.connection.clone();
-            let key = self.key.clone();
-            let (saved, current): (i64, u64) = self
-                .bounded(async move {
-                    redis::Script::new(SAVE_FENCED)
-                        .key(key)
-                        .arg(fence)
-                        .arg(json)
-                        .invoke_async(&mut connection)
-                        .await
-                })
-                .await?;
+            let script = redis::Script::new(SAVE_FENCED);
+            let mut invocation = script.prepare_invoke();
+            invocation.key(&self.key).arg(fence).arg(json);
+            // Sent twice, the second would find its own fence and report the save stale.
+            let (saved, current): (i64, u64) = self.script(Repeat::IfUnsent, &invocation).await?;
             Ok(if saved == 1 {
                 FencedSave::Saved { fence: current }
             } else {

@@ -17,6 +17,7 @@ use crate::helpers::{TestApp, spawn_app_with};
 use crate::picker::{VALUES, csrf_of};
 use crate::redis_server::RedisServer;
 use crate::with_simulator::{World, world_with};
+use concur_connector::store::redis_token::RedisTokenStore;
 
 /// A 32-byte key in base64, and a second one for rotation.
 const KEY_1: &str = "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=";
@@ -327,7 +328,7 @@ fn shared_state(refresh: &str, access: &str) -> SharedState {
 #[tokio::test]
 async fn a_save_with_a_stale_fence_cannot_overwrite_a_newer_token_state() {
     let redis = RedisServer::start();
-    let store = crate::redis_store::store(&redis).token_store();
+    let store = RedisTokenStore::of(&crate::redis_store::store(&redis));
     let shared = store.shared().unwrap();
     assert!(shared.read().await.unwrap().is_none());
 
@@ -359,7 +360,7 @@ async fn a_save_with_a_stale_fence_cannot_overwrite_a_newer_token_state() {
 #[tokio::test]
 async fn the_refresh_lock_has_one_holder_and_only_its_holder_releases_it() {
     let redis = RedisServer::start();
-    let store = crate::redis_store::store(&redis).token_store();
+    let store = RedisTokenStore::of(&crate::redis_store::store(&redis));
     let shared = store.shared().unwrap();
     let minute = std::time::Duration::from_secs(60);
     let held = shared.try_lock(minute).await.unwrap().unwrap();
@@ -418,7 +419,7 @@ async fn token_migrate_moves_the_state_file_into_redis_and_keeps_a_newer_state_u
         String::from_utf8_lossy(&moved.stderr)
     );
     assert!(!stdout.contains("refresh-from-the-file"), "{stdout}");
-    let store = crate::redis_store::store(&redis).token_store();
+    let store = RedisTokenStore::of(&crate::redis_store::store(&redis));
     let saved = store.load().await.unwrap().unwrap();
     assert_eq!(saved.refresh_token.expose_secret(), "refresh-from-the-file");
     assert_eq!(saved.refresh_expires_at, Some(1_900_000_000));

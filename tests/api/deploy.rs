@@ -41,7 +41,8 @@ async fn the_configmaps_configuration_loads_with_the_secrets_it_names_mounted() 
         files,
         [
             "connector_password",
-            "redis_url",
+            "redis_ca.pem",
+            "redis_password",
             "session_keys",
             "client_secret",
             "company_request_token"
@@ -60,9 +61,14 @@ async fn the_configmaps_configuration_loads_with_the_secrets_it_names_mounted() 
     let tls = dir.path().join("tls");
     std::fs::create_dir_all(&secrets).unwrap();
     std::fs::create_dir_all(&tls).unwrap();
+    // A CA-signed RSA certificate, as Concur requires (the test CA is trusted by no one,
+    // but check-config does not judge the chain; `doctor` does).
+    let pki = TestPki::rsa("connector.example.com", |_| {});
+    let redis_ca = TestPki::new("redis.example.internal").ca_pem;
+    std::fs::write(secrets.join("redis_ca.pem"), &redis_ca).unwrap();
     let values = [
         ("connector_password", "a-long-connector-password\n"),
-        ("redis_url", "redis://:secret@127.0.0.1:6379/0\n"),
+        ("redis_password", "an-acl-users-password\n"),
         (
             "session_keys",
             "k1 = \"MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=\"\n",
@@ -73,9 +79,6 @@ async fn the_configmaps_configuration_loads_with_the_secrets_it_names_mounted() 
     for (name, value) in values {
         std::fs::write(secrets.join(name), value).unwrap();
     }
-    // A CA-signed RSA certificate, as Concur requires (the test CA is trusted by no one,
-    // but check-config does not judge the chain; `doctor` does).
-    let pki = TestPki::rsa("connector.example.com", |_| {});
     std::fs::write(tls.join("tls.crt"), &pki.leaf_pem).unwrap();
     std::fs::write(tls.join("tls.key"), &pki.key_pem).unwrap();
     let config = config

@@ -40,6 +40,7 @@ mod queue_redis;
 mod redis;
 mod redis_server;
 mod redis_store;
+mod redis_tls;
 mod request_launch;
 mod request_picker;
 mod saving;

@@ -174,6 +174,9 @@ async fn the_commands_work_on_the_redis_queue_too() {
         url: concur_connector::config::secret(&server.url()),
         key_prefix: "cli:".to_owned(),
         timeout: Duration::from_secs(5),
+        username: None,
+        password: None,
+        tls: Default::default(),
     })
     .unwrap();
     let id = q

@@ -56,6 +56,9 @@ fn redis_at(url: &str) -> Arc<dyn WorkQueue> {
             url: concur_connector::config::secret(url),
             key_prefix: "test:".to_owned(),
             timeout: Duration::from_secs(5),
+            username: None,
+            password: None,
+            tls: Default::default(),
         })
         .unwrap(),
     )

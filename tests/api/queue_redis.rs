@@ -25,6 +25,9 @@ fn queue(server: &RedisServer) -> RedisQueue {
         url: concur_connector::config::secret(&server.url()),
         key_prefix: "test:".to_owned(),
         timeout: Duration::from_secs(5),
+        username: None,
+        password: None,
+        tls: Default::default(),
     })
     .unwrap()
 }

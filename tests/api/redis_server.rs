@@ -9,35 +9,72 @@ use std::time::{Duration, Instant};
 pub struct RedisServer {
     child: Child,
     pub port: u16,
+    /// Extra arguments (TLS, ACL users), kept for [`Self::restart`].
+    args: Vec<String>,
 }
 
 impl RedisServer {
     /// Starts a server without persistence and waits until it answers PING.
     pub fn start() -> Self {
+        Self::start_with(|_| Vec::new())
+    }
+
+    /// [`Self::start`] with extra arguments, made from the free port chosen for TLS.
+    pub fn start_with(args: impl Fn(u16) -> Vec<String>) -> Self {
         // Losing the free port to someone else is possible: then try another.
         (0..5)
-            .find_map(|_| Self::start_on(free_port()))
+            .find_map(|_| Self::spawn(free_port(), args(free_port())))
             .expect("redis-server did not start")
     }
 
     /// Starts a server on `port` (e.g. to restart one that was stopped); None if it does
     /// not answer.
     pub fn start_on(port: u16) -> Option<Self> {
+        Self::spawn(port, Vec::new())
+    }
+
+    /// Kills the server and starts a new one on the same ports with the same arguments
+    /// (its data is gone: no persistence).
+    pub fn restart(&mut self) {
+        self.stop();
+        *self = Self::spawn(self.port, self.args.clone()).expect("redis-server restarts");
+    }
+
+    fn spawn(port: u16, args: Vec<String>) -> Option<Self> {
         let child = Command::new("redis-server")
             .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
             .args(["--save", "", "--appendonly", "no"])
+            .args(&args)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
             .expect("redis-server is installed (scripts/test.sh installs it)");
-        let mut server = Self { child, port };
+        let mut server = Self { child, port, args };
         server
             .answers_within(Duration::from_secs(10))
             .then_some(server)
     }
 
+    /// The `--tls-port` it was started with, if any.
+    pub fn tls_port(&self) -> Option<u16> {
+        let at = self.args.iter().position(|a| a == "--tls-port")?;
+        self.args.get(at + 1)?.parse().ok()
+    }
+
     pub fn url(&self) -> String {
         format!("redis://127.0.0.1:{}/0", self.port)
+    }
+
+    /// Runs one command on the plain port with `redis-cli` (as the `default` user); its
+    /// output.
+    pub fn cli(&self, args: &[&str]) -> String {
+        let output = Command::new("redis-cli")
+            .args(["-h", "127.0.0.1", "-p", &self.port.to_string()])
+            .args(args)
+            .output()
+            .expect("redis-cli is installed with redis-server");
+        assert!(output.status.success(), "redis-cli {args:?}");
+        String::from_utf8_lossy(&output.stdout).into_owned()
     }
 
     /// Stops the server now (a Redis outage).

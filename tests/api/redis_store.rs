@@ -17,6 +17,9 @@ fn store_at(url: &str, prefix: &str) -> RedisStore {
         url: config::secret(url),
         key_prefix: prefix.to_owned(),
         timeout: Duration::from_secs(2),
+        username: None,
+        password: None,
+        tls: Default::default(),
     })
     .unwrap()
 }

@@ -51,12 +51,11 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use redis::Script;
-use redis::aio::ConnectionManager;
 
 use super::{
     Claimed, Enqueued, Job, JobId, JobState, QueueError, Ticket, UnixMillis, WorkQueue, millis,
 };
-use crate::store::redis::{RedisSettings, connection_manager};
+use crate::store::redis::{Connection, RedisSettings, Repeat, connection_manager};
 
 /// The consumer group every instance reads the stream through.
 const GROUP: &str = "workers";
@@ -233,9 +232,8 @@ if state ~= 'dead' then return -2 end
 /// The queue in Redis.
 #[derive(Clone)]
 pub struct RedisQueue {
-    connection: ConnectionManager,
+    connection: Connection,
     prefix: String,
-    timeout: Duration,
     scripts: std::sync::Arc<Scripts>,
 }
 
@@ -300,7 +298,6 @@ impl RedisQueue {
         Ok(Self {
             connection,
             prefix: format!("{}queue:", settings.key_prefix),
-            timeout: settings.timeout,
             scripts: std::sync::Arc::new(Scripts::new()),
         })
     }
@@ -313,19 +310,28 @@ impl RedisQueue {
         self.key("job:")
     }
 
-    async fn bounded<T>(
+    /// Runs `call` with retries and the timeout (see [`Connection::run`]).
+    async fn bounded<T, F>(
         &self,
-        call: impl Future<Output = redis::RedisResult<T>>,
-    ) -> Result<T, QueueError> {
-        let result = match tokio::time::timeout(self.timeout, call).await {
-            Ok(Ok(value)) => return Ok(value),
-            Ok(Err(e)) => QueueError::Unavailable(format!("redis: {e}")),
-            Err(_) => {
-                QueueError::Unavailable(format!("redis did not answer within {:?}", self.timeout))
-            }
-        };
-        crate::metrics::store_error(crate::metrics::Store::Queue);
-        Err(result)
+        repeat: Repeat,
+        call: impl FnMut(redis::aio::ConnectionManager) -> F,
+    ) -> Result<T, QueueError>
+    where
+        F: Future<Output = redis::RedisResult<T>>,
+    {
+        self.connection.run(repeat, call).await.map_err(|error| {
+            crate::metrics::store_error(crate::metrics::Store::Queue);
+            QueueError::Unavailable(error)
+        })
+    }
+
+    /// Runs a read-only command, sent again after a lost reply.
+    async fn read<T: redis::FromRedisValue>(&self, command: redis::Cmd) -> Result<T, QueueError> {
+        self.bounded(Repeat::Safe, |mut connection| {
+            let command = command.clone();
+            async move { command.query_async(&mut connection).await }
+        })
+        .await
     }
 
     /// Runs a script with the queue's keys, the job key prefix, the group and `args`.
@@ -342,8 +348,12 @@ impl RedisQueue {
         for arg in args {
             invocation.arg(*arg);
         }
-        let mut connection = self.connection.clone();
-        self.bounded(invocation.invoke_async(&mut connection)).await
+        // Every script changes the queue: sent again only if Redis never received it.
+        let invocation = &invocation;
+        self.bounded(Repeat::IfUnsent, |mut connection| async move {
+            invocation.invoke_async(&mut connection).await
+        })
+        .await
     }
 
     /// Runs an outcome script that starts with the ticket check.
@@ -489,17 +499,17 @@ impl WorkQueue for RedisQueue {
     }
 
     async fn depth(&self) -> Result<super::Depth, QueueError> {
-        let mut connection = self.connection.clone();
         // Every job is in `ids`; a job in flight also holds its key in `keys`.
+        let mut pipe = redis::pipe();
+        pipe.cmd("ZCARD")
+            .arg(self.key("ids"))
+            .cmd("HLEN")
+            .arg(self.key("keys"));
         let (all, in_flight): (u64, u64) = self
-            .bounded(
-                redis::pipe()
-                    .cmd("ZCARD")
-                    .arg(self.key("ids"))
-                    .cmd("HLEN")
-                    .arg(self.key("keys"))
-                    .query_async(&mut connection),
-            )
+            .bounded(Repeat::Safe, |mut connection| {
+                let pipe = pipe.clone();
+                async move { pipe.query_async(&mut connection).await }
+            })
             .await?;
         Ok(super::Depth {
             in_flight,
@@ -508,25 +518,14 @@ impl WorkQueue for RedisQueue {
     }
 
     async fn jobs(&self) -> Result<Vec<Job>, QueueError> {
-        let mut connection = self.connection.clone();
-        let ids: Vec<JobId> = self
-            .bounded(
-                redis::cmd("ZRANGE")
-                    .arg(self.key("ids"))
-                    .arg(0)
-                    .arg(-1)
-                    .query_async(&mut connection),
-            )
-            .await?;
+        let mut command = redis::cmd("ZRANGE");
+        command.arg(self.key("ids")).arg(0).arg(-1);
+        let ids: Vec<JobId> = self.read(command).await?;
         let mut jobs = Vec::with_capacity(ids.len());
         for id in ids {
-            let fields: HashMap<String, String> = self
-                .bounded(
-                    redis::cmd("HGETALL")
-                        .arg(format!("{}{id}", self.job_prefix()))
-                        .query_async(&mut connection),
-                )
-                .await?;
+            let mut command = redis::cmd("HGETALL");
+            command.arg(format!("{}{id}", self.job_prefix()));
+            let fields: HashMap<String, String> = self.read(command).await?;
             // Gone between the two reads: completed meanwhile.
             if !fields.is_empty() {
                 jobs.push(job_from(id, &fields)?);
