@@ -9,6 +9,7 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use base64::Engine;
+use concur_client::body::{BodyError, read_limited};
 use reqwest::header::{ACCEPT, AUTHORIZATION, CONTENT_TYPE, HeaderMap, HeaderValue};
 use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
@@ -189,20 +190,14 @@ impl Hook {
                 reason: format!("the hook answered {status}"),
             });
         }
-        let limit = self.max_response_bytes;
-        let too_large = || HookError::BadAnswer {
-            reason: format!("the answer is larger than {limit} bytes (max_response_bytes)"),
-        };
-        if response.content_length().is_some_and(|l| l > limit) {
-            return Err(too_large());
-        }
-        let mut answer = Vec::new();
-        while let Some(chunk) = response.chunk().await.map_err(send_error)? {
-            if (answer.len() + chunk.len()) as u64 > limit {
-                return Err(too_large());
-            }
-            answer.extend_from_slice(&chunk);
-        }
+        let answer = read_limited(&mut response, self.max_response_bytes)
+            .await
+            .map_err(|error| match error {
+                BodyError::TooLarge { limit } => HookError::BadAnswer {
+                    reason: format!("the answer is larger than {limit} bytes (max_response_bytes)"),
+                },
+                BodyError::Transport(e) => send_error(e),
+            })?;
         HookAnswer::parse(&answer)
     }
 }

@@ -5,6 +5,7 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
+use concur_client::body::{BodyError, read_limited};
 use reqwest::header::{ACCEPT, AUTHORIZATION, HeaderMap, HeaderName, HeaderValue};
 use secrecy::ExposeSecret;
 use serde_json::Value;
@@ -322,21 +323,12 @@ impl<T: Record> HttpSource<T> {
             });
         }
         let limit = self.max_response_bytes;
-        let too_large = || LookupError::TooLarge { limit };
-        // A declared length says it at once; else (or if it lies) the count of what arrived.
-        if response
-            .content_length()
-            .is_some_and(|length| length > limit)
-        {
-            return Err(too_large());
-        }
-        let mut body = Vec::new();
-        while let Some(chunk) = response.chunk().await.map_err(send_error)? {
-            if (body.len() + chunk.len()) as u64 > limit {
-                return Err(too_large());
-            }
-            body.extend_from_slice(&chunk);
-        }
+        let body = read_limited(&mut response, limit)
+            .await
+            .map_err(|error| match error {
+                BodyError::TooLarge { limit } => LookupError::TooLarge { limit },
+                BodyError::Transport(e) => send_error(e),
+            })?;
         let json: Value = serde_json::from_slice(&body).map_err(|e| LookupError::BadResponse {
             reason: format!("the answer is not JSON: {e}"),
         })?;

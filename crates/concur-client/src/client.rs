@@ -11,6 +11,7 @@ use secrecy::{ExposeSecret, SecretString};
 use serde_json::Value;
 use tokio::sync::Mutex;
 
+use super::body::{BodyError, read_limited};
 use super::config::{ClientConfig, CompanyGrant};
 use super::error::{ApiError, ConcurError};
 use super::id_token::{self, Rejection, VerifyingKey};
@@ -27,6 +28,9 @@ use super::write::{self, FieldValue, WriteToken};
 
 use crate::config::TOKEN_PATH;
 const CORRELATION_HEADER: &str = "concur-correlationid";
+/// The most of an answer's body read from Concur: far above any item, report, token or
+/// list page it sends, and a bound on what one call can make the process hold.
+pub const MAX_RESPONSE_BYTES: u64 = 8 * 1024 * 1024;
 /// A `Retry-After` longer than this is not waited for: the user is looking at a popup.
 const MAX_RETRY_AFTER: Duration = Duration::from_secs(30);
 /// Concur rotates signing keys rarely; re-read the JWKS hourly and on an unknown `kid`.
@@ -1137,7 +1141,7 @@ impl ConcurClient {
                 });
             });
         };
-        let response = request
+        let mut response = request
             .header(CORRELATION_HEADER, &*sent)
             .send()
             .await
@@ -1164,11 +1168,21 @@ impl ConcurClient {
         let retry_after = header(RETRY_AFTER.as_str())
             .and_then(|v| v.trim().parse::<u64>().ok())
             .map(Duration::from_secs);
-        let body = response.bytes().await.map_err(|e| {
-            observed(CallStatus::Transport);
-            transport_error(operation, e)
-        });
-        let body = body?.to_vec();
+        let body = match read_limited(&mut response, MAX_RESPONSE_BYTES).await {
+            Ok(body) => body,
+            Err(BodyError::Transport(e)) => {
+                observed(CallStatus::Transport);
+                return Err(transport_error(operation, e));
+            }
+            Err(BodyError::TooLarge { limit }) => {
+                observed(CallStatus::Http(status));
+                tracing::warn!(method = %method, path = operation, status, sent_correlation_id = &*sent, correlation_id = correlation_id.as_deref().unwrap_or(""), "concur answered more than {limit} bytes; not read");
+                return Err(ConcurError::UnexpectedBody {
+                    operation,
+                    detail: format!("the answer ({status}) is larger than {limit} bytes"),
+                });
+            }
+        };
         observed(CallStatus::Http(status));
         let correlation = correlation_id.as_deref().unwrap_or("");
         if (200..300).contains(&status) {

@@ -4,6 +4,8 @@
 //! A [`ClientConfig`] (validated settings in domain types) builds the one
 //! [`ConcurClient`] of a process.
 
+/// Answers' bodies read under a ceiling.
+pub mod body;
 mod client;
 mod config;
 mod error;
@@ -23,7 +25,7 @@ mod user;
 mod workflow;
 mod write;
 
-pub use client::{ConcurClient, WriteOutcome};
+pub use client::{ConcurClient, MAX_RESPONSE_BYTES, WriteOutcome};
 pub use config::{ClientConfig, CompanyGrant, DEFAULT_AUTH_BASE_URL, DEFAULT_JWKS_URL, Mode};
 pub use error::{ApiError, ConcurError, Failure, ValidationError};
 pub use item::{CustomField, ExpenseItem, ItemApi, ItemRef, V4Report};

@@ -426,6 +426,29 @@ async fn v3_reads_on_a_legacy_host_go_to_the_geolocation() {
     assert_eq!(item.entry_id.as_deref(), Some("gWid$s4f"));
 }
 
+#[tokio::test]
+async fn an_answer_larger_than_the_ceiling_is_refused_unread_and_not_retried() {
+    let h = Harness::start().await;
+    h.mount_company_token("company-access").await;
+    let oversized = vec![b' '; concur_client::MAX_RESPONSE_BYTES as usize + 1];
+    Mock::given(method("GET"))
+        .and(path(V3_E1_PATH))
+        .respond_with(ResponseTemplate::new(200).set_body_raw(oversized, "application/json"))
+        .expect(1)
+        .mount(&h.server)
+        .await;
+
+    let error = h
+        .client()
+        .read_item(&format!("{}{V3_E1_PATH}", h.server.uri()), None, None)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&error, ConcurError::UnexpectedBody { detail, .. } if detail.contains("larger than 8388608 bytes")),
+        "{error:?}"
+    );
+}
+
 // ================================================================== user token / id_token
 
 #[tokio::test]
