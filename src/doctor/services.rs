@@ -105,16 +105,11 @@ async fn token(settings: &Settings, no_refresh: bool, report: &mut Report) {
         .and_then(|c| c.geolocation.clone())
         .unwrap_or_else(|| "(none named; concur.api_base_url)".to_owned());
     let lifetime = refresh_lifetime(after.as_ref().and_then(|c| c.refresh_expires_at));
-    report.push(
-        super::Status::Ok,
+    // A server running on the same store reads it again before its next refresh, so the
+    // rotation made here is the one it uses (docs/protocol.md §11.3).
+    report.ok(
         NAME,
         format!("{source} (geolocation {geolocation}{lifetime}) and saved to {place}"),
-        Some(
-            "warning: a server already running on this token file still holds the refresh \
-             token it read at start, which this refresh replaced: restart it (or run doctor \
-             before starting it)"
-                .to_owned(),
-        ),
     );
 }
 

@@ -74,6 +74,9 @@ struct Inner {
 struct CompanyState {
     /// Whether the store has been read (lazily, on the first need of a token).
     loaded: bool,
+    /// Whether `credentials` holds a rotation the store refused to save (so the store is
+    /// older than memory).
+    unsaved: bool,
     credentials: Option<CompanyCredentials>,
     access: Option<AccessToken>,
     generation: u64,
@@ -541,13 +544,35 @@ impl ConcurClient {
                 tracing::info!("using the saved concur company token state");
                 warn_if_refresh_expires_soon(saved.refresh_expires_at);
             }
+        } else if !state.unsaved {
+            // Read again before every refresh: another process on the same state (doctor,
+            // `token migrate`, a second copy started by mistake) may have rotated the refresh
+            // token since, and the one in memory would then be refused. A rotation this
+            // process could not save is newer than the store and is kept.
+            match self.inner.store.load().await {
+                Ok(Some(stored)) => {
+                    let changed = state.credentials.as_ref().is_none_or(|held| {
+                        held.refresh_token.expose_secret() != stored.refresh_token.expose_secret()
+                    });
+                    if changed {
+                        tracing::info!("the saved concur company token state changed since it was read; using the saved one");
+                        state.credentials = Some(stored);
+                    }
+                }
+                Ok(None) => {}
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot read the saved concur company token state again; refreshing with the one in memory");
+                }
+            }
         }
         let response = self.company_grant(state.credentials.as_ref()).await?;
         let fresh = self.absorb(state.credentials.as_ref(), response)?;
         if let Some(credentials) = &fresh.credentials {
             // Concur may already have retired the old refresh token, so failing here would
             // not help; keep the new one in memory and shout.
+            state.unsaved = false;
             if let Err(e) = self.inner.store.save(credentials).await {
+                state.unsaved = true;
                 tracing::error!(error = %e, "cannot save the rotated concur refresh token; it is kept in memory only");
             }
         }

@@ -256,6 +256,44 @@ async fn a_rotated_refresh_token_survives_a_restart() {
 }
 
 #[tokio::test]
+async fn a_rotation_by_another_process_on_the_same_state_is_used_for_the_next_refresh() {
+    let h = Harness::start().await;
+    for (refresh, access, rotated) in [
+        (SEED_REFRESH, "server-access-1", "rotated-1"),
+        ("rotated-1", "doctor-access", "rotated-2"),
+        ("rotated-2", "server-access-2", "rotated-3"),
+    ] {
+        refresh_grant(refresh)
+            .respond_with(token_response(access, rotated, None))
+            .expect(1)
+            .mount(&h.server)
+            .await;
+    }
+    Mock::given(method("GET"))
+        .and(bearer_token("server-access-1"))
+        .respond_with(ResponseTemplate::new(401))
+        .expect(1)
+        .mount(&h.server)
+        .await;
+    Mock::given(method("GET"))
+        .and(bearer_token("server-access-2"))
+        .respond_with(v3_e1_response())
+        .expect(1)
+        .mount(&h.server)
+        .await;
+    let server = h.client();
+    server.ensure_company_token().await.unwrap();
+
+    // Another process on the same state (`doctor`) refreshes: Concur retires rotated-1.
+    h.client().ensure_company_token().await.unwrap();
+    assert_eq!(saved_state(h.state.path())["refresh_token"], "rotated-2");
+
+    // The server's token is refused; it renews with the refresh token saved now.
+    server.read_item(&h.v3_e1_url(), None, None).await.unwrap();
+    assert_eq!(saved_state(h.state.path())["refresh_token"], "rotated-3");
+}
+
+#[tokio::test]
 async fn a_refused_saved_token_falls_back_to_the_configured_one() {
     let h = Harness::start().await;
     refresh_grant("revoked-saved-token")
