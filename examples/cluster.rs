@@ -150,6 +150,11 @@ company_id = "{company}"
 company_request_token = "{REQUEST_TOKEN}"
 extra_ca_file = "{ca}"
 state_dir = "{{dir}}/state"
+# The simulator answers in 50 ms: a call that takes 5 s has failed. These bound how long a
+# Done that the killed instance held stays "still saving" (its write's worst-case time).
+connect_timeout = "1s"
+request_timeout = "5s"
+max_retries = 1
 "#,
             redis_port = redis.port,
             client_id = sim::DEFAULT_CLIENT_ID,
@@ -230,20 +235,7 @@ state_dir = "{{dir}}/state"
         "phase 2: {failover_launches} flows, {} killed (SIGKILL) after {}",
         servers[victim].name, kill.at
     ));
-    let in_flight_failures = failover
-        .failures
-        .iter()
-        .filter(|f| f.in_flight_at_kill)
-        .count();
-    println!(
-        "failed flows: {} ({} in flight at the kill, {} started after it)",
-        failover.failures.len(),
-        in_flight_failures,
-        failover.failures.len() - in_flight_failures
-    );
-    for failure in failover.failures.iter().take(10) {
-        println!("  {failure}");
-    }
+    report_failover(&failover, &balancer, &servers[victim].name);
     let writes = &sim.writes()[writes_before..];
     println!(
         "values written twice: {}; flows that succeeded but whose value is missing: {}",
@@ -276,6 +268,64 @@ state_dir = "{{dir}}/state"
     Ok(())
 }
 
+/// Phase 2's account: the flows lost, and for every failed try whether HAProxy had sent it
+/// to the killed instance (it went there, or HAProxy retried it elsewhere after that
+/// instance closed the connection without an answer).
+fn report_failover(failover: &Outcome, balancer: &Balancer, victim: &str) {
+    let in_flight_failures = failover
+        .failures
+        .iter()
+        .filter(|f| f.in_flight_at_kill)
+        .count();
+    let logged = balancer.logged_tries();
+    let sent_to_victim = |tag: &str| logged.get(tag).map(|t| t.server == victim || t.retries > 0);
+    let lost_on_victim = failover
+        .failures
+        .iter()
+        .filter(|f| sent_to_victim(&f.first_try) == Some(true))
+        .count();
+    println!(
+        "flows lost (the user gave up: {USER_TRIES} failed tries of a step, or {} s of \"still saving\"): {} ({} in flight at the kill; {lost_on_victim} whose step HAProxy had sent to {victim} first)",
+        SAVING_FOLLOW.as_secs(),
+        failover.failures.len(),
+        in_flight_failures,
+    );
+    for failure in failover.failures.iter().take(10) {
+        println!("  {failure}");
+    }
+    let (mut on_victim, mut unlogged) = (0, 0);
+    let mut elsewhere = Vec::new();
+    for setback in &failover.setbacks {
+        match (sent_to_victim(&setback.tag), logged.get(&setback.tag)) {
+            (Some(true), _) => on_victim += 1,
+            (_, Some(try_)) => elsewhere.push((setback, try_)),
+            (_, None) => unlogged += 1,
+        }
+    }
+    let by_step = |step| failover.setbacks.iter().filter(|s| s.step == step).count();
+    println!(
+        "failed tries: {} (launch {}, picker {}, done {}); HAProxy had sent {on_victim} to {victim}, {} elsewhere, {unlogged} not in its log; Done pressed again when offered: {}",
+        failover.setbacks.len(),
+        by_step("launch"),
+        by_step("picker"),
+        by_step("done"),
+        elsewhere.len(),
+        failover.pressed_again,
+    );
+    for (setback, try_) in elsewhere.iter().take(10) {
+        println!(
+            "  not on {victim}: {} at {} on {} (retries {}): {}",
+            setback.tag, setback.step, try_.server, try_.retries, setback.what
+        );
+    }
+    let continued = failover
+        .served
+        .iter()
+        .filter(|by| by[..2].iter().any(|b| b == victim) && by[2] != victim)
+        .count();
+    println!("flows that {victim} served a step of and the others finished: {continued}");
+}
+
 struct Instance {
     name: String,
     admin: u16,
@@ -304,6 +354,11 @@ struct Outcome {
     failures: Vec<Failure>,
     crossed: usize,
     succeeded_values: Vec<String>,
+    /// Every failed try, of flows that got through and of those that did not.
+    setbacks: Vec<Setback>,
+    /// The instances that served each successful flow's steps.
+    served: Vec<[String; 3]>,
+    pressed_again: usize,
 }
 
 struct Failure {
@@ -311,6 +366,8 @@ struct Failure {
     step: &'static str,
     what: String,
     in_flight_at_kill: bool,
+    /// The tag of the failed step's first try.
+    first_try: String,
 }
 
 impl std::fmt::Display for Failure {
@@ -408,15 +465,26 @@ async fn run_flows(
                         }
                         out.completed += 1;
                         out.succeeded_values.push(value);
+                        out.pressed_again += trace.pressed_again;
+                        out.setbacks.extend(trace.setbacks);
+                        out.served.push(trace.instances);
                     }
-                    Err((step, what)) => {
+                    Err((trace, step)) => {
                         let in_flight_at_kill = at_kill.get().is_some_and(|f| f.contains(&flow));
+                        let what = trace
+                            .setbacks
+                            .last()
+                            .map(|s| s.what.clone())
+                            .unwrap_or_default();
                         out.failures.push(Failure {
                             flow,
                             step,
                             what,
                             in_flight_at_kill,
+                            first_try: trace.step_first_try.clone(),
                         });
+                        out.pressed_again += trace.pressed_again;
+                        out.setbacks.extend(trace.setbacks);
                     }
                 }
                 drop(out);
@@ -438,93 +506,238 @@ async fn run_flows(
     outcome
 }
 
+/// One flow as its user lived it: per step the latency (from the first try to the step's
+/// success) and the instance that served it, and the tries that failed on the way.
+#[derive(Default)]
 struct Trace {
     latencies: [Duration; 3],
     instances: [String; 3],
+    setbacks: Vec<Setback>,
+    /// Done pressed again because the page offered the choice again.
+    pressed_again: usize,
+    /// The tag of the current step's first try.
+    step_first_try: String,
 }
 
+/// A try that did not get the user through, with the tag HAProxy logged it under.
+struct Setback {
+    step: &'static str,
+    tag: String,
+    what: String,
+}
+
+impl Trace {
+    fn through(&mut self, step: usize, started: Instant, by: String) {
+        self.latencies[step] = started.elapsed();
+        self.instances[step] = by;
+    }
+
+    /// Keeps a failed try; `true` when the user gives up (after [`USER_TRIES`] of a step).
+    fn setback(&mut self, step: &'static str, tag: String, what: String) -> bool {
+        self.setbacks.push(Setback { step, tag, what });
+        self.setbacks.iter().filter(|s| s.step == step).count() >= USER_TRIES
+    }
+}
+
+/// How often a user tries one step again (a new click on the field, a reload, Done again).
+const USER_TRIES: usize = 3;
+/// How long a user follows the "still saving" page before giving up: longer than a write's
+/// worst-case time with the `[concur]` timeouts below, after which a write its instance
+/// never finished is open again.
+const SAVING_FOLLOW: Duration = Duration::from_secs(240);
+/// The "still saving" page reloads the session page every 2 s.
+const SAVING_REFRESH: Duration = Duration::from_secs(2);
+
 impl Flows {
-    /// One user's click: launch, picker, Done with `value`.
-    async fn flow(&self, flow: usize, value: &str) -> Result<Trace, (&'static str, String)> {
+    /// One user's click: launch, picker, Done with `value`. As a user would, it clicks the
+    /// field again after a failed launch (a new signed launch: the one sent is used up),
+    /// reloads a picker that failed, and after a Done that did not close the popup follows
+    /// the session page (as the "still saving" page does) and presses Done again when the
+    /// page offers the choice again. Every try carries `x-bench-step`, which HAProxy logs
+    /// (phase 2) with the instance it was sent to.
+    async fn flow(&self, flow: usize, value: &str) -> Result<Trace, (Trace, &'static str)> {
+        let mut trace = Trace::default();
         let expense = &self.expenses[flow % self.expenses.len()];
+
+        let started = Instant::now();
+        trace.step_first_try = format!("{value}-launch1");
+        let cookie = loop {
+            let tag = format!("{value}-launch{}", trace.setbacks.len() + 1);
+            match self.launch(expense, &tag).await {
+                Ok((cookie, by)) => {
+                    trace.through(0, started, by);
+                    break cookie;
+                }
+                Err(what) => {
+                    if trace.setback("launch", tag, what) {
+                        return Err((trace, "launch"));
+                    }
+                }
+            }
+        };
+
+        let started = Instant::now();
+        trace.step_first_try = format!("{value}-picker{}", trace.setbacks.len() + 1);
+        let mut csrf = loop {
+            let tag = format!("{value}-picker{}", trace.setbacks.len() + 1);
+            match self.session_page(&cookie, &tag).await {
+                Ok((Page::Picker(csrf), by)) => {
+                    trace.through(1, started, by);
+                    break csrf;
+                }
+                answer => {
+                    let what = answer.map_or_else(|e| e, |(page, _)| page.describe());
+                    if trace.setback("picker", tag, what) {
+                        return Err((trace, "picker"));
+                    }
+                }
+            }
+        };
+
+        let started = Instant::now();
+        let deadline = started + SAVING_FOLLOW;
+        let mut tries = 1;
+        let mut tag = format!("{value}-done{tries}");
+        trace.step_first_try.clone_from(&tag);
+        let mut answer = self.done(&cookie, &csrf, value, &tag).await;
+        loop {
+            let press = match answer {
+                Ok((Page::Closed, by)) => {
+                    trace.through(2, started, by);
+                    return Ok(trace);
+                }
+                // Waiting, as the page says: not a setback.
+                Ok((Page::Saving, _)) => false,
+                // The write's outcome is open no more and the choice is offered again (the
+                // consequence of an earlier setback): the user presses Done again.
+                Ok((Page::Picker(again), _)) => {
+                    csrf = again;
+                    trace.pressed_again += 1;
+                    if trace.pressed_again >= USER_TRIES {
+                        return Err((trace, "done"));
+                    }
+                    true
+                }
+                answer => {
+                    let what = answer.map_or_else(|e| e, |(page, _)| page.describe());
+                    if trace.setback("done", tag.clone(), what) {
+                        return Err((trace, "done"));
+                    }
+                    false
+                }
+            };
+            if Instant::now() > deadline {
+                return Err((trace, "done"));
+            }
+            tries += 1;
+            if press {
+                tag = format!("{value}-done{tries}");
+                answer = self.done(&cookie, &csrf, value, &tag).await;
+            } else {
+                // The saving page (or the user, after an error) reloads the session page.
+                tokio::time::sleep(SAVING_REFRESH).await;
+                tag = format!("{value}-reload{tries}");
+                answer = self.session_page(&cookie, &tag).await;
+            }
+        }
+    }
+
+    /// Sends a freshly signed launch: the session cookie and who served it.
+    async fn launch(&self, expense: &str, tag: &str) -> Result<(String, String), String> {
         let minted = self
             .sim
             .mint_v4(&V4LaunchRequest::new(Source::Entry, expense))
-            .map_err(|e| ("mint", e.to_string()))?;
+            .map_err(|e| format!("minting: {e}"))?;
         let path = minted.url.trim_start_matches(PLACEHOLDER);
-
-        let started = Instant::now();
         let response = self
-            .send(self.client.get(format!("{}{path}", self.base)))
-            .await
-            .map_err(|e| ("launch", e))?;
-        let launch = started.elapsed();
-        let launch_by = served_by(&response);
+            .send(self.client.get(format!("{}{path}", self.base)), tag)
+            .await?;
+        let by = served_by(&response);
         if response.status() != StatusCode::SEE_OTHER {
-            return Err(("launch", format!("status {}", response.status())));
+            return Err(format!("status {} from {by}", response.status()));
         }
-        let cookie = response
+        response
             .headers()
             .get(reqwest::header::SET_COOKIE)
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.split(';').next())
-            .map(str::to_owned)
-            .ok_or(("launch", "no session cookie".to_owned()))?;
-
-        let started = Instant::now();
-        let response = self
-            .send(
-                self.client
-                    .get(format!("{}/launch/session", self.base))
-                    .header(reqwest::header::COOKIE, &cookie),
-            )
-            .await
-            .map_err(|e| ("picker", e))?;
-        let picker_by = served_by(&response);
-        let status = response.status();
-        let html = response
-            .text()
-            .await
-            .map_err(|e| ("picker", e.to_string()))?;
-        let picker = started.elapsed();
-        if status != StatusCode::OK {
-            return Err(("picker", format!("status {status}")));
-        }
-        let csrf = csrf_of(&html).ok_or(("picker", "no csrf field".to_owned()))?;
-
-        let started = Instant::now();
-        let response = self
-            .send(
-                self.client
-                    .post(format!("{}/launch/session/done", self.base))
-                    .header(reqwest::header::COOKIE, &cookie)
-                    .form(&[
-                        ("csrf", csrf.as_str()),
-                        ("action", "done"),
-                        ("value", value),
-                    ]),
-            )
-            .await
-            .map_err(|e| ("done", e))?;
-        let done_by = served_by(&response);
-        let status = response.status();
-        let html = response.text().await.map_err(|e| ("done", e.to_string()))?;
-        let done = started.elapsed();
-        if status != StatusCode::OK || !html.contains(r#"id="done-page""#) {
-            return Err(("done", format!("status {status}, not the closing page")));
-        }
-        Ok(Trace {
-            latencies: [launch, picker, done],
-            instances: [launch_by, picker_by, done_by],
-        })
+            .map(|cookie| (cookie.to_owned(), by))
+            .ok_or_else(|| "no session cookie".to_owned())
     }
 
-    async fn send(&self, request: reqwest::RequestBuilder) -> Result<reqwest::Response, String> {
+    async fn session_page(&self, cookie: &str, tag: &str) -> Result<(Page, String), String> {
+        let request = self
+            .client
+            .get(format!("{}/launch/session", self.base))
+            .header(reqwest::header::COOKIE, cookie);
+        Page::of(self.send(request, tag).await?).await
+    }
+
+    async fn done(
+        &self,
+        cookie: &str,
+        csrf: &str,
+        value: &str,
+        tag: &str,
+    ) -> Result<(Page, String), String> {
+        let request = self
+            .client
+            .post(format!("{}/launch/session/done", self.base))
+            .header(reqwest::header::COOKIE, cookie)
+            .form(&[("csrf", csrf), ("action", "done"), ("value", value)]);
+        Page::of(self.send(request, tag).await?).await
+    }
+
+    async fn send(
+        &self,
+        request: reqwest::RequestBuilder,
+        tag: &str,
+    ) -> Result<reqwest::Response, String> {
         request
+            .header("x-bench-step", tag)
             .timeout(STEP_TIMEOUT)
             .send()
             .await
             .map_err(|e| format!("{e:#}"))
+    }
+}
+
+/// What a session page answered.
+enum Page {
+    /// The picker, with its form's CSRF token.
+    Picker(String),
+    /// "Still saving".
+    Saving,
+    /// The closing page: the value is saved.
+    Closed,
+    /// Anything else: status and whether it was the connector's page.
+    Other(u16, String),
+}
+
+impl Page {
+    fn describe(&self) -> String {
+        match self {
+            Self::Picker(_) => "the picker".to_owned(),
+            Self::Saving => "still saving".to_owned(),
+            Self::Closed => "the closing page".to_owned(),
+            Self::Other(status, by) => format!("status {status} from {by}"),
+        }
+    }
+
+    async fn of(response: reqwest::Response) -> Result<(Self, String), String> {
+        let by = served_by(&response);
+        let status = response.status().as_u16();
+        let html = response.text().await.map_err(|e| format!("{e:#}"))?;
+        let page = if html.contains(r#"id="done-page""#) {
+            Self::Closed
+        } else if html.contains(r#"id="saving-page""#) {
+            Self::Saving
+        } else if let Some(csrf) = csrf_of(&html).filter(|_| status == 200) {
+            Self::Picker(csrf)
+        } else {
+            Self::Other(status, by.clone())
+        };
+        Ok((page, by))
     }
 }
 
@@ -673,6 +886,13 @@ struct Balancer {
     version: String,
     pki: Pki,
     child: std::process::Child,
+    access_log: std::path::PathBuf,
+}
+
+/// One try as HAProxy logged it.
+struct Logged {
+    server: String,
+    retries: u32,
 }
 
 impl Balancer {
@@ -701,9 +921,11 @@ impl Balancer {
     maxconn 8192
     nbthread 2
     ssl-default-bind-options ssl-min-ver TLSv1.2
+    log stdout format raw local0 info
 
 defaults
     mode http
+    log global
     timeout connect 2s
     timeout client 60s
     timeout server 60s
@@ -718,6 +940,11 @@ defaults
 
 frontend connector
     bind 127.0.0.1:{port} ssl crt {front} alpn http/1.1
+    # Phase 2's tries are logged with the instance they went to and the retries HAProxy
+    # made, which says which failed tries the killed instance had.
+    http-request capture req.hdr(x-bench-step) len 48
+    http-request set-log-level silent unless {{ req.hdr(x-bench-step) -m beg f }}
+    log-format "step=%[capture.req.hdr(0)] server=%s retries=%rc status=%ST"
     default_backend instances
 
 backend instances
@@ -745,10 +972,11 @@ backend instances
             bail!("haproxy refused its configuration {}", config.display());
         }
         let log = dir.join("haproxy.log");
+        let access_log = dir.join("haproxy-access.log");
         let child = std::process::Command::new("haproxy")
             .args(["-db", "-f"])
             .arg(&config)
-            .stdout(std::process::Stdio::null())
+            .stdout(std::fs::File::create(&access_log)?)
             .stderr(std::fs::File::create(&log)?)
             .spawn()?;
         let balancer = Self {
@@ -756,6 +984,7 @@ backend instances
             version,
             pki,
             child,
+            access_log,
         };
         let client = balancer.client(1)?;
         for _ in 0..200 {
@@ -773,6 +1002,28 @@ backend instances
             "haproxy did not pass requests within 10 s; its log:\n{}",
             std::fs::read_to_string(&log).unwrap_or_default()
         )
+    }
+
+    /// The tries HAProxy logged (phase 2's): by tag, the instance it sent the try to last
+    /// and how many times it retried it (elsewhere) first.
+    fn logged_tries(&self) -> HashMap<String, Logged> {
+        let log = std::fs::read_to_string(&self.access_log).unwrap_or_default();
+        log.lines()
+            .filter_map(|line| {
+                let field = |name: &str| {
+                    line.split_whitespace()
+                        .find_map(|f| f.strip_prefix(name)?.strip_prefix('='))
+                };
+                let retries = field("retries")?.trim_start_matches('+').parse().ok()?;
+                Some((
+                    field("step")?.to_owned(),
+                    Logged {
+                        server: field("server")?.to_owned(),
+                        retries,
+                    },
+                ))
+            })
+            .collect()
     }
 
     fn client(&self, connections: usize) -> anyhow::Result<reqwest::Client> {
