@@ -581,7 +581,7 @@ impl Flows {
         let mut csrf = loop {
             let tag = format!("{value}-picker{}", trace.setbacks.len() + 1);
             match self.session_page(&cookie, &tag).await {
-                Ok((Page::Picker(csrf), by)) => {
+                Ok((Page::Picker(csrf, 200), by)) => {
                     trace.through(1, started, by);
                     break csrf;
                 }
@@ -610,7 +610,7 @@ impl Flows {
                 Ok((Page::Saving, _)) => false,
                 // The write's outcome is open no more and the choice is offered again (the
                 // consequence of an earlier setback): the user presses Done again.
-                Ok((Page::Picker(again), _)) => {
+                Ok((Page::Picker(again, _), _)) => {
                     csrf = again;
                     trace.pressed_again += 1;
                     if trace.pressed_again >= USER_TRIES {
@@ -704,8 +704,8 @@ impl Flows {
 
 /// What a session page answered.
 enum Page {
-    /// The picker, with its form's CSRF token.
-    Picker(String),
+    /// The picker, with its form's CSRF token, and the status it came with.
+    Picker(String, u16),
     /// "Still saving".
     Saving,
     /// The closing page: the value is saved.
@@ -717,7 +717,7 @@ enum Page {
 impl Page {
     fn describe(&self) -> String {
         match self {
-            Self::Picker(_) => "the picker".to_owned(),
+            Self::Picker(_, status) => format!("the picker ({status})"),
             Self::Saving => "still saving".to_owned(),
             Self::Closed => "the closing page".to_owned(),
             Self::Other(status, by) => format!("status {status} from {by}"),
@@ -732,8 +732,10 @@ impl Page {
             Self::Closed
         } else if html.contains(r#"id="saving-page""#) {
             Self::Saving
-        } else if let Some(csrf) = csrf_of(&html).filter(|_| status == 200) {
-            Self::Picker(csrf)
+        } else if let Some(csrf) = csrf_of(&html) {
+            // The picker, or its form again with a notice (a write that failed, or whose
+            // outcome is unknown: `504`), which the user answers with Done.
+            Self::Picker(csrf, status)
         } else {
             Self::Other(status, by.clone())
         };
