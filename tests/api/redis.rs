@@ -7,11 +7,11 @@ use crate::helpers::{TestApp, session_cookie, spawn_app_with};
 use crate::launch::{SESSION_PATH, V4_PATH, manual, v4_launch, v4_query};
 use crate::redis_server::RedisServer;
 
-fn redis_store(url: &str) -> String {
+pub(crate) fn redis_store(url: &str) -> String {
     format!("[store]\nbackend = \"redis\"\nredis_url = \"{url}\"\nredis_timeout = \"1s\"\n")
 }
 
-async fn launch(app: &TestApp, query: &str) -> reqwest::Response {
+pub(crate) async fn launch(app: &TestApp, query: &str) -> reqwest::Response {
     manual(app)
         .get(app.url(&format!("{V4_PATH}?{query}")))
         .send()

@@ -1,0 +1,151 @@
+//! A Redis failover behind one address (a virtual IP, here a TCP proxy): the old primary,
+//! now a replica, still holds the connector's connection and refuses its next write with
+//! `READONLY`. The connector renews the connection, reaches the new primary through the same
+//! address, and launches go on: no 503, sessions and used nonces carried over by replication.
+
+use std::sync::{Arc, Mutex};
+
+use reqwest::StatusCode;
+use tokio::net::{TcpListener, TcpStream};
+
+use crate::fixtures::until;
+use crate::helpers::spawn_app_with;
+use crate::redis::redis_store;
+use crate::redis_server::RedisServer;
+use crate::redis_tls::{launch, open_session};
+
+/// A TCP proxy standing for a virtual IP: each accepted connection is forwarded to the
+/// target of the moment; connections forwarded before a switch stay on their old target.
+struct Proxy {
+    port: u16,
+    /// The current target port, then the target of every connection forwarded so far.
+    targets: Arc<Mutex<(u16, Vec<u16>)>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Proxy {
+    async fn start(target: u16) -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let targets = Arc::new(Mutex::new((target, Vec::new())));
+        let shared = Arc::clone(&targets);
+        let task = tokio::spawn(async move {
+            while let Ok((mut inbound, _)) = listener.accept().await {
+                let target = {
+                    let mut targets = shared.lock().unwrap();
+                    let target = targets.0;
+                    targets.1.push(target);
+                    target
+                };
+                tokio::spawn(async move {
+                    if let Ok(mut outbound) = TcpStream::connect(("127.0.0.1", target)).await {
+                        let _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
+                    }
+                });
+            }
+        });
+        Self {
+            port,
+            targets,
+            task,
+        }
+    }
+
+    fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}/0", self.port)
+    }
+
+    /// Sends the connections accepted from now on to `target`.
+    fn switch_to(&self, target: u16) {
+        self.targets.lock().unwrap().0 = target;
+    }
+
+    /// How many connections were forwarded to `target`.
+    fn forwarded_to(&self, target: u16) -> usize {
+        let targets = self.targets.lock().unwrap();
+        targets.1.iter().filter(|&&t| t == target).count()
+    }
+}
+
+impl Drop for Proxy {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// `INFO <section>`'s value of `field` on `server`.
+fn info(server: &RedisServer, section: &str, field: &str) -> Option<String> {
+    let text = server.cli(&["INFO", section]);
+    text.lines()
+        .find_map(|line| line.strip_prefix(&format!("{field}:")))
+        .map(|value| value.trim().to_owned())
+}
+
+/// A server that sends a replica its data at once (not after the default 5 s wait for
+/// more replicas), with `extra` arguments.
+fn server(extra: &[&str]) -> RedisServer {
+    RedisServer::start_with(|_| {
+        [&["--repl-diskless-sync-delay", "0"], extra]
+            .concat()
+            .into_iter()
+            .map(str::to_owned)
+            .collect()
+    })
+}
+
+/// Starts a replica of `primary` and waits until its link is up.
+async fn replica_of(primary: &RedisServer) -> RedisServer {
+    let port = primary.port.to_string();
+    let replica = server(&["--replicaof", "127.0.0.1", &port]);
+    until("the replica is in sync", async || {
+        info(&replica, "replication", "master_link_status").as_deref() == Some("up")
+    })
+    .await;
+    replica
+}
+
+#[tokio::test]
+async fn a_failover_behind_the_same_address_is_survived_without_a_503() {
+    let old = server(&[]);
+    let new = replica_of(&old).await;
+    let proxy = Proxy::start(old.port).await;
+    let app = spawn_app_with(&redis_store(&proxy.url())).await;
+
+    let before = launch(&app, "n-before-failover").await;
+    assert_eq!(before.status(), StatusCode::SEE_OTHER);
+    assert_eq!(proxy.forwarded_to(new.port), 0);
+    // The nonce and the session are on the replica too.
+    assert_eq!(old.cli(&["WAIT", "1", "10000"]).trim(), "1");
+
+    // The failover: the replica becomes the primary, the old primary its replica, and the
+    // address leads to the new primary; the connector's connection stays on the old one.
+    assert_eq!(new.cli(&["REPLICAOF", "NO", "ONE"]).trim(), "OK");
+    let new_port = new.port.to_string();
+    assert_eq!(old.cli(&["REPLICAOF", "127.0.0.1", &new_port]).trim(), "OK");
+    proxy.switch_to(new.port);
+
+    let after = launch(&app, "n-after-failover").await;
+    assert_eq!(
+        after.status(),
+        StatusCode::SEE_OTHER,
+        "no 503 after a failover"
+    );
+    let refused = info(&old, "errorstats", "errorstat_READONLY").unwrap_or_default();
+    assert!(
+        refused.starts_with("count="),
+        "the old connection reached the demoted server: {refused:?}"
+    );
+    assert!(
+        proxy.forwarded_to(new.port) >= 1,
+        "renewed to the new primary"
+    );
+
+    assert_eq!(open_session(&app, &before).await.status(), StatusCode::OK);
+    assert_eq!(open_session(&app, &after).await.status(), StatusCode::OK);
+    let replay = launch(&app, "n-before-failover").await;
+    assert_eq!(
+        replay.status(),
+        StatusCode::FORBIDDEN,
+        "a nonce used before the failover is still refused"
+    );
+}
