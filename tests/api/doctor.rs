@@ -62,12 +62,30 @@ fn line<'a>(out: &'a str, check: &str) -> &'a str {
         .unwrap_or_else(|| panic!("no {check} line in:\n{out}"))
 }
 
+/// The fix `check`'s line names (after its last "; ").
+fn named_fix<'a>(out: &'a str, check: &str) -> &'a str {
+    let line = line(out, check);
+    line.rsplit_once("; ")
+        .unwrap_or_else(|| panic!("no fix in: {line}"))
+        .1
+}
+
 fn assert_fails(out: &str, check: &str, finding: &str, fix: &str) {
     let line = line(out, check);
     assert!(line.starts_with("FAIL  "), "{line}\n{out}");
     assert!(line.contains(finding), "{line}");
-    let (_, named_fix) = line.rsplit_once("; ").unwrap();
-    assert!(line.contains(fix) && !named_fix.is_empty(), "{line}");
+    assert!(
+        line.contains(fix) && !named_fix(out, check).is_empty(),
+        "{line}"
+    );
+}
+
+/// The fix of the `redis` line and of the `queue` line (the same Redis) starts with `fix`.
+fn assert_redis_fix(out: &str, fix: &str) {
+    for check in ["redis", "queue"] {
+        let named = named_fix(out, check);
+        assert!(named.starts_with(fix), "{check}: {named}");
+    }
 }
 
 #[tokio::test]
@@ -471,6 +489,7 @@ async fn redis_down_fails_the_redis_and_queue_lines() {
     let (code, out) = doctor_app(&app).await;
     assert_eq!(code, Some(1), "{out}");
     assert_fails(&out, "redis", "PING failed", "start Redis");
+    assert_redis_fix(&out, "start Redis");
     assert_fails(
         &out,
         "queue",
@@ -608,6 +627,8 @@ async fn a_tls_redis_signed_by_another_ca_fails_the_redis_line_naming_the_ca_fil
         "invalid peer certificate",
         "store.redis_ca_file",
     );
+    // The fix is the CA file, not "start Redis".
+    assert_redis_fix(&out, "TLS: check that store.redis_ca_file holds the CA");
     assert!(!out.contains(REDIS_PASSWORD), "{out}");
 }
 
@@ -618,6 +639,7 @@ async fn a_wrong_acl_password_fails_the_redis_line_without_printing_it() {
     let wrong = "wrong-acl-pw-6502-secret";
     let out = doctor_tls_redis(&app, &files, "server-ca.pem", wrong).await;
     assert_fails(&out, "redis", "PING failed", "store.redis_password");
+    assert_redis_fix(&out, "check store.redis_username and store.redis_password");
     assert!(
         !out.contains(wrong) && !out.contains(REDIS_PASSWORD),
         "{out}"
