@@ -117,15 +117,26 @@ pub(crate) async fn readiness(app: &TestApp) -> StatusCode {
         .status()
 }
 
-/// A launch refused because Redis cannot be used: the readable 503 page, never a 500.
-async fn assert_unavailable_page(app: &TestApp, nonce: &str) {
+/// A launch refused because Redis cannot be used: the readable 503 page saying to try again
+/// (never a 500), and no session.
+pub(crate) async fn assert_unavailable_page(app: &TestApp, nonce: &str) {
     let response = launch(app, nonce).await;
     assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
     assert_eq!(
         response.headers()[header::CONTENT_TYPE],
         "text/html; charset=utf-8"
     );
-    assert!(response.text().await.unwrap().contains("<h1>"));
+    assert!(response.headers().get(header::SET_COOKIE).is_none());
+    // In the launch's language (German in these launches).
+    let html = response.text().await.unwrap();
+    assert!(
+        html.contains("<h1>Vorübergehend nicht verfügbar</h1>"),
+        "{html}"
+    );
+    assert!(
+        html.contains("warten Sie einen Moment und klicken Sie erneut auf das Feld in Concur"),
+        "{html}"
+    );
 }
 
 #[tokio::test]
