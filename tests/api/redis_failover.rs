@@ -9,7 +9,7 @@ use reqwest::StatusCode;
 use tokio::net::{TcpListener, TcpStream};
 
 use crate::fixtures::until;
-use crate::helpers::spawn_app_with;
+use crate::helpers::{TestApp, spawn_app_with};
 use crate::redis::redis_store;
 use crate::redis_server::RedisServer;
 use crate::redis_tls::{launch, open_session};
@@ -104,48 +104,96 @@ async fn replica_of(primary: &RedisServer) -> RedisServer {
     replica
 }
 
+/// A primary with a replica, the proxy leading to the primary, and a connector using the
+/// proxy that verified a launch (`n-before-failover`) now held by both servers.
+struct Pair {
+    old: RedisServer,
+    new: RedisServer,
+    proxy: Proxy,
+    app: TestApp,
+    before: reqwest::Response,
+}
+
+impl Pair {
+    async fn launched() -> Self {
+        let old = server(&[]);
+        let new = replica_of(&old).await;
+        let proxy = Proxy::start(old.port).await;
+        let app = spawn_app_with(&redis_store(&proxy.url())).await;
+        let before = launch(&app, "n-before-failover").await;
+        assert_eq!(before.status(), StatusCode::SEE_OTHER);
+        assert_eq!(proxy.forwarded_to(new.port), 0);
+        // The nonce and the session are on the replica too.
+        assert_eq!(old.cli(&["WAIT", "1", "10000"]).trim(), "1");
+        Self {
+            old,
+            new,
+            proxy,
+            app,
+            before,
+        }
+    }
+
+    /// The replica becomes the primary and the address leads to it.
+    fn promote(&self) {
+        assert_eq!(self.new.cli(&["REPLICAOF", "NO", "ONE"]).trim(), "OK");
+        self.proxy.switch_to(self.new.port);
+    }
+
+    /// The next launch succeeds (no 503) on a connection to the new primary; the sessions
+    /// open and the nonce used before the failover is still refused.
+    async fn assert_survived(&self) {
+        let app = &self.app;
+        let after = launch(app, "n-after-failover").await;
+        assert_eq!(
+            after.status(),
+            StatusCode::SEE_OTHER,
+            "no 503 after a failover"
+        );
+        assert!(
+            self.proxy.forwarded_to(self.new.port) >= 1,
+            "renewed to the new primary"
+        );
+        assert_eq!(
+            open_session(app, &self.before).await.status(),
+            StatusCode::OK
+        );
+        assert_eq!(open_session(app, &after).await.status(), StatusCode::OK);
+        let replay = launch(app, "n-before-failover").await;
+        assert_eq!(
+            replay.status(),
+            StatusCode::FORBIDDEN,
+            "a nonce used before the failover is still refused"
+        );
+    }
+}
+
+/// The old primary stays up as a replica of the new one: the connector's connection still
+/// reaches it and its next write is refused with `READONLY`.
 #[tokio::test]
 async fn a_failover_behind_the_same_address_is_survived_without_a_503() {
-    let old = server(&[]);
-    let new = replica_of(&old).await;
-    let proxy = Proxy::start(old.port).await;
-    let app = spawn_app_with(&redis_store(&proxy.url())).await;
-
-    let before = launch(&app, "n-before-failover").await;
-    assert_eq!(before.status(), StatusCode::SEE_OTHER);
-    assert_eq!(proxy.forwarded_to(new.port), 0);
-    // The nonce and the session are on the replica too.
-    assert_eq!(old.cli(&["WAIT", "1", "10000"]).trim(), "1");
-
-    // The failover: the replica becomes the primary, the old primary its replica, and the
-    // address leads to the new primary; the connector's connection stays on the old one.
-    assert_eq!(new.cli(&["REPLICAOF", "NO", "ONE"]).trim(), "OK");
-    let new_port = new.port.to_string();
-    assert_eq!(old.cli(&["REPLICAOF", "127.0.0.1", &new_port]).trim(), "OK");
-    proxy.switch_to(new.port);
-
-    let after = launch(&app, "n-after-failover").await;
+    let pair = Pair::launched().await;
+    pair.promote();
+    let new_port = pair.new.port.to_string();
     assert_eq!(
-        after.status(),
-        StatusCode::SEE_OTHER,
-        "no 503 after a failover"
+        pair.old.cli(&["REPLICAOF", "127.0.0.1", &new_port]).trim(),
+        "OK"
     );
-    let refused = info(&old, "errorstats", "errorstat_READONLY").unwrap_or_default();
+
+    pair.assert_survived().await;
+    let refused = info(&pair.old, "errorstats", "errorstat_READONLY").unwrap_or_default();
     assert!(
         refused.starts_with("count="),
         "the old connection reached the demoted server: {refused:?}"
     );
-    assert!(
-        proxy.forwarded_to(new.port) >= 1,
-        "renewed to the new primary"
-    );
+}
 
-    assert_eq!(open_session(&app, &before).await.status(), StatusCode::OK);
-    assert_eq!(open_session(&app, &after).await.status(), StatusCode::OK);
-    let replay = launch(&app, "n-before-failover").await;
-    assert_eq!(
-        replay.status(),
-        StatusCode::FORBIDDEN,
-        "a nonce used before the failover is still refused"
-    );
+/// The old primary is gone: the connector's connection breaks and it connects again, through
+/// the same address, to the promoted replica.
+#[tokio::test]
+async fn a_lost_primary_replaced_behind_the_same_address_is_survived_without_a_503() {
+    let mut pair = Pair::launched().await;
+    pair.old.stop();
+    pair.promote();
+    pair.assert_survived().await;
 }
