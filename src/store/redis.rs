@@ -269,8 +269,9 @@ impl Connection {
     }
 
     /// Runs `call` on the connection with [`with_retries`]. A try that Redis refused to
-    /// let in, or that reached a server no longer the master (`READONLY`: a failover behind
-    /// the same address), renews the connection, so the next try connects anew.
+    /// let in, or that reached a server no longer the master (`READONLY`, `MASTERDOWN`: a
+    /// failover behind the same address), renews the connection, so the next try connects
+    /// anew.
     pub(crate) async fn run<T, F>(
         &self,
         repeat: Repeat,
@@ -327,10 +328,17 @@ fn is_login_refused(error: &redis::RedisError) -> bool {
 }
 
 /// Errors after which the client keeps its connection though it is of no use: a refused
-/// login (kept for good) and a write refused by a replica (the old master after a failover).
+/// login (kept for good), and the answers of a server that is a replica now (the old master
+/// after a failover behind the same address): a write refused (`READONLY`), or any command
+/// refused while it cannot reach its master and serves no stale data (`MASTERDOWN`, PING
+/// included, so only a new connection gets the instance ready again).
 fn needs_new_connection(error: &redis::RedisError) -> bool {
+    use redis::{ErrorKind, ServerErrorKind};
     is_login_refused(error)
-        || error.kind() == redis::ErrorKind::Server(redis::ServerErrorKind::ReadOnly)
+        || matches!(
+            error.kind(),
+            ErrorKind::Server(ServerErrorKind::ReadOnly | ServerErrorKind::MasterDown)
+        )
 }
 
 /// Whether a call may be sent again after its connection broke before the reply came back

@@ -8,11 +8,11 @@ use std::sync::{Arc, Mutex};
 use reqwest::StatusCode;
 use tokio::net::{TcpListener, TcpStream};
 
-use crate::fixtures::until;
+use crate::fixtures::{free_port, until};
 use crate::helpers::{TestApp, spawn_app_with};
 use crate::redis::redis_store;
 use crate::redis_server::RedisServer;
-use crate::redis_tls::{launch, open_session};
+use crate::redis_tls::{launch, open_session, readiness};
 
 /// A TCP proxy standing for a virtual IP: each accepted connection is forwarded to the
 /// target of the moment; connections forwarded before a switch stay on their old target.
@@ -195,5 +195,30 @@ async fn a_lost_primary_replaced_behind_the_same_address_is_survived_without_a_5
     let mut pair = Pair::launched().await;
     pair.old.stop();
     pair.promote();
+    pair.assert_survived().await;
+}
+
+/// The old primary, now a replica cut off from the new one, refuses even reads
+/// (`replica-serve-stale-data no`: `MASTERDOWN`, PING included): that renews the connection
+/// too, so the instance stays ready and opens sessions before any write comes its way
+/// (otherwise the balancer takes it out of service for good, and no launch reaches it).
+#[tokio::test]
+async fn a_demoted_primary_refusing_reads_is_left_for_the_new_one() {
+    let pair = Pair::launched().await;
+    pair.promote();
+    let nowhere = free_port().to_string();
+    let stale = pair
+        .old
+        .cli(&["CONFIG", "SET", "replica-serve-stale-data", "no"]);
+    assert_eq!(stale.trim(), "OK");
+    let demoted = pair.old.cli(&["REPLICAOF", "127.0.0.1", &nowhere]);
+    assert_eq!(demoted.trim(), "OK");
+
+    assert_eq!(readiness(&pair.app).await, StatusCode::OK);
+    let refused = info(&pair.old, "errorstats", "errorstat_MASTERDOWN").unwrap_or_default();
+    assert!(
+        refused.starts_with("count="),
+        "the old connection reached the demoted server: {refused:?}"
+    );
     pair.assert_survived().await;
 }
