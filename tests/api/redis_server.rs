@@ -11,6 +11,9 @@ pub struct RedisServer {
     pub port: u16,
     /// Extra arguments (TLS, ACL users), kept for [`Self::restart`].
     args: Vec<String>,
+    /// Its working directory, where a replica writes the data it receives (never the
+    /// checkout).
+    _dir: tempfile::TempDir,
 }
 
 impl RedisServer {
@@ -41,15 +44,23 @@ impl RedisServer {
     }
 
     fn spawn(port: u16, args: Vec<String>) -> Option<Self> {
+        let dir = tempfile::tempdir().unwrap();
         let child = Command::new("redis-server")
             .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
             .args(["--save", "", "--appendonly", "no"])
+            .arg("--dir")
+            .arg(dir.path())
             .args(&args)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
             .expect("redis-server is installed (scripts/test.sh installs it)");
-        let mut server = Self { child, port, args };
+        let mut server = Self {
+            child,
+            port,
+            args,
+            _dir: dir,
+        };
         server
             .answers_within(Duration::from_secs(10))
             .then_some(server)
