@@ -73,14 +73,6 @@ impl Drop for Proxy {
     }
 }
 
-/// `INFO <section>`'s value of `field` on `server`.
-fn info(server: &RedisServer, section: &str, field: &str) -> Option<String> {
-    let text = server.cli(&["INFO", section]);
-    text.lines()
-        .find_map(|line| line.strip_prefix(&format!("{field}:")))
-        .map(|value| value.trim().to_owned())
-}
-
 /// A server that sends a replica its data at once (not after the default 5 s wait for
 /// more replicas), with `extra` arguments.
 fn server(extra: &[&str]) -> RedisServer {
@@ -98,7 +90,7 @@ async fn replica_of(primary: &RedisServer) -> RedisServer {
     let port = primary.port.to_string();
     let replica = server(&["--replicaof", "127.0.0.1", &port]);
     until("the replica is in sync", async || {
-        info(&replica, "replication", "master_link_status").as_deref() == Some("up")
+        replica.info("master_link_status").as_deref() == Some("up")
     })
     .await;
     replica
@@ -107,9 +99,8 @@ async fn replica_of(primary: &RedisServer) -> RedisServer {
 /// Waits until `replica` has applied every write `primary` took so far (a `WAIT` from
 /// another client than the connector would not wait for the connector's writes).
 async fn caught_up(primary: &RedisServer, replica: &RedisServer) {
-    let offset = |server: &RedisServer, field: &str| -> u64 {
-        info(server, "replication", field).unwrap().parse().unwrap()
-    };
+    let offset =
+        |server: &RedisServer, field: &str| -> u64 { server.info(field).unwrap().parse().unwrap() };
     let written = offset(primary, "master_repl_offset");
     until("the replica has the primary's writes", async || {
         offset(replica, "slave_repl_offset") >= written
@@ -193,7 +184,7 @@ async fn a_failover_behind_the_same_address_is_survived_without_a_503() {
     );
 
     pair.assert_survived().await;
-    let refused = info(&pair.old, "errorstats", "errorstat_READONLY").unwrap_or_default();
+    let refused = pair.old.info("errorstat_READONLY").unwrap_or_default();
     assert!(
         refused.starts_with("count="),
         "the old connection reached the demoted server: {refused:?}"
@@ -227,7 +218,7 @@ async fn a_demoted_primary_refusing_reads_is_left_for_the_new_one() {
     assert_eq!(demoted.trim(), "OK");
 
     assert_eq!(readiness(&pair.app).await, StatusCode::OK);
-    let refused = info(&pair.old, "errorstats", "errorstat_MASTERDOWN").unwrap_or_default();
+    let refused = pair.old.info("errorstat_MASTERDOWN").unwrap_or_default();
     assert!(
         refused.starts_with("count="),
         "the old connection reached the demoted server: {refused:?}"

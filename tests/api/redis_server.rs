@@ -88,6 +88,14 @@ impl RedisServer {
         String::from_utf8_lossy(&output.stdout).into_owned()
     }
 
+    /// `INFO`'s value of `field`, if the server has it.
+    pub fn info(&self, field: &str) -> Option<String> {
+        self.cli(&["INFO"])
+            .lines()
+            .find_map(|line| line.strip_prefix(&format!("{field}:")))
+            .map(|value| value.trim().to_owned())
+    }
+
     /// Stops the server now (a Redis outage).
     pub fn stop(&mut self) {
         let _ = self.child.kill();
@@ -100,8 +108,10 @@ impl RedisServer {
             if matches!(self.child.try_wait(), Ok(Some(_))) {
                 return false;
             }
+            // Another test's server may hold the port (ours then fails to bind and exits):
+            // the one answering must be ours.
             if ping(self.port) {
-                return true;
+                return self.info("process_id").as_deref() == Some(&self.child.id().to_string());
             }
             std::thread::sleep(Duration::from_millis(20));
         }
