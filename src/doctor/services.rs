@@ -307,12 +307,21 @@ async fn redis(settings: &Settings, timeout: Duration, report: &mut Report) {
     };
     match answer {
         Ok(()) => report.ok(NAME, "PING answered PONG"),
-        Err(error) => report.fail(
-            NAME,
-            format!("PING failed: {error}"),
-            "start Redis, or correct store.redis_url (host, port, password)",
-        ),
+        Err(error) => {
+            let error = error.to_string();
+            let (error, fix) = redis_failure(
+                &error,
+                "start Redis, or correct store.redis_url (host, port, password)",
+            );
+            report.fail(NAME, format!("PING failed: {error}"), fix);
+        }
     }
+}
+
+/// A Redis failure's finding and fix: the setting its message names (a CA that did not sign
+/// the server's certificate, a refused ACL login), else `otherwise`.
+fn redis_failure<'a>(error: &'a str, otherwise: &'static str) -> (&'a str, &'static str) {
+    crate::store::redis::split_hint(error).unwrap_or((error, otherwise))
 }
 
 async fn work_queue(settings: &Settings, timeout: Duration, report: &mut Report) {
@@ -341,16 +350,20 @@ async fn work_queue(settings: &Settings, timeout: Duration, report: &mut Report)
     let (jobs, dead) = match counted {
         Ok(Ok(counts)) => counts,
         Ok(Err(error)) => {
+            let (error, fix) = match settings.queue.backend {
+                QueueBackend::Embedded => (
+                    error.as_str(),
+                    "check queue.path (a writable file of this instance) and that the server \
+                     holding it answers on its admin socket",
+                ),
+                QueueBackend::Redis => {
+                    redis_failure(&error, "start Redis, or correct store.redis_url")
+                }
+            };
             report.fail(
                 NAME,
                 format!("the {backend} queue cannot be read: {error}"),
-                match settings.queue.backend {
-                    QueueBackend::Embedded => {
-                        "check queue.path (a writable file of this \
-                         instance) and that the server holding it answers on its admin socket"
-                    }
-                    QueueBackend::Redis => "start Redis, or correct store.redis_url",
-                },
+                fix,
             );
             return;
         }

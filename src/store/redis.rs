@@ -269,8 +269,9 @@ impl Connection {
     }
 
     /// Runs `call` on the connection with [`with_retries`]. A try that Redis refused to
-    /// let in, or that reached a server no longer the master (`READONLY`: a failover behind
-    /// the same address), renews the connection, so the next try connects anew.
+    /// let in, or that reached a server no longer the master (`READONLY`, `MASTERDOWN`: a
+    /// failover behind the same address), renews the connection, so the next try connects
+    /// anew.
     pub(crate) async fn run<T, F>(
         &self,
         repeat: Repeat,
@@ -327,10 +328,17 @@ fn is_login_refused(error: &redis::RedisError) -> bool {
 }
 
 /// Errors after which the client keeps its connection though it is of no use: a refused
-/// login (kept for good) and a write refused by a replica (the old master after a failover).
+/// login (kept for good), and the answers of a server that is a replica now (the old master
+/// after a failover behind the same address): a write refused (`READONLY`), or any command
+/// refused while it cannot reach its master and serves no stale data (`MASTERDOWN`, PING
+/// included, so only a new connection gets the instance ready again).
 fn needs_new_connection(error: &redis::RedisError) -> bool {
+    use redis::{ErrorKind, ServerErrorKind};
     is_login_refused(error)
-        || error.kind() == redis::ErrorKind::Server(redis::ServerErrorKind::ReadOnly)
+        || matches!(
+            error.kind(),
+            ErrorKind::Server(ServerErrorKind::ReadOnly | ServerErrorKind::MasterDown)
+        )
 }
 
 /// Whether a call may be sent again after its connection broke before the reply came back
@@ -484,23 +492,46 @@ impl RedisStore {
     }
 }
 
-/// A Redis error for logs and problems, with what to check when it is a setting's fault.
-/// The client's messages name the failure (refused, timed out, bad URL part, server error
-/// code, certificate problem) but never quote the URL or its password.
+/// What to check after a TLS failure (an untrusted or mismatched certificate).
+const TLS_HINT: &str = "TLS: check that store.redis_ca_file holds the CA that signed the Redis \
+     server's certificate, that the URL's host name is in that certificate, and, if the server \
+     asks for one, store.redis_client_cert_file and store.redis_client_key_file";
+/// What to check after a refused login.
+const LOGIN_HINT: &str =
+    "check store.redis_username and store.redis_password against the server's ACL";
+/// What to check after a command the ACL forbids.
+const PERMISSION_HINT: &str = "the ACL user lacks a permission: it needs every key under \
+     store.key_prefix and the commands of the store, e.g. +@all minus what you forbid";
+
+/// A Redis error for logs and problems, with what to check in parentheses at the end when it
+/// is a setting's fault. The client's messages name the failure (refused, timed out, bad URL
+/// part, server error code, certificate problem) but never quote the URL or its password.
 fn describe(error: &redis::RedisError) -> String {
     let hint = if is_tls_failure(error) {
-        " (TLS: check that store.redis_ca_file holds the CA that signed the Redis server's \
-         certificate, that the URL's host name is in that certificate, and, if the server asks \
-         for one, store.redis_client_cert_file and store.redis_client_key_file)"
+        Some(TLS_HINT)
     } else if is_login_refused(error) {
-        " (check store.redis_username and store.redis_password against the server's ACL)"
+        Some(LOGIN_HINT)
     } else if error.code() == Some("NOPERM") {
-        " (the ACL user lacks a permission: it needs every key under store.key_prefix and the \
-         commands of the store, e.g. +@all minus what you forbid)"
+        Some(PERMISSION_HINT)
     } else {
-        ""
+        None
     };
-    format!("redis: {error}{hint}")
+    match hint {
+        Some(hint) => format!("redis: {error} ({hint})"),
+        None => format!("redis: {error}"),
+    }
+}
+
+/// Splits a message that ends with [`describe`]'s hint into the message before it and the
+/// hint, which names the setting to correct (doctor shows it as the fix); None when the
+/// failure is not a setting's fault (Redis down, a timeout).
+pub fn split_hint(message: &str) -> Option<(&str, &'static str)> {
+    [TLS_HINT, LOGIN_HINT, PERMISSION_HINT]
+        .into_iter()
+        .find_map(|hint| {
+            let before = message.strip_suffix(')')?.strip_suffix(hint)?;
+            Some((before.strip_suffix(" (")?, hint))
+        })
 }
 
 /// Whether `error` is a TLS failure (an untrusted or mismatched certificate, a refused
@@ -669,6 +700,24 @@ mod tests {
         assert!(result.is_err());
         // 50 ms, then 100 ms would pass the 120 ms: two tries.
         assert_eq!(count.load(Ordering::SeqCst), 2);
+    }
+
+    #[test]
+    fn the_hint_naming_the_setting_splits_off_the_message() {
+        let denied = redis::RedisError::from((
+            redis::ErrorKind::AuthenticationFailed,
+            "invalid username-password pair",
+        ));
+        let message = format!("the shared store is unavailable: {}", describe(&denied));
+        let (before, hint) = split_hint(&message).unwrap();
+        assert_eq!(
+            before,
+            "the shared store is unavailable: redis: invalid username-password pair - \
+             AuthenticationFailed"
+        );
+        assert!(hint.contains("store.redis_password"), "{hint}");
+        let refused = describe(&io(std::io::ErrorKind::ConnectionRefused));
+        assert_eq!(split_hint(&refused), None, "{refused}");
     }
 
     #[test]

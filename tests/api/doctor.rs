@@ -13,6 +13,7 @@ use crate::helpers::{
     PASSWORD, TestApp, TestPki, binary, spawn_app, spawn_app_with, spawn_app_with_pki, write_config,
 };
 use crate::redis_server::RedisServer;
+use crate::redis_tls::{Files, PASSWORD as REDIS_PASSWORD, store, tls_redis};
 use crate::with_simulator::world_with_pki;
 
 /// Runs `doctor` with `config`, `--host` and the CA of `pki` as `--ca-file`.
@@ -61,12 +62,30 @@ fn line<'a>(out: &'a str, check: &str) -> &'a str {
         .unwrap_or_else(|| panic!("no {check} line in:\n{out}"))
 }
 
+/// The fix `check`'s line names (after its last "; ").
+fn named_fix<'a>(out: &'a str, check: &str) -> &'a str {
+    let line = line(out, check);
+    line.rsplit_once("; ")
+        .unwrap_or_else(|| panic!("no fix in: {line}"))
+        .1
+}
+
 fn assert_fails(out: &str, check: &str, finding: &str, fix: &str) {
     let line = line(out, check);
     assert!(line.starts_with("FAIL  "), "{line}\n{out}");
     assert!(line.contains(finding), "{line}");
-    let (_, named_fix) = line.rsplit_once("; ").unwrap();
-    assert!(line.contains(fix) && !named_fix.is_empty(), "{line}");
+    assert!(
+        line.contains(fix) && !named_fix(out, check).is_empty(),
+        "{line}"
+    );
+}
+
+/// The fix of the `redis` line and of the `queue` line (the same Redis) starts with `fix`.
+fn assert_redis_fix(out: &str, fix: &str) {
+    for check in ["redis", "queue"] {
+        let named = named_fix(out, check);
+        assert!(named.starts_with(fix), "{check}: {named}");
+    }
 }
 
 #[tokio::test]
@@ -470,6 +489,7 @@ async fn redis_down_fails_the_redis_and_queue_lines() {
     let (code, out) = doctor_app(&app).await;
     assert_eq!(code, Some(1), "{out}");
     assert_fails(&out, "redis", "PING failed", "start Redis");
+    assert_redis_fix(&out, "start Redis");
     assert_fails(
         &out,
         "queue",
@@ -571,4 +591,57 @@ async fn doctor_checks_connector_public_url_without_host_and_fails_without_eithe
         "set [connector] public_url",
     );
     assert!(!out.contains("test connection:"), "{out}");
+}
+
+/// Doctor's output for a configuration reaching the TLS Redis of `files` (an ACL user, no
+/// client certificate) trusting the CA in `ca` with `password`; the connector checked is
+/// `app`.
+async fn doctor_tls_redis(app: &TestApp, files: &Files, ca: &str, password: &str) -> String {
+    let redis = tls_redis(files, false);
+    let (_dir, config) = write_config(&app.pki, &store(&redis, &files.path(ca), password, ""));
+    doctor(&config, &app.base_url, &app.pki.ca_pem, &[]).await.1
+}
+
+#[tokio::test]
+async fn a_tls_redis_with_the_right_ca_and_acl_user_passes_the_redis_line() {
+    let app = spawn_app().await;
+    let files = Files::new(&TestPki::new("redis server"), &TestPki::new("redis client"));
+    let out = doctor_tls_redis(&app, &files, "server-ca.pem", REDIS_PASSWORD).await;
+    assert_eq!(
+        line(&out, "redis"),
+        "ok    redis: PING answered PONG",
+        "{out}"
+    );
+    assert!(!out.contains(REDIS_PASSWORD), "{out}");
+}
+
+#[tokio::test]
+async fn a_tls_redis_signed_by_another_ca_fails_the_redis_line_naming_the_ca_file() {
+    let app = spawn_app().await;
+    let files = Files::new(&TestPki::new("redis server"), &TestPki::new("redis client"));
+    // The clients' CA did not sign the server's certificate.
+    let out = doctor_tls_redis(&app, &files, "clients-ca.pem", REDIS_PASSWORD).await;
+    assert_fails(
+        &out,
+        "redis",
+        "invalid peer certificate",
+        "store.redis_ca_file",
+    );
+    // The fix is the CA file, not "start Redis".
+    assert_redis_fix(&out, "TLS: check that store.redis_ca_file holds the CA");
+    assert!(!out.contains(REDIS_PASSWORD), "{out}");
+}
+
+#[tokio::test]
+async fn a_wrong_acl_password_fails_the_redis_line_without_printing_it() {
+    let app = spawn_app().await;
+    let files = Files::new(&TestPki::new("redis server"), &TestPki::new("redis client"));
+    let wrong = "wrong-acl-pw-6502-secret";
+    let out = doctor_tls_redis(&app, &files, "server-ca.pem", wrong).await;
+    assert_fails(&out, "redis", "PING failed", "store.redis_password");
+    assert_redis_fix(&out, "check store.redis_username and store.redis_password");
+    assert!(
+        !out.contains(wrong) && !out.contains(REDIS_PASSWORD),
+        "{out}"
+    );
 }

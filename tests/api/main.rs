@@ -38,6 +38,7 @@ mod picker;
 mod queue_contract;
 mod queue_redis;
 mod redis;
+mod redis_failover;
 mod redis_server;
 mod redis_store;
 mod redis_tls;

@@ -7,11 +7,11 @@ use crate::helpers::{TestApp, session_cookie, spawn_app_with};
 use crate::launch::{SESSION_PATH, V4_PATH, manual, v4_launch, v4_query};
 use crate::redis_server::RedisServer;
 
-fn redis_store(url: &str) -> String {
+pub(crate) fn redis_store(url: &str) -> String {
     format!("[store]\nbackend = \"redis\"\nredis_url = \"{url}\"\nredis_timeout = \"1s\"\n")
 }
 
-async fn launch(app: &TestApp, query: &str) -> reqwest::Response {
+pub(crate) async fn launch(app: &TestApp, query: &str) -> reqwest::Response {
     manual(app)
         .get(app.url(&format!("{V4_PATH}?{query}")))
         .send()
@@ -61,14 +61,7 @@ async fn with_redis_down_a_launch_gets_a_503_page_and_the_instance_is_not_ready(
     assert_eq!(ready.status(), StatusCode::OK);
 
     redis.stop();
-    let response = launch(&app, &v4_query(&v4_launch("n-down", Source::Entry))).await;
-    assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
-    assert_eq!(
-        response.headers()[header::CONTENT_TYPE],
-        "text/html; charset=utf-8"
-    );
-    assert!(response.headers().get(header::SET_COOKIE).is_none());
-    assert!(response.text().await.unwrap().contains("<h1>"));
+    crate::redis_tls::assert_unavailable_page(&app, "n-down").await;
 
     let ready = app.client.get(app.url("/readyz")).send().await.unwrap();
     assert_eq!(ready.status(), StatusCode::SERVICE_UNAVAILABLE);

@@ -11,6 +11,9 @@ pub struct RedisServer {
     pub port: u16,
     /// Extra arguments (TLS, ACL users), kept for [`Self::restart`].
     args: Vec<String>,
+    /// Its working directory, where a replica writes the data it receives (never the
+    /// checkout).
+    _dir: tempfile::TempDir,
 }
 
 impl RedisServer {
@@ -41,15 +44,23 @@ impl RedisServer {
     }
 
     fn spawn(port: u16, args: Vec<String>) -> Option<Self> {
+        let dir = tempfile::tempdir().unwrap();
         let child = Command::new("redis-server")
             .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
             .args(["--save", "", "--appendonly", "no"])
+            .arg("--dir")
+            .arg(dir.path())
             .args(&args)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
             .expect("redis-server is installed (scripts/test.sh installs it)");
-        let mut server = Self { child, port, args };
+        let mut server = Self {
+            child,
+            port,
+            args,
+            _dir: dir,
+        };
         server
             .answers_within(Duration::from_secs(10))
             .then_some(server)
@@ -77,6 +88,14 @@ impl RedisServer {
         String::from_utf8_lossy(&output.stdout).into_owned()
     }
 
+    /// `INFO`'s value of `field`, if the server has it.
+    pub fn info(&self, field: &str) -> Option<String> {
+        self.cli(&["INFO"])
+            .lines()
+            .find_map(|line| line.strip_prefix(&format!("{field}:")))
+            .map(|value| value.trim().to_owned())
+    }
+
     /// Stops the server now (a Redis outage).
     pub fn stop(&mut self) {
         let _ = self.child.kill();
@@ -89,8 +108,10 @@ impl RedisServer {
             if matches!(self.child.try_wait(), Ok(Some(_))) {
                 return false;
             }
+            // Another test's server may hold the port (ours then fails to bind and exits):
+            // the one answering must be ours.
             if ping(self.port) {
-                return true;
+                return self.info("process_id").as_deref() == Some(&self.child.id().to_string());
             }
             std::thread::sleep(Duration::from_millis(20));
         }

@@ -9,20 +9,20 @@ use reqwest::{StatusCode, header};
 
 use crate::fixtures::until;
 use crate::helpers::{TestApp, TestPki, captured_logs, session_cookie, spawn_app_with};
-use crate::launch::{SESSION_PATH, V4_PATH, manual, v4_launch, v4_query};
+use crate::launch::{SESSION_PATH, manual, v4_launch, v4_query};
 use crate::redis_server::RedisServer;
 
-const USER: &str = "connector";
-const PASSWORD: &str = "acl-pw-5150-secret";
+pub(crate) const USER: &str = "connector";
+pub(crate) const PASSWORD: &str = "acl-pw-5150-secret";
 
 /// The files of one TLS Redis: its certificate and key (signed by `server`'s CA), the CA
 /// bundle it checks clients against, and a client certificate signed by `client`'s CA.
-struct Files {
+pub(crate) struct Files {
     dir: tempfile::TempDir,
 }
 
 impl Files {
-    fn new(server: &TestPki, client: &TestPki) -> Self {
+    pub(crate) fn new(server: &TestPki, client: &TestPki) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let write = |name: &str, text: &str| std::fs::write(dir.path().join(name), text).unwrap();
         write("server.pem", &server.leaf_pem);
@@ -34,14 +34,14 @@ impl Files {
         Self { dir }
     }
 
-    fn path(&self, name: &str) -> PathBuf {
+    pub(crate) fn path(&self, name: &str) -> PathBuf {
         self.dir.path().join(name)
     }
 }
 
 /// A redis-server with TLS on its own port (`--tls-auth-clients` as `client_auth`) and the
 /// ACL user `connector`; plain TCP stays on loopback for the helper's PING only.
-fn tls_redis(files: &Files, client_auth: bool) -> RedisServer {
+pub(crate) fn tls_redis(files: &Files, client_auth: bool) -> RedisServer {
     let arg = |p: &Path| p.to_str().unwrap().to_owned();
     let (cert, key, clients) = (
         arg(&files.path("server.pem")),
@@ -75,7 +75,7 @@ fn tls_redis(files: &Files, client_auth: bool) -> RedisServer {
 
 /// The `[store]` of a connector reaching `redis` over TLS with the CA of `ca`, as `USER`
 /// with `password`, with `extra` store lines.
-fn store(redis: &RedisServer, ca: &Path, password: &str, extra: &str) -> String {
+pub(crate) fn store(redis: &RedisServer, ca: &Path, password: &str, extra: &str) -> String {
     format!(
         "[store]\nbackend = \"redis\"\nredis_url = \"rediss://127.0.0.1:{port}/0\"\n\
          redis_timeout = \"2s\"\nredis_ca_file = \"{ca}\"\nredis_username = \"{USER}\"\n\
@@ -93,16 +93,22 @@ fn client_certificate(files: &Files) -> String {
     )
 }
 
-async fn launch(app: &TestApp, nonce: &str) -> reqwest::Response {
-    let query = v4_query(&v4_launch(nonce, Source::Entry));
+/// A v4 Entry launch with `nonce`.
+pub(crate) async fn launch(app: &TestApp, nonce: &str) -> reqwest::Response {
+    crate::redis::launch(app, &v4_query(&v4_launch(nonce, Source::Entry))).await
+}
+
+/// The session page for the session `response` handed over.
+pub(crate) async fn open_session(app: &TestApp, response: &reqwest::Response) -> reqwest::Response {
     manual(app)
-        .get(app.url(&format!("{V4_PATH}?{query}")))
+        .get(app.url(SESSION_PATH))
+        .header(header::COOKIE, session_cookie(response))
         .send()
         .await
         .unwrap()
 }
 
-async fn readiness(app: &TestApp) -> StatusCode {
+pub(crate) async fn readiness(app: &TestApp) -> StatusCode {
     app.client
         .get(app.url("/readyz"))
         .send()
@@ -111,15 +117,26 @@ async fn readiness(app: &TestApp) -> StatusCode {
         .status()
 }
 
-/// A launch refused because Redis cannot be used: the readable 503 page, never a 500.
-async fn assert_unavailable_page(app: &TestApp, nonce: &str) {
+/// A launch refused because Redis cannot be used: the readable 503 page saying to try again
+/// (never a 500), and no session.
+pub(crate) async fn assert_unavailable_page(app: &TestApp, nonce: &str) {
     let response = launch(app, nonce).await;
     assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
     assert_eq!(
         response.headers()[header::CONTENT_TYPE],
         "text/html; charset=utf-8"
     );
-    assert!(response.text().await.unwrap().contains("<h1>"));
+    assert!(response.headers().get(header::SET_COOKIE).is_none());
+    // In the launch's language (German in these launches).
+    let html = response.text().await.unwrap();
+    assert!(
+        html.contains("<h1>Vorübergehend nicht verfügbar</h1>"),
+        "{html}"
+    );
+    assert!(
+        html.contains("warten Sie einen Moment und klicken Sie erneut auf das Feld in Concur"),
+        "{html}"
+    );
 }
 
 #[tokio::test]
@@ -134,12 +151,7 @@ async fn over_tls_with_the_operators_ca_and_an_acl_user_instances_share_state() 
     assert_eq!(readiness(&a).await, StatusCode::OK);
     let handed_over = launch(&a, "n-tls-shared").await;
     assert_eq!(handed_over.status(), StatusCode::SEE_OTHER);
-    let page = manual(&b)
-        .get(b.url(SESSION_PATH))
-        .header(header::COOKIE, session_cookie(&handed_over))
-        .send()
-        .await
-        .unwrap();
+    let page = open_session(&b, &handed_over).await;
     assert_eq!(
         page.status(),
         StatusCode::OK,
@@ -240,12 +252,7 @@ async fn a_redis_restart_between_launches_is_survived() {
     redis.restart();
     let after = launch(&app, "n-after-restart").await;
     assert_eq!(after.status(), StatusCode::SEE_OTHER);
-    let page = manual(&app)
-        .get(app.url(SESSION_PATH))
-        .header(header::COOKIE, session_cookie(&after))
-        .send()
-        .await
-        .unwrap();
+    let page = open_session(&app, &after).await;
     assert_eq!(page.status(), StatusCode::OK);
     assert_eq!(readiness(&app).await, StatusCode::OK);
 }
