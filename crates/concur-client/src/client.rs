@@ -555,7 +555,9 @@ impl ConcurClient {
                         held.refresh_token.expose_secret() != stored.refresh_token.expose_secret()
                     });
                     if changed {
-                        tracing::info!("the saved concur company token state changed since it was read; using the saved one");
+                        tracing::info!(
+                            "the saved concur company token state changed since it was read; using the saved one"
+                        );
                         state.credentials = Some(stored);
                     }
                 }
