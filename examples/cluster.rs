@@ -27,6 +27,10 @@
 //! HTTP/1.1, straight to one instance) beside a bare hyper + rustls server answering `200`
 //! (this example re-run as a child process with `--bare-server`), and their ratio.
 //!
+//! `ONLY=test-connection` runs phase 3 alone against one connector instance (no Redis, no
+//! simulator, no balancer), `ROUNDS` times (default 3), ours and bare alternately, each
+//! round printing its ratio: the quick loop for profiling the request path.
+//!
 //! A benchmark, not a test: it fails only when it cannot run. Run it with
 //! `scripts/bench-cluster.sh` (installs haproxy and redis-server, builds the release binary
 //! and this example). Linux only (`/proc`, `kill`).
@@ -81,7 +85,50 @@ async fn main() -> anyhow::Result<()> {
     if args.get(1).map(String::as_str) == Some("--bare-server") {
         return bare::serve(&args[2..]).await;
     }
+    if std::env::var("ONLY").is_ok_and(|only| only == "test-connection") {
+        return test_connection_only().await;
+    }
     run().await
+}
+
+/// Phase 3 alone, `ROUNDS` times, against one instance with the default settings (JSON
+/// logs, the admin listener and its metrics on, as in the cluster).
+async fn test_connection_only() -> anyhow::Result<()> {
+    let binary = bench_server::connector_binary()?;
+    let dir = tempfile::tempdir()?;
+    let server = Server::start(&binary, "", &[]).await?;
+    let bare = bare::Child::start(dir.path(), &server.pki).await?;
+    println!(
+        "test connection over TLS keep-alive ({TEST_CONNECTION_CONNECTIONS} connections, {} s per run), pid {}",
+        TEST_CONNECTION_FOR.as_secs(),
+        server.pid
+    );
+    let mut ratios = Vec::new();
+    for round in 1..=env_number("ROUNDS", 3) {
+        let (ours, theirs) = compare_test_connection(&server, &bare).await?;
+        println!(
+            "round {round}: ours {ours:.0}/s; bare hyper + rustls {theirs:.0}/s; ratio {:.2}",
+            ours / theirs
+        );
+        ratios.push(ours / theirs);
+    }
+    ratios.sort_by(f64::total_cmp);
+    println!("median ratio {:.2}", ratios[ratios.len() / 2]);
+    Ok(())
+}
+
+/// Test connection answers per second on `server`, then on the bare server.
+async fn compare_test_connection(
+    server: &Server,
+    bare: &bare::Child,
+) -> anyhow::Result<(f64, f64)> {
+    let ours = test_connection_peak(
+        &server.client(TEST_CONNECTION_CONNECTIONS)?,
+        &server.url("/system/v1.0/testconnection"),
+    )
+    .await;
+    let theirs = test_connection_peak(&bare.client()?, &bare.url()).await;
+    Ok((ours, theirs))
 }
 
 async fn run() -> anyhow::Result<()> {
@@ -249,13 +296,8 @@ max_retries = 1
         .iter()
         .find_map(|i| i.server.as_ref())
         .context("no instance left")?;
-    let ours = test_connection_peak(
-        &survivor.client(TEST_CONNECTION_CONNECTIONS)?,
-        &survivor.url("/system/v1.0/testconnection"),
-    )
-    .await;
     let bare = bare::Child::start(dir.path(), &survivor.pki).await?;
-    let theirs = test_connection_peak(&bare.client()?, &bare.url()).await;
+    let (ours, theirs) = compare_test_connection(survivor, &bare).await?;
     println!(
         "test connection over TLS keep-alive ({TEST_CONNECTION_CONNECTIONS} connections): {ours:.0}/s; bare hyper + rustls: {theirs:.0}/s; ratio {:.2}",
         ours / theirs

@@ -5,7 +5,9 @@
 # server. A benchmark: it prints figures. Installs haproxy and redis-server when missing and
 # builds the release binary and the example first.
 # Usage: scripts/bench-cluster.sh   (LAUNCHES, FAILOVER_LAUNCHES, CONCURRENCY, INSTANCES,
-#                                    LATENCY_MS change the defaults 50000, 10000, 256, 3, 50)
+#                                    LATENCY_MS change the defaults 50000, 10000, 256, 3, 50;
+#                                    ONLY=test-connection runs only the test-connection
+#                                    comparison, ROUNDS times, default 3)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 

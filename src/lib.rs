@@ -28,6 +28,8 @@ pub use concur_protocol::launch;
 pub mod lists;
 /// The metrics (Prometheus text on the admin listener); the only place naming them.
 pub mod metrics;
+/// Middleware that calls the service beneath it directly (no per-request clone of the stack).
+pub mod middleware;
 /// Event Notification: the `[notification]` settings, the job payload, the queue handle.
 pub mod notify;
 /// HTML pages from auto-escaping, operator-overridable templates.

@@ -40,7 +40,9 @@ async fn serve(args: &ConfigArg) -> ExitCode {
     // The embedded simulator's wiring points the `[concur]` settings at it.
     #[cfg(feature = "simulator")]
     let mut settings = settings;
-    telemetry::init(&settings.log, std::io::stdout);
+    // Written when `serve` returns, however it returns.
+    let (logs, _flush_logs) = telemetry::BufferedLog::stdout();
+    telemetry::init(&settings.log, logs);
     #[cfg(feature = "simulator")]
     let simulator = match concur_connector::sim::embedded::start(&mut settings).await {
         Ok(simulator) => simulator,

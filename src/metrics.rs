@@ -6,18 +6,19 @@
 //! fixed API templates, status codes and small enums; never a user, report or item id.
 //! Without the admin listener no recorder is installed and every function here is a no-op.
 
-use std::sync::OnceLock;
-use std::sync::atomic::{AtomicI64, Ordering};
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
+use std::sync::{LazyLock, OnceLock, PoisonError, RwLock};
 use std::time::{Duration, Instant};
 
 use axum::extract::{MatchedPath, Request};
-use axum::middleware::Next;
 use axum::response::Response;
 use concur_client::observe::{CallEvent, CallStatus, Observer, TokenKind};
-use metrics::{counter, gauge, histogram};
+use metrics::{Counter, Histogram, counter, gauge, histogram};
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 
 use crate::launch::{ErrorClass, Product, Version};
+use crate::middleware::Around;
 
 const HTTP_REQUESTS: &str = "concur_connector_http_requests_total";
 const HTTP_DURATION: &str = "concur_connector_http_request_duration_seconds";
@@ -61,6 +62,7 @@ pub fn install() -> &'static PrometheusHandle {
         if metrics::set_global_recorder(recorder).is_err() {
             tracing::warn!("a metrics recorder was installed already; /metrics shows nothing");
         }
+        INSTALLED.store(true, Ordering::Release);
         describe();
         gauge!(BUILD_INFO, "version" => env!("CARGO_PKG_VERSION")).set(1.0);
         handle
@@ -114,20 +116,82 @@ fn describe() {
 
 // ------------------------------------------------------------------ requests
 
-/// Middleware of the main router: counts and times every request by its matched route
+/// The layer of the main router counting and timing every request by its matched route
 /// template (`unmatched` for a 404 of no route) and status.
-pub async fn track_request(request: Request, next: Next) -> Response {
-    let route = request
-        .extensions()
-        .get::<MatchedPath>()
-        .map_or_else(|| "unmatched".to_owned(), |m| m.as_str().to_owned());
-    let started = Instant::now();
-    let response = next.run(request).await;
-    let status = response.status().as_u16().to_string();
-    let labels = [("route", route), ("status", status)];
-    counter!(HTTP_REQUESTS, &labels).increment(1);
-    histogram!(HTTP_DURATION, &labels).record(started.elapsed().as_secs_f64());
-    response
+#[derive(Debug, Clone, Copy)]
+pub struct TrackRequest;
+
+impl Around for TrackRequest {
+    type Carry = (Option<MatchedPath>, Instant);
+
+    fn before(&self, request: &mut Request) -> Result<Self::Carry, Box<Response>> {
+        let route = request.extensions().get::<MatchedPath>().cloned();
+        Ok((route, Instant::now()))
+    }
+
+    async fn after<F>((route, started): Self::Carry, inner: F) -> Response
+    where
+        F: Future<Output = Response> + Send + 'static,
+    {
+        let response = inner.await;
+        let route = route.as_ref().map_or("unmatched", MatchedPath::as_str);
+        request_answered(route, response.status().as_u16(), started.elapsed());
+        response
+    }
+}
+
+/// Whether [`install`] ran: from then on the handles [`request_answered`] resolves stay
+/// valid (a recorder, once installed, is never replaced), so they are kept.
+static INSTALLED: AtomicBool = AtomicBool::new(false);
+
+/// The request counter and histogram of each route template, by status.
+type RequestHandles = HashMap<Box<str>, Vec<(u16, Counter, Histogram)>>;
+
+/// Handles of [`HTTP_REQUESTS`] and [`HTTP_DURATION`], resolved once per route and status
+/// instead of once per request.
+static REQUEST_HANDLES: LazyLock<RwLock<RequestHandles>> = LazyLock::new(RwLock::default);
+
+fn request_answered(route: &str, status: u16, took: Duration) {
+    let record = |(_, requests, duration): &(u16, Counter, Histogram)| {
+        requests.increment(1);
+        duration.record(took.as_secs_f64());
+    };
+    if !INSTALLED.load(Ordering::Acquire) {
+        // No recorder yet: these are no-ops, not worth keeping.
+        record(&request_handles(route, status));
+        return;
+    }
+    {
+        let handles = REQUEST_HANDLES
+            .read()
+            .unwrap_or_else(PoisonError::into_inner);
+        if let Some(known) = handles
+            .get(route)
+            .and_then(|by_status| by_status.iter().find(|(s, _, _)| *s == status))
+        {
+            record(known);
+            return;
+        }
+    }
+    let mut handles = REQUEST_HANDLES
+        .write()
+        .unwrap_or_else(PoisonError::into_inner);
+    let by_status = handles.entry(route.into()).or_default();
+    if !by_status.iter().any(|(s, _, _)| *s == status) {
+        by_status.push(request_handles(route, status));
+    }
+    if let Some(known) = by_status.iter().find(|(s, _, _)| *s == status) {
+        record(known);
+    }
+}
+
+fn request_handles(route: &str, status: u16) -> (u16, Counter, Histogram) {
+    let labels = [("route", route.to_owned()), ("status", status.to_string())];
+    (
+        status,
+        counter!(HTTP_REQUESTS, &labels),
+        histogram!(HTTP_DURATION, &labels),
+    )
 }
 
 // ------------------------------------------------------------------ launches

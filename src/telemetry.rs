@@ -8,7 +8,7 @@
 //! only when it looks like an id.
 
 use std::fmt::Write as _;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use axum::extract::{MatchedPath, Request};
@@ -21,6 +21,7 @@ use tracing_subscriber::util::SubscriberInitExt as _;
 use tracing_subscriber::{EnvFilter, Registry};
 
 use crate::config::{LogFormat, LogSettings};
+use crate::middleware::Around;
 
 /// The header carrying the server's request id (set on the request and the response).
 pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
@@ -98,13 +99,160 @@ pub fn escape_controls(text: &str) -> String {
     out
 }
 
+/// How long a log line may wait in a [`BufferedLog`] before it is written.
+pub const LOG_FLUSH_EVERY: Duration = Duration::from_millis(100);
+/// Buffered bytes that make the logging thread write at once instead of waiting.
+const LOG_BUFFER_BYTES: usize = 64 * 1024;
+
+/// Log lines through one buffer: a busy server writes them to stdout in a few large writes
+/// instead of one system call (and one wake-up of whoever reads the pipe) per line.
+///
+/// Lines are written whole and in order. A warning or an error is written at once, with
+/// everything before it; other lines wait at most [`LOG_FLUSH_EVERY`], or until
+/// [`LOG_BUFFER_BYTES`] have gathered. Dropping the [`LogFlushGuard`] writes what is left, so
+/// a normal shutdown (a signal, a start-up error) loses no line; only a process killed
+/// outright can lose the lines of its last moment.
+#[derive(Clone)]
+pub struct BufferedLog {
+    shared: Arc<Mutex<Buffered>>,
+}
+
+struct Buffered {
+    lines: Vec<u8>,
+    out: Box<dyn std::io::Write + Send>,
+}
+
+impl Buffered {
+    /// Writes the lines out; called with the lock held, so that chunks keep their order. A
+    /// failed write is dropped: there is no other place to tell.
+    fn write_out(&mut self) {
+        if self.lines.is_empty() {
+            return;
+        }
+        let _ = self.out.write_all(&self.lines);
+        let _ = self.out.flush();
+        self.lines.clear();
+    }
+}
+
+/// Writes the buffered log lines when dropped; see [`BufferedLog`].
+pub struct LogFlushGuard(BufferedLog);
+
+impl Drop for LogFlushGuard {
+    fn drop(&mut self) {
+        self.0.flush();
+    }
+}
+
+impl BufferedLog {
+    /// Lines for stdout, and a thread that writes them every [`LOG_FLUSH_EVERY`].
+    pub fn stdout() -> (Self, LogFlushGuard) {
+        let (log, guard) = Self::new(Box::new(std::io::stdout()));
+        let flusher = log.clone();
+        let spawned = std::thread::Builder::new()
+            .name("log-flush".to_owned())
+            .spawn(move || {
+                loop {
+                    std::thread::sleep(LOG_FLUSH_EVERY);
+                    flusher.flush();
+                }
+            });
+        if let Err(error) = spawned {
+            // Lines still get out, only later: when the buffer fills, a warning comes, or at
+            // the end.
+            eprintln!("cannot start the log flush thread: {error}");
+        }
+        (log, guard)
+    }
+
+    /// Lines for `out`, written by [`Self::flush`] (no thread).
+    pub fn new(out: Box<dyn std::io::Write + Send>) -> (Self, LogFlushGuard) {
+        let log = Self {
+            shared: Arc::new(Mutex::new(Buffered {
+                lines: Vec::with_capacity(LOG_BUFFER_BYTES),
+                out,
+            })),
+        };
+        (log.clone(), LogFlushGuard(log))
+    }
+
+    /// Writes every buffered line.
+    pub fn flush(&self) {
+        self.lock().write_out();
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Buffered> {
+        self.shared.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+/// One event's writer: appends to the buffer; `urgent` (a warning or an error) writes it out.
+pub struct BufferedLine<'a> {
+    log: &'a BufferedLog,
+    urgent: bool,
+}
+
+impl std::io::Write for BufferedLine<'_> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let mut shared = self.log.lock();
+        shared.lines.extend_from_slice(buf);
+        if self.urgent || shared.lines.len() >= LOG_BUFFER_BYTES {
+            shared.write_out();
+        }
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl<'a> MakeWriter<'a> for BufferedLog {
+    type Writer = BufferedLine<'a>;
+
+    fn make_writer(&'a self) -> Self::Writer {
+        BufferedLine {
+            log: self,
+            urgent: false,
+        }
+    }
+
+    fn make_writer_for(&'a self, meta: &tracing::Metadata<'_>) -> Self::Writer {
+        BufferedLine {
+            log: self,
+            // Levels order from the most severe: ERROR < WARN < INFO.
+            urgent: *meta.level() <= tracing::Level::WARN,
+        }
+    }
+}
+
+/// Makes the server's request ids: random (version 4) UUIDs in their hyphenated lower-case
+/// form, like `tower_http`'s `MakeRequestUuid`, but drawn from the thread's own
+/// cryptographic generator instead of a system call per request.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct MakeRequestUuid;
+
+impl tower_http::request_id::MakeRequestId for MakeRequestUuid {
+    fn make_request_id<B>(
+        &mut self,
+        _request: &axum::http::Request<B>,
+    ) -> Option<tower_http::request_id::RequestId> {
+        let uuid = uuid::Builder::from_random_bytes(rand::random()).into_uuid();
+        let mut text = uuid::Uuid::encode_buffer();
+        let text = uuid.hyphenated().encode_lower(&mut text);
+        axum::http::HeaderValue::from_str(text)
+            .ok()
+            .map(tower_http::request_id::RequestId::new)
+    }
+}
+
 /// A client's own request id, kept beside the server's when it looks like an id.
 #[derive(Debug, Clone)]
 pub struct ClientRequestId(pub String);
 
 /// Takes the client's `x-request-id` off the request, so the server's own id replaces it; a
 /// well-formed one (1 to 64 of `A-Z a-z 0-9 . _ -`) is kept as [`ClientRequestId`].
-pub async fn take_client_request_id(mut request: Request) -> Request {
+pub fn take_client_request_id(request: &mut Request) {
     if let Some(value) = request.headers_mut().remove(REQUEST_ID)
         && let Ok(text) = value.to_str()
         && (1..=64).contains(&text.len())
@@ -115,21 +263,56 @@ pub async fn take_client_request_id(mut request: Request) -> Request {
         let id = ClientRequestId(text.to_owned());
         request.extensions_mut().insert(id);
     }
-    request
 }
 
-/// Runs the request with its server-made request id as the `concur-correlationid` of
-/// every Concur call it causes, so a support case can be matched to the request's log
-/// lines (docs/protocol.md §7.7).
-pub async fn correlate(request: Request, next: axum::middleware::Next) -> axum::response::Response {
-    let id = request
-        .headers()
-        .get(REQUEST_ID)
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_owned);
-    match id {
-        Some(id) => concur_client::observe::scope(id, next.run(request)).await,
-        None => next.run(request).await,
+/// The layer running [`take_client_request_id`] on every request.
+#[derive(Debug, Clone, Copy)]
+pub struct TakeClientRequestId;
+
+impl Around for TakeClientRequestId {
+    type Carry = ();
+
+    fn before(&self, request: &mut Request) -> Result<(), Box<Response<axum::body::Body>>> {
+        take_client_request_id(request);
+        Ok(())
+    }
+
+    async fn after<F>((): (), inner: F) -> Response<axum::body::Body>
+    where
+        F: Future<Output = Response<axum::body::Body>> + Send + 'static,
+    {
+        inner.await
+    }
+}
+
+/// The layer running each request with its server-made request id as the
+/// `concur-correlationid` of every Concur call it causes, so a support case can be matched
+/// to the request's log lines (docs/protocol.md §7.7).
+#[derive(Debug, Clone, Copy)]
+pub struct Correlate;
+
+impl Around for Correlate {
+    type Carry = Option<String>;
+
+    fn before(
+        &self,
+        request: &mut Request,
+    ) -> Result<Option<String>, Box<Response<axum::body::Body>>> {
+        Ok(request
+            .headers()
+            .get(REQUEST_ID)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned))
+    }
+
+    async fn after<F>(id: Option<String>, inner: F) -> Response<axum::body::Body>
+    where
+        F: Future<Output = Response<axum::body::Body>> + Send + 'static,
+    {
+        match id {
+            Some(id) => concur_client::observe::scope(id, inner).await,
+            None => inner.await,
+        }
     }
 }
 
@@ -314,6 +497,82 @@ mod tests {
             escape_controls("a\r\nb\tc\u{1b}[31m"),
             r"a\r\nb\tc\u{1b}[31m"
         );
+    }
+
+    /// A [`BufferedLog`] over a shared byte buffer, and the subscriber writing to it.
+    fn buffered() -> (BufferedLog, LogFlushGuard, Buffer, impl tracing::Subscriber) {
+        let out = Buffer::default();
+        let (log, guard) = BufferedLog::new(Box::new(out.clone()));
+        let subscriber = Registry::default().with(text_layer(log.clone()));
+        (log, guard, out, subscriber)
+    }
+
+    fn written(out: &Buffer) -> String {
+        String::from_utf8(out.0.lock().unwrap().clone()).unwrap()
+    }
+
+    #[test]
+    fn buffered_lines_wait_for_a_flush_and_a_warning_takes_them_out_in_order() {
+        let (log, _guard, out, subscriber) = buffered();
+        tracing::subscriber::with_default(subscriber, || {
+            tracing::info!("first");
+            tracing::info!("second");
+            assert_eq!(written(&out), "", "info lines wait");
+            tracing::warn!("third");
+            let lines: Vec<String> = written(&out).lines().map(str::to_owned).collect();
+            assert_eq!(lines.len(), 3, "{lines:?}");
+            for (line, text) in lines.iter().zip(["first", "second", "third"]) {
+                assert!(line.ends_with(text), "{line}");
+            }
+            tracing::info!("fourth");
+            assert_eq!(written(&out).lines().count(), 3);
+            log.flush();
+            assert!(written(&out).ends_with("fourth\n"), "{}", written(&out));
+        });
+    }
+
+    #[test]
+    fn buffered_lines_go_out_when_the_guard_drops_or_the_buffer_fills() {
+        let (_log, guard, out, subscriber) = buffered();
+        tracing::subscriber::with_default(subscriber, || tracing::info!("last words"));
+        assert_eq!(written(&out), "");
+        drop(guard);
+        assert!(written(&out).ends_with("last words\n"), "{}", written(&out));
+
+        let (_log, _guard, out, subscriber) = buffered();
+        let line = "x".repeat(1000);
+        tracing::subscriber::with_default(subscriber, || {
+            for _ in 0..LOG_BUFFER_BYTES / 1000 + 1 {
+                tracing::info!("{line}");
+            }
+        });
+        assert!(
+            written(&out).len() >= LOG_BUFFER_BYTES,
+            "a full buffer is written"
+        );
+        assert!(
+            written(&out).lines().all(|l| l.ends_with(&line)),
+            "whole lines"
+        );
+    }
+
+    #[test]
+    fn request_ids_are_distinct_version_4_uuids() {
+        use tower_http::request_id::MakeRequestId as _;
+        let request = axum::http::Request::new(());
+        let ids: std::collections::HashSet<String> = (0..100)
+            .map(|_| {
+                let id = MakeRequestUuid.make_request_id(&request).unwrap();
+                id.header_value().to_str().unwrap().to_owned()
+            })
+            .collect();
+        assert_eq!(ids.len(), 100);
+        for id in &ids {
+            let uuid = uuid::Uuid::parse_str(id).unwrap();
+            assert_eq!(uuid.get_version_num(), 4, "{id}");
+            assert_eq!(uuid.get_variant(), uuid::Variant::RFC4122, "{id}");
+            assert_eq!(id, &uuid.hyphenated().to_string(), "hyphenated, lower case");
+        }
     }
 
     #[test]

@@ -7,12 +7,12 @@ use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::extract::{Request, State};
+use axum::extract::Request;
 use axum::http::{HeaderValue, StatusCode, Version, header};
-use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
 use crate::conn::ConnectionClass;
+use crate::middleware::Around;
 use crate::pages::PageError;
 use crate::pages::i18n::Lang;
 use crate::state::AppState;
@@ -79,33 +79,66 @@ impl Reader {
     }
 }
 
-pub async fn guard(State(guard): State<Guard>, request: Request, next: Next) -> Response {
-    let class = request
-        .extensions()
-        .get::<ConnectionClass>()
-        .copied()
-        .unwrap_or(ConnectionClass::Normal);
-    let reader = Reader::of(&request, &guard.callouts);
-    let http1 = request.version() <= Version::HTTP_11;
-    let mut response = if class == ConnectionClass::Overflow && reader != Reader::Probe {
-        unavailable(
-            &guard.state,
+/// What [`Guard::before`] learnt about a request that goes on to the routes.
+pub struct Admitted {
+    state: Arc<AppState>,
+    request_timeout: Duration,
+    reader: Reader,
+    /// An overflow HTTP/1 connection: closed after this answer.
+    close: bool,
+}
+
+impl Around for Guard {
+    type Carry = Admitted;
+
+    fn before(&self, request: &mut Request) -> Result<Admitted, Box<Response>> {
+        let class = request
+            .extensions()
+            .get::<ConnectionClass>()
+            .copied()
+            .unwrap_or(ConnectionClass::Normal);
+        let reader = Reader::of(request, &self.callouts);
+        // HTTP/2 has no Connection header; an overflow HTTP/2 connection ends by its short
+        // idle timeout instead.
+        let close = class == ConnectionClass::Overflow && request.version() <= Version::HTTP_11;
+        if class == ConnectionClass::Overflow && reader != Reader::Probe {
+            let mut response =
+                unavailable(&self.state, reader, "the server is busy; try again shortly");
+            if close {
+                close_connection(&mut response);
+            }
+            return Err(Box::new(response));
+        }
+        Ok(Admitted {
+            state: self.state.clone(),
+            request_timeout: self.request_timeout,
             reader,
-            "the server is busy; try again shortly",
-        )
-    } else {
-        let mut answer_now = guard.state.answer_now.subscribe();
+            close,
+        })
+    }
+
+    async fn after<F>(admitted: Admitted, inner: F) -> Response
+    where
+        F: Future<Output = Response> + Send + 'static,
+    {
+        let Admitted {
+            state,
+            request_timeout,
+            reader,
+            close,
+        } = admitted;
+        let mut answer_now = state.answer_now.subscribe();
         let shutting_down = async move {
             if answer_now.wait_for(|now| *now).await.is_err() {
                 std::future::pending::<()>().await;
             }
         };
-        tokio::select! {
-            response = next.run(request) => response,
-            () = tokio::time::sleep(guard.request_timeout) => {
+        let mut response = tokio::select! {
+            response = inner => response,
+            () = tokio::time::sleep(request_timeout) => {
                 tracing::warn!("request timed out");
                 answer(
-                    &guard.state,
+                    &state,
                     reader,
                     StatusCode::REQUEST_TIMEOUT,
                     "the request took too long; try again",
@@ -113,18 +146,20 @@ pub async fn guard(State(guard): State<Guard>, request: Request, next: Next) -> 
             }
             () = shutting_down => {
                 tracing::warn!("request still running at the shutdown deadline");
-                unavailable(&guard.state, reader, "the server is shutting down; try again shortly")
+                unavailable(&state, reader, "the server is shutting down; try again shortly")
             }
+        };
+        if close {
+            close_connection(&mut response);
         }
-    };
-    // HTTP/2 has no Connection header; an overflow HTTP/2 connection ends by its short
-    // idle timeout instead.
-    if class == ConnectionClass::Overflow && http1 {
         response
-            .headers_mut()
-            .insert(header::CONNECTION, HeaderValue::from_static("close"));
     }
+}
+
+fn close_connection(response: &mut Response) {
     response
+        .headers_mut()
+        .insert(header::CONNECTION, HeaderValue::from_static("close"));
 }
 
 fn unavailable(state: &AppState, reader: Reader, text: &'static str) -> Response {

@@ -17,57 +17,94 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
-use axum::extract::DefaultBodyLimit;
-use axum::http::{HeaderValue, header};
+use axum::extract::{DefaultBodyLimit, Request};
+use axum::http::{HeaderName, HeaderValue, header};
+use axum::response::Response;
 use tower::ServiceBuilder;
 use tower_http::catch_panic::CatchPanicLayer;
-use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::request_id::{PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::sensitive_headers::SetSensitiveRequestHeadersLayer;
-use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::trace::TraceLayer;
 
+use crate::middleware::{Around, AroundLayer};
 use crate::state::AppState;
 use crate::telemetry;
 
 /// Largest request body any route reads (Concur's server-to-server calls are tiny).
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
 
-async fn render_page_errors(
-    axum::extract::State(state): axum::extract::State<Arc<AppState>>,
-    response: axum::response::Response,
-) -> axum::response::Response {
-    crate::pages::render_page_error(&state.pages, response)
+/// A handler's `PageError` becomes its localised page, with the operator's templates.
+#[derive(Clone)]
+struct PageErrors(Arc<AppState>);
+
+impl Around for PageErrors {
+    type Carry = Arc<AppState>;
+
+    fn before(&self, _request: &mut Request) -> Result<Arc<AppState>, Box<Response>> {
+        Ok(self.0.clone())
+    }
+
+    async fn after<F>(state: Arc<AppState>, inner: F) -> Response
+    where
+        F: Future<Output = Response> + Send + 'static,
+    {
+        crate::pages::render_page_error(&state.pages, inner.await)
+    }
+}
+
+/// The security headers of every answer: some only where the route set none of its own.
+#[derive(Debug, Clone, Copy)]
+struct SecurityHeaders;
+
+impl SecurityHeaders {
+    /// Set unless the route set its own.
+    const DEFAULTS: [(HeaderName, &'static str); 4] = [
+        (
+            header::STRICT_TRANSPORT_SECURITY,
+            "max-age=31536000; includeSubDomains",
+        ),
+        (header::CACHE_CONTROL, "no-store"),
+        (
+            header::CONTENT_SECURITY_POLICY,
+            "default-src 'none'; frame-ancestors 'none'",
+        ),
+        (header::X_FRAME_OPTIONS, "DENY"),
+    ];
+    /// Always these values.
+    const FIXED: [(HeaderName, &'static str); 2] = [
+        (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+        (header::REFERRER_POLICY, "no-referrer"),
+    ];
+}
+
+impl Around for SecurityHeaders {
+    type Carry = ();
+
+    fn before(&self, _request: &mut Request) -> Result<(), Box<Response>> {
+        Ok(())
+    }
+
+    async fn after<F>((): (), inner: F) -> Response
+    where
+        F: Future<Output = Response> + Send + 'static,
+    {
+        let mut response = inner.await;
+        let headers = response.headers_mut();
+        for (name, value) in Self::FIXED {
+            headers.insert(name, HeaderValue::from_static(value));
+        }
+        for (name, value) in Self::DEFAULTS {
+            if !headers.contains_key(&name) {
+                headers.insert(name, HeaderValue::from_static(value));
+            }
+        }
+        response
+    }
 }
 
 /// The whole application: routes plus the cross-cutting layers.
 pub fn router(state: Arc<AppState>, request_timeout: Duration) -> Router {
     let request_id = telemetry::REQUEST_ID;
-    let security_headers = ServiceBuilder::new()
-        .layer(SetResponseHeaderLayer::if_not_present(
-            header::STRICT_TRANSPORT_SECURITY,
-            HeaderValue::from_static("max-age=31536000; includeSubDomains"),
-        ))
-        .layer(SetResponseHeaderLayer::overriding(
-            header::X_CONTENT_TYPE_OPTIONS,
-            HeaderValue::from_static("nosniff"),
-        ))
-        .layer(SetResponseHeaderLayer::overriding(
-            header::REFERRER_POLICY,
-            HeaderValue::from_static("no-referrer"),
-        ))
-        .layer(SetResponseHeaderLayer::if_not_present(
-            header::CACHE_CONTROL,
-            HeaderValue::from_static("no-store"),
-        ))
-        .layer(SetResponseHeaderLayer::if_not_present(
-            header::CONTENT_SECURITY_POLICY,
-            HeaderValue::from_static("default-src 'none'; frame-ancestors 'none'"),
-        ))
-        .layer(SetResponseHeaderLayer::if_not_present(
-            header::X_FRAME_OPTIONS,
-            HeaderValue::from_static("DENY"),
-        ));
-
     let guard = guard::Guard::new(state.clone(), request_timeout);
     Router::new()
         .merge(test_connection::routes())
@@ -78,11 +115,7 @@ pub fn router(state: Arc<AppState>, request_timeout: Duration) -> Router {
         .merge(picker::routes())
         .merge(assets::routes())
         .merge(health::routes())
-        // A handler's `PageError` becomes its localised page here, with the operator's templates.
-        .layer(axum::middleware::map_response_with_state(
-            state.clone(),
-            render_page_errors,
-        ))
+        .layer(AroundLayer(PageErrors(state.clone())))
         .with_state(state)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(
@@ -91,21 +124,22 @@ pub fn router(state: Arc<AppState>, request_timeout: Duration) -> Router {
                     header::AUTHORIZATION,
                     header::COOKIE,
                 ]))
-                .layer(axum::middleware::map_request(
-                    telemetry::take_client_request_id,
+                .layer(AroundLayer(telemetry::TakeClientRequestId))
+                .layer(SetRequestIdLayer::new(
+                    request_id.clone(),
+                    telemetry::MakeRequestUuid,
                 ))
-                .layer(SetRequestIdLayer::new(request_id.clone(), MakeRequestUuid))
                 .layer(
                     TraceLayer::new_for_http()
                         .make_span_with(telemetry::request_span)
                         .on_request(())
                         .on_response(telemetry::on_response),
                 )
-                .layer(axum::middleware::from_fn(crate::metrics::track_request))
-                .layer(axum::middleware::from_fn(telemetry::correlate))
+                .layer(AroundLayer(crate::metrics::TrackRequest))
+                .layer(AroundLayer(telemetry::Correlate))
                 .layer(PropagateRequestIdLayer::new(request_id))
                 .layer(CatchPanicLayer::new())
-                .layer(security_headers)
-                .layer(axum::middleware::from_fn_with_state(guard, guard::guard)),
+                .layer(AroundLayer(SecurityHeaders))
+                .layer(AroundLayer(guard)),
         )
 }
