@@ -346,13 +346,23 @@ fn report_failover(failover: &Outcome, balancer: &Balancer, victim: &str) {
     }
     let by_step = |step| failover.setbacks.iter().filter(|s| s.step == step).count();
     println!(
-        "failed tries: {} (launch {}, picker {}, done {}); HAProxy had sent {on_victim} to {victim}, {} elsewhere, {unlogged} not in its log; Done pressed again when offered: {}",
+        "failed tries: {} (launch {}, picker {}, done {}); HAProxy had sent {on_victim} to {victim}, {} elsewhere, {unlogged} not in its log",
         failover.setbacks.len(),
         by_step("launch"),
         by_step("picker"),
         by_step("done"),
         elsewhere.len(),
-        failover.pressed_again,
+    );
+    let again_on_victim = failover
+        .pressed_again
+        .iter()
+        .filter(|tag| sent_to_victim(tag) == Some(true))
+        .count();
+    let slowest_done = failover.steps[2].iter().max().copied().unwrap_or_default();
+    println!(
+        "flows whose write's outcome was open again (\"still saving\", then the form) and whose user pressed Done again: {} ({again_on_victim} whose first Done HAProxy had sent to {victim}); slowest Done {:.1} s",
+        failover.pressed_again.len(),
+        slowest_done.as_secs_f64()
     );
     for (setback, try_) in elsewhere.iter().take(10) {
         println!(
@@ -400,7 +410,8 @@ struct Outcome {
     setbacks: Vec<Setback>,
     /// The instances that served each successful flow's steps.
     served: Vec<[String; 3]>,
-    pressed_again: usize,
+    /// The first Done tries of flows whose user pressed Done again when offered.
+    pressed_again: Vec<String>,
 }
 
 struct Failure {
@@ -506,8 +517,10 @@ async fn run_flows(
                             out.crossed += 1;
                         }
                         out.completed += 1;
+                        if trace.pressed_again > 0 {
+                            out.pressed_again.push(format!("{value}-done1"));
+                        }
                         out.succeeded_values.push(value);
-                        out.pressed_again += trace.pressed_again;
                         out.setbacks.extend(trace.setbacks);
                         out.served.push(trace.instances);
                     }
@@ -525,7 +538,9 @@ async fn run_flows(
                             in_flight_at_kill,
                             first_try: trace.step_first_try.clone(),
                         });
-                        out.pressed_again += trace.pressed_again;
+                        if trace.pressed_again > 0 {
+                            out.pressed_again.push(format!("{value}-done1"));
+                        }
                         out.setbacks.extend(trace.setbacks);
                     }
                 }
