@@ -570,9 +570,9 @@ impl ConcurClient {
         let response = self.company_grant(state.credentials.as_ref()).await?;
         let fresh = self.absorb(state.credentials.as_ref(), response)?;
         if let Some(credentials) = &fresh.credentials {
+            state.unsaved = false;
             // Concur may already have retired the old refresh token, so failing here would
             // not help; keep the new one in memory and shout.
-            state.unsaved = false;
             if let Err(e) = self.inner.store.save(credentials).await {
                 state.unsaved = true;
                 tracing::error!(error = %e, "cannot save the rotated concur refresh token; it is kept in memory only");

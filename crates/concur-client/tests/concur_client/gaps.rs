@@ -278,6 +278,22 @@ async fn submitted_header(h: &Harness) -> (concur_client::ExpenseItem, UserToken
     (item, user)
 }
 
+/// Writes `CC-7` to the header's `custom15` with the user's token, as Done would.
+async fn write_cc7(
+    h: &Harness,
+    item: &concur_client::ExpenseItem,
+    user: &UserToken,
+) -> Result<concur_client::WriteOutcome, ConcurError> {
+    h.client()
+        .write_field(
+            item,
+            "custom15",
+            &FieldValue::Text("CC-7".into()),
+            Some(user),
+        )
+        .await
+}
+
 #[tokio::test]
 async fn a_header_patch_refused_as_submitted_is_written_through_the_submitted_report_patch() {
     let h = Harness::start().await;
@@ -307,16 +323,7 @@ async fn a_header_patch_refused_as_submitted_is_written_through_the_submitted_re
         .expect(1)
         .mount(&h.server)
         .await;
-    let written = h
-        .client()
-        .write_field(
-            &item,
-            "custom15",
-            &FieldValue::Text("CC-7".into()),
-            Some(&user),
-        )
-        .await
-        .unwrap();
+    let written = write_cc7(&h, &item, &user).await.unwrap();
     assert_eq!(written.status, 204);
     assert_eq!(written.correlation_id.as_deref(), Some("corr-submitted"));
 }
@@ -340,15 +347,6 @@ async fn a_header_patch_refused_for_another_reason_is_not_written_elsewhere() {
         .expect(0)
         .mount(&h.server)
         .await;
-    let err = h
-        .client()
-        .write_field(
-            &item,
-            "custom15",
-            &FieldValue::Text("CC-7".into()),
-            Some(&user),
-        )
-        .await
-        .unwrap_err();
+    let err = write_cc7(&h, &item, &user).await.unwrap_err();
     assert_eq!(err.status(), Some(400));
 }
