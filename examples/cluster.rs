@@ -148,8 +148,8 @@ async fn run() -> anyhow::Result<()> {
     let mut config = SimConfig::new(credentials, &placeholder, SimTls::generate_in(dir.path()))?;
     config.redirect_uri = REDIRECT.to_owned();
     config.company_request_token = concur_connector::config::secret(REQUEST_TOKEN);
-    let seed = config.seed.clone();
-    let company = seed.company.id.clone();
+    let expenses = expense_per_user(&mut config.seed, concurrency)?;
+    let company = config.seed.company.id.clone();
     let sim = sim::start(config).await?;
     let base = sim.base_url().as_str().trim_end_matches('/').to_owned();
     let host = format!(
@@ -157,16 +157,6 @@ async fn run() -> anyhow::Result<()> {
         sim.base_url().host_str().context("the simulator's host")?,
         sim.base_url().port().context("the simulator's port")?
     );
-    let expenses: Vec<String> = seed
-        .reports
-        .iter()
-        .filter(|r| r.approval_status_id == "A_NOTF")
-        .flat_map(|r| r.expenses.iter().map(|e| e.id.clone()))
-        .collect();
-    if expenses.is_empty() {
-        bail!("the seed has no unsubmitted expense to launch from");
-    }
-
     // One session key for the whole cluster (any instance opens any session).
     let session_key = base64::engine::general_purpose::STANDARD.encode(rand::random::<[u8; 32]>());
     let mut servers = Vec::new();
@@ -384,6 +374,31 @@ struct Instance {
     server: Option<Server>,
 }
 
+/// Gives each of the `users` concurrent users an unsubmitted expense of their own (copies of
+/// the seed's first one on its report), so that no other flow writes to a user's field while
+/// that user's Done is pending: a value found overwritten on Done again would be written a
+/// second time, rightly, and be counted as written twice.
+fn expense_per_user(seed: &mut sim::Seed, users: usize) -> anyhow::Result<Vec<String>> {
+    let report = seed
+        .reports
+        .iter_mut()
+        .find(|r| r.approval_status_id == "A_NOTF" && !r.expenses.is_empty())
+        .context("the seed has no unsubmitted expense to launch from")?;
+    let template = report.expenses[0].clone();
+    report.expenses = (0..users)
+        .map(|user| {
+            let mut expense = template.clone();
+            expense.id = format!("BE7C{user:028X}");
+            expense.legacy_id = format!("bench${user}");
+            expense.allocations.clear();
+            expense
+        })
+        .collect();
+    let ids = report.expenses.iter().map(|e| e.id.clone()).collect();
+    seed.validate().context("the bench's seed")?;
+    Ok(ids)
+}
+
 /// The simulator as Concur and the balancer's address.
 struct Flows {
     client: reqwest::Client,
@@ -487,7 +502,7 @@ async fn run_flows(
     let outcome = Arc::new(Mutex::new(Outcome::default()));
     let started = Instant::now();
     let mut workers = JoinSet::new();
-    for _ in 0..concurrency {
+    for user in 0..concurrency {
         let (bench, next, done, in_flight, at_kill, outcome) = (
             bench.clone(),
             next.clone(),
@@ -504,7 +519,7 @@ async fn run_flows(
                 }
                 in_flight.lock().await.insert(flow, ());
                 let value = format!("{run}{flow}");
-                let result = bench.flow(flow, &value).await;
+                let result = bench.flow(user, &value).await;
                 in_flight.lock().await.remove(&flow);
                 let finished = done.fetch_add(1, Ordering::Relaxed) + 1;
                 let mut out = outcome.lock().await;
@@ -606,15 +621,15 @@ const SAVING_FOLLOW: Duration = Duration::from_secs(240);
 const SAVING_REFRESH: Duration = Duration::from_secs(2);
 
 impl Flows {
-    /// One user's click: launch, picker, Done with `value`. As a user would, it clicks the
+    /// One click of `user` (on the expense of their own): launch, picker, Done with `value`. As a user would, it clicks the
     /// field again after a failed launch (a new signed launch: the one sent is used up),
     /// reloads a picker that failed, and after a Done that did not close the popup follows
     /// the session page (as the "still saving" page does) and presses Done again when the
     /// page offers the choice again. Every try carries `x-bench-step`, which HAProxy logs
     /// (phase 2) with the instance it was sent to.
-    async fn flow(&self, flow: usize, value: &str) -> Result<Trace, (Trace, &'static str)> {
+    async fn flow(&self, user: usize, value: &str) -> Result<Trace, (Trace, &'static str)> {
         let mut trace = Trace::default();
-        let expense = &self.expenses[flow % self.expenses.len()];
+        let expense = &self.expenses[user % self.expenses.len()];
 
         let started = Instant::now();
         trace.step_first_try = format!("{value}-launch1");
