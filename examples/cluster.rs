@@ -25,7 +25,8 @@
 //!
 //! Phase 3 prints test connection requests per second over TLS keep-alive (16 connections,
 //! HTTP/1.1, straight to one instance) beside a bare hyper + rustls server answering `200`
-//! (this example re-run as a child process with `--bare-server`), and their ratio.
+//! (this example re-run as a child process with `--bare-server`), their ratio, and the CPU time
+//! each server spent per answer (from `/proc`: the steadier measure on a shared machine).
 //!
 //! `ONLY=test-connection` runs phase 3 alone against one connector instance (no Redis, no
 //! simulator, no balancer), `ROUNDS` times (default 3), ours and bare alternately, each
@@ -107,10 +108,10 @@ async fn test_connection_only() -> anyhow::Result<()> {
     for round in 1..=env_number("ROUNDS", 3) {
         let (ours, theirs) = compare_test_connection(&server, &bare).await?;
         println!(
-            "round {round}: ours {ours:.0}/s; bare hyper + rustls {theirs:.0}/s; ratio {:.2}",
-            ours / theirs
+            "round {round}: ours {ours}; bare hyper + rustls {theirs}; ratio {:.2}",
+            ours.per_second / theirs.per_second
         );
-        ratios.push(ours / theirs);
+        ratios.push(ours.per_second / theirs.per_second);
     }
     ratios.sort_by(f64::total_cmp);
     println!("median ratio {:.2}", ratios[ratios.len() / 2]);
@@ -121,13 +122,14 @@ async fn test_connection_only() -> anyhow::Result<()> {
 async fn compare_test_connection(
     server: &Server,
     bare: &bare::Child,
-) -> anyhow::Result<(f64, f64)> {
+) -> anyhow::Result<(Peak, Peak)> {
     let ours = test_connection_peak(
         &server.client(TEST_CONNECTION_CONNECTIONS)?,
         &server.url("/system/v1.0/testconnection"),
+        server.pid,
     )
     .await;
-    let theirs = test_connection_peak(&bare.client()?, &bare.url()).await;
+    let theirs = test_connection_peak(&bare.client()?, &bare.url(), bare.pid()).await;
     Ok((ours, theirs))
 }
 
@@ -289,8 +291,8 @@ max_retries = 1
     let bare = bare::Child::start(dir.path(), &survivor.pki).await?;
     let (ours, theirs) = compare_test_connection(survivor, &bare).await?;
     println!(
-        "test connection over TLS keep-alive ({TEST_CONNECTION_CONNECTIONS} connections): {ours:.0}/s; bare hyper + rustls: {theirs:.0}/s; ratio {:.2}",
-        ours / theirs
+        "test connection over TLS keep-alive ({TEST_CONNECTION_CONNECTIONS} connections): {ours}; bare hyper + rustls: {theirs}; ratio {:.2}",
+        ours.per_second / theirs.per_second
     );
 
     drop(bare);
@@ -891,8 +893,46 @@ async fn print_metrics(servers: &[Instance]) {
 }
 
 /// Closed loop over keep-alive connections for [`TEST_CONNECTION_FOR`]: answers per second.
-async fn test_connection_peak(client: &reqwest::Client, url: &str) -> f64 {
+/// Answers per second of one server, and the CPU time it spent per answer.
+#[derive(Debug, Clone, Copy)]
+struct Peak {
+    per_second: f64,
+    cpu_us: f64,
+}
+
+impl std::fmt::Display for Peak {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{:.0}/s ({:.1} µs CPU per answer)",
+            self.per_second, self.cpu_us
+        )
+    }
+}
+
+/// CPU time process `pid` has used (all its threads, user and system), from
+/// `/proc/<pid>/stat` in clock ticks of 10 ms (Linux's fixed `USER_HZ` of 100).
+fn cpu_time(pid: u32) -> Duration {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    // The fields after the command name, which is in parentheses and may hold spaces.
+    let fields: Vec<&str> = stat
+        .rsplit_once(')')
+        .map_or("", |(_, rest)| rest)
+        .split_whitespace()
+        .collect();
+    let ticks = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|f| f.parse::<u64>().ok())
+            .unwrap_or(0)
+    };
+    // utime and stime are fields 14 and 15 of the line, 12 and 13 after the name.
+    Duration::from_millis((ticks(11) + ticks(12)) * 10)
+}
+
+async fn test_connection_peak(client: &reqwest::Client, url: &str, pid: u32) -> Peak {
     let url = Arc::new(url.to_owned());
+    let cpu_before = cpu_time(pid);
     let started = Instant::now();
     let mut workers = JoinSet::new();
     for _ in 0..TEST_CONNECTION_CONNECTIONS {
@@ -916,7 +956,12 @@ async fn test_connection_peak(client: &reqwest::Client, url: &str) -> f64 {
         });
     }
     let answered: usize = workers.join_all().await.into_iter().sum();
-    answered as f64 / started.elapsed().as_secs_f64()
+    let elapsed = started.elapsed();
+    let cpu = cpu_time(pid).saturating_sub(cpu_before);
+    Peak {
+        per_second: answered as f64 / elapsed.as_secs_f64(),
+        cpu_us: cpu.as_secs_f64() * 1e6 / answered.max(1) as f64,
+    }
 }
 
 /// `redis-server` on a free port, no persistence; killed on drop.
@@ -1198,6 +1243,10 @@ mod bare {
                 tokio::time::sleep(Duration::from_millis(50)).await;
             }
             bail!("the bare server did not answer within 10 s")
+        }
+
+        pub fn pid(&self) -> u32 {
+            self.child.id()
         }
 
         pub fn url(&self) -> String {
