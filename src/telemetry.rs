@@ -43,10 +43,11 @@ where
     let registry = Registry::default().with(filter);
     match settings.format {
         LogFormat::Text => registry.with(text_layer(writer)).try_init().is_ok(),
+        // `json-subscriber` writes the lines of `tracing-subscriber`'s JSON format, but keeps a
+        // span's fields serialized once instead of parsing them again for every line.
         LogFormat::Json => registry
             .with(
-                tracing_subscriber::fmt::layer()
-                    .json()
+                json_subscriber::fmt::layer()
                     .flatten_event(true)
                     .with_current_span(true)
                     .with_span_list(false)

@@ -6,9 +6,8 @@
 use std::sync::Arc;
 
 use axum::Router;
-use axum::body::Bytes;
-use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode};
+use axum::extract::{Request, State};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 
@@ -31,12 +30,17 @@ pub fn routes() -> Router<Arc<AppState>> {
     })
 }
 
-async fn test_connection(
-    State(state): State<Arc<AppState>>,
-    headers: HeaderMap,
-    _body: Bytes,
-) -> Response {
-    match super::basic_auth::check(&state, &headers, "test connection") {
+/// Takes the whole request rather than a `HeaderMap`, which would copy every header: the
+/// check reads the one it needs in place. The body is then drained within the route's limit.
+async fn test_connection(State(state): State<Arc<AppState>>, request: Request) -> Response {
+    let checked = super::basic_auth::check(&state, request.headers(), "test connection");
+    if axum::body::to_bytes(request.into_body(), super::MAX_BODY_BYTES)
+        .await
+        .is_err()
+    {
+        return plain(StatusCode::PAYLOAD_TOO_LARGE, "Payload Too Large");
+    }
+    match checked {
         Ok(()) => plain(StatusCode::OK, "OK"),
         Err(refused) => refused.into_response(),
     }

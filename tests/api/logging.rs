@@ -127,6 +127,45 @@ async fn a_clients_request_id_never_replaces_the_servers() {
     );
 }
 
+/// The JSON format an operator's log pipeline parses: one object per line, the event's fields
+/// at the top, the request's span (its server-made id, method and route) under `span`.
+#[tokio::test]
+async fn a_json_access_line_is_one_object_with_the_request_span() {
+    let app = spawn_app().await;
+    let response = app
+        .client
+        .get(app.url("/system/v1.0/testconnection"))
+        .basic_auth(USERNAME, Some(PASSWORD))
+        .send()
+        .await
+        .unwrap();
+    let id = response.headers()["x-request-id"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    let logs = captured_logs();
+    let line = logs
+        .lines()
+        .filter(|line| line.contains(&id))
+        .map(|line| serde_json::from_str::<serde_json::Value>(line).expect(line))
+        .find(|line| line["message"] == "request finished")
+        .unwrap_or_else(|| panic!("no access line for {id}: {logs}"));
+    assert_eq!(line["level"], "INFO", "{line}");
+    assert_eq!(line["status"], 200, "{line}");
+    assert!(line["latency_ms"].is_f64(), "{line}");
+    assert!(
+        line["timestamp"].as_str().is_some_and(|t| t.ends_with('Z')),
+        "{line}"
+    );
+    assert_eq!(line["span"]["name"], "request", "{line}");
+    assert_eq!(line["span"]["id"], id.as_str(), "{line}");
+    assert_eq!(line["span"]["method"], "GET", "{line}");
+    assert_eq!(
+        line["span"]["route"], "/system/v1.0/testconnection",
+        "{line}"
+    );
+}
+
 /// The real binary with text logs: a signed launch value carrying a newline and a forged log
 /// line stays on the one line that logs it.
 #[tokio::test]
