@@ -22,7 +22,6 @@ use axum::http::{HeaderName, HeaderValue, header};
 use axum::response::Response;
 use tower::ServiceBuilder;
 use tower_http::catch_panic::CatchPanicLayer;
-use tower_http::request_id::{PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::sensitive_headers::SetSensitiveRequestHeadersLayer;
 use tower_http::trace::TraceLayer;
 
@@ -104,7 +103,6 @@ impl Around for SecurityHeaders {
 
 /// The whole application: routes plus the cross-cutting layers.
 pub fn router(state: Arc<AppState>, request_timeout: Duration) -> Router {
-    let request_id = telemetry::REQUEST_ID;
     let guard = guard::Guard::new(state.clone(), request_timeout);
     Router::new()
         .merge(test_connection::routes())
@@ -124,11 +122,7 @@ pub fn router(state: Arc<AppState>, request_timeout: Duration) -> Router {
                     header::AUTHORIZATION,
                     header::COOKIE,
                 ]))
-                .layer(AroundLayer(telemetry::TakeClientRequestId))
-                .layer(SetRequestIdLayer::new(
-                    request_id.clone(),
-                    telemetry::MakeRequestUuid,
-                ))
+                .layer(AroundLayer(telemetry::RequestIds))
                 .layer(
                     TraceLayer::new_for_http()
                         .make_span_with(telemetry::request_span)
@@ -136,8 +130,6 @@ pub fn router(state: Arc<AppState>, request_timeout: Duration) -> Router {
                         .on_response(telemetry::on_response),
                 )
                 .layer(AroundLayer(crate::metrics::TrackRequest))
-                .layer(AroundLayer(telemetry::Correlate))
-                .layer(PropagateRequestIdLayer::new(request_id))
                 .layer(CatchPanicLayer::new())
                 .layer(AroundLayer(SecurityHeaders))
                 .layer(AroundLayer(guard)),

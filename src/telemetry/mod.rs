@@ -12,7 +12,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use axum::extract::{MatchedPath, Request};
-use axum::http::{HeaderName, Response};
+use axum::http::{HeaderName, HeaderValue, Response};
 use tracing::Span;
 use tracing_subscriber::field::MakeExt as _;
 use tracing_subscriber::fmt::MakeWriter;
@@ -22,6 +22,8 @@ use tracing_subscriber::{EnvFilter, Registry};
 
 use crate::config::{LogFormat, LogSettings};
 use crate::middleware::Around;
+
+pub mod json;
 
 /// The header carrying the server's request id (set on the request and the response).
 pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
@@ -43,16 +45,8 @@ where
     let registry = Registry::default().with(filter);
     match settings.format {
         LogFormat::Text => registry.with(text_layer(writer)).try_init().is_ok(),
-        // `json-subscriber` writes the lines of `tracing-subscriber`'s JSON format, but keeps a
-        // span's fields serialized once instead of parsing them again for every line.
         LogFormat::Json => registry
-            .with(
-                json_subscriber::fmt::layer()
-                    .flatten_event(true)
-                    .with_current_span(true)
-                    .with_span_list(false)
-                    .with_writer(writer),
-            )
+            .with(json::JsonLines::new(writer))
             .try_init()
             .is_ok(),
     }
@@ -227,24 +221,13 @@ impl<'a> MakeWriter<'a> for BufferedLog {
     }
 }
 
-/// Makes the server's request ids: random (version 4) UUIDs in their hyphenated lower-case
-/// form, like `tower_http`'s `MakeRequestUuid`, but drawn from the thread's own
-/// cryptographic generator instead of a system call per request.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct MakeRequestUuid;
-
-impl tower_http::request_id::MakeRequestId for MakeRequestUuid {
-    fn make_request_id<B>(
-        &mut self,
-        _request: &axum::http::Request<B>,
-    ) -> Option<tower_http::request_id::RequestId> {
-        let uuid = uuid::Builder::from_random_bytes(rand::random()).into_uuid();
-        let mut text = uuid::Uuid::encode_buffer();
-        let text = uuid.hyphenated().encode_lower(&mut text);
-        axum::http::HeaderValue::from_str(text)
-            .ok()
-            .map(tower_http::request_id::RequestId::new)
-    }
+/// A new request id: a random (version 4) UUID in its hyphenated lower-case form, drawn from
+/// the thread's own cryptographic generator instead of a system call per request.
+pub fn new_request_id() -> HeaderValue {
+    let uuid = uuid::Builder::from_random_bytes(rand::random()).into_uuid();
+    let mut text = uuid::Uuid::encode_buffer();
+    HeaderValue::from_str(uuid.hyphenated().encode_lower(&mut text))
+        .unwrap_or_else(|_| HeaderValue::from_static("-"))
 }
 
 /// A client's own request id, kept beside the server's when it looks like an id.
@@ -266,54 +249,35 @@ pub fn take_client_request_id(request: &mut Request) {
     }
 }
 
-/// The layer running [`take_client_request_id`] on every request.
+/// The request id of every request, in one layer: the client's `x-request-id` is taken off
+/// ([`take_client_request_id`]), the server's own [`new_request_id`] set in its place (the
+/// span and the handlers read it there), the request runs with that id as the
+/// `concur-correlationid` of every Concur call it causes, so a support case can be matched to
+/// the request's log lines (docs/protocol.md §7.7), and the answer carries it back.
 #[derive(Debug, Clone, Copy)]
-pub struct TakeClientRequestId;
+pub struct RequestIds;
 
-impl Around for TakeClientRequestId {
-    type Carry = ();
-
-    fn before(&self, request: &mut Request) -> Result<(), Box<Response<axum::body::Body>>> {
-        take_client_request_id(request);
-        Ok(())
-    }
-
-    async fn after<F>((): (), inner: F) -> Response<axum::body::Body>
-    where
-        F: Future<Output = Response<axum::body::Body>> + Send + 'static,
-    {
-        inner.await
-    }
-}
-
-/// The layer running each request with its server-made request id as the
-/// `concur-correlationid` of every Concur call it causes, so a support case can be matched
-/// to the request's log lines (docs/protocol.md §7.7).
-#[derive(Debug, Clone, Copy)]
-pub struct Correlate;
-
-impl Around for Correlate {
-    type Carry = Option<String>;
+impl Around for RequestIds {
+    type Carry = HeaderValue;
 
     fn before(
         &self,
         request: &mut Request,
-    ) -> Result<Option<String>, Box<Response<axum::body::Body>>> {
-        Ok(request
-            .headers()
-            .get(REQUEST_ID)
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_owned))
+    ) -> Result<HeaderValue, Box<Response<axum::body::Body>>> {
+        take_client_request_id(request);
+        let id = new_request_id();
+        request.headers_mut().insert(REQUEST_ID, id.clone());
+        Ok(id)
     }
 
-    async fn after<F>(id: Option<String>, inner: F) -> Response<axum::body::Body>
+    async fn after<F>(id: HeaderValue, inner: F) -> Response<axum::body::Body>
     where
         F: Future<Output = Response<axum::body::Body>> + Send + 'static,
     {
-        match id {
-            Some(id) => concur_client::observe::scope(id, inner).await,
-            None => inner.await,
-        }
+        let correlation: Arc<str> = id.to_str().unwrap_or("-").into();
+        let mut response = concur_client::observe::scope(correlation, inner).await;
+        response.headers_mut().insert(REQUEST_ID, id);
+        response
     }
 }
 
@@ -559,13 +523,8 @@ mod tests {
 
     #[test]
     fn request_ids_are_distinct_version_4_uuids() {
-        use tower_http::request_id::MakeRequestId as _;
-        let request = axum::http::Request::new(());
         let ids: std::collections::HashSet<String> = (0..100)
-            .map(|_| {
-                let id = MakeRequestUuid.make_request_id(&request).unwrap();
-                id.header_value().to_str().unwrap().to_owned()
-            })
+            .map(|_| new_request_id().to_str().unwrap().to_owned())
             .collect();
         assert_eq!(ids.len(), 100);
         for id in &ids {
