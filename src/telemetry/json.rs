@@ -243,26 +243,12 @@ where
 
 #[cfg(test)]
 mod tests {
-    use std::sync::{Arc, Mutex};
-
     use serde_json::{Value, json};
     use tracing_subscriber::Registry;
     use tracing_subscriber::layer::SubscriberExt as _;
 
+    use super::super::tests::Buffer;
     use super::*;
-
-    #[derive(Clone, Default)]
-    struct Buffer(Arc<Mutex<Vec<u8>>>);
-
-    impl std::io::Write for Buffer {
-        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-            self.0.lock().unwrap().extend_from_slice(buf);
-            Ok(buf.len())
-        }
-        fn flush(&mut self) -> std::io::Result<()> {
-            Ok(())
-        }
-    }
 
     /// The lines `emit` logs, each parsed (a line that is not one JSON object fails here).
     fn lines(emit: impl FnOnce()) -> Vec<Value> {

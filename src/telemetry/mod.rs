@@ -416,8 +416,9 @@ mod tests {
 
     use super::*;
 
+    /// A shared byte buffer to write log lines into (the JSON layer's tests use it too).
     #[derive(Clone, Default)]
-    struct Buffer(Arc<Mutex<Vec<u8>>>);
+    pub(super) struct Buffer(pub(super) Arc<Mutex<Vec<u8>>>);
 
     impl std::io::Write for Buffer {
         fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {

@@ -98,10 +98,7 @@ async fn a_clients_request_id_never_replaces_the_servers() {
         .send()
         .await
         .unwrap();
-    let id = response.headers()["x-request-id"]
-        .to_str()
-        .unwrap()
-        .to_owned();
+    let id = request_id(&response);
     assert_ne!(id, forged);
     assert!(
         uuid::Uuid::parse_str(&id).is_ok(),
@@ -139,10 +136,7 @@ async fn a_json_access_line_is_one_object_with_the_request_span() {
         .send()
         .await
         .unwrap();
-    let id = response.headers()["x-request-id"]
-        .to_str()
-        .unwrap()
-        .to_owned();
+    let id = request_id(&response);
     let logs = captured_logs();
     let line = logs
         .lines()
@@ -253,4 +247,12 @@ async fn a_forged_newline_in_a_signed_value_never_splits_a_text_log_line() {
     }
     let launched = seen.iter().find(|l| l.contains("launch verified")).unwrap();
     assert!(launched.contains(r"acmecorp.com\n2026-01-01"), "{launched}");
+}
+
+/// The server's request id of `response`.
+fn request_id(response: &reqwest::Response) -> String {
+    response.headers()["x-request-id"]
+        .to_str()
+        .unwrap()
+        .to_owned()
 }
