@@ -6,7 +6,8 @@
 use std::sync::Arc;
 
 use axum::Router;
-use axum::extract::{Request, State};
+use axum::body::Bytes;
+use axum::extract::{FromRequest as _, Request, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
@@ -31,14 +32,12 @@ pub fn routes() -> Router<Arc<AppState>> {
 }
 
 /// Takes the whole request rather than a `HeaderMap`, which would copy every header: the
-/// check reads the one it needs in place. The body is then drained within the route's limit.
+/// check reads the one it needs in place. The body is then drained as the `Bytes` extractor
+/// does, within the router's body limit (`413` beyond it).
 async fn test_connection(State(state): State<Arc<AppState>>, request: Request) -> Response {
     let checked = super::basic_auth::check(&state, request.headers(), "test connection");
-    if axum::body::to_bytes(request.into_body(), super::MAX_BODY_BYTES)
-        .await
-        .is_err()
-    {
-        return plain(StatusCode::PAYLOAD_TOO_LARGE, "Payload Too Large");
+    if let Err(rejection) = Bytes::from_request(request, &state).await {
+        return rejection.into_response();
     }
     match checked {
         Ok(()) => plain(StatusCode::OK, "OK"),

@@ -34,86 +34,75 @@ impl<W> JsonLines<W> {
     }
 }
 
+/// Where a field's JSON value goes: [`slot`](Self::slot) gives the text to append it to.
+trait Fields {
+    fn slot(&mut self, name: &'static str) -> &mut String;
+}
+
+impl<T: Fields> Fields for &mut T {
+    fn slot(&mut self, name: &'static str) -> &mut String {
+        (**self).slot(name)
+    }
+}
+
 /// A span's fields, each value already JSON, in the order first recorded.
 #[derive(Default)]
 struct SpanFields(Vec<(&'static str, String)>);
 
-impl SpanFields {
-    fn set(&mut self, name: &'static str, value: String) {
-        match self.0.iter_mut().find(|(n, _)| *n == name) {
-            Some((_, old)) => *old = value,
-            None => self.0.push((name, value)),
-        }
+impl Fields for SpanFields {
+    /// The field's value, emptied for a new one (a field recorded again keeps its place).
+    fn slot(&mut self, name: &'static str) -> &mut String {
+        let at = match self.0.iter().position(|(n, _)| *n == name) {
+            Some(at) => at,
+            None => {
+                self.0.push((name, String::new()));
+                self.0.len() - 1
+            }
+        };
+        let value = &mut self.0[at].1;
+        value.clear();
+        value
     }
 }
 
-impl Visit for SpanFields {
-    fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
-        let mut json = String::new();
-        let _ = write_debug(&mut json, value);
-        self.set(field.name(), json);
-    }
-
-    fn record_str(&mut self, field: &Field, value: &str) {
-        let mut json = String::with_capacity(value.len() + 2);
-        write_str(&mut json, value);
-        self.set(field.name(), json);
-    }
-
-    fn record_i64(&mut self, field: &Field, value: i64) {
-        self.set(field.name(), value.to_string());
-    }
-
-    fn record_u64(&mut self, field: &Field, value: u64) {
-        self.set(field.name(), value.to_string());
-    }
-
-    fn record_f64(&mut self, field: &Field, value: f64) {
-        let mut json = String::new();
-        write_f64(&mut json, value);
-        self.set(field.name(), json);
-    }
-
-    fn record_bool(&mut self, field: &Field, value: bool) {
-        self.set(field.name(), value.to_string());
-    }
-}
-
-/// Writes an event's fields as `,"name":value` pairs onto the line.
+/// An event's fields, written as `,"name":value` pairs onto the line.
 struct EventFields<'a>(&'a mut String);
 
-impl EventFields<'_> {
-    fn key(&mut self, field: &Field) -> &mut String {
+impl Fields for EventFields<'_> {
+    fn slot(&mut self, name: &'static str) -> &mut String {
         self.0.push(',');
-        write_str(self.0, field.name());
+        write_str(self.0, name);
         self.0.push(':');
         self.0
     }
 }
 
-impl Visit for EventFields<'_> {
+/// Records each field's value as JSON into its [`Fields`] slot.
+struct Json<F>(F);
+
+impl<F: Fields> Visit for Json<F> {
     fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
-        let _ = write_debug(self.key(field), value);
+        let _ = write_debug(self.0.slot(field.name()), value);
     }
 
     fn record_str(&mut self, field: &Field, value: &str) {
-        write_str(self.key(field), value);
+        write_str(self.0.slot(field.name()), value);
     }
 
     fn record_i64(&mut self, field: &Field, value: i64) {
-        let _ = write!(self.key(field), "{value}");
+        let _ = write!(self.0.slot(field.name()), "{value}");
     }
 
     fn record_u64(&mut self, field: &Field, value: u64) {
-        let _ = write!(self.key(field), "{value}");
+        let _ = write!(self.0.slot(field.name()), "{value}");
     }
 
     fn record_f64(&mut self, field: &Field, value: f64) {
-        write_f64(self.key(field), value);
+        write_f64(self.0.slot(field.name()), value);
     }
 
     fn record_bool(&mut self, field: &Field, value: bool) {
-        let _ = write!(self.key(field), "{value}");
+        let _ = write!(self.0.slot(field.name()), "{value}");
     }
 }
 
@@ -177,9 +166,9 @@ where
         let Some(span) = ctx.span(id) else {
             return;
         };
-        let mut fields = SpanFields::default();
+        let mut fields = Json(SpanFields::default());
         attrs.record(&mut fields);
-        span.extensions_mut().insert(fields);
+        span.extensions_mut().insert(fields.0);
     }
 
     fn on_record(&self, id: &Id, values: &Record<'_>, ctx: Context<'_, S>) {
@@ -187,7 +176,7 @@ where
             return;
         };
         if let Some(fields) = span.extensions_mut().get_mut::<SpanFields>() {
-            values.record(fields);
+            values.record(&mut Json(fields));
         }
     }
 
@@ -221,7 +210,7 @@ where
     line.push_str("\",\"level\":\"");
     line.push_str(meta.level().as_str());
     line.push('"');
-    event.record(&mut EventFields(line));
+    event.record(&mut Json(EventFields(line)));
     line.push_str(",\"target\":");
     write_str(line, meta.target());
     if let Some(span) = ctx.event_span(event) {
