@@ -48,6 +48,11 @@ if [ -n "$date" ]; then
     echo "the advisory snapshot is $age_days days old; refresh it from rustsec/advisory-db when you can"
 fi
 
+# cargo deny reads the metadata of every platform's crates offline: fetch them first (a
+# build fetches only this platform's, so a fresh machine would lack, say, wasm-bindgen).
+cargo fetch --locked --quiet
+cargo fetch --locked --quiet --manifest-path fuzz/Cargo.toml
+
 # The connector, then the fuzz harness (its own workspace; duplicates are the connector's
 # business, so only advisories, licences and sources there).
 cargo deny --offline --locked check "$@"
