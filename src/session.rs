@@ -51,6 +51,12 @@ pub struct Attempt {
     /// Unix time in milliseconds by which the write has certainly ended, even if the
     /// instance running it died: a pending attempt past it counts as uncertain.
     pub deadline_ms: u64,
+    /// The instance running it holds a lease in the nonce store that it renews while the
+    /// write runs and stops the write before it lapses: once the lease is gone the attempt
+    /// has ended, before its deadline. False for attempts recorded by older versions,
+    /// which only the deadline ends.
+    #[serde(default)]
+    pub leased: bool,
     /// What the user had in the form, shown again if the write fails.
     pub form: KeptForm,
     pub state: AttemptState,
@@ -88,15 +94,17 @@ pub struct WriteFailure {
 }
 
 impl Attempt {
-    /// Whether the attempt may still be running now.
+    /// Whether the attempt may still be running now, as far as its deadline tells (a
+    /// leased one may have ended sooner: its lease tells).
     pub fn is_running(&self, now_ms: u64) -> bool {
         self.state == AttemptState::Pending && now_ms < self.deadline_ms
     }
 
-    /// Whether Concur may hold the value although no success was recorded.
-    pub fn outcome_uncertain(&self, now_ms: u64) -> bool {
+    /// Whether Concur may hold the value although no success was recorded, for an attempt
+    /// that is no longer running: one still pending was abandoned mid-write.
+    pub fn outcome_uncertain(&self) -> bool {
         match &self.state {
-            AttemptState::Pending => now_ms >= self.deadline_ms,
+            AttemptState::Pending => true,
             AttemptState::Failed(failure) => failure.uncertain,
         }
     }

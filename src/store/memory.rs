@@ -99,6 +99,20 @@ impl<V: Clone> ExpiringMap<V> {
         self.lock().map.remove(key);
     }
 
+    /// Moves a live entry's deadline to `ttl` from now; false when it has none.
+    fn extend(&self, key: &str, ttl: Duration) -> bool {
+        let now = Instant::now();
+        let mut entries = self.lock();
+        let deadline = now + ttl;
+        match entries.map.get_mut(key) {
+            Some((_, old)) if *old > now => *old = deadline,
+            _ => return false,
+        }
+        // The old deadline stays in the heap, stale: `sweep` skips it.
+        entries.deadlines.push(Reverse((deadline, key.to_owned())));
+        true
+    }
+
     #[cfg(test)]
     fn len(&self) -> usize {
         self.lock().map.len()
@@ -156,6 +170,14 @@ impl NonceStore for MemoryNonceStore {
     async fn forget(&self, key: &str) -> Result<(), StoreError> {
         self.seen.remove(key);
         Ok(())
+    }
+
+    async fn holds(&self, key: &str) -> Result<bool, StoreError> {
+        Ok(self.seen.get(key).is_some())
+    }
+
+    async fn renew(&self, key: &str, ttl: Duration) -> Result<bool, StoreError> {
+        Ok(self.seen.extend(key, ttl))
     }
 }
 

@@ -44,6 +44,11 @@ pub trait NonceStore: Send + Sync {
     async fn remember(&self, key: &str, ttl: Duration) -> Result<Freshness, StoreError>;
     /// Forgets `key`, so the next `remember` is fresh again (a claim given back).
     async fn forget(&self, key: &str) -> Result<(), StoreError>;
+    /// Whether `key` is remembered now (a lease its holder keeps renewing).
+    async fn holds(&self, key: &str) -> Result<bool, StoreError>;
+    /// Remembers `key` for `ttl` from now if it still is; false when it has lapsed (and
+    /// then stays forgotten: a lapsed lease is never revived).
+    async fn renew(&self, key: &str, ttl: Duration) -> Result<bool, StoreError>;
 }
 
 /// Server-side launch sessions, keyed by a random id held in a cookie.

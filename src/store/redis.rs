@@ -592,6 +592,21 @@ impl NonceStore for RedisStore {
     async fn forget(&self, key: &str) -> Result<(), StoreError> {
         self.del(self.nonce_key(key)).await
     }
+
+    async fn holds(&self, key: &str) -> Result<bool, StoreError> {
+        let mut command = redis::cmd("EXISTS");
+        command.arg(self.nonce_key(key));
+        let found: i64 = self.bounded(Repeat::Safe, command).await?;
+        Ok(found == 1)
+    }
+
+    async fn renew(&self, key: &str, ttl: Duration) -> Result<bool, StoreError> {
+        // PEXPIRE touches only a key that exists: a lapsed lease stays gone.
+        let mut command = redis::cmd("PEXPIRE");
+        command.arg(self.nonce_key(key)).arg(millis(ttl));
+        let set: i64 = self.bounded(Repeat::Safe, command).await?;
+        Ok(set == 1)
+    }
 }
 
 #[async_trait]

@@ -8,7 +8,7 @@ use concur_connector::concur::{
 };
 use concur_connector::config;
 use concur_connector::launch::Source;
-use concur_connector::sim::{Principal, V1LaunchRequest, V4LaunchRequest};
+use concur_connector::sim::{Faults, Principal, V1LaunchRequest, V4LaunchRequest};
 use reqwest::{StatusCode, header};
 use secrecy::ExposeSecret as _;
 
@@ -16,7 +16,7 @@ use crate::fixtures::seed;
 use crate::helpers::{TestApp, spawn_app_with};
 use crate::picker::{VALUES, csrf_of};
 use crate::redis_server::RedisServer;
-use crate::with_simulator::{World, world_with};
+use crate::with_simulator::{World, world_with, world_with_concur};
 use concur_connector::store::redis_token::RedisTokenStore;
 
 /// A 32-byte key in base64, and a second one for rotation.
@@ -446,4 +446,103 @@ async fn token_migrate_moves_the_state_file_into_redis_and_keeps_a_newer_state_u
         forced.refresh_token.expose_secret(),
         "refresh-from-the-file"
     );
+}
+
+#[tokio::test]
+async fn a_done_held_by_an_instance_killed_mid_write_comes_back_after_its_lease_and_is_not_written_twice()
+ {
+    // Each Concur call may take two minutes: the write's deadline is many minutes away.
+    let redis = RedisServer::start();
+    let world = world_with_concur(
+        r#"request_timeout = "120s""#,
+        &format!(
+            "{VALUES}\n{}",
+            store_toml(&redis, &format!("k1 = \"{KEY_1}\""), "k1")
+        ),
+    )
+    .await;
+    let minted = world
+        .sim
+        .mint_v4(&V4LaunchRequest::new(Source::Header, seed::REPORT))
+        .unwrap();
+    let cookie = launch_on(&world.app, &minted.url).await;
+    let (_, html) = popup_on(&world.app, &cookie).await;
+    let csrf = csrf_of(&html);
+
+    // A second instance, the real binary, takes the Done: Concur applies the write and
+    // holds its answer, and the instance is killed meanwhile.
+    let pki = crate::helpers::TestPki::new("killed-writer");
+    let (_dir, config) = crate::helpers::write_config(&pki, &world.app_toml);
+    let port = crate::fixtures::free_port();
+    let mut writer = tokio::process::Command::new(crate::helpers::binary())
+        .args(["serve", "--config", config.to_str().unwrap()])
+        .env_remove("RUST_LOG")
+        .env(
+            "CONCUR_CONNECTOR__SERVER__BIND",
+            format!("127.0.0.1:{port}"),
+        )
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let base = format!("https://localhost:{port}");
+    let client = pki
+        .client_builder()
+        .timeout(std::time::Duration::from_secs(1))
+        .build()
+        .unwrap();
+    crate::fixtures::until("the second instance serves", async || {
+        client
+            .get(format!("{base}/healthz"))
+            .send()
+            .await
+            .is_ok_and(|r| r.status() == StatusCode::OK)
+    })
+    .await;
+    world.sim.set_faults(Faults {
+        write_answer_delay_ms: 600_000,
+        ..Faults::default()
+    });
+    let impatient = client
+        .post(format!("{base}/launch/session/done"))
+        .header(header::COOKIE, &cookie)
+        .form(&[
+            ("csrf", csrf.as_str()),
+            ("action", "done"),
+            ("code", "PRJ-3003"),
+        ])
+        .send()
+        .await;
+    assert!(impatient.is_err(), "the write is still waiting for Concur");
+    crate::fixtures::until("Concur has the write", async || {
+        !world.sim.writes().is_empty()
+    })
+    .await;
+    writer.kill().await.unwrap(); // SIGKILL
+
+    // The first instance sees the write as running while the dead one's lease lasts, then
+    // brings the form back as an uncertain write, the choice kept.
+    let (status, html) = popup_on(&world.app, &cookie).await;
+    assert_eq!(status, StatusCode::OK, "{html}");
+    assert!(crate::saving::is_saving_page(&html), "{html}");
+    let (status, html) =
+        crate::saving::reload_until_settled(&world, &cookie, std::time::Duration::from_secs(60))
+            .await;
+    assert_eq!(status, StatusCode::GATEWAY_TIMEOUT, "{html}");
+    assert!(
+        html.contains("did not confirm whether the value was saved"),
+        "{html}"
+    );
+    assert!(
+        html.contains(r#"value="PRJ-3003" required checked"#),
+        "{html}"
+    );
+
+    // Done again reads the item first: the dead instance's write landed, so nothing more.
+    world.sim.set_faults(Faults::default());
+    let (status, html) = done_on(&world.app, &cookie, &csrf, "PRJ-3003").await;
+    assert_eq!(status, StatusCode::OK, "{html}");
+    assert!(html.contains("PRJ-3003 was saved in Concur"), "{html}");
+    assert_eq!(world.sim.writes().len(), 1, "never written twice");
 }

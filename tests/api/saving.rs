@@ -25,7 +25,7 @@ async fn post(world: &World, cookie: &str, form: &[(String, String)]) -> (Status
 }
 
 /// Reloads the popup as its "still saving" page does, until it stops saying so.
-async fn reload_until_settled(
+pub async fn reload_until_settled(
     world: &World,
     cookie: &str,
     within: Duration,
@@ -40,7 +40,7 @@ async fn reload_until_settled(
     }
 }
 
-fn is_saving_page(html: &str) -> bool {
+pub fn is_saving_page(html: &str) -> bool {
     html.contains(r#"id="saving-page""#)
         // Attribute values are escaped (`/` as `&#x2f;`), which browsers decode.
         && html.contains(r#"<meta http-equiv="refresh" content="2;url=&#x2f;launch&#x2f;session">"#)

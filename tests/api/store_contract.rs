@@ -87,6 +87,39 @@ async fn a_nonce_is_fresh_again_once_its_window_has_passed(store: &dyn NonceStor
     .await;
 }
 
+/// A lease: held while renewed, gone once it lapses, and never revived by a late renewal.
+async fn a_renewed_key_is_held_and_a_lapsed_one_stays_gone(store: &dyn NonceStore) {
+    assert!(!store.holds("lease").await.unwrap());
+    assert!(
+        !store.renew("lease", MINUTE).await.unwrap(),
+        "nothing to renew"
+    );
+    assert!(!store.holds("lease").await.unwrap(), "renew never creates");
+    assert_eq!(
+        store.remember("lease", SHORT).await.unwrap(),
+        Freshness::Fresh
+    );
+    assert!(store.holds("lease").await.unwrap());
+    assert!(store.renew("lease", MINUTE).await.unwrap());
+    tokio::time::sleep(SHORT * 3).await;
+    assert!(
+        store.holds("lease").await.unwrap(),
+        "renewed past its first lifetime"
+    );
+    assert_eq!(
+        store.remember("lease", MINUTE).await.unwrap(),
+        Freshness::Replayed
+    );
+
+    assert!(store.renew("lease", SHORT).await.unwrap());
+    until("the lease lapses", async || {
+        !store.holds("lease").await.unwrap()
+    })
+    .await;
+    assert!(!store.renew("lease", MINUTE).await.unwrap());
+    assert!(!store.holds("lease").await.unwrap());
+}
+
 /// 32 tasks on two handles race to remember one nonce: exactly one wins.
 async fn concurrent_remembers_of_one_nonce_admit_exactly_one(stores: &[Arc<dyn NonceStore>; 2]) {
     let tasks: Vec<_> = (0..32)
@@ -177,7 +210,8 @@ store_contract! {
         nonces:
             a_nonce_is_fresh_once_then_replayed,
             a_forgotten_key_is_fresh_again,
-            a_nonce_is_fresh_again_once_its_window_has_passed;
+            a_nonce_is_fresh_again_once_its_window_has_passed,
+            a_renewed_key_is_held_and_a_lapsed_one_stays_gone;
         instances:
             concurrent_remembers_of_one_nonce_admit_exactly_one;
         sessions:

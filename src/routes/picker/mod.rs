@@ -26,7 +26,7 @@ use crate::launch::{LaunchContext, Product};
 use crate::pages::PageError;
 use crate::pages::i18n::Lang;
 use crate::picker::{self, Entered, PlanError};
-use crate::session::{AttemptState, KeptForm, LaunchSession, Opened, WriteFailure, now_ms};
+use crate::session::{AttemptState, KeptForm, LaunchSession, Opened, WriteFailure};
 use crate::state::AppState;
 use crate::store::StoreError;
 use crate::values::{self, Invalid};
@@ -82,7 +82,7 @@ async fn page(
         Err(refused) => return refused.into_response(),
     };
     let lang = Lang::from_code(&session.launch.language);
-    if let Some(response) = settled(&state, lang, &session, false) {
+    if let Some(response) = settled(&state, &id, lang, &session, false).await {
         return response;
     }
     let item = match page_item(&state, &id, &session.launch).await {
@@ -176,7 +176,7 @@ async fn done(
         Ok(form) => form,
         Err(refused) => return refused.in_lang(lang).into_response(),
     };
-    if let Some(response) = settled(&state, lang, &session, form.action == "cancel") {
+    if let Some(response) = settled(&state, &id, lang, &session, form.action == "cancel").await {
         return response;
     }
     let kept = form.kept();
@@ -244,8 +244,9 @@ fn checked_form(session: &LaunchSession, body: &[u8]) -> Result<DoneForm, PageEr
 
 /// The answer when the session is past choosing: saved, still saving, or (for Cancel)
 /// cancelled. A value saved by another tab is never reported as "nothing changed".
-fn settled(
+async fn settled(
     state: &AppState,
+    id: &str,
     lang: Lang,
     session: &LaunchSession,
     cancel: bool,
@@ -254,10 +255,8 @@ fn settled(
         tracing::info!(company = %session.launch.company_domain, "session already saved; nothing written");
         return Some(finished(state, lang, Finished::Saved(&saved.value)));
     }
-    if session
-        .attempt
-        .as_ref()
-        .is_some_and(|a| a.is_running(now_ms()))
+    if let Some(attempt) = &session.attempt
+        && write::running(state, id, attempt).await
     {
         return Some(still_saving(state, lang, StatusCode::OK));
     }

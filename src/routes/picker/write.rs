@@ -5,7 +5,14 @@
 //! never start the same attempt, and a failed attempt leaves the next number free, so no
 //! failure can lock the session. The task records the outcome in the session, where the
 //! request that started it, a reload of the popup or another instance finds it.
+//!
+//! While it writes, the task renews a short lease in the nonce store, and it stops the
+//! write (no further Concur call starts) before that lease can lapse. So when the instance
+//! running a write dies, the others know within [`LEASE`] that the attempt has ended, not
+//! only at its deadline (the write's worst case, minutes): the form comes back, and the
+//! next Done reads the item before it writes, as after any uncertain write.
 
+use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -17,12 +24,17 @@ use crate::launch::LaunchContext;
 use crate::picker::{self, WritePlan};
 use crate::session::{Attempt, AttemptState, KeptForm, LaunchSession, Saved, WriteFailure, now_ms};
 use crate::state::AppState;
-use crate::store::{Freshness, StoreError};
+use crate::store::{Freshness, NonceStore, StoreError};
 
 /// Added to the client's write budget before a pending attempt counts as abandoned.
 const DEADLINE_MARGIN: Duration = Duration::from_secs(5);
 /// How often a Done that lost the claim looks for the winner's outcome.
 const POLL_EVERY: Duration = Duration::from_millis(100);
+/// How long a write's lease lasts unless renewed: the others stop waiting for an attempt
+/// this long after the instance running it last renewed it.
+const LEASE: Duration = Duration::from_secs(10);
+/// How often the running write renews its lease (a few tries fit in one [`LEASE`]).
+const RENEW_EVERY: Duration = Duration::from_secs(2);
 
 /// How a Done ends, as far as the request that asked for it knows.
 #[derive(Debug)]
@@ -70,8 +82,64 @@ pub(super) async fn write(state: &Arc<AppState>, job: WriteJob) -> Outcome {
             wait_for(state, &id, next, left).await
         }
         Ok(Ok(outcome)) => outcome,
-        // The task died (a bug): the attempt's deadline ends the pending state.
+        // The task died (a bug): its lease lapses, which ends the pending state.
         Ok(Err(_)) | Err(_) => Outcome::StillSaving,
+    }
+}
+
+/// The nonce-store key of attempt `number`'s lease.
+fn lease_key(id: &str, number: u32) -> String {
+    format!("lease|{id}|{number}")
+}
+
+/// Whether `attempt` may still be running: pending, before its deadline, and, when it is
+/// leased, with its lease still held by the instance running it.
+pub(super) async fn running(state: &AppState, id: &str, attempt: &Attempt) -> bool {
+    if !attempt.is_running(now_ms()) {
+        return false;
+    }
+    if !attempt.leased {
+        return true;
+    }
+    // A store that does not answer cannot tell: keep waiting (the deadline still ends it).
+    state
+        .nonces
+        .holds(&lease_key(id, attempt.number))
+        .await
+        .unwrap_or(true)
+}
+
+/// Runs `work` while renewing `lease` (taken at `taken`). When the lease could not be
+/// renewed in time, `work` is dropped (so it starts no further call) before the store can
+/// let the lease lapse, and the answer is `None`.
+async fn under_lease<T>(
+    nonces: &dyn NonceStore,
+    lease: &str,
+    taken: tokio::time::Instant,
+    work: impl Future<Output = T>,
+) -> Option<T> {
+    let keep = async {
+        // The store counts a renewal from when it gets it, never before it was sent.
+        let mut valid_until = taken + LEASE;
+        loop {
+            let renewal = async {
+                tokio::time::sleep(RENEW_EVERY).await;
+                let sent = tokio::time::Instant::now();
+                (sent, nonces.renew(lease, LEASE).await)
+            };
+            tokio::select! {
+                () = tokio::time::sleep_until(valid_until) => return,
+                (sent, renewed) = renewal => match renewed {
+                    Ok(true) => valid_until = sent + LEASE,
+                    Ok(false) => return,
+                    Err(error) => tracing::warn!(%error, "could not renew the write's lease; trying again"),
+                },
+            }
+        }
+    };
+    tokio::select! {
+        done = work => Some(done),
+        () = keep => None,
     }
 }
 
@@ -117,9 +185,10 @@ async fn run(state: &AppState, job: WriteJob) -> Outcome {
         return Outcome::Failed(not_configured());
     };
     let now = now_ms();
+    // The attempt before, if any, has ended (the caller found it not running).
     let previous = session.attempt.as_ref();
     // After a timeout or a lost answer Concur may hold the value already: never write twice.
-    if previous.is_some_and(|a| a.outcome_uncertain(now))
+    if previous.is_some_and(Attempt::outcome_uncertain)
         && picker::holds(item.field(&plan.field), &plan.value)
     {
         audit(&session.launch, &item, &plan, &Ok(None));
@@ -137,27 +206,44 @@ async fn run(state: &AppState, job: WriteJob) -> Outcome {
         Ok(Freshness::Replayed) => return Outcome::StillSaving,
         Err(error) => return Outcome::StoreDown(error),
     }
+    let lease = lease_key(&id, number);
+    let taken = tokio::time::Instant::now();
     session.attempt = Some(Attempt {
         number,
         deadline_ms: now + (concur.write_budget() + DEADLINE_MARGIN).as_millis() as u64,
+        leased: true,
         form,
         state: AttemptState::Pending,
     });
-    if let Err(error) = state.sessions.save(&id, &session).await {
+    // The lease first, so that no instance ever finds the attempt without it while it runs.
+    let recorded = match state.nonces.remember(&lease, LEASE).await {
+        Ok(_) => state.sessions.save(&id, &session).await,
+        Err(error) => Err(error),
+    };
+    if let Err(error) = recorded {
         // Nothing was written: give the number back so a retry can use it.
         let _ = state.nonces.forget(&claim).await;
+        let _ = state.nonces.forget(&lease).await;
         return Outcome::StoreDown(error);
     }
 
     let token: Option<UserToken> = state.sessions.user_token(&id).await;
-    let written = tokio::time::timeout(
+    let write = tokio::time::timeout(
         concur.write_budget(),
         concur.write_field(&item, &plan.field, &plan.value, token.as_ref()),
-    )
-    .await
-    .unwrap_or(Err(ConcurError::Timeout {
+    );
+    let timed_out = || ConcurError::Timeout {
         operation: "field write",
-    }));
+    };
+    let written = match under_lease(&*state.nonces, &lease, taken, write).await {
+        Some(written) => written.unwrap_or_else(|_| Err(timed_out())),
+        None => {
+            tracing::warn!(
+                "the write was stopped: its lease in the shared store could not be renewed"
+            );
+            Err(timed_out())
+        }
+    };
     audit(&session.launch, &item, &plan, &written.as_ref().map(Some));
     // Concur's copy has changed (or may have): the next page reads it again.
     state.sessions.remember_item(&id, None).await;
