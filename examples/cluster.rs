@@ -189,8 +189,8 @@ company_id = "{company}"
 company_request_token = "{REQUEST_TOKEN}"
 extra_ca_file = "{ca}"
 state_dir = "{{dir}}/state"
-# The simulator answers in 50 ms: a call that takes 5 s has failed. These bound how long a
-# Done that the killed instance held stays "still saving" (its write's worst-case time).
+# The simulator answers in 50 ms: a call that takes 5 s has failed. (A Done that the killed
+# instance held stays "still saving" until its write's lease lapses, 10 s at most.)
 connect_timeout = "1s"
 request_timeout = "5s"
 max_retries = 1
@@ -616,8 +616,8 @@ impl Trace {
 /// How often a user tries one step again (a new click on the field, a reload, Done again).
 const USER_TRIES: usize = 3;
 /// How long a user follows the "still saving" page before giving up: longer than a write's
-/// worst-case time with the `[concur]` timeouts below, after which a write its instance
-/// never finished is open again.
+/// worst-case time with the instances' `[concur]` timeouts (a write its instance never finished
+/// is open again once its lease lapses, long before).
 const SAVING_FOLLOW: Duration = Duration::from_secs(240);
 /// The "still saving" page reloads the session page every 2 s.
 const SAVING_REFRESH: Duration = Duration::from_secs(2);
