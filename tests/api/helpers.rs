@@ -299,6 +299,34 @@ pub fn binary() -> &'static str {
     env!("CARGO_BIN_EXE_concur-connector")
 }
 
+/// The real binary serving `config` on `port` (killed when dropped).
+pub fn start_binary(config: &Path, port: u16) -> tokio::process::Child {
+    tokio::process::Command::new(binary())
+        .args(["serve", "--config", config.to_str().unwrap()])
+        .env_remove("RUST_LOG")
+        .env(
+            "CONCUR_CONNECTOR__SERVER__BIND",
+            format!("127.0.0.1:{port}"),
+        )
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap()
+}
+
+/// Waits until the server at `base` answers `/healthz` with `200`.
+pub async fn wait_until_serving(client: &reqwest::Client, base: &str) {
+    crate::fixtures::until("the connector serves", async || {
+        client
+            .get(format!("{base}/healthz"))
+            .send()
+            .await
+            .is_ok_and(|r| r.status() == reqwest::StatusCode::OK)
+    })
+    .await;
+}
+
 /// The `name=value` part of a response's session cookie, ready for a `Cookie` header.
 pub fn session_cookie(response: &reqwest::Response) -> String {
     let set_cookie = response.headers()[reqwest::header::SET_COOKIE]

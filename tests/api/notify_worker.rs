@@ -433,33 +433,6 @@ async fn two_instances_on_one_redis_share_the_queue_and_decide_each_report_once(
     }
 }
 
-/// The real binary serving `config` on `port`.
-fn start_binary(config: &std::path::Path, port: u16) -> tokio::process::Child {
-    tokio::process::Command::new(crate::helpers::binary())
-        .args(["serve", "--config", config.to_str().unwrap()])
-        .env_remove("RUST_LOG")
-        .env(
-            "CONCUR_CONNECTOR__SERVER__BIND",
-            format!("127.0.0.1:{port}"),
-        )
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap()
-}
-
-async fn wait_until_serving(client: &reqwest::Client, base: &str) {
-    until("the connector serves", async || {
-        client
-            .get(format!("{base}/healthz"))
-            .send()
-            .await
-            .is_ok_and(|r| r.status() == StatusCode::OK)
-    })
-    .await;
-}
-
 #[tokio::test]
 async fn a_notification_acknowledged_before_a_kill_9_is_decided_once_after_the_restart() {
     let world = deciding("").await;
@@ -481,8 +454,8 @@ async fn a_notification_acknowledged_before_a_kill_9_is_decided_once_after_the_r
     let base = format!("https://localhost:{port}");
     let client = pki.client();
 
-    let mut connector = start_binary(&config, port);
-    wait_until_serving(&client, &base).await;
+    let mut connector = crate::helpers::start_binary(&config, port);
+    crate::helpers::wait_until_serving(&client, &base).await;
     let response = client
         .post(format!("{base}{PATH}"))
         .basic_auth(crate::helpers::USERNAME, Some(crate::helpers::PASSWORD))
@@ -497,9 +470,9 @@ async fn a_notification_acknowledged_before_a_kill_9_is_decided_once_after_the_r
     assert!(actions(&world.sim).is_empty());
 
     world.sim.set_faults(Faults::default());
-    let _restarted = start_binary(&config, port);
+    let _restarted = crate::helpers::start_binary(&config, port);
     assert_eq!(decided(&world.sim, LYON).await.0, "A_APPR");
     // Give a second decision every chance to happen before counting.
-    wait_until_serving(&client, &base).await;
+    crate::helpers::wait_until_serving(&client, &base).await;
     assert_eq!(actions_on(&world.sim, LYON).len(), 1);
 }

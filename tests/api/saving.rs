@@ -40,6 +40,21 @@ pub async fn reload_until_settled(
     }
 }
 
+/// The form after a write whose outcome Concur never told: 504, the notice, the user's
+/// choice `code` still selected and Retry.
+pub fn assert_uncertain_form(status: StatusCode, html: &str, code: &str) {
+    assert_eq!(status, StatusCode::GATEWAY_TIMEOUT, "{html}");
+    assert!(
+        html.contains("did not confirm whether the value was saved"),
+        "{html}"
+    );
+    assert!(
+        html.contains(&format!(r#"value="{code}" required checked"#)),
+        "the choice is kept: {html}"
+    );
+    assert!(html.contains(r#"id="retry""#), "{html}");
+}
+
 pub fn is_saving_page(html: &str) -> bool {
     html.contains(r#"id="saving-page""#)
         // Attribute values are escaped (`/` as `&#x2f;`), which browsers decode.
@@ -94,16 +109,7 @@ async fn a_write_whose_answer_is_lost_is_retried_without_writing_twice() {
     });
     let form = done_form(&csrf, "PRJ-3003");
     let (status, html) = post(&world, &cookie, &form).await;
-    assert_eq!(status, StatusCode::GATEWAY_TIMEOUT, "{html}");
-    assert!(
-        html.contains("did not confirm whether the value was saved"),
-        "{html}"
-    );
-    assert!(
-        html.contains(r#"value="PRJ-3003" required checked"#),
-        "the choice is kept: {html}"
-    );
-    assert!(html.contains(r#"id="retry""#), "{html}");
+    assert_uncertain_form(status, &html, "PRJ-3003");
     assert_eq!(world.sim.writes().len(), 1);
     // A reload shows the same, with the choice still kept.
     let (status, html) = popup(&world, &cookie).await;
