@@ -623,11 +623,11 @@ const SAVING_FOLLOW: Duration = Duration::from_secs(240);
 const SAVING_REFRESH: Duration = Duration::from_secs(2);
 
 impl Flows {
-    /// One click of `user` (on the expense of their own): launch, picker, Done with `value`. As a user would, it clicks the
-    /// field again after a failed launch (a new signed launch: the one sent is used up),
-    /// reloads a picker that failed, and after a Done that did not close the popup follows
-    /// the session page (as the "still saving" page does) and presses Done again when the
-    /// page offers the choice again. Every try carries `x-bench-step`, which HAProxy logs
+    /// One click of `user` on their own expense: launch, picker, Done with `value`. As a user
+    /// would, it clicks the field again after a failed launch (a new signed launch: the one
+    /// sent is used up), reloads a picker that failed, and after a Done that did not close the
+    /// popup follows the session page (as the "still saving" page does) and presses Done
+    /// again when the page offers the choice again. Every try carries `x-bench-step`, which HAProxy logs
     /// (phase 2) with the instance it was sent to.
     async fn flow(&self, user: usize, value: &str) -> Result<Trace, (Trace, &'static str)> {
         let mut trace = Trace::default();
@@ -892,7 +892,6 @@ async fn print_metrics(servers: &[Instance]) {
     }
 }
 
-/// Closed loop over keep-alive connections for [`TEST_CONNECTION_FOR`]: answers per second.
 /// Answers per second of one server, and the CPU time it spent per answer.
 #[derive(Debug, Clone, Copy)]
 struct Peak {
@@ -930,6 +929,8 @@ fn cpu_time(pid: u32) -> Duration {
     Duration::from_millis((ticks(11) + ticks(12)) * 10)
 }
 
+/// Closed loop over keep-alive connections for [`TEST_CONNECTION_FOR`] against the server
+/// that runs as process `pid`.
 async fn test_connection_peak(client: &reqwest::Client, url: &str, pid: u32) -> Peak {
     let url = Arc::new(url.to_owned());
     let cpu_before = cpu_time(pid);
